@@ -1,0 +1,115 @@
+/**
+ * The processor contract. A processor file reads as the business rule and nothing else:
+ * offsets, transactions, changelogs, restore, retries, dead-lettering and metrics belong to the
+ * runtime that drives it (the Kafka driver or the in-memory driver).
+ *
+ * A processor never performs I/O. It reads one record, reads and writes its state stores through
+ * the context, and forwards output records. Everything it does for one input record is committed
+ * atomically by the runtime: outputs, state changes and the input offset, or none of them.
+ */
+
+/** Kafka headers as the runtime exposes them: UTF-8 strings, one value per name. */
+export type Headers = Readonly<Record<string, string>>;
+
+/** Well-known header names carried end to end. */
+export const HEADER = {
+  correlationId: 'payflow-correlation-id',
+  dlqReason: 'payflow-dlq-reason',
+  dlqErrorCode: 'payflow-dlq-error-code',
+  dlqProcessor: 'payflow-dlq-processor',
+  dlqSourceTopic: 'payflow-dlq-source-topic',
+  dlqSourcePartition: 'payflow-dlq-source-partition',
+  dlqSourceOffset: 'payflow-dlq-source-offset',
+} as const;
+
+/** An input record, immutable. Keys are strings (payment id, account id, ...). */
+export interface InputRecord<V> {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly key: string;
+  readonly value: V;
+  readonly timestampMs: number;
+  readonly headers: Headers;
+}
+
+/** A record a processor emits. The runtime serializes it with the topic's serde. */
+export interface OutputRecord<V = unknown> {
+  readonly topic: string;
+  readonly key: string;
+  readonly value: V;
+  /** Defaults to the input record's headers (so the correlation id travels on). */
+  readonly headers?: Headers;
+  /** Defaults to the input record's timestamp. */
+  readonly timestampMs?: number;
+}
+
+export interface ReadOnlyKeyValueStore<V> {
+  get(key: string): V | undefined;
+  /** Entries in ascending key order. */
+  all(): IterableIterator<readonly [string, V]>;
+  readonly size: number;
+}
+
+export interface KeyValueStore<V> extends ReadOnlyKeyValueStore<V> {
+  put(key: string, value: V): void;
+  /** Returns the existing value and leaves it untouched, or stores `value` and returns undefined. */
+  putIfAbsent(key: string, value: V): V | undefined;
+  delete(key: string): void;
+}
+
+/** Declares a state store a processor uses. Stores are partitioned like the processor's input. */
+export type StoreSpec = KeyValueStoreSpec | WindowStoreSpec;
+
+export interface KeyValueStoreSpec {
+  readonly kind: 'kv';
+  readonly name: string;
+  /** Hard bound per partition; exceeding it is a StoreCapacityError (the record is dead-lettered). */
+  readonly maxEntries: number;
+}
+
+export interface WindowStoreSpec {
+  readonly kind: 'window';
+  readonly name: string;
+  readonly maxEntries: number;
+  readonly window: WindowSpec;
+}
+
+/**
+ * tumbling: advanceMs === sizeMs. hopping: advanceMs < sizeMs.
+ * sliding: a record at t belongs to the single window [t - sizeMs, t] (advanceMs ignored).
+ */
+export interface WindowSpec {
+  readonly type: 'tumbling' | 'hopping' | 'sliding';
+  readonly sizeMs: number;
+  readonly advanceMs: number;
+  /** How long after a window's end a late record is still accepted (by stream time). */
+  readonly graceMs: number;
+  /** How long a window is kept after its end (by stream time); must be >= graceMs. */
+  readonly retentionMs: number;
+}
+
+export interface ProcessorContext {
+  /** Emit a record to one of the processor's declared output topics. */
+  forward<V>(record: OutputRecord<V>): void;
+  keyValueStore<V>(name: string): KeyValueStore<V>;
+  /** Highest record timestamp seen by this partition so far. */
+  readonly streamTimeMs: number;
+  /** Wall clock as the driver sees it (controllable in the in-memory driver). */
+  readonly wallClockMs: number;
+}
+
+export interface Punctuator {
+  readonly type: 'stream-time' | 'wall-clock';
+  readonly intervalMs: number;
+  punctuate(context: ProcessorContext, timestampMs: number): void;
+}
+
+export interface Processor<V = unknown> {
+  readonly name: string;
+  readonly inputs: readonly string[];
+  readonly outputs: readonly string[];
+  readonly stores: readonly StoreSpec[];
+  readonly punctuators?: readonly Punctuator[];
+  process(record: InputRecord<V>, context: ProcessorContext): void;
+}
