@@ -1,0 +1,133 @@
+/**
+ * What the gateway needs from the rest of PayFlow. The gateway never talks to Kafka or a
+ * database itself: the main job wires these ports to the embedded (in-memory) log or to Kafka,
+ * and to the projections. Every call is bounded by a timeout on the gateway side, so an
+ * implementation that hangs costs one request, never the process.
+ */
+import type {
+  AccountCommand,
+  AccountStatus,
+  CurrencyCode,
+  KycTier,
+  PaymentCommand,
+  PaymentKind,
+  PaymentStatus,
+} from '../schemas/types.js';
+
+/** Metadata sent with every command (Kafka record headers in the Kafka mode). */
+export interface CommandHeaders {
+  /** Ties the HTTP request, the command and the events it causes together in logs. */
+  readonly correlationId: string;
+  readonly principal: string;
+  /** The client's Idempotency-Key, or null for commands that don't take one. */
+  readonly idempotencyKey: string | null;
+}
+
+export interface CommandPublisher {
+  /** Resolves only once the command is durably on `payments.commands` (acks=all). */
+  publishPayment(command: PaymentCommand, headers: CommandHeaders): Promise<void>;
+  /** Resolves only once the command is durably on `accounts.commands`. */
+  publishAccount(command: AccountCommand, headers: CommandHeaders): Promise<void>;
+}
+
+export interface PaymentEventView {
+  /** Event type name, e.g. `PaymentInitiated`, `PaymentCompleted`. */
+  readonly type: string;
+  readonly occurredAtMs: number;
+  /** Position of the event within the payment's own history, starting at 0 or 1. */
+  readonly sequence: number;
+}
+
+export interface PaymentView {
+  readonly paymentId: string;
+  readonly kind: PaymentKind;
+  readonly status: PaymentStatus;
+  readonly amountMinor: bigint;
+  readonly currency: CurrencyCode;
+  readonly senderAccountId: string;
+  readonly recipientAccountId: string;
+  readonly reference: string | null;
+  /** Set when status is REJECTED or FAILED: a code from the processors' closed list. */
+  readonly rejection: { readonly code: string; readonly detail: string | null } | null;
+  /** Ordered by sequence, oldest first. */
+  readonly events: readonly PaymentEventView[];
+  readonly createdAtMs: number;
+  readonly updatedAtMs: number;
+}
+
+export interface PaymentQueries {
+  getPayment(paymentId: string): Promise<PaymentView | undefined>;
+}
+
+export interface AccountView {
+  readonly accountId: string;
+  readonly ownerId: string;
+  readonly currency: CurrencyCode;
+  readonly kycTier: KycTier;
+  readonly iban: string | null;
+  readonly status: AccountStatus;
+  /** Ledger balance in minor units; the funding accounts go below zero. */
+  readonly balanceMinor: bigint;
+  readonly openedAtMs: number;
+  readonly updatedAtMs: number;
+}
+
+export interface AccountQueries {
+  getAccount(accountId: string): Promise<AccountView | undefined>;
+}
+
+/** Readiness of what the gateway depends on (log producer connected, stores reachable). */
+export interface ReadinessCheck {
+  check(): Promise<{ readonly ready: boolean; readonly detail?: string }>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Idempotency
+// ---------------------------------------------------------------------------------------------
+
+/** Keys are scoped per principal: two producers may use the same key independently. */
+export interface IdempotencyScope {
+  readonly principal: string;
+  readonly key: string;
+}
+
+/** The response stored for replay: the original status code and JSON body. */
+export interface StoredResponse {
+  readonly statusCode: number;
+  readonly body: unknown;
+}
+
+/**
+ * Outcomes are results, not exceptions (only an unreachable store throws):
+ * - `acquired`: no record; the caller holds the in-flight lock and must `complete` or `release`;
+ * - `replay`: a completed request with the same fingerprint; answer with its stored response;
+ * - `in_flight`: the same request is still being processed by someone else;
+ * - `mismatch`: the key was used (in flight or completed) for a different request.
+ */
+export type IdempotencyBegin =
+  | { readonly outcome: 'acquired'; readonly lockToken: string }
+  | { readonly outcome: 'replay'; readonly response: StoredResponse }
+  | { readonly outcome: 'in_flight' }
+  | { readonly outcome: 'mismatch' };
+
+export interface IdempotencyStore {
+  /**
+   * Atomically claims the key for this request. The in-flight lock expires by itself after the
+   * store's lock TTL, so a gateway that dies mid-request does not block the key for 24 h.
+   */
+  begin(scope: IdempotencyScope, fingerprint: string): Promise<IdempotencyBegin>;
+  /** Stores the response for the key's retention TTL; a no-op if the lock is no longer ours. */
+  complete(scope: IdempotencyScope, lockToken: string, response: StoredResponse): Promise<void>;
+  /** Drops our in-flight lock so a retry can go through; a no-op if it is no longer ours. */
+  release(scope: IdempotencyScope, lockToken: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface GatewayPorts {
+  readonly publisher: CommandPublisher;
+  readonly payments: PaymentQueries;
+  readonly accounts: AccountQueries;
+  readonly idempotency: IdempotencyStore;
+  /** Optional: without it, `/readyz` reports ready once the server is listening. */
+  readonly readiness?: ReadinessCheck;
+}
