@@ -41,6 +41,7 @@ export const ERROR_CODES = {
   },
   QUERY_UNAVAILABLE: { status: 503, title: 'The read model is unavailable', retryable: true },
   AUTH_UNAVAILABLE: { status: 503, title: 'The signing keys are unavailable', retryable: true },
+  NOT_READY: { status: 503, title: 'A dependency is not ready', retryable: true },
   INTERNAL: { status: 500, title: 'Internal error', retryable: true },
 } as const satisfies Record<string, ErrorCodeSpec>;
 

@@ -41,6 +41,8 @@ export interface PaymentEventView {
 export interface PaymentView {
   readonly paymentId: string;
   readonly kind: PaymentKind;
+  /** The JWT `sub` that submitted it (PaymentCommand.principal); null when not recorded. */
+  readonly principal: string | null;
   readonly status: PaymentStatus;
   readonly amountMinor: bigint;
   readonly currency: CurrencyCode;

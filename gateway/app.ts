@@ -1,0 +1,103 @@
+/**
+ * Builds the ingress API as a Fastify instance without listening (tests use `app.inject()`).
+ * Each concern is its own plugin; the cross-cutting ones (errors, correlation, limits, OpenAPI,
+ * auth, metrics) use fastify-plugin so their hooks cover every route, and each route group is
+ * an encapsulated plugin that receives its dependencies explicitly.
+ */
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
+import type { GatewayConfig } from './config.js';
+import type { RouteContext } from './command-flow.js';
+import { maskIban } from './iban.js';
+import { uuidv7 } from './ids.js';
+import { auth } from './plugins/auth.js';
+import { correlation, correlationIdOf } from './plugins/correlation.js';
+import { limits } from './plugins/limits.js';
+import { metrics } from './plugins/metrics.js';
+import { openapi } from './plugins/openapi.js';
+import { problems } from './plugins/problems.js';
+import type { GatewayPorts } from './ports.js';
+import { accountRoutes } from './routes/accounts.js';
+import { healthRoutes } from './routes/health.js';
+import { paymentRoutes } from './routes/payments.js';
+import { PROBLEM_SCHEMA } from './schemas.js';
+
+export const API_VERSION = '1.0.0';
+
+export interface GatewayOptions {
+  readonly config: GatewayConfig;
+  readonly ports: GatewayPorts;
+  /** When given, HTTP metrics are recorded on it and served at /metrics. */
+  readonly metricsRegistry?: Registry;
+  /** false silences logs; a stream receives the JSON log lines (tests inspect them). */
+  readonly logging?: false | { readonly stream?: { write(line: string): void } };
+  readonly now?: () => number;
+  /** Payment and command ids; UUID v7 by default. */
+  readonly newId?: () => string;
+}
+
+/** Paths whose values never reach a log line in clear. */
+const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'headers.authorization',
+  'iban',
+  '*.iban',
+  'body.iban',
+  'req.body.iban',
+];
+
+function censor(value: unknown, path: string[]): unknown {
+  return path.at(-1) === 'iban' && typeof value === 'string' ? maskIban(value) : '[REDACTED]';
+}
+
+function loggerOptions(options: GatewayOptions) {
+  if (options.logging === false) return false;
+  return {
+    level: options.config.logLevel,
+    redact: { paths: REDACTED_PATHS, censor },
+    ...(options.logging?.stream === undefined ? {} : { stream: options.logging.stream }),
+  };
+}
+
+function createServer(options: GatewayOptions): FastifyInstance {
+  return Fastify({
+    logger: loggerOptions(options),
+    bodyLimit: options.config.bodyLimitBytes,
+    requestTimeout: options.config.requestTimeoutMs,
+    genReqId: correlationIdOf,
+    requestIdHeader: false,
+    logController: new LogController({ requestIdLogLabel: 'correlationId' }),
+    return503OnClosing: true,
+    // Strict validation: "10" is not an integer and unknown properties are errors, not dropped.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true, useDefaults: false } },
+  });
+}
+
+export async function buildGateway(options: GatewayOptions): Promise<FastifyInstance> {
+  const { config, ports } = options;
+  const app = createServer(options);
+  const context: RouteContext = {
+    ports,
+    publishTimeoutMs: config.publishTimeoutMs,
+    queryTimeoutMs: config.queryTimeoutMs,
+    storeTimeoutMs: config.queryTimeoutMs,
+    now: options.now ?? Date.now,
+    newId: options.newId ?? (() => uuidv7()),
+  };
+  app.addSchema(PROBLEM_SCHEMA);
+  await app.register(problems);
+  await app.register(correlation);
+  await app.register(limits, {
+    maxInFlight: config.maxInFlight,
+    maxEventLoopDelayMs: config.pressure.maxEventLoopDelayMs,
+    retryAfterS: config.pressure.retryAfterS,
+  });
+  await app.register(openapi, { version: API_VERSION });
+  await app.register(auth, { jwt: config.jwt });
+  if (options.metricsRegistry !== undefined) await app.register(metrics, { registry: options.metricsRegistry });
+  await app.register((child) => healthRoutes(child, { readiness: ports.readiness, checkTimeoutMs: config.queryTimeoutMs }));
+  await app.register((child) => paymentRoutes(child, context));
+  await app.register((child) => accountRoutes(child, context));
+  return app;
+}

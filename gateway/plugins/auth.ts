@@ -1,0 +1,128 @@
+/**
+ * Bearer-token authentication and role checks. Tokens are JWTs: HS256 with a shared secret,
+ * or RS256 with a PEM public key or a JWKS endpoint (fetched with a timeout and cached). `sub`
+ * is the principal, `roles` the role list, `exp` is enforced. Routes state their roles in
+ * `config.roles`; routes without it are public.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, importSPKI, jwtVerify } from 'jose';
+import type { JWTPayload, JWTVerifyGetKey, JWTVerifyOptions } from 'jose';
+import type { JwtConfig } from '../config.js';
+import { ApiError } from '../errors.js';
+import { ROLES, type Principal, type Role } from '../fastify-types.js';
+
+const REALM = 'payflow';
+/** A JWKS that fails is not re-fetched more often than this (jose's cooldown). */
+const JWKS_COOLDOWN_MS = 30_000;
+
+type RsaKey = Awaited<ReturnType<typeof importSPKI>> | JWTVerifyGetKey;
+
+interface Verifier {
+  readonly hmacKey: Uint8Array | undefined;
+  readonly rsaKey: RsaKey | undefined;
+  readonly options: JWTVerifyOptions;
+}
+
+async function createVerifier(config: JwtConfig): Promise<Verifier> {
+  const hmacKey = config.secret === undefined ? undefined : new TextEncoder().encode(config.secret);
+  let rsaKey: RsaKey | undefined;
+  if (config.publicKeyPem !== undefined) rsaKey = await importSPKI(config.publicKeyPem, 'RS256');
+  else if (config.jwksUrl !== undefined) {
+    rsaKey = createRemoteJWKSet(new URL(config.jwksUrl), {
+      timeoutDuration: config.jwksTimeoutMs,
+      cooldownDuration: JWKS_COOLDOWN_MS,
+    });
+  }
+  const options: JWTVerifyOptions = { clockTolerance: config.clockToleranceS, requiredClaims: ['sub', 'exp'] };
+  if (config.issuer !== undefined) options.issuer = config.issuer;
+  if (config.audience !== undefined) options.audience = config.audience;
+  return { hmacKey, rsaKey, options };
+}
+
+function unauthenticated(detail: string, tokenSent: boolean): ApiError {
+  // RFC 6750 §3: no error attribute when no credentials were sent at all.
+  const challenge = tokenSent
+    ? `Bearer realm="${REALM}", error="invalid_token", error_description="${detail.replaceAll('"', "'")}"`
+    : `Bearer realm="${REALM}"`;
+  return new ApiError('UNAUTHENTICATED', detail, { headers: { 'WWW-Authenticate': challenge } });
+}
+
+function bearerToken(request: FastifyRequest): string {
+  const header = request.headers.authorization;
+  if (header === undefined) throw unauthenticated('send an Authorization: Bearer <JWT> header', false);
+  const match = /^Bearer ([A-Za-z0-9_.~+/=-]+)$/.exec(header);
+  if (match?.[1] === undefined) throw unauthenticated('the Authorization header is not a Bearer token', true);
+  return match[1];
+}
+
+async function verifyToken(verifier: Verifier, token: string): Promise<JWTPayload> {
+  let algorithm: string | undefined;
+  try {
+    algorithm = decodeProtectedHeader(token).alg;
+  } catch {
+    throw unauthenticated('the token is not a JWT', true);
+  }
+  if (algorithm === 'HS256' && verifier.hmacKey !== undefined) {
+    return (await jwtVerify(token, verifier.hmacKey, { ...verifier.options, algorithms: ['HS256'] })).payload;
+  }
+  if (algorithm === 'RS256' && verifier.rsaKey !== undefined) {
+    const key = verifier.rsaKey;
+    const options = { ...verifier.options, algorithms: ['RS256'] };
+    const result = typeof key === 'function' ? await jwtVerify(token, key, options) : await jwtVerify(token, key, options);
+    return result.payload;
+  }
+  throw unauthenticated(`tokens signed with ${algorithm ?? 'no algorithm'} are not accepted`, true);
+}
+
+function toPrincipal(payload: JWTPayload): Principal {
+  const roles = Array.isArray(payload['roles']) ? (payload['roles'] as unknown[]) : [];
+  const known = roles.filter((role): role is Role => ROLES.includes(role as Role));
+  if (typeof payload.sub !== 'string' || payload.sub === '') throw unauthenticated('the token has no sub claim', true);
+  return { id: payload.sub, roles: new Set(known) };
+}
+
+/** jose errors are client errors (bad token) except when the key set itself can't be fetched. */
+function classify(error: unknown): ApiError {
+  if (error instanceof ApiError) return error;
+  if (error instanceof joseErrors.JWKSTimeout || !(error instanceof joseErrors.JOSEError)) {
+    return new ApiError('AUTH_UNAVAILABLE', 'the signing keys could not be fetched', {
+      cause: error,
+      headers: { 'Retry-After': '5' },
+    });
+  }
+  if (error instanceof joseErrors.JWTExpired) return unauthenticated('the token has expired', true);
+  return unauthenticated(`the token is invalid: ${error.message}`, true);
+}
+
+async function authenticate(verifier: Verifier, request: FastifyRequest, roles: readonly Role[]): Promise<void> {
+  const token = bearerToken(request);
+  let principal: Principal;
+  try {
+    principal = toPrincipal(await verifyToken(verifier, token));
+  } catch (error) {
+    throw classify(error);
+  }
+  if (!roles.some((role) => principal.roles.has(role))) {
+    throw new ApiError('FORBIDDEN', `this operation needs the role ${roles.join(' or ')}`, {
+      headers: { 'WWW-Authenticate': `Bearer realm="${REALM}", error="insufficient_scope"` },
+    });
+  }
+  request.principal = principal;
+}
+
+async function authPlugin(app: FastifyInstance, options: { jwt: JwtConfig }): Promise<void> {
+  const verifier = await createVerifier(options.jwt);
+  app.decorateRequest('principal', null);
+  app.addHook('onRequest', async (request) => {
+    const roles = request.routeOptions.config.roles;
+    if (roles !== undefined) await authenticate(verifier, request, roles);
+  });
+  // Documents the security requirement in the OpenAPI document from the same `roles` config.
+  app.addHook('onRoute', (route) => {
+    if (route.config?.roles === undefined) return;
+    route.schema = { ...route.schema, security: [{ bearerAuth: [] }] };
+  });
+}
+
+export const auth = fp(authPlugin, { name: 'payflow-auth' });

@@ -1,0 +1,228 @@
+/** Administrators open, freeze/close and fund accounts, and read balances. */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AccountCommand, AccountStatus, KycTier, PaymentCommand } from '../../schemas/types.js';
+import { requestHash } from '../canonical.js';
+import {
+  idempotencyKeyOf,
+  principalOf,
+  publishBounded,
+  queryBounded,
+  runIdempotent,
+  type RouteContext,
+} from '../command-flow.js';
+import { ApiError, invalidField } from '../errors.js';
+import { maskIban } from '../iban.js';
+import type { AccountView, StoredResponse } from '../ports.js';
+import {
+  ACCOUNT_ACCEPTED,
+  ACCOUNT_ID_PARAMS,
+  ACCOUNT_VIEW,
+  CHANGE_ACCOUNT_STATUS_BODY,
+  DEPOSIT_BODY,
+  HEADERS_IDEMPOTENT,
+  HEADERS_OPTIONALLY_IDEMPOTENT,
+  HEADERS_PLAIN,
+  OPEN_ACCOUNT_BODY,
+  PAYMENT_ACCEPTED,
+  problemResponse,
+} from '../schemas.js';
+import { assertIban, assertKnownCurrency } from '../validation.js';
+import { statusUrlOf as paymentStatusUrlOf } from './payments.js';
+
+interface OpenAccountBody {
+  readonly accountId?: string;
+  readonly ownerId: string;
+  readonly currency: string;
+  readonly kycTier: KycTier;
+  readonly iban?: string;
+}
+
+interface DepositBody {
+  readonly amount: number;
+  readonly currency: string;
+}
+
+/** The system account a currency's deposits are drawn from (the only one allowed below zero). */
+export function fundingAccountOf(currency: string): string {
+  return `funding:${currency}`;
+}
+
+const accountUrlOf = (accountId: string): string => `/v1/accounts/${accountId}`;
+const accountIdOf = (request: FastifyRequest): string => (request.params as { accountId: string }).accountId;
+
+function headersOf(request: FastifyRequest, idempotencyKey: string | null) {
+  return { correlationId: request.id, principal: principalOf(request).id, idempotencyKey };
+}
+
+async function publishOpen(context: RouteContext, request: FastifyRequest, key: string | null): Promise<StoredResponse> {
+  const body = request.body as OpenAccountBody;
+  const command: AccountCommand = {
+    type: 'OPEN',
+    commandId: context.newId(),
+    accountId: body.accountId ?? context.newId(),
+    ownerId: body.ownerId,
+    currency: body.currency,
+    kycTier: body.kycTier,
+    iban: body.iban ?? null,
+    issuedAtMs: context.now(),
+  };
+  await publishBounded(context, () => context.ports.publisher.publishAccount(command, headersOf(request, key)));
+  const iban = command.iban === null ? null : maskIban(command.iban);
+  request.log.info({ accountId: command.accountId, iban }, 'account open command published');
+  return { statusCode: 202, body: { accountId: command.accountId, statusUrl: accountUrlOf(command.accountId) } };
+}
+
+/** The Idempotency-Key is optional here: without it, a retry with no accountId opens a second account. */
+async function openAccount(context: RouteContext, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+  const body = request.body as OpenAccountBody;
+  assertKnownCurrency('/currency', body.currency);
+  if (body.iban !== undefined) assertIban('/iban', body.iban);
+  const key = idempotencyKeyOf(request);
+  if (key === undefined) {
+    const response = await publishOpen(context, request, null);
+    void reply.code(response.statusCode);
+    return response.body;
+  }
+  return runIdempotent(context, request, reply, {
+    scope: { principal: principalOf(request).id, key },
+    fingerprint: `POST /v1/accounts ${requestHash(body)}`,
+    execute: () => publishOpen(context, request, key),
+  });
+}
+
+async function changeStatus(context: RouteContext, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+  const accountId = accountIdOf(request);
+  const { status } = request.body as { status: AccountStatus };
+  const command: AccountCommand = { type: 'CHANGE_STATUS', commandId: context.newId(), accountId, status, issuedAtMs: context.now() };
+  await publishBounded(context, () => context.ports.publisher.publishAccount(command, headersOf(request, null)));
+  request.log.info({ accountId, status }, 'account status command published');
+  void reply.code(202);
+  return { accountId, status, statusUrl: accountUrlOf(accountId) };
+}
+
+function depositCommand(context: RouteContext, request: FastifyRequest, key: string, hash: string): PaymentCommand {
+  const body = request.body as DepositBody;
+  return {
+    commandId: context.newId(),
+    paymentId: context.newId(),
+    kind: 'DEPOSIT',
+    principal: principalOf(request).id,
+    idempotencyKey: key,
+    requestHash: hash,
+    senderAccountId: fundingAccountOf(body.currency),
+    recipientAccountId: accountIdOf(request),
+    amountMinor: BigInt(body.amount),
+    currency: body.currency,
+    reference: null,
+    device: null,
+    submittedAtMs: context.now(),
+  };
+}
+
+async function deposit(context: RouteContext, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+  const accountId = accountIdOf(request);
+  const body = request.body as DepositBody;
+  if (accountId.includes(':')) throw invalidField('accountId', 'system accounts cannot receive deposits');
+  assertKnownCurrency('/currency', body.currency);
+  const key = idempotencyKeyOf(request) ?? '';
+  // The target account is part of what the key stands for: same key, other account = mismatch.
+  const hash = requestHash({ ...body, accountId });
+  return runIdempotent(context, request, reply, {
+    scope: { principal: principalOf(request).id, key },
+    fingerprint: `POST /v1/accounts/:accountId/deposits ${hash}`,
+    execute: async () => {
+      const command = depositCommand(context, request, key, hash);
+      await publishBounded(context, () => context.ports.publisher.publishPayment(command, headersOf(request, key)));
+      request.log.info({ paymentId: command.paymentId, kind: command.kind, accountId }, 'deposit command published');
+      const accepted = { paymentId: command.paymentId, status: 'INITIATED', statusUrl: paymentStatusUrlOf(command.paymentId) };
+      return { statusCode: 202, body: accepted };
+    },
+  });
+}
+
+const isoTime = (ms: number): string => new Date(ms).toISOString();
+
+export function toAccountResponse(view: AccountView) {
+  return {
+    accountId: view.accountId,
+    ownerId: view.ownerId,
+    currency: view.currency,
+    kycTier: view.kycTier,
+    iban: view.iban,
+    status: view.status,
+    balanceMinor: view.balanceMinor.toString(),
+    openedAt: isoTime(view.openedAtMs),
+    updatedAt: isoTime(view.updatedAtMs),
+  };
+}
+
+async function getAccount(context: RouteContext, request: FastifyRequest): Promise<unknown> {
+  const accountId = accountIdOf(request);
+  const view = await queryBounded(context, () => context.ports.accounts.getAccount(accountId));
+  if (view === undefined) throw new ApiError('ACCOUNT_NOT_FOUND', `no account ${accountId}`);
+  return toAccountResponse(view);
+}
+
+const ADMIN = { roles: ['admin'] } as const;
+
+export function accountRoutes(app: FastifyInstance, context: RouteContext): Promise<void> {
+  app.post(
+    '/v1/accounts',
+    {
+      config: { ...ADMIN, idempotent: true },
+      schema: {
+        summary: 'Open an account',
+        tags: ['accounts'],
+        headers: HEADERS_OPTIONALLY_IDEMPOTENT,
+        body: OPEN_ACCOUNT_BODY,
+        response: { 202: { description: 'The open command is on the log', ...ACCOUNT_ACCEPTED } },
+      },
+    },
+    (request, reply) => openAccount(context, request, reply),
+  );
+  app.patch(
+    '/v1/accounts/:accountId',
+    {
+      config: ADMIN,
+      schema: {
+        summary: 'Freeze, reactivate or close an account',
+        tags: ['accounts'],
+        headers: HEADERS_PLAIN,
+        params: ACCOUNT_ID_PARAMS,
+        body: CHANGE_ACCOUNT_STATUS_BODY,
+        response: { 202: { description: 'The status command is on the log', ...ACCOUNT_ACCEPTED } },
+      },
+    },
+    (request, reply) => changeStatus(context, request, reply),
+  );
+  app.post(
+    '/v1/accounts/:accountId/deposits',
+    {
+      config: { ...ADMIN, idempotent: true },
+      schema: {
+        summary: "Fund an account from its currency's funding account",
+        tags: ['accounts'],
+        headers: HEADERS_IDEMPOTENT,
+        params: ACCOUNT_ID_PARAMS,
+        body: DEPOSIT_BODY,
+        response: { 202: { description: 'The deposit command is on the log; poll statusUrl', ...PAYMENT_ACCEPTED } },
+      },
+    },
+    (request, reply) => deposit(context, request, reply),
+  );
+  app.get(
+    '/v1/accounts/:accountId',
+    {
+      config: ADMIN,
+      schema: {
+        summary: 'An account with its balance',
+        tags: ['accounts'],
+        headers: HEADERS_PLAIN,
+        params: ACCOUNT_ID_PARAMS,
+        response: { 200: { description: 'The account', ...ACCOUNT_VIEW }, 404: problemResponse('No such account') },
+      },
+    },
+    (request) => getAccount(context, request),
+  );
+  return Promise.resolve();
+}

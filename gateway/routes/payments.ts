@@ -1,0 +1,150 @@
+/** Producers submit transfers and read their status. */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { PaymentCommand } from '../../schemas/types.js';
+import { requestHash } from '../canonical.js';
+import {
+  idempotencyKeyOf,
+  principalOf,
+  publishBounded,
+  queryBounded,
+  runIdempotent,
+  type RouteContext,
+} from '../command-flow.js';
+import { ApiError, invalidField } from '../errors.js';
+import type { Principal } from '../fastify-types.js';
+import type { PaymentView } from '../ports.js';
+import {
+  CREATE_PAYMENT_BODY,
+  HEADERS_IDEMPOTENT,
+  HEADERS_PLAIN,
+  PAYMENT_ACCEPTED,
+  PAYMENT_ID_PARAMS,
+  PAYMENT_VIEW,
+  problemResponse,
+} from '../schemas.js';
+import { assertIpAddress, assertKnownCurrency } from '../validation.js';
+
+interface CreatePaymentBody {
+  readonly senderAccountId: string;
+  readonly recipientAccountId: string;
+  readonly amount: number;
+  readonly currency: string;
+  readonly reference?: string;
+  readonly device?: { readonly id: string; readonly ip?: string };
+}
+
+export function statusUrlOf(paymentId: string): string {
+  return `/v1/payments/${paymentId}`;
+}
+
+function checkPaymentBody(body: CreatePaymentBody): void {
+  assertKnownCurrency('/currency', body.currency);
+  if (body.senderAccountId === body.recipientAccountId) {
+    throw invalidField('/recipientAccountId', 'must differ from senderAccountId');
+  }
+  if (body.device?.ip !== undefined) assertIpAddress('/device/ip', body.device.ip);
+}
+
+function toCommand(context: RouteContext, request: FastifyRequest, key: string, hash: string): PaymentCommand {
+  const body = request.body as CreatePaymentBody;
+  return {
+    commandId: context.newId(),
+    paymentId: context.newId(),
+    kind: 'TRANSFER',
+    principal: principalOf(request).id,
+    idempotencyKey: key,
+    requestHash: hash,
+    senderAccountId: body.senderAccountId,
+    recipientAccountId: body.recipientAccountId,
+    amountMinor: BigInt(body.amount),
+    currency: body.currency,
+    reference: body.reference ?? null,
+    device: body.device === undefined ? null : { id: body.device.id, ip: body.device.ip ?? null },
+    submittedAtMs: context.now(),
+  };
+}
+
+async function createPayment(context: RouteContext, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+  const body = request.body as CreatePaymentBody;
+  checkPaymentBody(body);
+  const principal = principalOf(request);
+  const key = idempotencyKeyOf(request) ?? '';
+  const hash = requestHash(body);
+  return runIdempotent(context, request, reply, {
+    scope: { principal: principal.id, key },
+    fingerprint: `POST /v1/payments ${hash}`,
+    execute: async () => {
+      const command = toCommand(context, request, key, hash);
+      const headers = { correlationId: request.id, principal: principal.id, idempotencyKey: key };
+      await publishBounded(context, () => context.ports.publisher.publishPayment(command, headers));
+      request.log.info({ paymentId: command.paymentId, kind: command.kind }, 'payment command published');
+      const accepted = { paymentId: command.paymentId, status: 'INITIATED', statusUrl: statusUrlOf(command.paymentId) };
+      return { statusCode: 202, body: accepted };
+    },
+  });
+}
+
+const isoTime = (ms: number): string => new Date(ms).toISOString();
+
+/** The response shape; amounts stay bigint (serialized as exact JSON integers). */
+export function toPaymentResponse(view: PaymentView) {
+  return {
+    paymentId: view.paymentId,
+    kind: view.kind,
+    status: view.status,
+    amount: view.amountMinor,
+    currency: view.currency,
+    senderAccountId: view.senderAccountId,
+    recipientAccountId: view.recipientAccountId,
+    reference: view.reference,
+    rejection: view.rejection,
+    events: view.events.map((event) => ({ type: event.type, occurredAt: isoTime(event.occurredAtMs), sequence: event.sequence })),
+    createdAt: isoTime(view.createdAtMs),
+    updatedAt: isoTime(view.updatedAtMs),
+  };
+}
+
+/** Admins read every payment; a producer only its own (a foreign id looks unknown: 404). */
+function mayRead(principal: Principal, view: PaymentView): boolean {
+  return principal.roles.has('admin') || view.principal === null || view.principal === principal.id;
+}
+
+async function getPayment(context: RouteContext, request: FastifyRequest): Promise<unknown> {
+  const { paymentId } = request.params as { paymentId: string };
+  const view = await queryBounded(context, () => context.ports.payments.getPayment(paymentId));
+  if (view === undefined || !mayRead(principalOf(request), view)) throw new ApiError('PAYMENT_NOT_FOUND', `no payment ${paymentId}`);
+  return toPaymentResponse(view);
+}
+
+export function paymentRoutes(app: FastifyInstance, context: RouteContext): Promise<void> {
+  app.post(
+    '/v1/payments',
+    {
+      config: { roles: ['producer'], idempotent: true },
+      schema: {
+        summary: 'Submit a transfer between two accounts',
+        tags: ['payments'],
+        headers: HEADERS_IDEMPOTENT,
+        body: CREATE_PAYMENT_BODY,
+        response: { 202: { description: 'The command is on the log; poll statusUrl', ...PAYMENT_ACCEPTED } },
+      },
+    },
+    (request, reply) => createPayment(context, request, reply),
+  );
+
+  app.get(
+    '/v1/payments/:paymentId',
+    {
+      config: { roles: ['producer', 'admin'] },
+      schema: {
+        summary: "A payment's current status and event history",
+        tags: ['payments'],
+        headers: HEADERS_PLAIN,
+        params: PAYMENT_ID_PARAMS,
+        response: { 200: { description: 'The payment', ...PAYMENT_VIEW }, 404: problemResponse('No such payment') },
+      },
+    },
+    (request) => getPayment(context, request),
+  );
+  return Promise.resolve();
+}

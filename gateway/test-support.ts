@@ -1,0 +1,71 @@
+/** Shared set-up for the gateway's unit tests: config, ports, tokens. */
+import { SignJWT } from 'jose';
+import type { FastifyInstance } from 'fastify';
+import { buildGateway, type GatewayOptions } from './app.js';
+import { loadGatewayConfig, type GatewayConfig } from './config.js';
+import { MemoryIdempotencyStore } from './idempotency-memory.js';
+import { MemoryAccountQueries, MemoryPaymentQueries, RecordingPublisher } from './memory-ports.js';
+import type { GatewayPorts } from './ports.js';
+
+export const TEST_SECRET = 'test-secret-of-at-least-thirty-two-characters';
+
+export function testConfig(env: Record<string, string> = {}): GatewayConfig {
+  return loadGatewayConfig({ PAYFLOW_JWT_SECRET: TEST_SECRET, PAYFLOW_PUBLISH_TIMEOUT_MS: '500', ...env });
+}
+
+export interface Harness {
+  readonly app: FastifyInstance;
+  readonly publisher: RecordingPublisher;
+  readonly payments: MemoryPaymentQueries;
+  readonly accounts: MemoryAccountQueries;
+  readonly idempotency: MemoryIdempotencyStore;
+}
+
+export async function harness(
+  overrides: Partial<Omit<GatewayOptions, 'ports'>> & { ports?: Partial<GatewayPorts> } = {},
+): Promise<Harness> {
+  const publisher = new RecordingPublisher();
+  const payments = new MemoryPaymentQueries();
+  const accounts = new MemoryAccountQueries();
+  const idempotency = new MemoryIdempotencyStore({ ttlMs: 86_400_000, lockTtlMs: 30_000, maxKeys: 1_000 });
+  const app = await buildGateway({
+    config: overrides.config ?? testConfig(),
+    logging: overrides.logging ?? false,
+    ...(overrides.now === undefined ? {} : { now: overrides.now }),
+    ...(overrides.metricsRegistry === undefined ? {} : { metricsRegistry: overrides.metricsRegistry }),
+    ports: { publisher, payments, accounts, idempotency, ...overrides.ports },
+  });
+  return { app, publisher, payments, accounts, idempotency };
+}
+
+export async function token(
+  claims: { sub?: string; roles?: string[] } = {},
+  options: { expiresIn?: string | number; secret?: string } = {},
+): Promise<string> {
+  const { sub = 'merchant-42', roles = ['producer'] } = claims;
+  return new SignJWT({ roles })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(sub)
+    .setIssuedAt()
+    .setExpirationTime(options.expiresIn ?? '5m')
+    .sign(new TextEncoder().encode(options.secret ?? TEST_SECRET));
+}
+
+export const validPayment = {
+  senderAccountId: 'acc-alice',
+  recipientAccountId: 'acc-bob',
+  amount: 1250,
+  currency: 'EUR',
+  reference: 'invoice 2024-001',
+  device: { id: 'device-1', ip: '203.0.113.7' },
+};
+
+export async function producerHeaders(key = 'key-1'): Promise<Record<string, string>> {
+  return { authorization: `Bearer ${await token()}`, 'idempotency-key': key };
+}
+
+export async function adminHeaders(key?: string): Promise<Record<string, string>> {
+  const headers: Record<string, string> = { authorization: `Bearer ${await token({ sub: 'ops-1', roles: ['admin'] })}` };
+  if (key !== undefined) headers['idempotency-key'] = key;
+  return headers;
+}

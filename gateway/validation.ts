@@ -1,0 +1,22 @@
+/**
+ * Checks that JSON Schema can't express compactly. They run in the handler after schema
+ * validation and answer 400 naming the field, like the schema checks do.
+ */
+import { isIP } from 'node:net';
+import { invalidField } from './errors.js';
+import { isValidIban } from './iban.js';
+
+/** ISO 4217 codes known to the runtime's ICU data (about 300), so `ABC` is refused early. */
+const KNOWN_CURRENCIES: ReadonlySet<string> = new Set(Intl.supportedValuesOf('currency'));
+
+export function assertKnownCurrency(field: string, currency: string): void {
+  if (!KNOWN_CURRENCIES.has(currency)) throw invalidField(field, `${currency} is not an ISO 4217 currency code`);
+}
+
+export function assertIpAddress(field: string, address: string): void {
+  if (isIP(address) === 0) throw invalidField(field, 'must be an IPv4 or IPv6 address');
+}
+
+export function assertIban(field: string, iban: string): void {
+  if (!isValidIban(iban)) throw invalidField(field, 'the IBAN check digits are wrong');
+}
