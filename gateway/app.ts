@@ -85,6 +85,8 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
     now: options.now ?? Date.now,
     newId: options.newId ?? (() => uuidv7()),
   };
+  // JSON only: a text/plain body is 415, not a string that fails validation.
+  app.removeContentTypeParser('text/plain');
   app.addSchema(PROBLEM_SCHEMA);
   await app.register(problems);
   await app.register(correlation);

@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, it } from 'node:test';
+import { exportJWK, exportSPKI, generateKeyPair, SignJWT } from 'jose';
+import { harness, testConfig, token, validPayment, type Harness } from './test-support.js';
+
+async function postWith(h: Harness, authorization: string | undefined) {
+  const headers: Record<string, string> = { 'idempotency-key': 'k' };
+  if (authorization !== undefined) headers['authorization'] = authorization;
+  return h.app.inject({ method: 'POST', url: '/v1/payments', headers, payload: validPayment });
+}
+
+async function rsaToken(privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'], claims: { roles: string[] }, kid?: string): Promise<string> {
+  return new SignJWT(claims)
+    .setProtectedHeader(kid === undefined ? { alg: 'RS256' } : { alg: 'RS256', kid })
+    .setSubject('merchant-rsa')
+    .setExpirationTime('5m')
+    .sign(privateKey);
+}
+
+describe('bearer authentication', () => {
+  it('a request without a token is 401 with a Bearer challenge', async (t) => {
+    const h = await harness();
+    t.after(() => h.app.close());
+    const response = await postWith(h, undefined);
+    assert.equal(response.statusCode, 401);
+    assert.equal(response.headers['www-authenticate'], 'Bearer realm="payflow"');
+    assert.equal(response.json<{ code: string }>().code, 'UNAUTHENTICATED');
+  });
+
+  const invalid: [string, () => Promise<string>][] = [
+    ['a token that is not a JWT', () => Promise.resolve('Bearer not-a-jwt')],
+    ['a token signed with another secret', async () => `Bearer ${await token({}, { secret: 'x'.repeat(40) })}`],
+    ['an expired token', async () => `Bearer ${await token({}, { expiresIn: Math.floor(Date.now() / 1000) - 60 })}`],
+    ['a Basic credential', () => Promise.resolve('Basic dXNlcjpwYXNz')],
+  ];
+  for (const [what, makeHeader] of invalid) {
+    it(`${what} is 401 with error="invalid_token"`, async (t) => {
+      const h = await harness();
+      t.after(() => h.app.close());
+      const response = await postWith(h, await makeHeader());
+      assert.equal(response.statusCode, 401);
+      assert.match(String(response.headers['www-authenticate']), /^Bearer realm="payflow", error="invalid_token"/);
+      assert.equal(h.publisher.payments.length, 0);
+    });
+  }
+
+  it('a token without the producer role is 403 on POST /v1/payments', async (t) => {
+    const h = await harness();
+    t.after(() => h.app.close());
+    const response = await postWith(h, `Bearer ${await token({ roles: ['admin'] })}`);
+    assert.equal(response.statusCode, 403);
+    assert.equal(response.json<{ code: string }>().code, 'FORBIDDEN');
+  });
+
+  it('a producer token is 403 on the admin routes', async (t) => {
+    const h = await harness();
+    t.after(() => h.app.close());
+    const authorization = `Bearer ${await token({ roles: ['producer'] })}`;
+    const response = await h.app.inject({ method: 'GET', url: '/v1/accounts/acc-1', headers: { authorization } });
+    assert.equal(response.statusCode, 403);
+  });
+
+  it('the principal is the token subject', async (t) => {
+    const h = await harness();
+    t.after(() => h.app.close());
+    await postWith(h, `Bearer ${await token({ sub: 'pos-terminal-7' })}`);
+    assert.equal(h.publisher.payments[0]?.command.principal, 'pos-terminal-7');
+  });
+
+  it('an RS256 token verified with the configured PEM public key is accepted', async (t) => {
+    const { publicKey, privateKey } = await generateKeyPair('RS256');
+    const config = testConfig({ PAYFLOW_JWT_PUBLIC_KEY: await exportSPKI(publicKey) });
+    const h = await harness({ config });
+    t.after(() => h.app.close());
+    const response = await postWith(h, `Bearer ${await rsaToken(privateKey, { roles: ['producer'] })}`);
+    assert.equal(response.statusCode, 202);
+    assert.equal(h.publisher.payments[0]?.command.principal, 'merchant-rsa');
+  });
+
+  it('an RS256 token is verified against keys fetched from the JWKS URL', async (t) => {
+    const { publicKey, privateKey } = await generateKeyPair('RS256');
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'key-1', alg: 'RS256', use: 'sig' };
+    const server = await listen(createServer((_request, response) => {
+      response.setHeader('content-type', 'application/json');
+      response.end(JSON.stringify({ keys: [jwk] }));
+    }));
+    t.after(() => server.close());
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
+    const h = await harness({ config: testConfig({ PAYFLOW_JWT_JWKS_URL: url }) });
+    t.after(() => h.app.close());
+    const response = await postWith(h, `Bearer ${await rsaToken(privateKey, { roles: ['producer'] }, 'key-1')}`);
+    assert.equal(response.statusCode, 202);
+  });
+
+  it('a JWKS endpoint that does not answer within the timeout gives 503, not 401', async (t) => {
+    const { privateKey } = await generateKeyPair('RS256');
+    const server = await listen(createServer(() => undefined)); // accepts, never answers
+    t.after(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
+    const h = await harness({ config: testConfig({ PAYFLOW_JWT_JWKS_URL: url, PAYFLOW_JWT_JWKS_TIMEOUT_MS: '200' }) });
+    t.after(() => h.app.close());
+    const response = await postWith(h, `Bearer ${await rsaToken(privateKey, { roles: ['producer'] }, 'key-1')}`);
+    assert.equal(response.statusCode, 503);
+    assert.equal(response.json<{ code: string }>().code, 'AUTH_UNAVAILABLE');
+  });
+});
+
+function listen(server: Server): Promise<Server> {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
