@@ -10,8 +10,8 @@ import type { IdempotencyStore } from './ports.js';
 export interface StoreHarness {
   readonly store: IdempotencyStore;
   /** Moves the store's clock forward (a fake clock, or a real sleep for a network store). */
-  advanceMs(ms: number): Promise<void>;
-  close(): Promise<void>;
+  readonly advanceMs: (ms: number) => Promise<void>;
+  readonly close: () => Promise<void>;
 }
 
 export type StoreFactory = (options: { ttlMs: number; lockTtlMs: number }) => Promise<StoreHarness>;

@@ -23,16 +23,23 @@ function overloaded(detail: string, retryAfterS: number): ApiError {
 
 async function limitsPlugin(app: FastifyInstance, options: LimitsOptions): Promise<void> {
   let inFlight = 0;
-  app.addHook('onRequest', async (request) => {
+  const counted = new WeakSet<object>();
+  const done = (request: object): void => {
+    if (counted.delete(request)) inFlight -= 1;
+  };
+  app.addHook('onRequest', async (request, reply) => {
     if (request.routeOptions.config.operational === true) return;
     if (inFlight >= options.maxInFlight) {
       throw overloaded(`more than ${options.maxInFlight} requests in progress`, options.retryAfterS);
     }
     inFlight += 1;
-    // 'close' fires exactly once per response, including when the client goes away early.
-    request.raw.once('close', () => {
-      inFlight -= 1;
-    });
+    counted.add(request);
+    // onResponse covers answered requests; 'close' covers clients that went away first.
+    reply.raw.once('close', () => done(request));
+  });
+  app.addHook('onResponse', (request, _reply, next) => {
+    done(request);
+    next();
   });
 
   await app.register(underPressure, {

@@ -26,7 +26,7 @@ function metricsOn(registry: Registry) {
   return { requests, latency };
 }
 
-async function metricsPlugin(app: FastifyInstance, options: { registry: Registry }): Promise<void> {
+function metricsPlugin(app: FastifyInstance, options: { registry: Registry }): Promise<void> {
   const { requests, latency } = metricsOn(options.registry);
   app.addHook('onResponse', async (request, reply) => {
     if (request.routeOptions.config.operational === true) return;
@@ -46,6 +46,7 @@ async function metricsPlugin(app: FastifyInstance, options: { registry: Registry
       return options.registry.metrics();
     },
   );
+  return Promise.resolve();
 }
 
 export const metrics = fp(metricsPlugin, { name: 'payflow-metrics' });

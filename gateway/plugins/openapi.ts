@@ -49,13 +49,13 @@ async function openapiPlugin(app: FastifyInstance, options: { version: string })
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
     // Shared schemas keep their $id as the component name (#/components/schemas/Problem).
-    refResolver: { buildLocalReference: (json, _baseUri, _fragment, index) => String(json['$id'] ?? `def-${index}`) },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, index) => (typeof json['$id'] === 'string' ? json['$id'] : `def-${index}`) },
   });
 
   app.get(
     '/openapi.json',
     { config: { operational: true }, schema: { summary: 'This API as an OpenAPI 3.1 document', tags: ['operations'] } },
-    async () => app.swagger(),
+    () => app.swagger(),
   );
 }
 
