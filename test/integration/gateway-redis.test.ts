@@ -5,8 +5,10 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
 import { idempotencyStoreContract } from '../../gateway/idempotency-contract.js';
 import { connectRedis, RedisIdempotencyStore } from '../../gateway/idempotency-redis.js';
+import { harness, producerHeaders, validPayment } from '../../gateway/test-support.js';
 
 const redisUrl = process.env['PAYFLOW_REDIS_URL'];
 
@@ -35,5 +37,21 @@ if (redisUrl === undefined || redisUrl === '') {
         await redis.quit();
       },
     };
+  });
+
+  it('two gateway replicas sharing Redis publish a retried payment once and replay it', async (t) => {
+    const redis = await connectRedis({ url, commandTimeoutMs: 1_000, connectTimeoutMs: 2_000 });
+    t.after(() => redis.quit());
+    const options = { ttlMs: 86_400_000, lockTtlMs: 30_000, commandTimeoutMs: 1_000, keyPrefix: `payflow:test:${randomUUID()}:` };
+    const first = await harness({ ports: { idempotency: new RedisIdempotencyStore(redis, options) } });
+    const second = await harness({ ports: { idempotency: new RedisIdempotencyStore(redis, options) } });
+    t.after(() => Promise.all([first.app.close(), second.app.close()]));
+    const request = { method: 'POST' as const, url: '/v1/payments', payload: validPayment };
+    const original = await first.app.inject({ ...request, headers: await producerHeaders('replica-key') });
+    const retried = await second.app.inject({ ...request, headers: await producerHeaders('replica-key') });
+    assert.equal(original.statusCode, 202);
+    assert.equal(retried.body, original.body);
+    assert.equal(retried.headers['idempotent-replayed'], 'true');
+    assert.equal(first.publisher.payments.length + second.publisher.payments.length, 1);
   });
 }

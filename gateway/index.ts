@@ -1,0 +1,25 @@
+/** The gateway's public surface: import from here, not from files inside the folder. */
+export { API_VERSION, buildGateway, type GatewayOptions } from './app.js';
+export { ConfigError, describeGatewayEnv, loadGatewayConfig, loadGatewayConfigOrExit, type GatewayConfig } from './config.js';
+export { ERROR_CODES, type ErrorCode, type Problem } from './errors.js';
+export { maskIban } from './iban.js';
+export { MemoryIdempotencyStore } from './idempotency-memory.js';
+export { connectRedis, RedisIdempotencyStore } from './idempotency-redis.js';
+export { MemoryAccountQueries, MemoryPaymentQueries, RecordingPublisher } from './memory-ports.js';
+export type {
+  AccountQueries,
+  AccountView,
+  CommandHeaders,
+  CommandPublisher,
+  GatewayPorts,
+  IdempotencyBegin,
+  IdempotencyScope,
+  IdempotencyStore,
+  PaymentEventView,
+  PaymentQueries,
+  PaymentView,
+  ReadinessCheck,
+  StoredResponse,
+} from './ports.js';
+export { AMOUNT_MINOR_MAX } from './schemas.js';
+export { createIdempotencyStore, listenGateway } from './server.js';

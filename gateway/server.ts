@@ -1,0 +1,47 @@
+/**
+ * Start-up helpers for the main job: pick the idempotency store from the config and listen.
+ * Building (app.ts) stays separate from listening so tests never open a port.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { GatewayConfig } from './config.js';
+import { MemoryIdempotencyStore } from './idempotency-memory.js';
+import { connectRedis, RedisIdempotencyStore } from './idempotency-redis.js';
+import type { IdempotencyStore } from './ports.js';
+
+const REDIS_CONNECT_TIMEOUT_MS = 5_000;
+
+/** Redis when PAYFLOW_REDIS_URL is set (shared by replicas), otherwise the bounded in-memory store. */
+export async function createIdempotencyStore(config: GatewayConfig): Promise<IdempotencyStore> {
+  const ttlMs = config.idempotency.ttlS * 1_000;
+  const lockTtlMs = config.idempotency.lockTtlMs;
+  if (config.redis === undefined) {
+    return new MemoryIdempotencyStore({ ttlMs, lockTtlMs, maxKeys: config.idempotency.memoryMaxKeys });
+  }
+  const redis = await connectRedis({
+    url: config.redis.url,
+    commandTimeoutMs: config.redis.commandTimeoutMs,
+    connectTimeoutMs: REDIS_CONNECT_TIMEOUT_MS,
+  });
+  const store = new RedisIdempotencyStore(redis, { ttlMs, lockTtlMs, commandTimeoutMs: config.redis.commandTimeoutMs });
+  return {
+    begin: (scope, fingerprint) => store.begin(scope, fingerprint),
+    complete: (scope, lockToken, response) => store.complete(scope, lockToken, response),
+    release: (scope, lockToken) => store.release(scope, lockToken),
+    // This client was created here, so closing the store quits it.
+    close: async () => {
+      await redis.quit();
+    },
+  };
+}
+
+/** Listens and returns the bound address; closes the app on SIGTERM/SIGINT (in-flight requests finish). */
+export async function listenGateway(app: FastifyInstance, config: GatewayConfig): Promise<string> {
+  const address = await app.listen({ host: config.host, port: config.port });
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      app.log.info({ signal }, 'closing the gateway');
+      void app.close();
+    });
+  }
+  return address;
+}
