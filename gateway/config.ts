@@ -12,7 +12,7 @@ const optionalText = z.string().trim().min(1).optional();
 
 /** Variable name -> schema. `.describe()` carries the documentation shown in the README. */
 const ENV_SCHEMA = z.object({
-  PAYFLOW_HTTP_HOST: z.string().min(1).default('0.0.0.0').describe('Interface to listen on'),
+  PAYFLOW_HTTP_HOST: z.string().min(1).default('127.0.0.1').describe('Interface to listen on (loopback by default; 0.0.0.0 to serve other hosts)'),
   PAYFLOW_HTTP_PORT: integer(0, 65_535).default(8080).describe('TCP port to listen on'),
   PAYFLOW_HTTP_BODY_LIMIT_BYTES: integer(1_024, 1_048_576).default(16_384).describe('Largest accepted request body'),
   PAYFLOW_HTTP_REQUEST_TIMEOUT_MS: integer(1_000, 120_000).default(10_000).describe('Time allowed to receive a whole request'),
