@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { applyPaymentEvent, ProjectionOrderError, type PaymentReadModel, type ProjectedPaymentEvent } from './payment-view.js';
+
+const initiated: ProjectedPaymentEvent = {
+  eventId: 'e0',
+  paymentId: 'p-1',
+  type: 'PaymentInitiated',
+  sequence: 0,
+  occurredAtMs: 1_000,
+  correlationId: 'c-1',
+  initiated: {
+    kind: 'TRANSFER',
+    principal: 'merchant-1',
+    senderAccountId: 'acc-a',
+    recipientAccountId: 'acc-b',
+    amountMinor: 9_007_199_254_740_993n,
+    currency: 'EUR',
+    reference: null,
+  },
+};
+const event = (sequence: number, type: string, extra: Partial<ProjectedPaymentEvent> = {}): ProjectedPaymentEvent => ({
+  eventId: `e${sequence}`,
+  paymentId: 'p-1',
+  type,
+  sequence,
+  occurredAtMs: 1_000 + sequence,
+  correlationId: 'c-1',
+  ...extra,
+});
+const fold = (events: ProjectedPaymentEvent[]): PaymentReadModel | undefined =>
+  events.reduce<PaymentReadModel | undefined>(applyPaymentEvent, undefined);
+
+test('a completed payment shows COMPLETED with its events in order and its exact amount', () => {
+  const view = fold([initiated, event(1, 'PaymentValidated'), event(2, 'PaymentDebited'), event(3, 'PaymentCompleted')]);
+  assert.equal(view?.status, 'COMPLETED');
+  assert.equal(view?.amountMinor, 9_007_199_254_740_993n);
+  assert.deepEqual(view?.events.map((e) => e.type), ['PaymentInitiated', 'PaymentValidated', 'PaymentDebited', 'PaymentCompleted']);
+  assert.equal(view?.updatedAtMs, 1_003);
+});
+
+test('a rejected payment carries the reason code and detail', () => {
+  const view = fold([initiated, event(1, 'PaymentRejected', { rejection: { code: 'INSUFFICIENT_FUNDS', detail: 'balance 10 < 1250' } })]);
+  assert.equal(view?.status, 'REJECTED');
+  assert.deepEqual(view?.rejection, { code: 'INSUFFICIENT_FUNDS', detail: 'balance 10 < 1250' });
+});
+
+test('replaying events already projected leaves the view unchanged', () => {
+  const once = fold([initiated, event(1, 'PaymentValidated')]);
+  const replayed = fold([initiated, event(1, 'PaymentValidated'), initiated, event(1, 'PaymentValidated')]);
+  assert.deepEqual(replayed, once);
+});
+
+test('an event that skips a sequence number is refused instead of projected', () => {
+  assert.throws(() => fold([initiated, event(2, 'PaymentDebited')]), ProjectionOrderError);
+});
+
+test('an event before PaymentInitiated is refused', () => {
+  assert.throws(() => fold([event(1, 'PaymentValidated')]), ProjectionOrderError);
+});
+
+test('an event type the read model does not know keeps the status and is still listed', () => {
+  const view = fold([initiated, event(1, 'LoyaltyPointsAwarded')]);
+  assert.equal(view?.status, 'INITIATED');
+  assert.equal(view?.events.length, 2);
+});

@@ -1,0 +1,108 @@
+/**
+ * The payment read model as a pure fold over a payment's events: `applyPaymentEvent(view, event)`.
+ * Every projection (in memory for the embedded default, PostgreSQL for the Kafka mode) uses
+ * this one fold, so they can't disagree about what a payment's status is.
+ *
+ * Events may arrive more than once (a projection replays the log after a crash): an event whose
+ * sequence the view already holds is ignored, so a replay converges to the same view.
+ */
+import type { PaymentKind, PaymentStatus } from '../schemas/types.js';
+
+/** The fields of a `payments.events` record the read model needs. */
+export interface ProjectedPaymentEvent {
+  readonly eventId: string;
+  readonly paymentId: string;
+  readonly type: string;
+  /** Position within the payment's history, strictly increasing from 0. */
+  readonly sequence: number;
+  readonly occurredAtMs: number;
+  readonly correlationId: string | null;
+  /** Present on PaymentInitiated: the command's facts. */
+  readonly initiated?: {
+    readonly kind: PaymentKind;
+    readonly principal: string;
+    readonly senderAccountId: string;
+    readonly recipientAccountId: string;
+    readonly amountMinor: bigint;
+    readonly currency: string;
+    readonly reference: string | null;
+  };
+  /** Present on PaymentRejected and PaymentFailed. */
+  readonly rejection?: { readonly code: string; readonly detail: string | null };
+}
+
+export interface PaymentReadModel {
+  readonly paymentId: string;
+  readonly kind: PaymentKind;
+  readonly principal: string | null;
+  readonly status: PaymentStatus;
+  readonly amountMinor: bigint;
+  readonly currency: string;
+  readonly senderAccountId: string;
+  readonly recipientAccountId: string;
+  readonly reference: string | null;
+  readonly rejection: { readonly code: string; readonly detail: string | null } | null;
+  readonly events: readonly { readonly type: string; readonly occurredAtMs: number; readonly sequence: number }[];
+  readonly createdAtMs: number;
+  readonly updatedAtMs: number;
+}
+
+/** The status each event type moves a payment to. Unknown types keep the status (forward compatible). */
+export const STATUS_AFTER_EVENT: Readonly<Record<string, PaymentStatus>> = {
+  PaymentInitiated: 'INITIATED',
+  PaymentValidated: 'VALIDATED',
+  PaymentDebited: 'DEBITED',
+  PaymentCompleted: 'COMPLETED',
+  PaymentRejected: 'REJECTED',
+  PaymentHeld: 'HELD',
+  PaymentFailed: 'FAILED',
+};
+
+export class ProjectionOrderError extends Error {
+  constructor(event: ProjectedPaymentEvent, reason: string) {
+    super(`payment ${event.paymentId}: event ${event.type}#${event.sequence} (${event.eventId}) ${reason}`);
+    this.name = 'ProjectionOrderError';
+  }
+}
+
+function initialView(event: ProjectedPaymentEvent): PaymentReadModel {
+  const facts = event.initiated;
+  if (event.sequence !== 0 || facts === undefined) {
+    throw new ProjectionOrderError(event, 'arrived before PaymentInitiated');
+  }
+  return {
+    paymentId: event.paymentId,
+    kind: facts.kind,
+    principal: facts.principal,
+    status: 'INITIATED',
+    amountMinor: facts.amountMinor,
+    currency: facts.currency,
+    senderAccountId: facts.senderAccountId,
+    recipientAccountId: facts.recipientAccountId,
+    reference: facts.reference,
+    rejection: null,
+    events: [{ type: event.type, occurredAtMs: event.occurredAtMs, sequence: 0 }],
+    createdAtMs: event.occurredAtMs,
+    updatedAtMs: event.occurredAtMs,
+  };
+}
+
+/**
+ * Folds one event into the view. Events of one payment share a key, so the log delivers them in
+ * order; a gap in sequence means an upstream bug and throws rather than projecting a lie.
+ */
+export function applyPaymentEvent(view: PaymentReadModel | undefined, event: ProjectedPaymentEvent): PaymentReadModel {
+  if (view === undefined) return initialView(event);
+  const lastSequence = view.events.at(-1)?.sequence ?? -1;
+  if (event.sequence <= lastSequence) return view;
+  if (event.sequence !== lastSequence + 1) {
+    throw new ProjectionOrderError(event, `skips sequence ${lastSequence + 1}`);
+  }
+  return {
+    ...view,
+    status: STATUS_AFTER_EVENT[event.type] ?? view.status,
+    rejection: event.rejection ?? view.rejection,
+    events: [...view.events, { type: event.type, occurredAtMs: event.occurredAtMs, sequence: event.sequence }],
+    updatedAtMs: event.occurredAtMs,
+  };
+}

@@ -1,0 +1,37 @@
+-- PayFlow's PostgreSQL read model, materialized from `payments.events`.
+-- Rebuildable: drop the schema and replay the topic from the beginning; every write is an
+-- idempotent upsert keyed by event id or payment id, so a replay converges to the same rows.
+
+CREATE SCHEMA IF NOT EXISTS payflow;
+
+-- The event store: every payment event once, in the order of its payment's history.
+CREATE TABLE IF NOT EXISTS payflow.payment_events (
+  event_id        text        PRIMARY KEY,
+  payment_id      text        NOT NULL,
+  sequence        integer     NOT NULL CHECK (sequence >= 0),
+  type            text        NOT NULL,
+  occurred_at     timestamptz NOT NULL,
+  correlation_id  text,
+  UNIQUE (payment_id, sequence)
+);
+
+-- The current state of each payment (the fold of its events, see projections/payment-view.ts).
+CREATE TABLE IF NOT EXISTS payflow.payments (
+  payment_id            text        PRIMARY KEY,
+  kind                  text        NOT NULL CHECK (kind IN ('TRANSFER', 'DEPOSIT')),
+  principal             text,
+  status                text        NOT NULL,
+  amount_minor          bigint      NOT NULL CHECK (amount_minor > 0),
+  currency              char(3)     NOT NULL,
+  sender_account_id     text        NOT NULL,
+  recipient_account_id  text        NOT NULL,
+  reference             text,
+  rejection_code        text,
+  rejection_detail      text,
+  last_sequence         integer     NOT NULL,
+  created_at            timestamptz NOT NULL,
+  updated_at            timestamptz NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS payments_sender_idx ON payflow.payments (sender_account_id, created_at DESC);
+CREATE INDEX IF NOT EXISTS payments_recipient_idx ON payflow.payments (recipient_account_id, created_at DESC);

@@ -1,0 +1,182 @@
+/**
+ * The PostgreSQL payments projection: applies batches of payment events in one database
+ * transaction each (event store rows + current-state rows), and answers the gateway's
+ * `PaymentQueries` from the same tables.
+ */
+import { readFile } from 'node:fs/promises';
+
+import type pg from 'pg';
+
+import type { PaymentQueries, PaymentView } from '../../gateway/index.js';
+import type { PaymentKind, PaymentStatus } from '../../schemas/types.js';
+import { applyPaymentEvent, type PaymentReadModel, type ProjectedPaymentEvent } from '../payment-view.js';
+
+/** Bound on one batch: larger batches are split so one transaction never holds too many locks. */
+export const MAX_EVENTS_PER_TRANSACTION = 1_000;
+
+const DDL_URL = new URL('./ddl.sql', import.meta.url);
+
+/** Creates the schema and tables if they are missing (every statement is IF NOT EXISTS). */
+export async function migratePaymentsProjection(pool: pg.Pool): Promise<void> {
+  await pool.query(await readFile(DDL_URL, 'utf8'));
+}
+
+interface PaymentRow {
+  payment_id: string;
+  kind: PaymentKind;
+  principal: string | null;
+  status: PaymentStatus;
+  amount_minor: string;
+  currency: string;
+  sender_account_id: string;
+  recipient_account_id: string;
+  reference: string | null;
+  rejection_code: string | null;
+  rejection_detail: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+interface EventRow {
+  payment_id: string;
+  type: string;
+  sequence: number;
+  occurred_at: Date;
+}
+
+function toReadModel(row: PaymentRow, events: readonly EventRow[]): PaymentReadModel {
+  return {
+    paymentId: row.payment_id,
+    kind: row.kind,
+    principal: row.principal,
+    status: row.status,
+    amountMinor: BigInt(row.amount_minor),
+    currency: row.currency,
+    senderAccountId: row.sender_account_id,
+    recipientAccountId: row.recipient_account_id,
+    reference: row.reference,
+    rejection: row.rejection_code === null ? null : { code: row.rejection_code, detail: row.rejection_detail },
+    events: events.map((e) => ({ type: e.type, occurredAtMs: e.occurred_at.getTime(), sequence: e.sequence })),
+    createdAtMs: row.created_at.getTime(),
+    updatedAtMs: row.updated_at.getTime(),
+  };
+}
+
+async function loadViews(client: pg.ClientBase, paymentIds: readonly string[]): Promise<Map<string, PaymentReadModel>> {
+  const rows = await client.query<PaymentRow>(
+    'SELECT * FROM payflow.payments WHERE payment_id = ANY($1) FOR UPDATE',
+    [paymentIds],
+  );
+  const events = await client.query<EventRow>(
+    `SELECT payment_id, type, sequence, occurred_at FROM payflow.payment_events
+      WHERE payment_id = ANY($1) ORDER BY payment_id, sequence`,
+    [paymentIds],
+  );
+  const views = new Map<string, PaymentReadModel>();
+  for (const row of rows.rows) {
+    views.set(row.payment_id, toReadModel(row, events.rows.filter((e) => e.payment_id === row.payment_id)));
+  }
+  return views;
+}
+
+async function insertEvents(client: pg.ClientBase, events: readonly ProjectedPaymentEvent[]): Promise<void> {
+  await client.query(
+    `INSERT INTO payflow.payment_events (event_id, payment_id, sequence, type, occurred_at, correlation_id)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::timestamptz[], $6::text[])
+     ON CONFLICT (event_id) DO NOTHING`,
+    [
+      events.map((e) => e.eventId),
+      events.map((e) => e.paymentId),
+      events.map((e) => e.sequence),
+      events.map((e) => e.type),
+      events.map((e) => new Date(e.occurredAtMs)),
+      events.map((e) => e.correlationId),
+    ],
+  );
+}
+
+async function upsertPayment(client: pg.ClientBase, view: PaymentReadModel): Promise<void> {
+  await client.query(
+    `INSERT INTO payflow.payments (payment_id, kind, principal, status, amount_minor, currency,
+       sender_account_id, recipient_account_id, reference, rejection_code, rejection_detail,
+       last_sequence, created_at, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+     ON CONFLICT (payment_id) DO UPDATE SET
+       status = EXCLUDED.status, rejection_code = EXCLUDED.rejection_code,
+       rejection_detail = EXCLUDED.rejection_detail, last_sequence = EXCLUDED.last_sequence,
+       updated_at = EXCLUDED.updated_at
+     WHERE payflow.payments.last_sequence < EXCLUDED.last_sequence`,
+    [
+      view.paymentId,
+      view.kind,
+      view.principal,
+      view.status,
+      view.amountMinor.toString(),
+      view.currency,
+      view.senderAccountId,
+      view.recipientAccountId,
+      view.reference,
+      view.rejection?.code ?? null,
+      view.rejection?.detail ?? null,
+      view.events.at(-1)?.sequence ?? 0,
+      new Date(view.createdAtMs),
+      new Date(view.updatedAtMs),
+    ],
+  );
+}
+
+export class PostgresPaymentsProjection implements PaymentQueries {
+  constructor(private readonly pool: pg.Pool) {}
+
+  /**
+   * Applies events (in log order) idempotently: events already stored change nothing. Each
+   * slice of at most MAX_EVENTS_PER_TRANSACTION events commits atomically or not at all.
+   */
+  async apply(events: readonly ProjectedPaymentEvent[]): Promise<void> {
+    for (let start = 0; start < events.length; start += MAX_EVENTS_PER_TRANSACTION) {
+      await this.#applySlice(events.slice(start, start + MAX_EVENTS_PER_TRANSACTION));
+    }
+  }
+
+  async #applySlice(events: readonly ProjectedPaymentEvent[]): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const views = await loadViews(client, [...new Set(events.map((e) => e.paymentId))]);
+      const changed = new Set<string>();
+      for (const event of events) {
+        const before = views.get(event.paymentId);
+        const after = applyPaymentEvent(before, event);
+        if (after !== before) changed.add(event.paymentId);
+        views.set(event.paymentId, after);
+      }
+      await insertEvents(client, events);
+      for (const paymentId of changed) await upsertPayment(client, views.get(paymentId)!);
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  /**
+   * The gateway's read: the payment and its events from one snapshot (a single statement), so
+   * a concurrent projection commit can't show a status without the event that set it.
+   */
+  async getPayment(paymentId: string): Promise<PaymentView | undefined> {
+    const { rows } = await this.pool.query<PaymentRow & { event_type: string; event_sequence: number; event_occurred_at: Date }>(
+      `SELECT p.*, e.type AS event_type, e.sequence AS event_sequence, e.occurred_at AS event_occurred_at
+         FROM payflow.payments p JOIN payflow.payment_events e USING (payment_id)
+        WHERE p.payment_id = $1 ORDER BY e.sequence`,
+      [paymentId],
+    );
+    const row = rows[0];
+    if (row === undefined) return undefined;
+    return toReadModel(
+      row,
+      rows.map((r) => ({ payment_id: paymentId, type: r.event_type, sequence: r.event_sequence, occurred_at: r.event_occurred_at })),
+    );
+  }
+}
