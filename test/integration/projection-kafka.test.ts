@@ -1,0 +1,125 @@
+/**
+ * A projection fed from a real Kafka topic into the real PostgreSQL projection: every committed
+ * event lands once, a failing target is waited out without losing anything, and an undecodable
+ * record is dead-lettered with its reason instead of stopping the partition.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+
+import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
+import pg from 'pg';
+
+import { runKafkaProjection } from '../../projections/kafka-runner.js';
+import type { ProjectedPaymentEvent } from '../../projections/payment-view.js';
+import { migratePaymentsProjection, PostgresPaymentsProjection } from '../../projections/postgres/payments.js';
+import { stackEnv, uniqueName } from '../support/stack.js';
+
+const env = stackEnv();
+const skip = 'skip' in env ? env.skip : false;
+const WAIT_MS = 30_000;
+
+/** Test records are JSON with the amount as a string: the runner is decoder-agnostic. */
+function decodeJson(message: KafkaMessage): Promise<ProjectedPaymentEvent> {
+  const raw = JSON.parse(message.value!.toString()) as ProjectedPaymentEvent & { initiated?: { amountMinor: string } };
+  if (typeof raw.paymentId !== 'string') return Promise.reject(new Error('paymentId missing'));
+  const initiated = raw.initiated ? { ...raw.initiated, amountMinor: BigInt(raw.initiated.amountMinor) } : undefined;
+  return Promise.resolve({ ...raw, ...(initiated ? { initiated } : {}) });
+}
+
+function paymentRecords(paymentId: string): { key: string; value: string }[] {
+  const base = { paymentId, correlationId: null };
+  const events = [
+    {
+      ...base,
+      eventId: `${paymentId}-0`,
+      type: 'PaymentInitiated',
+      sequence: 0,
+      occurredAtMs: 1_000,
+      initiated: { kind: 'TRANSFER', principal: 'm', senderAccountId: 'a', recipientAccountId: 'b', amountMinor: '700', currency: 'EUR', reference: null },
+    },
+    { ...base, eventId: `${paymentId}-1`, type: 'PaymentValidated', sequence: 1, occurredAtMs: 1_001 },
+    { ...base, eventId: `${paymentId}-2`, type: 'PaymentCompleted', sequence: 2, occurredAtMs: 1_002 },
+  ];
+  return events.map((event) => ({ key: paymentId, value: JSON.stringify(event) }));
+}
+
+async function until(condition: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + WAIT_MS;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${WAIT_MS} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+describe('Kafka to PostgreSQL projection', { skip }, () => {
+  let kafka: Kafka;
+  let pool: pg.Pool;
+  let projection: PostgresPaymentsProjection;
+  const topic = uniqueName('payments-events');
+
+  before(async () => {
+    if ('skip' in env) return;
+    kafka = new Kafka({ clientId: 'projection-test', brokers: env.kafkaBrokers, logLevel: logLevel.NOTHING });
+    pool = new pg.Pool({ connectionString: env.postgresUrl, max: 4, connectionTimeoutMillis: 5_000 });
+    await migratePaymentsProjection(pool);
+    projection = new PostgresPaymentsProjection(pool);
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
+    await admin.disconnect();
+  });
+  after(async () => {
+    await pool?.end();
+  });
+
+  test('events of many payments are all projected once, a failing target is retried until it recovers, and a bad record is dead-lettered', async () => {
+    const paymentIds = Array.from({ length: 20 }, () => uniqueName('pay'));
+    const producer = kafka.producer({ idempotent: true });
+    await producer.connect();
+    await producer.send({ topic, messages: paymentIds.flatMap(paymentRecords) });
+    await producer.send({ topic, messages: [{ key: 'poison', value: '{"not":"an event"}' }] });
+    await producer.disconnect();
+
+    let failuresLeft = 3;
+    const sinkErrors: number[] = [];
+    const deadLetters: string[] = [];
+    const consumer = await runKafkaProjection({
+      kafka,
+      groupId: uniqueName('projection'),
+      topic,
+      decode: decodeJson,
+      sink: {
+        apply: async (events) => {
+          // The target is "down" for the first three attempts, as a database restart would be.
+          if (failuresLeft > 0) {
+            failuresLeft -= 1;
+            throw new Error('connection refused');
+          }
+          await projection.apply(events);
+        },
+      },
+      deadLetter: (message, _partition, reason) => {
+        deadLetters.push(`${message.key?.toString()}: ${reason.message}`);
+        return Promise.resolve();
+      },
+      retry: { initialDelayMs: 50, maxDelayMs: 200 },
+      onSinkError: (_error, attempt) => sinkErrors.push(attempt),
+    });
+    try {
+      await until(async () => {
+        const { rows } = await pool.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM payflow.payments WHERE payment_id = ANY($1) AND status = 'COMPLETED'",
+          [paymentIds],
+        );
+        return rows[0]!.n === paymentIds.length;
+      }, 'all payments COMPLETED');
+      await until(() => Promise.resolve(deadLetters.length === 1), 'the poison record to be dead-lettered');
+    } finally {
+      await consumer.disconnect();
+    }
+    const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM payflow.payment_events WHERE payment_id = ANY($1)', [paymentIds]);
+    assert.equal(rows[0]!.n, paymentIds.length * 3);
+    assert.equal(sinkErrors.length, 3);
+    assert.deepEqual(deadLetters, ['poison: paymentId missing']);
+  });
+});
