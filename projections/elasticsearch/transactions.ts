@@ -1,0 +1,171 @@
+/**
+ * The Elasticsearch `transactions` projection: one document per payment (the read model of
+ * projections/payment-view.ts), for search and transaction history.
+ *
+ * Idempotent by construction: each document is written with `version_type: external` and the
+ * payment's last event sequence as its version, so a replayed or older batch can never move a
+ * document backwards; Elasticsearch answers such writes with a version conflict, which is the
+ * expected outcome of a replay and is not an error.
+ */
+import type { Client } from '@elastic/elasticsearch';
+
+import type { PaymentQueries, PaymentView } from '../../gateway/index.js';
+import { applyPaymentEvent, type PaymentReadModel, type ProjectedPaymentEvent } from '../payment-view.js';
+
+/** Bound on one bulk request. */
+export const MAX_DOCUMENTS_PER_BULK = 1_000;
+
+/**
+ * keyword/text/long/date only: the mapping must work on every Elasticsearch 8 distribution,
+ * including ones without the analysis-common module (standard analyzer only).
+ */
+export const TRANSACTIONS_MAPPINGS = {
+  dynamic: 'strict',
+  properties: {
+    paymentId: { type: 'keyword' },
+    kind: { type: 'keyword' },
+    principal: { type: 'keyword' },
+    status: { type: 'keyword' },
+    amountMinor: { type: 'long' },
+    currency: { type: 'keyword' },
+    senderAccountId: { type: 'keyword' },
+    recipientAccountId: { type: 'keyword' },
+    reference: { type: 'text' },
+    rejectionCode: { type: 'keyword' },
+    rejectionDetail: { type: 'text' },
+    events: {
+      properties: { type: { type: 'keyword' }, occurredAtMs: { type: 'date', format: 'epoch_millis' }, sequence: { type: 'integer' } },
+    },
+    createdAt: { type: 'date', format: 'epoch_millis' },
+    updatedAt: { type: 'date', format: 'epoch_millis' },
+  },
+} as const;
+
+/** The stored document. The amount travels as a decimal string: JSON numbers lose int64 precision in JavaScript. */
+interface TransactionDocument {
+  paymentId: string;
+  kind: string;
+  principal: string | null;
+  status: string;
+  amountMinor: string;
+  currency: string;
+  senderAccountId: string;
+  recipientAccountId: string;
+  reference: string | null;
+  rejectionCode: string | null;
+  rejectionDetail: string | null;
+  events: { type: string; occurredAtMs: number; sequence: number }[];
+  createdAt: number;
+  updatedAt: number;
+}
+
+function toDocument(view: PaymentReadModel): TransactionDocument {
+  return {
+    paymentId: view.paymentId,
+    kind: view.kind,
+    principal: view.principal,
+    status: view.status,
+    amountMinor: view.amountMinor.toString(),
+    currency: view.currency,
+    senderAccountId: view.senderAccountId,
+    recipientAccountId: view.recipientAccountId,
+    reference: view.reference,
+    rejectionCode: view.rejection?.code ?? null,
+    rejectionDetail: view.rejection?.detail ?? null,
+    events: [...view.events],
+    createdAt: view.createdAtMs,
+    updatedAt: view.updatedAtMs,
+  };
+}
+
+function fromDocument(doc: TransactionDocument): PaymentReadModel {
+  return {
+    paymentId: doc.paymentId,
+    kind: doc.kind as PaymentReadModel['kind'],
+    principal: doc.principal,
+    status: doc.status as PaymentReadModel['status'],
+    amountMinor: BigInt(doc.amountMinor),
+    currency: doc.currency,
+    senderAccountId: doc.senderAccountId,
+    recipientAccountId: doc.recipientAccountId,
+    reference: doc.reference,
+    rejection: doc.rejectionCode === null ? null : { code: doc.rejectionCode, detail: doc.rejectionDetail },
+    events: doc.events,
+    createdAtMs: doc.createdAt,
+    updatedAtMs: doc.updatedAt,
+  };
+}
+
+export class BulkWriteError extends Error {
+  constructor(readonly failures: readonly string[]) {
+    super(`elasticsearch refused ${failures.length} document(s): ${failures.slice(0, 3).join('; ')}`);
+    this.name = 'BulkWriteError';
+  }
+}
+
+export class ElasticsearchTransactionsProjection implements PaymentQueries {
+  constructor(
+    private readonly client: Client,
+    readonly index: string,
+  ) {}
+
+  async migrate(): Promise<void> {
+    if (await this.client.indices.exists({ index: this.index })) return;
+    await this.client.indices.create({ index: this.index, mappings: TRANSACTIONS_MAPPINGS });
+  }
+
+  async apply(events: readonly ProjectedPaymentEvent[]): Promise<void> {
+    for (let start = 0; start < events.length; start += MAX_DOCUMENTS_PER_BULK) {
+      await this.#applySlice(events.slice(start, start + MAX_DOCUMENTS_PER_BULK));
+    }
+  }
+
+  async #load(paymentIds: readonly string[]): Promise<Map<string, PaymentReadModel>> {
+    const response = await this.client.mget<TransactionDocument>({ index: this.index, ids: [...paymentIds] });
+    const views = new Map<string, PaymentReadModel>();
+    for (const doc of response.docs) {
+      if ('found' in doc && doc.found && doc._source) views.set(doc._id, fromDocument(doc._source));
+    }
+    return views;
+  }
+
+  async #applySlice(events: readonly ProjectedPaymentEvent[]): Promise<void> {
+    const views = await this.#load([...new Set(events.map((e) => e.paymentId))]);
+    const changed = new Set<string>();
+    for (const event of events) {
+      const before = views.get(event.paymentId);
+      const after = applyPaymentEvent(before, event);
+      if (after !== before) changed.add(event.paymentId);
+      views.set(event.paymentId, after);
+    }
+    if (changed.size === 0) return;
+    const operations = [...changed].flatMap((paymentId) => {
+      const view = views.get(paymentId)!;
+      const version = view.events.at(-1)?.sequence ?? 0;
+      return [{ index: { _index: this.index, _id: paymentId, version, version_type: 'external' as const } }, toDocument(view)];
+    });
+    const response = await this.client.bulk({ operations, refresh: false });
+    const failures = response.items
+      .map((item) => item.index)
+      .filter((result) => result?.error !== undefined && result.status !== 409)
+      .map((result) => `${result?._id}: ${result?.error?.reason ?? 'unknown'}`);
+    if (failures.length > 0) throw new BulkWriteError(failures);
+  }
+
+  async getPayment(paymentId: string): Promise<PaymentView | undefined> {
+    return (await this.#load([paymentId])).get(paymentId);
+  }
+
+  /** A sender's or recipient's transactions, newest first: the history query. */
+  async history(accountId: string, limit: number): Promise<PaymentView[]> {
+    const response = await this.client.search<TransactionDocument>({
+      index: this.index,
+      size: Math.min(limit, 100),
+      sort: [{ createdAt: 'desc' }],
+      query: {
+        bool: { should: [{ term: { senderAccountId: accountId } }, { term: { recipientAccountId: accountId } }], minimum_should_match: 1 },
+      },
+    });
+    return response.hits.hits.flatMap((hit) => (hit._source ? [fromDocument(hit._source)] : []));
+  }
+}
