@@ -16,6 +16,7 @@ import { limits } from './plugins/limits.js';
 import { metrics } from './plugins/metrics.js';
 import { openapi } from './plugins/openapi.js';
 import { problems } from './plugins/problems.js';
+import { rateLimits } from './plugins/rate-limit.js';
 import type { GatewayPorts } from './ports.js';
 import { accountRoutes } from './routes/accounts.js';
 import { healthRoutes } from './routes/health.js';
@@ -97,6 +98,7 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
   });
   await app.register(openapi, { version: API_VERSION });
   await app.register(auth, { jwt: config.jwt });
+  await app.register(rateLimits, config.rateLimit);
   if (options.metricsRegistry !== undefined) await app.register(metrics, { registry: options.metricsRegistry });
   await app.register((child) => healthRoutes(child, { readiness: ports.readiness, checkTimeoutMs: config.queryTimeoutMs }));
   await app.register((child) => paymentRoutes(child, context));

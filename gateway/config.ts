@@ -19,6 +19,8 @@ const ENV_SCHEMA = z.object({
   PAYFLOW_HTTP_MAX_IN_FLIGHT: integer(1, 100_000).default(1_000).describe('Requests processed at once; more get 503'),
   PAYFLOW_PUBLISH_TIMEOUT_MS: integer(100, 60_000).default(5_000).describe('Bound on publishing one command'),
   PAYFLOW_QUERY_TIMEOUT_MS: integer(50, 30_000).default(2_000).describe('Bound on one read-model query'),
+  PAYFLOW_RATE_LIMIT_PER_MINUTE: integer(1, 1_000_000).default(6_000).describe('API requests a principal may make per minute on one instance; more get 429'),
+  PAYFLOW_RATE_LIMIT_MAX_TRACKED_KEYS: integer(100, 10_000_000).default(100_000).describe('Bound on the principals tracked by the rate limiter'),
   PAYFLOW_PRESSURE_MAX_EVENT_LOOP_DELAY_MS: integer(10, 60_000).default(1_000).describe('Event-loop delay above which requests get 503'),
   PAYFLOW_PRESSURE_RETRY_AFTER_S: integer(1, 3_600).default(5).describe('Retry-After sent with 503 answers'),
   PAYFLOW_JWT_SECRET: z.string().min(32, 'must be at least 32 characters (256 bits for HS256)').optional().describe('HS256 shared secret'),
@@ -47,6 +49,7 @@ export interface GatewayConfig {
   readonly publishTimeoutMs: number;
   readonly queryTimeoutMs: number;
   readonly pressure: { readonly maxEventLoopDelayMs: number; readonly retryAfterS: number };
+  readonly rateLimit: { readonly perMinute: number; readonly maxTrackedKeys: number };
   readonly jwt: JwtConfig;
   readonly idempotency: { readonly ttlS: number; readonly lockTtlMs: number; readonly memoryMaxKeys: number };
   readonly redis: { readonly url: string; readonly commandTimeoutMs: number } | undefined;
@@ -119,6 +122,7 @@ function toConfig(values: GatewayEnv): GatewayConfig {
     publishTimeoutMs: values.PAYFLOW_PUBLISH_TIMEOUT_MS,
     queryTimeoutMs: values.PAYFLOW_QUERY_TIMEOUT_MS,
     pressure: { maxEventLoopDelayMs: values.PAYFLOW_PRESSURE_MAX_EVENT_LOOP_DELAY_MS, retryAfterS: values.PAYFLOW_PRESSURE_RETRY_AFTER_S },
+    rateLimit: { perMinute: values.PAYFLOW_RATE_LIMIT_PER_MINUTE, maxTrackedKeys: values.PAYFLOW_RATE_LIMIT_MAX_TRACKED_KEYS },
     jwt: {
       secret: values.PAYFLOW_JWT_SECRET,
       publicKeyPem: values.PAYFLOW_JWT_PUBLIC_KEY,

@@ -32,6 +32,7 @@ export const ERROR_CODES = {
     title: 'The idempotency key was already used with a different request',
     retryable: false,
   },
+  RATE_LIMITED: { status: 429, title: 'Too many requests from this principal', retryable: true },
   OVERLOADED: { status: 503, title: 'The service is overloaded', retryable: true },
   PUBLISH_UNAVAILABLE: { status: 503, title: 'The command log is unavailable', retryable: true },
   IDEMPOTENCY_UNAVAILABLE: {
