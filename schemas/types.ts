@@ -80,3 +80,106 @@ export type PaymentStatus =
   | 'REJECTED'
   | 'HELD'
   | 'FAILED';
+
+// ---------------------------------------------------------------------------------------------
+// Payment events (`payments.events`, keyed by paymentId, correlation id in a header)
+// ---------------------------------------------------------------------------------------------
+
+/** Machine-readable reasons a payment is rejected: a closed list, documented in schemas/README.md. */
+export const REJECTION_CODES = [
+  'AMOUNT_NOT_POSITIVE',
+  'AMOUNT_NOT_INTEGRAL',
+  'UNSUPPORTED_CURRENCY',
+  'SAME_ACCOUNT',
+  'SENDER_NOT_FOUND',
+  'RECIPIENT_NOT_FOUND',
+  'SENDER_NOT_ACTIVE',
+  'RECIPIENT_NOT_ACTIVE',
+  'CURRENCY_MISMATCH',
+  'INVALID_IBAN',
+  'INSUFFICIENT_FUNDS',
+  'IDEMPOTENCY_KEY_REUSED',
+  'DUPLICATE_REQUEST',
+] as const;
+export type RejectionCode = (typeof REJECTION_CODES)[number];
+
+export type PaymentEventType =
+  | 'PaymentInitiated'
+  | 'PaymentValidated'
+  | 'PaymentDebited'
+  | 'PaymentCompleted'
+  | 'PaymentRejected';
+
+/** The facts of the command, carried on PaymentInitiated. */
+export interface PaymentFacts {
+  readonly kind: PaymentKind;
+  readonly principal: string;
+  readonly idempotencyKey: string;
+  readonly senderAccountId: string;
+  readonly recipientAccountId: string;
+  readonly amountMinor: bigint;
+  readonly currency: CurrencyCode;
+  readonly reference: string | null;
+}
+
+export interface PaymentEvent {
+  /** `<paymentId>:<sequence>`: deterministic, so a replay produces the same id. */
+  readonly eventId: string;
+  readonly paymentId: string;
+  readonly type: PaymentEventType;
+  /** Position within the payment's history, 0 for PaymentInitiated, +1 per event. */
+  readonly sequence: number;
+  readonly occurredAtMs: number;
+  readonly correlationId: string | null;
+  /** Set on PaymentInitiated only. */
+  readonly initiated: PaymentFacts | null;
+  /** Set on PaymentRejected only. */
+  readonly rejection: { readonly code: RejectionCode; readonly detail: string | null } | null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Internal hand-offs between processors
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A payment moving along the chain (`payments.accepted` after dedupe, keyed by paymentId;
+ * `payments.validated` after validation, keyed by senderAccountId). `nextSequence` is the
+ * sequence the next event of this payment takes.
+ */
+export interface PaymentInFlight {
+  readonly command: PaymentCommand;
+  readonly nextSequence: number;
+}
+
+/**
+ * The credit leg of a transfer (`ledger.credits`, keyed by recipientAccountId): the debit leg has
+ * been posted in the sender's partition; this record carries the money to the recipient's.
+ */
+export interface CreditInstruction {
+  readonly paymentId: string;
+  readonly recipientAccountId: string;
+  readonly amountMinor: bigint;
+  readonly currency: CurrencyCode;
+  readonly nextSequence: number;
+  readonly correlationId: string | null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ledger (`ledger.postings`, keyed by paymentId)
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * One balanced journal entry: its lines sum to zero. A transfer is two entries: the debit leg
+ * (sender -> the in-transit account of the sender's ledger partition) and the credit leg
+ * (the in-transit account of the recipient's partition -> recipient). In-transit accounts are
+ * named `transit:<CURRENCY>:<partition>`; funding accounts `funding:<CURRENCY>`.
+ */
+export interface LedgerPosting {
+  /** `<paymentId>:debit` or `<paymentId>:credit`: a posting is applied at most once. */
+  readonly postingId: string;
+  readonly paymentId: string;
+  readonly leg: 'DEBIT' | 'CREDIT';
+  readonly currency: CurrencyCode;
+  readonly lines: readonly { readonly accountId: string; readonly amountMinor: bigint }[];
+  readonly postedAtMs: number;
+}

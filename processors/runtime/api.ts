@@ -89,10 +89,55 @@ export interface WindowSpec {
   readonly retentionMs: number;
 }
 
+/** A time window. Tumbling and hopping windows are [startMs, endMs); sliding windows are [startMs, endMs]. */
+export interface TimeWindow {
+  readonly startMs: number;
+  readonly endMs: number;
+}
+
+export interface WindowedValue<V> {
+  readonly key: string;
+  readonly window: TimeWindow;
+  readonly value: V;
+}
+
+/**
+ * The outcome of adding one record to a window store. `late` means every window the record
+ * belongs to had already closed (stream time passed window end + grace): nothing was written and
+ * the runtime counted the record as dropped.
+ */
+export type WindowUpdateResult<V> =
+  | { readonly late: false; readonly updated: readonly WindowedValue<V>[] }
+  | { readonly late: true; readonly updated: readonly [] };
+
+export interface WindowStore<V> {
+  /**
+   * Adds a record at `timestampMs` to every open window it belongs to: each window's value becomes
+   * `aggregate(previous value or undefined, window)`. Windows already closed are left untouched.
+   */
+  update(
+    key: string,
+    timestampMs: number,
+    aggregate: (previous: V | undefined, window: TimeWindow) => V,
+  ): WindowUpdateResult<V>;
+  /** Windows of `key` whose start lies in [fromMs, toMs], ascending by start. */
+  fetch(key: string, fromMs: number, toMs: number): readonly WindowedValue<V>[];
+  readonly size: number;
+}
+
+/** A replicated, read-only table fed from every partition of a compacted topic (latest value per key). */
+export interface GlobalTable<V> {
+  get(key: string): V | undefined;
+  readonly size: number;
+}
+
 export interface ProcessorContext {
   /** Emit a record to one of the processor's declared output topics. */
   forward<V>(record: OutputRecord<V>): void;
   keyValueStore<V>(name: string): KeyValueStore<V>;
+  windowStore<V>(name: string): WindowStore<V>;
+  /** A table declared in the processor's `globalTables`. */
+  globalTable<V>(name: string): GlobalTable<V>;
   /** Highest record timestamp seen by this partition so far. */
   readonly streamTimeMs: number;
   /** Wall clock as the driver sees it (controllable in the in-memory driver). */
@@ -111,5 +156,55 @@ export interface Processor<V = unknown> {
   readonly outputs: readonly string[];
   readonly stores: readonly StoreSpec[];
   readonly punctuators?: readonly Punctuator[];
+  /** Compacted topics read as replicated tables through `context.globalTable(topic)`. */
+  readonly globalTables?: readonly string[];
   process(record: InputRecord<V>, context: ProcessorContext): void;
+}
+
+/**
+ * Thrown by a processor (or a serde) for a failure worth retrying: the runtime retries the record
+ * with capped exponential backoff, then dead-letters it when the attempts are used up. Any other
+ * error dead-letters the record at once.
+ */
+export class RetriableError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'RetriableError';
+  }
+}
+
+/** Raised when a store would exceed its declared `maxEntries`; the record is dead-lettered. */
+export class StoreCapacityError extends Error {
+  constructor(
+    readonly store: string,
+    readonly maxEntries: number,
+  ) {
+    super(`state store ${store} is full (${maxEntries} entries per partition)`);
+    this.name = 'StoreCapacityError';
+  }
+}
+
+/** Turns a topic's values into bytes and back (Avro via the registry, or JSON). */
+export interface Serde<V> {
+  serialize(value: V, topic: string): Buffer | Promise<Buffer>;
+  deserialize(bytes: Buffer, topic: string): V | Promise<V>;
+}
+
+/** A topic as the runtime sees it. */
+export interface TopicSpec<V = unknown> {
+  readonly name: string;
+  readonly partitions: number;
+  readonly serde: Serde<V>;
+}
+
+/**
+ * The whole application in one place: every topic it touches, every processor, and where
+ * records that can't be processed go.
+ */
+export interface Topology {
+  readonly applicationId: string;
+  readonly topics: readonly TopicSpec[];
+  readonly processors: readonly Processor[];
+  /** Records that fail decoding or processing land here, with the reason in headers. */
+  readonly deadLetterTopic: string;
 }
