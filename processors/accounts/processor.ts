@@ -1,0 +1,58 @@
+/** The accounts processor: applies account commands to the `accounts` store and table topic. */
+import type { Account, AccountCommand } from '../../schemas/types.js';
+import type { Processor } from '../runtime/api.js';
+import { TOPIC } from '../topic-names.js';
+import { decideAccountCommand, type AccountDecision, type AccountRefusalCode } from './logic.js';
+
+export const ACCOUNTS_STORE = 'accounts';
+
+/**
+ * A command the rules refuse. Not a RetriableError: the runtime dead-letters the command at once,
+ * with this message as the reason.
+ */
+export class AccountCommandRefusedError extends Error {
+  constructor(
+    readonly code: AccountRefusalCode,
+    detail: string,
+  ) {
+    super(`${code}: ${detail}`);
+    this.name = 'AccountCommandRefusedError';
+  }
+}
+
+export interface AccountsProcessorOptions {
+  /** Accounts per partition. */
+  readonly maxEntries?: number;
+  /** Told every decision, so no-ops and refusals can be counted. */
+  readonly onDecision?: (decision: AccountDecision) => void;
+}
+
+export function accountsProcessor(options: AccountsProcessorOptions = {}): Processor<AccountCommand> {
+  return {
+    name: 'accounts',
+    inputs: [TOPIC.accountsCommands],
+    outputs: [TOPIC.accounts],
+    stores: [{ kind: 'kv', name: ACCOUNTS_STORE, maxEntries: options.maxEntries ?? 1_000_000 }],
+    process(record, context) {
+      const store = context.keyValueStore<Account>(ACCOUNTS_STORE);
+      const command = record.value;
+      const decision = decideAccountCommand(store.get(command.accountId), command);
+      options.onDecision?.(decision);
+      switch (decision.outcome) {
+        case 'opened':
+        case 'status-changed':
+          store.put(decision.account.accountId, decision.account);
+          context.forward({
+            topic: TOPIC.accounts,
+            key: decision.account.accountId,
+            value: decision.account,
+          });
+          return;
+        case 'no-op':
+          return;
+        case 'refused':
+          throw new AccountCommandRefusedError(decision.code, decision.detail);
+      }
+    },
+  };
+}

@@ -1,0 +1,63 @@
+/** The dedupe processor: first sight of an idempotency scope starts a payment; repeats don't. */
+import type { PaymentCommand } from '../../schemas/types.js';
+import { correlationIdOf } from '../payment-events.js';
+import type { Processor } from '../runtime/api.js';
+import { TOPIC } from '../topic-names.js';
+import { assertPositiveMs, ttlPurger } from '../ttl.js';
+import {
+  decideDedupe,
+  dedupeScopeOf,
+  DEFAULT_DEDUPE_TTL_MS,
+  MIN_DEDUPE_TTL_MS,
+  seenAtMs,
+  type DedupeDecision,
+  type SeenEntry,
+} from './logic.js';
+
+export const SEEN_STORE = 'seen';
+
+export interface DedupeProcessorOptions {
+  /** How long a scope is remembered (stream time); at least MIN_DEDUPE_TTL_MS. */
+  readonly ttlMs?: number;
+  /** Scopes remembered per partition. */
+  readonly maxEntries?: number;
+  /** How often (stream time) expired scopes are purged. */
+  readonly purgeIntervalMs?: number;
+  /** Told every decision, so redeliveries and rejections can be counted. */
+  readonly onDecision?: (decision: DedupeDecision) => void;
+}
+
+export function dedupeProcessor(options: DedupeProcessorOptions = {}): Processor<PaymentCommand> {
+  const ttlMs = options.ttlMs ?? DEFAULT_DEDUPE_TTL_MS;
+  const purgeIntervalMs = options.purgeIntervalMs ?? 60_000;
+  assertPositiveMs('purgeIntervalMs', purgeIntervalMs);
+  if (ttlMs < MIN_DEDUPE_TTL_MS)
+    throw new RangeError(`dedupe ttlMs must be at least ${MIN_DEDUPE_TTL_MS} ms (24 h), got ${ttlMs}`);
+  return {
+    name: 'dedupe',
+    inputs: [TOPIC.paymentsCommands],
+    outputs: [TOPIC.paymentsEvents, TOPIC.paymentsAccepted],
+    stores: [{ kind: 'kv', name: SEEN_STORE, maxEntries: options.maxEntries ?? 1_000_000 }],
+    punctuators: [ttlPurger<SeenEntry>(SEEN_STORE, ttlMs, purgeIntervalMs, seenAtMs)],
+    process(record, context) {
+      const store = context.keyValueStore<SeenEntry>(SEEN_STORE);
+      const command = record.value;
+      const correlationId = correlationIdOf(record.headers);
+      const decision = decideDedupe({
+        command,
+        seen: store.get(dedupeScopeOf(command)),
+        nowMs: record.timestampMs,
+        ttlMs,
+        correlationId,
+      });
+      options.onDecision?.(decision);
+      if (decision.outcome === 'redelivered') return;
+      if (decision.outcome === 'accepted') store.put(decision.scope, decision.seen);
+      for (const event of decision.events)
+        context.forward({ topic: TOPIC.paymentsEvents, key: event.paymentId, value: event });
+      if (decision.outcome === 'accepted') {
+        context.forward({ topic: TOPIC.paymentsAccepted, key: command.paymentId, value: decision.accepted });
+      }
+    },
+  };
+}

@@ -1,0 +1,185 @@
+/**
+ * The double-entry ledger as pure functions. A transfer is two balanced postings: the debit leg
+ * in the sender's partition (sender -> that partition's transit account) and the credit leg in
+ * the recipient's partition (that partition's transit account -> recipient). Each posting is
+ * applied at most once: its id is remembered in `applied`.
+ */
+import type { CreditInstruction, LedgerPosting, PaymentEvent, PaymentInFlight } from '../../schemas/types.js';
+import { paymentEvent, rejectedEvent, type EventStamp } from '../payment-events.js';
+import { currencyOfSystemAccount, isFundingAccount, transitAccountOf } from '../system-accounts.js';
+import { formatAmount, isSupportedCurrency } from '../validate/currencies.js';
+
+const DAY_MS = 86_400_000;
+/** How long an applied posting id is remembered unless configured otherwise. */
+export const DEFAULT_APPLIED_TTL_MS = 7 * DAY_MS;
+
+export type LedgerLine = LedgerPosting['lines'][number];
+
+/** What the logic reads of a partition's stores. */
+export interface LedgerView {
+  /** 0 for an account the partition has never posted to. */
+  balanceOf(accountId: string): bigint;
+  /** When the posting was applied (or its debit refused), if it is still remembered. */
+  appliedAtMs(postingId: string): number | undefined;
+}
+
+/** Where and when a leg is posted. */
+export interface LegContext {
+  /** The ledger partition: names its transit account. */
+  readonly partition: number;
+  readonly nowMs: number;
+  readonly correlationId: string | null;
+}
+
+/** A posted leg: the entry, the balances it leaves (to store), the event it emits. */
+interface Posted {
+  readonly outcome: 'posted';
+  readonly postingId: string;
+  readonly posting: LedgerPosting;
+  readonly balances: readonly (readonly [string, bigint])[];
+  readonly event: PaymentEvent;
+}
+
+/** The posting id is in `applied`: nothing is posted, stored or emitted again. */
+interface AlreadyApplied {
+  readonly outcome: 'already-applied';
+  readonly postingId: string;
+  readonly appliedAtMs: number;
+}
+
+export type DebitDecision =
+  | AlreadyApplied
+  /** The debit leg can't be posted; `postingId` is still remembered, so the payment is decided once. */
+  | { readonly outcome: 'rejected'; readonly postingId: string; readonly event: PaymentEvent }
+  | (Posted & { readonly credit: CreditInstruction });
+
+export type CreditDecision = AlreadyApplied | Posted;
+
+export const debitPostingIdOf = (paymentId: string): string => `${paymentId}:debit`;
+export const creditPostingIdOf = (paymentId: string): string => `${paymentId}:credit`;
+
+export function linesSumToZero(lines: readonly LedgerLine[]): boolean {
+  return lines.reduce((sum, line) => sum + line.amountMinor, 0n) === 0n;
+}
+
+/**
+ * The debit leg of a validated payment. A customer sender needs a balance of at least the amount
+ * (INSUFFICIENT_FUNDS otherwise); a funding sender may go below zero.
+ */
+export function decideDebit(inFlight: PaymentInFlight, view: LedgerView, at: LegContext): DebitDecision {
+  const { command, nextSequence } = inFlight;
+  const postingId = debitPostingIdOf(command.paymentId);
+  const appliedAtMs = view.appliedAtMs(postingId);
+  if (appliedAtMs !== undefined) return { outcome: 'already-applied', postingId, appliedAtMs };
+  const stamp = stampOf(command.paymentId, nextSequence, at);
+  const amount = command.amountMinor;
+  if (amount <= 0n) {
+    return {
+      outcome: 'rejected',
+      postingId,
+      event: rejectedEvent(
+        stamp,
+        'AMOUNT_NOT_POSITIVE',
+        `amountMinor must be greater than zero, got ${amount}`,
+      ),
+    };
+  }
+  const balance = view.balanceOf(command.senderAccountId);
+  if (!isFundingAccount(command.senderAccountId) && balance < amount) {
+    const detail =
+      `senderAccountId ${command.senderAccountId} holds ${amountText(balance, command.currency)}, ` +
+      `less than the amount ${amountText(amount, command.currency)}`;
+    return { outcome: 'rejected', postingId, event: rejectedEvent(stamp, 'INSUFFICIENT_FUNDS', detail) };
+  }
+  const lines = [
+    { accountId: command.senderAccountId, amountMinor: -amount },
+    { accountId: transitAccountOf(command.currency, at.partition), amountMinor: amount },
+  ];
+  const posted = post(
+    {
+      postingId,
+      paymentId: command.paymentId,
+      leg: 'DEBIT',
+      currency: command.currency,
+      lines,
+      postedAtMs: at.nowMs,
+    },
+    view,
+  );
+  const credit: CreditInstruction = {
+    paymentId: command.paymentId,
+    recipientAccountId: command.recipientAccountId,
+    amountMinor: amount,
+    currency: command.currency,
+    nextSequence: nextSequence + 1,
+    correlationId: at.correlationId,
+  };
+  return { ...posted, event: paymentEvent('PaymentDebited', stamp), credit };
+}
+
+/** The credit leg: the money leaves this partition's transit account for the recipient. */
+export function decideCredit(
+  instruction: CreditInstruction,
+  view: LedgerView,
+  at: LegContext,
+): CreditDecision {
+  const postingId = creditPostingIdOf(instruction.paymentId);
+  const appliedAtMs = view.appliedAtMs(postingId);
+  if (appliedAtMs !== undefined) return { outcome: 'already-applied', postingId, appliedAtMs };
+  const lines = [
+    {
+      accountId: transitAccountOf(instruction.currency, at.partition),
+      amountMinor: -instruction.amountMinor,
+    },
+    { accountId: instruction.recipientAccountId, amountMinor: instruction.amountMinor },
+  ];
+  const entry = {
+    postingId,
+    paymentId: instruction.paymentId,
+    leg: 'CREDIT',
+    currency: instruction.currency,
+    lines,
+    postedAtMs: at.nowMs,
+  } as const;
+  const posted = post(entry, view);
+  return {
+    ...posted,
+    event: paymentEvent('PaymentCompleted', stampOf(instruction.paymentId, instruction.nextSequence, at)),
+  };
+}
+
+function post(posting: LedgerPosting, view: LedgerView): Omit<Posted, 'event'> {
+  if (!linesSumToZero(posting.lines)) throw new Error(`posting ${posting.postingId} is unbalanced`);
+  const balances = posting.lines.map(
+    (line) => [line.accountId, view.balanceOf(line.accountId) + line.amountMinor] as const,
+  );
+  return { outcome: 'posted', postingId: posting.postingId, posting, balances };
+}
+
+function stampOf(paymentId: string, sequence: number, at: LegContext): EventStamp {
+  return { paymentId, sequence, occurredAtMs: at.nowMs, correlationId: at.correlationId };
+}
+
+function amountText(amountMinor: bigint, currency: string): string {
+  return isSupportedCurrency(currency)
+    ? formatAmount(amountMinor, currency)
+    : `${amountMinor} minor units of ${currency}`;
+}
+
+/**
+ * The sum of all balances per currency. System accounts name their currency; customer accounts
+ * are looked up. Over every partition's balances, each currency's total is zero: money is only
+ * ever moved, never made (the funding account's negative balance is what was deposited).
+ */
+export function totalsByCurrency(
+  balances: Iterable<readonly [string, bigint]>,
+  customerCurrency: (accountId: string) => string | undefined,
+): Map<string, bigint> {
+  const totals = new Map<string, bigint>();
+  for (const [accountId, balance] of balances) {
+    const currency = currencyOfSystemAccount(accountId) ?? customerCurrency(accountId);
+    if (currency === undefined) throw new Error(`no currency known for account ${accountId}`);
+    totals.set(currency, (totals.get(currency) ?? 0n) + balance);
+  }
+  return totals;
+}

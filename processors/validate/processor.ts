@@ -1,0 +1,40 @@
+/** The validate processor: checks a payment against its rules and the accounts table. */
+import type { Account, PaymentInFlight } from '../../schemas/types.js';
+import { correlationIdOf } from '../payment-events.js';
+import type { Processor } from '../runtime/api.js';
+import { TOPIC } from '../topic-names.js';
+import { validatePayment, type ValidationDecision } from './logic.js';
+
+export interface ValidateProcessorOptions {
+  /** Told every decision, so rejections can be counted by reason. */
+  readonly onDecision?: (decision: ValidationDecision) => void;
+}
+
+export function validateProcessor(options: ValidateProcessorOptions = {}): Processor<PaymentInFlight> {
+  return {
+    name: 'validate',
+    inputs: [TOPIC.paymentsAccepted],
+    outputs: [TOPIC.paymentsEvents, TOPIC.paymentsValidated],
+    stores: [],
+    globalTables: [TOPIC.accounts],
+    process(record, context) {
+      const table = context.globalTable<Account>(TOPIC.accounts);
+      const decision = validatePayment({
+        inFlight: record.value,
+        accounts: (accountId) => table.get(accountId),
+        nowMs: record.timestampMs,
+        correlationId: correlationIdOf(record.headers),
+      });
+      options.onDecision?.(decision);
+      context.forward({ topic: TOPIC.paymentsEvents, key: decision.event.paymentId, value: decision.event });
+      if (decision.outcome === 'validated') {
+        const { command } = decision.validated;
+        context.forward({
+          topic: TOPIC.paymentsValidated,
+          key: command.senderAccountId,
+          value: decision.validated,
+        });
+      }
+    },
+  };
+}
