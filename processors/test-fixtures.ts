@@ -1,0 +1,35 @@
+/** Builders of valid domain records for the processors' tests: override only what a test is about. */
+import type { Account, PaymentCommand } from '../schemas/types.js';
+
+export function paymentCommand(overrides: Partial<PaymentCommand> = {}): PaymentCommand {
+  return {
+    commandId: 'cmd-1',
+    paymentId: 'pay-1',
+    kind: 'TRANSFER',
+    principal: 'merchant-1',
+    idempotencyKey: 'key-1',
+    requestHash: 'hash-1',
+    senderAccountId: 'acc-a',
+    recipientAccountId: 'acc-b',
+    amountMinor: 1_250n,
+    currency: 'EUR',
+    reference: 'invoice 7',
+    device: null,
+    submittedAtMs: 1_000,
+    ...overrides,
+  };
+}
+
+export function account(accountId: string, overrides: Partial<Account> = {}): Account {
+  return {
+    accountId,
+    ownerId: `owner-of-${accountId}`,
+    currency: 'EUR',
+    kycTier: 'TIER_1',
+    iban: null,
+    status: 'ACTIVE',
+    openedAtMs: 0,
+    updatedAtMs: 0,
+    ...overrides,
+  };
+}
