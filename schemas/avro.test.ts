@@ -1,0 +1,206 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, test } from 'node:test';
+
+import { AVRO, AvroContractError, AvroEncodeError, backwardCompatibility, parseAvroSchema, plainAvroSerde, type AvroContract } from './avro.js';
+import {
+  REJECTION_CODES,
+  type Account,
+  type AccountCommand,
+  type CreditInstruction,
+  type LedgerPosting,
+  type PaymentCommand,
+  type PaymentEvent,
+  type PaymentInFlight,
+} from './types.js';
+
+/** 2^53 + 1: not representable as a JavaScript number. */
+const BEYOND_DOUBLE = 2n ** 53n + 1n;
+const INT64_MAX = 2n ** 63n - 1n;
+const AT = 1_767_225_600_123;
+
+const command: PaymentCommand = {
+  commandId: 'cmd-1',
+  paymentId: 'pay-1',
+  kind: 'TRANSFER',
+  principal: 'merchant-7',
+  idempotencyKey: 'idem-1',
+  requestHash: 'a'.repeat(64),
+  senderAccountId: 'acc-a',
+  recipientAccountId: 'acc-b',
+  amountMinor: BEYOND_DOUBLE,
+  currency: 'EUR',
+  reference: 'Invoice 42',
+  device: { id: 'pos-9', ip: '2001:db8::1' },
+  submittedAtMs: AT,
+};
+
+const samples: { readonly [K in keyof typeof AVRO]: (typeof AVRO)[K] extends AvroContract<infer V> ? readonly V[] : never } = {
+  PaymentCommand: [
+    command,
+    { ...command, kind: 'DEPOSIT', senderAccountId: 'funding:EUR', amountMinor: INT64_MAX, reference: null, device: null },
+    { ...command, device: { id: 'app-1', ip: null } },
+  ],
+  AccountCommand: [
+    { type: 'OPEN', commandId: 'c-1', accountId: 'acc-a', ownerId: 'owner-1', currency: 'EUR', kycTier: 'TIER_2', iban: 'DE89370400440532013000', issuedAtMs: AT },
+    { type: 'OPEN', commandId: 'c-2', accountId: 'acc-b', ownerId: 'owner-2', currency: 'USD', kycTier: 'TIER_0', iban: null, issuedAtMs: AT },
+    { type: 'CHANGE_STATUS', commandId: 'c-3', accountId: 'acc-a', status: 'FROZEN', issuedAtMs: AT + 1 },
+  ] satisfies AccountCommand[],
+  Account: [
+    { accountId: 'acc-a', ownerId: 'owner-1', currency: 'EUR', kycTier: 'TIER_3', iban: null, status: 'CLOSED', openedAtMs: AT, updatedAtMs: AT + 5 },
+  ] satisfies Account[],
+  PaymentEvent: [
+    {
+      eventId: 'pay-1:0',
+      paymentId: 'pay-1',
+      type: 'PaymentInitiated',
+      sequence: 0,
+      occurredAtMs: AT,
+      correlationId: 'corr-1',
+      initiated: {
+        kind: 'TRANSFER',
+        principal: 'merchant-7',
+        idempotencyKey: 'idem-1',
+        senderAccountId: 'acc-a',
+        recipientAccountId: 'acc-b',
+        amountMinor: BEYOND_DOUBLE,
+        currency: 'EUR',
+        reference: null,
+      },
+      rejection: null,
+    },
+    ...REJECTION_CODES.map(
+      (code, index): PaymentEvent => ({
+        eventId: `pay-${index}:1`,
+        paymentId: `pay-${index}`,
+        type: 'PaymentRejected',
+        sequence: 1,
+        occurredAtMs: AT,
+        correlationId: null,
+        initiated: null,
+        rejection: { code, detail: index % 2 === 0 ? null : `because ${code}` },
+      }),
+    ),
+  ] satisfies PaymentEvent[],
+  PaymentInFlight: [{ command, nextSequence: 3 }] satisfies PaymentInFlight[],
+  CreditInstruction: [
+    { paymentId: 'pay-1', recipientAccountId: 'acc-b', amountMinor: BEYOND_DOUBLE, currency: 'EUR', nextSequence: 3, correlationId: null },
+  ] satisfies CreditInstruction[],
+  LedgerPosting: [
+    {
+      postingId: 'pay-1:debit',
+      paymentId: 'pay-1',
+      leg: 'DEBIT',
+      currency: 'EUR',
+      lines: [
+        { accountId: 'acc-a', amountMinor: -BEYOND_DOUBLE },
+        { accountId: 'transit:EUR:3', amountMinor: BEYOND_DOUBLE },
+      ],
+      postedAtMs: AT,
+    },
+  ] satisfies LedgerPosting[],
+};
+
+function roundTrip<V>(contract: AvroContract<V>, values: readonly V[]): void {
+  for (const value of values) {
+    const bytes = contract.encode(value);
+    assert.deepStrictEqual(contract.decode(bytes), value);
+    assert.deepStrictEqual(contract.encode(contract.decode(bytes)), bytes);
+  }
+}
+
+describe('Avro contracts', () => {
+  for (const [name, contract] of Object.entries(AVRO)) {
+    test(`a ${name} survives encode and decode unchanged, bigint amounts above 2^53 included`, () => {
+      roundTrip(contract as AvroContract<unknown>, samples[name as keyof typeof AVRO]);
+    });
+  }
+
+  test('every schema is in namespace io.payflow and every field of every record has a doc', () => {
+    const undocumented: string[] = [];
+    const visit = (node: unknown, path: string): void => {
+      if (Array.isArray(node)) node.forEach((branch, index) => visit(branch, `${path}[${index}]`));
+      if (node === null || typeof node !== 'object') return;
+      const schema = node as { type?: unknown; name?: string; fields?: { name: string; doc?: string; type: unknown }[]; items?: unknown };
+      if (schema.name !== undefined && (schema.type === 'record' || schema.type === 'enum')) {
+        assert.match(schema.name, /^io\.payflow\.\w+$/, `${path} is outside io.payflow`);
+      }
+      for (const field of schema.fields ?? []) {
+        if (typeof field.doc !== 'string' || field.doc.trim() === '') undocumented.push(`${path}.${field.name}`);
+        visit(field.type, `${path}.${field.name}`);
+      }
+      visit(schema.type, path);
+      visit(schema.items, path);
+    };
+    for (const contract of Object.values(AVRO)) visit(JSON.parse(contract.schemaText), contract.name);
+    assert.deepEqual(undocumented, []);
+  });
+
+  test('the RejectionCode enum has exactly the symbols of REJECTION_CODES, in order', () => {
+    const text = readFileSync(new URL('./PaymentEvent.avsc', import.meta.url), 'utf8');
+    const symbols = /"name": "RejectionCode"[\s\S]*?"symbols": (\[[^\]]*\])/.exec(text)?.[1];
+    assert.deepEqual(JSON.parse(symbols ?? '[]'), [...REJECTION_CODES]);
+  });
+
+  test('amounts and timestamps use the Avro types the contract promises', () => {
+    const schema = AVRO.PaymentCommand.schemaText;
+    assert.match(schema, /"name":"amountMinor","type":"long"/);
+    assert.match(schema, /"name":"submittedAtMs","type":\{"type":"long","logicalType":"timestamp-millis"\}/);
+    assert.match(schema, /"name":"reference","type":\["null","string"\],"default":null/);
+  });
+
+  test('a value that breaks its schema is refused with the offending field named', () => {
+    const wrongAmount = { ...command, amountMinor: 12 as unknown as bigint };
+    assert.throws(() => AVRO.PaymentCommand.encode(wrongAmount), (error: unknown) => error instanceof AvroEncodeError && error.invalidPaths.includes('amountMinor'));
+    const unknownCode = { ...samples.PaymentEvent[1]!, rejection: { code: 'NOT_A_CODE', detail: null } } as unknown as PaymentEvent;
+    assert.throws(() => AVRO.PaymentEvent.encode(unknownCode), AvroEncodeError);
+    const fractionalTime = { ...command, submittedAtMs: 1.5 };
+    assert.throws(() => AVRO.PaymentCommand.encode(fractionalTime), AvroEncodeError);
+  });
+
+  test('an OPEN account command without its OPEN fields is refused when decoded', () => {
+    const flat = parseAvroSchema(AVRO.AccountCommand.schemaText);
+    const bytes = flat.toBuffer({ type: 'OPEN', commandId: 'c-9', accountId: 'acc-x', ownerId: null, currency: null, kycTier: null, iban: null, status: null, issuedAtMs: AT });
+    assert.throws(() => AVRO.AccountCommand.decode(bytes), AvroContractError);
+  });
+
+  test('the plain serde writes bare Avro binary and reads it back', async () => {
+    const serde = plainAvroSerde(AVRO.PaymentCommand);
+    const bytes = await serde.serialize(command, 'payments.commands');
+    assert.deepStrictEqual(bytes, AVRO.PaymentCommand.encode(command));
+    assert.deepStrictEqual(await serde.deserialize(bytes, 'payments.commands'), command);
+  });
+});
+
+describe('schema evolution', () => {
+  const current = JSON.parse(AVRO.CreditInstruction.schemaText) as { fields: object[] };
+  const withField = (field: object) => parseAvroSchema({ ...current, fields: [...current.fields, field] });
+  const credit = samples.CreditInstruction[0]!;
+
+  test('a new field without a default is an incompatible change: the new schema cannot read old records', () => {
+    const next = withField({ name: 'merchantId', type: 'string', doc: 'new' });
+    const verdict = backwardCompatibility(next, AVRO.CreditInstruction.type);
+    assert.equal(verdict.compatible, false);
+  });
+
+  test('changing a field to another type is an incompatible change', () => {
+    const stringAmount = parseAvroSchema({
+      ...current,
+      fields: current.fields.map((field) => ((field as { name: string }).name === 'amountMinor' ? { ...field, type: 'string' } : field)),
+    });
+    assert.equal(backwardCompatibility(stringAmount, AVRO.CreditInstruction.type).compatible, false);
+  });
+
+  test('removing a field without a default passes BACKWARD but leaves consumers still on the old schema unable to read new records', () => {
+    const withoutCurrency = parseAvroSchema({ ...current, fields: current.fields.filter((field) => (field as { name: string }).name !== 'currency') });
+    assert.deepEqual(backwardCompatibility(withoutCurrency, AVRO.CreditInstruction.type), { compatible: true });
+    assert.equal(backwardCompatibility(AVRO.CreditInstruction.type, withoutCurrency).compatible, false);
+  });
+
+  test("a new nullable field with a default is compatible, and records written with it still decode into today's type with bigints intact", () => {
+    const next = withField({ name: 'merchantId', type: ['null', 'string'], default: null, doc: 'new' });
+    assert.deepEqual(backwardCompatibility(next, AVRO.CreditInstruction.type), { compatible: true });
+    const newBytes = next.toBuffer({ ...credit, merchantId: 'm-1' });
+    assert.deepStrictEqual(AVRO.CreditInstruction.decode(newBytes, next), credit);
+  });
+});

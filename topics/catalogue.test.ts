@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { describe, test } from 'node:test';
+
+import { HEADER } from '../processors/runtime/api.js';
+import { changelogTopic } from '../processors/runtime/kafka/eos-runner.js';
+import {
+  changelogTopicConfig,
+  DEFAULT_PARTITIONS,
+  paymentCommandKey,
+  TOPIC,
+  TopicConfigError,
+  topicCatalogue,
+  topicCreateSpecs,
+  topicPartitions,
+} from './catalogue.js';
+
+const asyncapi = readFileSync(new URL('./asyncapi.yaml', import.meta.url), 'utf8');
+const catalogue = topicCatalogue({});
+const byName = new Map(catalogue.map((topic) => [topic.name, topic]));
+
+/** The `address:` of every channel, in document order. */
+const channelAddresses = [...asyncapi.matchAll(/^ {4}address: (\S+)$/gm)].map((match) => match[1]);
+
+describe('topic catalogue', () => {
+  test('the catalogue lists every topic of the pipeline exactly once', () => {
+    assert.deepEqual(new Set(catalogue.map((topic) => topic.name)), new Set(Object.values(TOPIC)));
+    assert.equal(catalogue.length, Object.values(TOPIC).length);
+  });
+
+  test('every catalogue topic has a value contract: an Avro schema, or raw bytes for the dead-letter topic only', () => {
+    for (const topic of catalogue) {
+      if (topic.name === TOPIC.deadLetter) assert.equal(topic.value.kind, 'raw');
+      else assert.equal(topic.value.kind, 'avro', `${topic.name} has no Avro schema`);
+    }
+  });
+
+  test('every catalogue topic appears in asyncapi.yaml as a channel with the same address, and no other channel does', () => {
+    assert.deepEqual([...channelAddresses].sort(), catalogue.map((topic) => topic.name).sort());
+  });
+
+  test("every Avro topic's schema file is referenced by asyncapi.yaml and exists, and every referenced file exists", () => {
+    const referenced = new Set([...asyncapi.matchAll(/\$ref: '\.\.\/schemas\/([\w.]+\.avsc)'/g)].map((match) => match[1]));
+    for (const topic of catalogue) {
+      if (topic.value.kind === 'avro') assert.ok(referenced.has(topic.value.contract.file), `${topic.value.contract.file} is not in asyncapi.yaml`);
+    }
+    for (const file of referenced) assert.ok(existsSync(new URL(`../schemas/${file}`, import.meta.url)), `${file} does not exist`);
+  });
+
+  test('asyncapi.yaml states the same partitions, cleanup policy and retention as the catalogue for every channel', () => {
+    for (const block of asyncapi.split(/^ {2}(?=\w+:\n {4}address:)/m).slice(1)) {
+      const address = /^ {4}address: (\S+)$/m.exec(block)?.[1] ?? '';
+      const topic = byName.get(address as (typeof TOPIC)[keyof typeof TOPIC]);
+      assert.ok(topic, `channel ${address} is not in the catalogue`);
+      assert.match(block, new RegExp(`partitions: ${DEFAULT_PARTITIONS}\\n`), address);
+      assert.match(block, new RegExp(`cleanup\\.policy: \\[${topic.cleanupPolicy}\\]`), address);
+      if (topic.retentionMs === null) assert.doesNotMatch(block, /retention\.ms/, address);
+      else assert.match(block, new RegExp(`retention\\.ms: ${topic.retentionMs}\\n`), address);
+    }
+  });
+
+  test('every topic documents the correlation id header, and the dead-letter topic documents every payflow-dlq header', () => {
+    for (const topic of catalogue) assert.ok(HEADER.correlationId in topic.headers, topic.name);
+    const dlqHeaders = Object.values(HEADER).filter((name) => name.startsWith('payflow-dlq-'));
+    assert.deepEqual(Object.keys(byName.get(TOPIC.deadLetter)?.headers ?? {}).filter((name) => name.startsWith('payflow-dlq-')).sort(), dlqHeaders.sort());
+    for (const name of dlqHeaders) assert.match(asyncapi, new RegExp(`^ {8}${name}:$`, 'm'), `${name} missing from asyncapi.yaml`);
+  });
+
+  test('only the accounts table is compacted; events and postings are kept 30 days, commands 7, dead letters 14', () => {
+    const days = (name: (typeof TOPIC)[keyof typeof TOPIC]) => (byName.get(name)?.retentionMs ?? 0) / 86_400_000;
+    assert.deepEqual(catalogue.filter((topic) => topic.cleanupPolicy === 'compact').map((topic) => topic.name), [TOPIC.accounts]);
+    assert.equal(byName.get(TOPIC.accounts)?.retentionMs, null);
+    assert.equal(days(TOPIC.paymentsEvents), 30);
+    assert.equal(days(TOPIC.ledgerPostings), 30);
+    assert.equal(days(TOPIC.paymentsCommands), 7);
+    assert.equal(days(TOPIC.deadLetter), 14);
+    assert.deepEqual(topicCreateSpecs(catalogue).find((spec) => spec.name === TOPIC.accounts)?.config, { 'cleanup.policy': 'compact' });
+    assert.deepEqual(topicCreateSpecs(catalogue).find((spec) => spec.name === TOPIC.paymentsEvents)?.config, {
+      'cleanup.policy': 'delete',
+      'retention.ms': String(30 * 86_400_000),
+    });
+  });
+
+  test('every topic has 6 partitions by default, and PAYFLOW_TOPIC_PARTITIONS changes all of them together', () => {
+    assert.ok(catalogue.every((topic) => topic.partitions === 6));
+    assert.ok(topicCatalogue({ PAYFLOW_TOPIC_PARTITIONS: '12' }).every((topic) => topic.partitions === 12));
+    assert.equal(topicPartitions({ PAYFLOW_TOPIC_PARTITIONS: ' ' }), DEFAULT_PARTITIONS);
+  });
+
+  test('a PAYFLOW_TOPIC_PARTITIONS that is not a whole number from 1 to 10000 is refused with the variable named', () => {
+    for (const bad of ['0', '-3', '2.5', 'six', '10001']) {
+      assert.throws(() => topicPartitions({ PAYFLOW_TOPIC_PARTITIONS: bad }), (error: unknown) => {
+        return error instanceof TopicConfigError && error.message.includes('PAYFLOW_TOPIC_PARTITIONS') && error.message.includes(bad);
+      });
+    }
+  });
+
+  test('a payment command is keyed by its request identity, or by its command id when it has no idempotency key', () => {
+    assert.equal(paymentCommandKey({ principal: 'm-1', idempotencyKey: 'k-1', commandId: 'c-1' }), '["m-1","k-1"]');
+    assert.notEqual(
+      paymentCommandKey({ principal: 'a,b', idempotencyKey: 'c', commandId: 'x' }),
+      paymentCommandKey({ principal: 'a', idempotencyKey: 'b,c', commandId: 'x' }),
+    );
+    assert.equal(paymentCommandKey({ principal: 'm-1', idempotencyKey: '', commandId: 'c-1' }), 'c-1');
+  });
+
+  test("a store's changelog topic is compacted, named like the runtime names it, and partitioned like the catalogue", () => {
+    const spec = changelogTopicConfig('payflow', 'dedupe', 'seen');
+    assert.equal(spec.name, changelogTopic('payflow', 'dedupe', 'seen'));
+    assert.equal(spec.name, 'payflow-dedupe-seen-changelog');
+    assert.deepEqual(spec.config, { 'cleanup.policy': 'compact' });
+    assert.equal(spec.partitions, topicPartitions());
+    assert.equal(changelogTopicConfig('payflow', 'dedupe', 'seen', 3).partitions, 3);
+  });
+});

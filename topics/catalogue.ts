@@ -1,0 +1,234 @@
+/**
+ * The topic catalogue as data: every topic PayFlow reads or writes, with its partitions, what its
+ * key is, its cleanup policy and retention, its value contract, its headers and a doc line.
+ * Topic creation, schema registration and `asyncapi.yaml` all follow this list.
+ *
+ * Every topic has the same partition count: the processors join streams and tables by key
+ * (payments by sender, credits by recipient, the accounts table by account), which needs
+ * co-partitioned topics.
+ */
+import { z } from 'zod';
+
+import { COMMAND_HEADER } from '../gateway/kafka-publisher.js';
+import { dedupeScopeOf } from '../processors/dedupe/logic.js';
+import { HEADER } from '../processors/runtime/api.js';
+import { changelogTopic } from '../processors/runtime/kafka/eos-runner.js';
+import { TOPIC as PROCESSOR_TOPIC } from '../processors/topic-names.js';
+import { AVRO, type AvroContract } from '../schemas/avro.js';
+import type { PaymentCommand } from '../schemas/types.js';
+
+export const DEFAULT_PARTITIONS = 6;
+export const MAX_PARTITIONS = 10_000;
+const DAY_MS = 86_400_000;
+
+/** Every topic of the pipeline: the processors' topics and the dead-letter topic. */
+export const TOPIC = { ...PROCESSOR_TOPIC, deadLetter: 'payflow.dlq' } as const;
+
+export type TopicName = (typeof TOPIC)[keyof typeof TOPIC];
+export type CleanupPolicy = 'delete' | 'compact';
+/** ingress: written by the gateway; table: compacted state; internal: between processors; public: for downstream teams. */
+export type TopicAudience = 'ingress' | 'table' | 'internal' | 'public' | 'dead-letter';
+
+export type TopicValue =
+  | { readonly kind: 'avro'; readonly contract: AvroContract<unknown> }
+  | { readonly kind: 'raw'; readonly doc: string };
+
+export interface TopicContract {
+  readonly name: TopicName;
+  readonly partitions: number;
+  readonly audience: TopicAudience;
+  /** What the record key is. */
+  readonly key: string;
+  readonly cleanupPolicy: CleanupPolicy;
+  /** How long records are kept; null for a compacted topic (the latest value per key stays). */
+  readonly retentionMs: number | null;
+  readonly value: TopicValue;
+  /** Header name -> meaning. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly doc: string;
+}
+
+/** What topic creation needs: a name, a partition count and topic-level configs. */
+export interface TopicCreateSpec {
+  readonly name: string;
+  readonly partitions: number;
+  readonly config: Readonly<Record<string, string>>;
+}
+
+export class TopicConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TopicConfigError';
+  }
+}
+
+const PARTITIONS_ENV = 'PAYFLOW_TOPIC_PARTITIONS';
+const partitionsSchema = z.coerce
+  .number({ error: 'must be a whole number' })
+  .int('must be a whole number')
+  .min(1, 'must be at least 1')
+  .max(MAX_PARTITIONS, `must be at most ${MAX_PARTITIONS}`);
+
+/** The partition count of every catalogue topic: PAYFLOW_TOPIC_PARTITIONS, default 6. */
+export function topicPartitions(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env[PARTITIONS_ENV]?.trim();
+  if (raw === undefined || raw === '') return DEFAULT_PARTITIONS;
+  const parsed = partitionsSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new TopicConfigError(`${PARTITIONS_ENV} ${parsed.error.issues[0]?.message ?? 'is invalid'} (got "${raw}")`);
+  }
+  return parsed.data;
+}
+
+/**
+ * The key of a record on payments.commands: the request's identity (the dedupe scope), so every
+ * retry of one request lands on the same partition and the dedupe processor sees them in order.
+ * A command without an idempotency key is keyed by its own commandId.
+ */
+export const paymentCommandKey: (command: Pick<PaymentCommand, 'principal' | 'idempotencyKey' | 'commandId'>) => string = dedupeScopeOf;
+
+const avroValue = (contract: AvroContract<unknown>): TopicValue => ({ kind: 'avro', contract });
+
+const CORRELATION = { [HEADER.correlationId]: 'Correlation id of the HTTP request that started the work; travels on to every derived record.' };
+const COMMAND_HEADERS = {
+  ...CORRELATION,
+  [COMMAND_HEADER.principal]: 'The authenticated principal (JWT sub) that submitted the command.',
+  [COMMAND_HEADER.idempotencyKey]: 'The Idempotency-Key of the request, when it had one.',
+};
+/** The original record's headers travel along, with these added. */
+const DLQ_HEADERS = {
+  ...CORRELATION,
+  [HEADER.dlqReason]: 'Why the record could not be processed (error message).',
+  [HEADER.dlqErrorCode]: 'Machine-readable class of the failure: decode, processing, retries-exhausted or store-capacity.',
+  [HEADER.dlqProcessor]: 'The processor that gave up on the record.',
+  [HEADER.dlqSourceTopic]: 'Topic the record was read from.',
+  [HEADER.dlqSourcePartition]: 'Partition the record was read from.',
+  [HEADER.dlqSourceOffset]: 'Offset of the record in its source partition.',
+};
+
+/** The catalogue, with partition counts from the environment (see topicPartitions). */
+export function topicCatalogue(env: NodeJS.ProcessEnv = process.env): readonly TopicContract[] {
+  const partitions = topicPartitions(env);
+  const topic = (contract: Omit<TopicContract, 'partitions'>): TopicContract => ({ ...contract, partitions });
+  return [
+    topic({
+      name: TOPIC.paymentsCommands,
+      audience: 'ingress',
+      key: 'JSON.stringify([principal, idempotencyKey]); the commandId when the idempotency key is empty',
+      cleanupPolicy: 'delete',
+      retentionMs: 7 * DAY_MS,
+      value: avroValue(AVRO.PaymentCommand),
+      headers: COMMAND_HEADERS,
+      doc: 'Every payment command the gateway accepted, in arrival order per request identity: the single ingress of payments.',
+    }),
+    topic({
+      name: TOPIC.accountsCommands,
+      audience: 'ingress',
+      key: 'accountId',
+      cleanupPolicy: 'delete',
+      retentionMs: 7 * DAY_MS,
+      value: avroValue(AVRO.AccountCommand),
+      headers: COMMAND_HEADERS,
+      doc: 'Administrative account commands (open, change status) from the gateway, in order per account.',
+    }),
+    topic({
+      name: TOPIC.accounts,
+      audience: 'table',
+      key: 'accountId',
+      cleanupPolicy: 'compact',
+      retentionMs: null,
+      value: avroValue(AVRO.Account),
+      headers: CORRELATION,
+      doc: 'The accounts table: the latest state of every account, read by validation as a table.',
+    }),
+    topic({
+      name: TOPIC.paymentsAccepted,
+      audience: 'internal',
+      key: 'paymentId',
+      cleanupPolicy: 'delete',
+      retentionMs: 7 * DAY_MS,
+      value: avroValue(AVRO.PaymentInFlight),
+      headers: CORRELATION,
+      doc: 'Payments that passed the idempotency dedupe, on their way to validation.',
+    }),
+    topic({
+      name: TOPIC.paymentsValidated,
+      audience: 'internal',
+      key: 'senderAccountId',
+      cleanupPolicy: 'delete',
+      retentionMs: 7 * DAY_MS,
+      value: avroValue(AVRO.PaymentInFlight),
+      headers: CORRELATION,
+      doc: "Validated payments, re-keyed by sender so the ledger debits each sender's balance on one partition.",
+    }),
+    topic({
+      name: TOPIC.ledgerCredits,
+      audience: 'internal',
+      key: 'recipientAccountId',
+      cleanupPolicy: 'delete',
+      retentionMs: 7 * DAY_MS,
+      value: avroValue(AVRO.CreditInstruction),
+      headers: CORRELATION,
+      doc: "Credit legs of debited transfers, keyed by recipient so the credit is posted on the recipient's partition.",
+    }),
+    topic({
+      name: TOPIC.paymentsEvents,
+      audience: 'public',
+      key: 'paymentId',
+      cleanupPolicy: 'delete',
+      retentionMs: 30 * DAY_MS,
+      value: avroValue(AVRO.PaymentEvent),
+      headers: CORRELATION,
+      doc: 'Every state change of every payment (initiated, validated, debited, completed, rejected), in order per payment.',
+    }),
+    topic({
+      name: TOPIC.ledgerPostings,
+      audience: 'public',
+      key: 'paymentId',
+      cleanupPolicy: 'delete',
+      retentionMs: 30 * DAY_MS,
+      value: avroValue(AVRO.LedgerPosting),
+      headers: CORRELATION,
+      doc: 'Balanced double-entry journal entries: the debit and credit legs of every payment.',
+    }),
+    topic({
+      name: TOPIC.deadLetter,
+      audience: 'dead-letter',
+      key: 'the original record key',
+      cleanupPolicy: 'delete',
+      retentionMs: 14 * DAY_MS,
+      value: { kind: 'raw', doc: 'The original record value, byte for byte (it may not decode).' },
+      headers: DLQ_HEADERS,
+      doc: 'Records a processor could not decode or process, with the reason and their origin in headers.',
+    }),
+  ];
+}
+
+/** The topic-level configs a catalogue topic is created with. */
+export function topicConfig(topic: Pick<TopicContract, 'cleanupPolicy' | 'retentionMs'>): Readonly<Record<string, string>> {
+  return {
+    'cleanup.policy': topic.cleanupPolicy,
+    ...(topic.retentionMs === null ? {} : { 'retention.ms': String(topic.retentionMs) }),
+  };
+}
+
+export function topicCreateSpecs(catalogue: readonly TopicContract[]): readonly TopicCreateSpec[] {
+  return catalogue.map((topic) => ({ name: topic.name, partitions: topic.partitions, config: topicConfig(topic) }));
+}
+
+/**
+ * The compacted changelog topic backing one state store of one processor
+ * (`<applicationId>-<processor>-<store>-changelog`), partitioned like the processor's input.
+ */
+export function changelogTopicConfig(
+  applicationId: string,
+  processor: string,
+  store: string,
+  partitions: number = topicPartitions(),
+): TopicCreateSpec {
+  return {
+    name: changelogTopic(applicationId, processor, store),
+    partitions,
+    config: topicConfig({ cleanupPolicy: 'compact', retentionMs: null }),
+  };
+}
