@@ -76,8 +76,13 @@ export interface WindowStoreSpec {
 }
 
 /**
- * tumbling: advanceMs === sizeMs. hopping: advanceMs < sizeMs.
- * sliding: a record at t belongs to the single window [t - sizeMs, t] (advanceMs ignored).
+ * tumbling: fixed windows [k*size, (k+1)*size). hopping: windows of sizeMs starting every
+ * advanceMs, so a record lands in size/advance windows. Both start at or after 0.
+ *
+ * sliding: a record at t belongs to the window [t - sizeMs, t] (advanceMs ignored); records with
+ * the same timestamp share it. The aggregate over the sliding window ending at t is the
+ * combination of the windows whose end lies in [t - sizeMs, t], i.e. whose start lies in
+ * [t - 2*sizeMs, t - sizeMs]: `fetch(key, t - 2 * sizeMs, t - sizeMs)`.
  */
 export interface WindowSpec {
   readonly type: 'tumbling' | 'hopping' | 'sliding';

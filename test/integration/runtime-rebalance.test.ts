@@ -30,30 +30,38 @@ const STAGE = 20_000;
 const KEYS = 300;
 
 describe('exactly-once running sum on Kafka across rebalances', { skip }, () => {
-  test('a second instance joining mid-stream and the first being SIGKILLed leave every output exactly once', { timeout: 300_000 }, async () => {
-    if ('skip' in env) return;
-    const brokers = env.kafkaBrokers.join(',');
-    const kafka = new Kafka({ clientId: 'rebalance-test', brokers: env.kafkaBrokers, logLevel: logLevel.NOTHING });
-    const app = await createRunningSumApp(kafka, 6);
-    const expected = await produceInput(kafka, app.input, { from: 0, count: STAGE, keys: KEYS });
+  test(
+    'a second instance joining mid-stream and the first being SIGKILLed leave every output exactly once',
+    { timeout: 300_000 },
+    async () => {
+      if ('skip' in env) return;
+      const brokers = env.kafkaBrokers.join(',');
+      const kafka = new Kafka({
+        clientId: 'rebalance-test',
+        brokers: env.kafkaBrokers,
+        logLevel: logLevel.NOTHING,
+      });
+      const app = await createRunningSumApp(kafka, 6);
+      const expected = await produceInput(kafka, app.input, { from: 0, count: STAGE, keys: KEYS });
 
-    const seen = new Map<string, bigint[]>();
-    const collector = await collectOutputs(kafka, app.output, seen);
-    try {
-      const first = startWorker(brokers, app);
-      await waitForCount(seen, STAGE / 4, 60_000);
-      const second = startWorker(brokers, app);
-      const stage2 = produceInput(kafka, app.input, { from: STAGE, count: STAGE, keys: KEYS }, expected);
-      await waitForCount(seen, STAGE + STAGE / 4, 120_000);
-      await kill(first, 'SIGKILL');
-      await stage2;
-      await produceInput(kafka, app.input, { from: 2 * STAGE, count: STAGE, keys: KEYS }, expected);
-      await waitForOutputs(seen, 3 * STAGE, 180_000);
-      assert.equal(await kill(second, 'SIGTERM'), 0);
-    } finally {
-      await collector.disconnect();
-    }
-    assert.equal(countOutputs(seen), 3 * STAGE, 'one output per input record');
-    for (const [key, sums] of expected) assert.deepEqual(seen.get(key), sums, `outputs of ${key}`);
-  });
+      const seen = new Map<string, bigint[]>();
+      const collector = await collectOutputs(kafka, app.output, seen);
+      try {
+        const first = startWorker(brokers, app, 6);
+        await waitForCount(seen, STAGE / 4, 60_000);
+        const second = startWorker(brokers, app, 6);
+        const stage2 = produceInput(kafka, app.input, { from: STAGE, count: STAGE, keys: KEYS }, expected);
+        await waitForCount(seen, STAGE + STAGE / 4, 120_000);
+        await kill(first, 'SIGKILL');
+        await stage2;
+        await produceInput(kafka, app.input, { from: 2 * STAGE, count: STAGE, keys: KEYS }, expected);
+        await waitForOutputs(seen, 3 * STAGE, 180_000);
+        assert.equal(await kill(second, 'SIGTERM'), 0);
+      } finally {
+        await collector.disconnect();
+      }
+      assert.equal(countOutputs(seen), 3 * STAGE, 'one output per input record');
+      for (const [key, sums] of expected) assert.deepEqual(seen.get(key), sums, `outputs of ${key}`);
+    },
+  );
 });

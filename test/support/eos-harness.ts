@@ -8,15 +8,12 @@ import { once } from 'node:events';
 import type { Consumer, Kafka } from 'kafkajs';
 
 import { changelogTopic } from '../../processors/runtime/kafka/eos-runner.js';
+import type { RunningSumApp } from './running-sum.js';
 import { uniqueName } from './stack.js';
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+export type { RunningSumApp } from './running-sum.js';
 
-export interface RunningSumApp {
-  readonly applicationId: string;
-  readonly input: string;
-  readonly output: string;
-}
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function createRunningSumApp(kafka: Kafka, partitions: number): Promise<RunningSumApp> {
   const applicationId = uniqueName('eos');
@@ -69,12 +66,16 @@ export async function produceInput(
 }
 
 /** Waits until at least `count` outputs were seen (or the timeout passes). */
-export async function waitForCount(seen: ReadonlyMap<string, readonly bigint[]>, count: number, timeoutMs: number): Promise<void> {
+export async function waitForCount(
+  seen: ReadonlyMap<string, readonly bigint[]>,
+  count: number,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (countOutputs(seen) < count && Date.now() < deadline) await sleep(200);
 }
 
-export function startWorker(brokers: string, app: RunningSumApp): ChildProcess {
+export function startWorker(brokers: string, app: RunningSumApp, partitions: number): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', 'test/support/running-sum-worker.ts'], {
     env: {
       ...process.env,
@@ -82,6 +83,7 @@ export function startWorker(brokers: string, app: RunningSumApp): ChildProcess {
       WORKER_APPLICATION_ID: app.applicationId,
       WORKER_INPUT: app.input,
       WORKER_OUTPUT: app.output,
+      WORKER_PARTITIONS: String(partitions),
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -97,7 +99,11 @@ export async function kill(child: ChildProcess, signal: NodeJS.Signals): Promise
 }
 
 /** Collects every committed output, per key in arrival order. */
-export async function collectOutputs(kafka: Kafka, topic: string, into: Map<string, bigint[]>): Promise<Consumer> {
+export async function collectOutputs(
+  kafka: Kafka,
+  topic: string,
+  into: Map<string, bigint[]>,
+): Promise<Consumer> {
   const consumer = kafka.consumer({ groupId: uniqueName('eos-check'), readUncommitted: false });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
@@ -116,7 +122,11 @@ export async function collectOutputs(kafka: Kafka, topic: string, into: Map<stri
 export const countOutputs = (seen: ReadonlyMap<string, readonly bigint[]>): number =>
   [...seen.values()].reduce((sum, list) => sum + list.length, 0);
 
-export async function waitForOutputs(seen: ReadonlyMap<string, readonly bigint[]>, records: number, timeoutMs: number): Promise<void> {
+export async function waitForOutputs(
+  seen: ReadonlyMap<string, readonly bigint[]>,
+  records: number,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (countOutputs(seen) < records && Date.now() < deadline) await sleep(500);
   await sleep(2_000); // anything beyond the expected count would be a duplicate: let it show

@@ -4,7 +4,13 @@ import { test } from 'node:test';
 import { assignCoPartitioned } from './copartition-assigner.js';
 
 test('partition N of every co-partitioned topic goes to the same member', () => {
-  const plan = assignCoPartitioned(['m-b', 'm-a'], new Map([['debits', 6], ['credits', 6]]));
+  const plan = assignCoPartitioned(
+    ['m-b', 'm-a'],
+    new Map([
+      ['debits', 6],
+      ['credits', 6],
+    ]),
+  );
   for (const assignment of plan.values()) assert.deepEqual(assignment.debits, assignment.credits);
   assert.deepEqual(plan.get('m-a'), { debits: [0, 2, 4], credits: [0, 2, 4] });
   assert.deepEqual(plan.get('m-b'), { debits: [1, 3, 5], credits: [1, 3, 5] });

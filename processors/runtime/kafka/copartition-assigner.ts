@@ -7,7 +7,13 @@
  * Partition numbers are dealt round-robin over members sorted by id, so the outcome is the same
  * whichever member leads the group.
  */
-import { AssignerProtocol, type Assigner, type GroupMember, type GroupMemberAssignment, type PartitionAssigner } from 'kafkajs';
+import {
+  AssignerProtocol,
+  type Assigner,
+  type GroupMember,
+  type GroupMemberAssignment,
+  type PartitionAssigner,
+} from 'kafkajs';
 
 export const COPARTITION_ASSIGNER_NAME = 'PayFlowCoPartitioned';
 const VERSION = 0;
@@ -34,7 +40,13 @@ export function assignCoPartitioned(
 export const CoPartitionAssigner: PartitionAssigner = ({ cluster }): Assigner => ({
   name: COPARTITION_ASSIGNER_NAME,
   version: VERSION,
-  assign({ members, topics }: { members: GroupMember[]; topics: string[] }): Promise<GroupMemberAssignment[]> {
+  assign({
+    members,
+    topics,
+  }: {
+    members: GroupMember[];
+    topics: string[];
+  }): Promise<GroupMemberAssignment[]> {
     const counts = new Map(topics.map((topic) => [topic, cluster.findTopicPartitionMetadata(topic).length]));
     const plan = assignCoPartitioned(
       members.map((m) => m.memberId),
@@ -43,14 +55,22 @@ export const CoPartitionAssigner: PartitionAssigner = ({ cluster }): Assigner =>
     return Promise.resolve(
       [...plan].map(([memberId, assignment]) => ({
         memberId,
-        memberAssignment: AssignerProtocol.MemberAssignment.encode({ version: VERSION, assignment, userData: Buffer.alloc(0) }),
+        memberAssignment: AssignerProtocol.MemberAssignment.encode({
+          version: VERSION,
+          assignment,
+          userData: Buffer.alloc(0),
+        }),
       })),
     );
   },
   protocol({ topics }: { topics: string[] }) {
     return {
       name: COPARTITION_ASSIGNER_NAME,
-      metadata: AssignerProtocol.MemberMetadata.encode({ version: VERSION, topics, userData: Buffer.alloc(0) }),
+      metadata: AssignerProtocol.MemberMetadata.encode({
+        version: VERSION,
+        topics,
+        userData: Buffer.alloc(0),
+      }),
     };
   },
 });

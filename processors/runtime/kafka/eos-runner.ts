@@ -14,55 +14,45 @@
  *    beginning until it sees its own sentinel.
  * 3. Position. Only after fencing does it read the group's committed offset (admin.fetchOffsets):
  *    that closes the window in which a zombie could commit between our consumer's offset fetch
- *    and our fencing. Records below it are skipped; if the consumer is ahead of it, it seeks back.
+ *    and our fencing. Records below it are skipped. The consumer never runs ahead of it: offsets
+ *    are resolved only after their transaction commits, and a failure rethrows so kafkajs
+ *    fetches the batch again.
  * 4. Process. Records of a batch are processed in chunks of at most `maxRecordsPerTransaction`;
  *    each chunk's outputs, changelog writes and next input offset go in ONE transaction. State
- *    writes are buffered and applied to the task's stores only after the commit succeeds. Any
- *    failure aborts, drops the task (its state is rebuilt from the changelog) and rethrows so
- *    kafkajs redelivers the batch.
+ *    writes are staged and become the task's state only after the commit succeeds. Any failure
+ *    aborts, drops the task (its state is rebuilt from the changelog) and rethrows so kafkajs
+ *    redelivers the batch.
  *
- * The partition logic is pure: a record and the task's stores in, records out.
+ * A task may read several co-partitioned input topics (partition N of each); batches of one task
+ * never run concurrently. Wall-clock punctuation runs in its own transaction between batches.
+ * What happens to a record is the PartitionTask's business (see ../task.ts); this file is Kafka.
  */
 import { randomUUID } from 'node:crypto';
 
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 
+import type { ChangelogWrite } from '../stores.js';
+import type { RawRecord, TaskResult } from '../task.js';
 import { CoPartitionAssigner } from './copartition-assigner.js';
 
-export interface ConsumedRecord {
-  readonly topic: string;
-  readonly partition: number;
-  readonly offset: bigint;
-  readonly key: string;
-  readonly value: Buffer | null;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly timestampMs: number;
-}
-
-export interface EmittedRecord {
-  readonly topic: string;
-  readonly key: string;
-  readonly value: Buffer;
-  readonly headers?: Readonly<Record<string, string>>;
-}
-
-/** The task's state as the logic sees it: named stores of bytes, written through on commit. */
-export interface TaskStores {
-  get(store: string, key: string): Buffer | undefined;
-  put(store: string, key: string, value: Buffer | null): void;
-}
-
-export interface PartitionLogic {
-  process(record: ConsumedRecord, stores: TaskStores): readonly EmittedRecord[];
+/** The logic of one partition, as the Kafka runner drives it (ProcessorTask implements it). */
+export interface PartitionTask {
+  restore(store: string, key: string, value: Buffer | null): Promise<void>;
+  process(records: readonly RawRecord[]): Promise<TaskResult>;
+  punctuateWallClock(nowMs: number): Promise<TaskResult>;
+  commit(): void;
+  abort(): void;
+  /** Entries over the task's stores (for metrics). */
+  readonly entries: number;
 }
 
 export interface EosRunnerOptions {
   readonly kafka: Kafka;
   readonly applicationId: string;
   readonly name: string;
-  readonly inputTopic: string;
+  readonly inputTopics: readonly string[];
   readonly stores: readonly string[];
-  readonly logic: PartitionLogic;
+  readonly createTask: (partition: number) => PartitionTask;
   /** Bound on the records of one transaction. */
   readonly maxRecordsPerTransaction?: number;
   /** Bound on restoring one assignment's stores. */
@@ -70,13 +60,28 @@ export interface EosRunnerOptions {
   readonly sessionTimeoutMs?: number;
   /** Broker-side bound on an open transaction of a dead owner that nobody fences. */
   readonly transactionTimeoutMs?: number;
+  /** How often wall-clock punctuators are checked; 0 disables wall-clock punctuation. */
+  readonly wallClockPunctuationMs?: number;
   readonly onEvent?: (event: RunnerEvent) => void;
 }
 
 export type RunnerEvent =
-  | { readonly type: 'task-ready'; readonly partition: number; readonly restoredEntries: number; readonly restoreMs: number }
+  | {
+      readonly type: 'task-ready';
+      readonly partition: number;
+      readonly restoredEntries: number;
+      readonly restoreMs: number;
+    }
   | { readonly type: 'task-dropped'; readonly partition: number; readonly reason: string }
-  | { readonly type: 'committed'; readonly partition: number; readonly records: number; readonly commitMs: number };
+  | {
+      readonly type: 'committed';
+      readonly partition: number;
+      readonly records: number;
+      readonly commitMs: number;
+      readonly entries: number;
+    }
+  | { readonly type: 'lag'; readonly topic: string; readonly partition: number; readonly lag: number }
+  | { readonly type: 'punctuation-failed'; readonly partition: number; readonly reason: string };
 
 /** Reserved changelog key of restore sentinels; never a store key. */
 export const RESTORE_SENTINEL_KEY = '\u0000payflow-restore-sentinel';
@@ -88,39 +93,10 @@ export function changelogTopic(applicationId: string, name: string, store: strin
 interface Task {
   readonly partition: number;
   readonly producer: Producer;
-  readonly stores: Map<string, Map<string, Buffer>>;
-  nextOffset: bigint;
-}
-
-/** Buffered writes of one transaction over the task's committed stores. */
-class Overlay implements TaskStores {
-  readonly writes = new Map<string, Map<string, Buffer | null>>();
-
-  constructor(private readonly committed: Map<string, Map<string, Buffer>>) {}
-
-  get(store: string, key: string): Buffer | undefined {
-    const written = this.writes.get(store);
-    if (written?.has(key)) return written.get(key) ?? undefined;
-    return this.committed.get(store)?.get(key);
-  }
-
-  put(store: string, key: string, value: Buffer | null): void {
-    if (!this.committed.has(store)) throw new Error(`unknown store ${store}`);
-    if (key === RESTORE_SENTINEL_KEY) throw new Error('the restore sentinel key is reserved');
-    let written = this.writes.get(store);
-    if (written === undefined) this.writes.set(store, (written = new Map<string, Buffer | null>()));
-    written.set(key, value);
-  }
-
-  applyTo(stores: Map<string, Map<string, Buffer>>): void {
-    for (const [store, written] of this.writes) {
-      const target = stores.get(store)!;
-      for (const [key, value] of written) {
-        if (value === null) target.delete(key);
-        else target.set(key, value);
-      }
-    }
-  }
+  readonly logic: PartitionTask;
+  readonly nextOffsets: Map<string, bigint>;
+  /** Serializes the task's batches and punctuations. */
+  lock: Promise<void>;
 }
 
 function headersOf(message: KafkaMessage): Record<string, string> {
@@ -134,9 +110,11 @@ function headersOf(message: KafkaMessage): Record<string, string> {
 export class EosRunner {
   readonly #options: Required<Omit<EosRunnerOptions, 'onEvent'>> & Pick<EosRunnerOptions, 'onEvent'>;
   readonly #tasks = new Map<number, Task>();
+  readonly #creating = new Map<number, Promise<Task>>();
   readonly #groupId: string;
   #consumer: Consumer | undefined;
   #admin: Admin | undefined;
+  #punctuation: NodeJS.Timeout | undefined;
 
   constructor(options: EosRunnerOptions) {
     this.#options = {
@@ -144,6 +122,7 @@ export class EosRunner {
       restoreTimeoutMs: 60_000,
       sessionTimeoutMs: 10_000,
       transactionTimeoutMs: 30_000,
+      wallClockPunctuationMs: 0,
       ...options,
     };
     this.#groupId = `${options.applicationId}-${options.name}`;
@@ -153,8 +132,13 @@ export class EosRunner {
     return this.#groupId;
   }
 
+  /** Partitions this instance currently owns with their state restored. */
+  get readyPartitions(): number[] {
+    return [...this.#tasks.keys()].sort((a, b) => a - b);
+  }
+
   async start(): Promise<void> {
-    const { kafka, inputTopic, sessionTimeoutMs } = this.#options;
+    const { kafka, inputTopics, sessionTimeoutMs } = this.#options;
     this.#admin = kafka.admin();
     await this.#admin.connect();
     const consumer = kafka.consumer({
@@ -167,33 +151,39 @@ export class EosRunner {
     });
     this.#consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
-      const owned = new Set(event.payload.memberAssignment[inputTopic] ?? []);
+      const owned = new Set(inputTopics.flatMap((topic) => event.payload.memberAssignment[topic] ?? []));
       for (const partition of [...this.#tasks.keys()]) {
         if (!owned.has(partition)) void this.#dropTask(partition, 'partition revoked');
       }
     });
     await consumer.connect();
-    await consumer.subscribe({ topic: inputTopic, fromBeginning: true });
+    await consumer.subscribe({ topics: [...inputTopics], fromBeginning: true });
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 3,
       eachBatch: (payload) => this.#onBatch(payload),
     });
+    if (this.#options.wallClockPunctuationMs > 0) {
+      this.#punctuation = setInterval(() => void this.#punctuateAll(), this.#options.wallClockPunctuationMs);
+    }
   }
 
   /** Finishes the batch in flight, then leaves the group and closes every producer. */
   async stop(): Promise<void> {
+    clearInterval(this.#punctuation);
     await this.#consumer?.disconnect();
+    await Promise.all([...this.#tasks.values()].map((task) => task.lock));
     await Promise.all([...this.#tasks.keys()].map((partition) => this.#dropTask(partition, 'shutdown')));
     await this.#admin?.disconnect();
   }
 
   /**
    * Restores a partition's stores exactly as a new owner would (fence, sentinel, read) without
-   * consuming input, and returns them. For operators and tests checking what a restart would see.
+   * consuming input, and returns the restored task. For operators and tests checking what a
+   * restart would see.
    */
-  async restorePartition(partition: number): Promise<Map<string, Map<string, Buffer>>> {
+  async restorePartition(partition: number): Promise<PartitionTask> {
     const ownAdmin = this.#admin === undefined;
     if (ownAdmin) {
       this.#admin = this.#options.kafka.admin();
@@ -202,7 +192,7 @@ export class EosRunner {
     try {
       const task = await this.#createTask(partition);
       await this.#dropTask(partition, 'inspection done');
-      return task.stores;
+      return task.logic;
     } finally {
       if (ownAdmin) {
         await this.#admin?.disconnect();
@@ -219,73 +209,156 @@ export class EosRunner {
     await task.producer.disconnect().catch(() => undefined);
   }
 
+  #taskFor(partition: number): Promise<Task> {
+    const existing = this.#tasks.get(partition);
+    if (existing !== undefined) return Promise.resolve(existing);
+    let creating = this.#creating.get(partition);
+    if (creating === undefined) {
+      creating = this.#createTask(partition).finally(() => this.#creating.delete(partition));
+      this.#creating.set(partition, creating);
+    }
+    return creating;
+  }
+
+  /** Runs `work` after the task's previous batch or punctuation has finished. */
+  #locked<T>(task: Task, work: () => Promise<T>): Promise<T> {
+    const run = task.lock.then(work);
+    task.lock = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
   async #onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
     if (batch.isEmpty()) return;
-    const task = this.#tasks.get(batch.partition) ?? (await this.#createTask(batch.partition));
-    const firstOffset = BigInt(batch.messages[0]!.offset);
-    if (firstOffset > task.nextOffset) {
-      // Our consumer is ahead of what is committed (a failed transaction): go back to the truth.
-      this.#consumer!.seek({ topic: batch.topic, partition: batch.partition, offset: task.nextOffset.toString() });
-      return;
-    }
-    const pending = batch.messages.filter((m) => BigInt(m.offset) >= task.nextOffset);
-    for (let start = 0; start < pending.length; start += this.#options.maxRecordsPerTransaction) {
-      if (!payload.isRunning() || payload.isStale()) return;
-      const chunk = pending.slice(start, start + this.#options.maxRecordsPerTransaction);
-      await this.#commitChunk(task, batch.topic, chunk);
-      payload.resolveOffset(chunk.at(-1)!.offset);
-      await payload.heartbeat();
-    }
+    this.#options.onEvent?.({
+      type: 'lag',
+      topic: batch.topic,
+      partition: batch.partition,
+      lag: Number(batch.offsetLagLow()),
+    });
+    const task = await this.#taskFor(batch.partition);
+    await this.#locked(task, async () => {
+      if (this.#tasks.get(batch.partition) !== task)
+        throw new Error(`partition ${batch.partition} was dropped; the batch is redelivered`);
+      // Records below the committed offset were handled by a previous owner (we fenced it, then
+      // read the offset); a batch may start above it: transaction markers take offsets too.
+      const nextOffset = task.nextOffsets.get(batch.topic) ?? 0n;
+      const pending = batch.messages.filter((m) => BigInt(m.offset) >= nextOffset);
+      for (let start = 0; start < pending.length; start += this.#options.maxRecordsPerTransaction) {
+        if (!payload.isRunning() || payload.isStale()) return;
+        const chunk = pending.slice(start, start + this.#options.maxRecordsPerTransaction);
+        await this.#commitChunk(task, batch.topic, chunk);
+        payload.resolveOffset(chunk.at(-1)!.offset);
+        await payload.heartbeat();
+      }
+    });
   }
 
   async #commitChunk(task: Task, topic: string, chunk: readonly KafkaMessage[]): Promise<void> {
-    const overlay = new Overlay(task.stores);
-    const emitted: EmittedRecord[] = [];
-    for (const message of chunk) {
-      const record: ConsumedRecord = {
-        topic,
-        partition: task.partition,
-        offset: BigInt(message.offset),
-        key: message.key?.toString() ?? '',
-        value: message.value,
-        headers: headersOf(message),
-        timestampMs: Number(message.timestamp),
-      };
-      emitted.push(...this.#options.logic.process(record, overlay));
-    }
+    const records: RawRecord[] = chunk.map((message) => ({
+      topic,
+      partition: task.partition,
+      offset: Number(message.offset),
+      key: message.key?.toString() ?? '',
+      value: message.value,
+      headers: headersOf(message),
+      timestampMs: Number(message.timestamp),
+    }));
     const nextOffset = BigInt(chunk.at(-1)!.offset) + 1n;
+    await this.#transact(task, chunk.length, () => task.logic.process(records), {
+      topic,
+      offset: nextOffset,
+    });
+    task.nextOffsets.set(topic, nextOffset);
+  }
+
+  async #punctuateAll(): Promise<void> {
+    for (const task of [...this.#tasks.values()]) {
+      try {
+        await this.#locked(task, () =>
+          this.#transact(task, 0, () => task.logic.punctuateWallClock(Date.now()), undefined),
+        );
+      } catch (error) {
+        this.#options.onEvent?.({
+          type: 'punctuation-failed',
+          partition: task.partition,
+          reason: String(error),
+        });
+      }
+    }
+  }
+
+  /** One Kafka transaction: the task's outputs, changelog writes and (optionally) the input offset. */
+  async #transact(
+    task: Task,
+    records: number,
+    work: () => Promise<TaskResult>,
+    offset: { topic: string; offset: bigint } | undefined,
+  ): Promise<void> {
+    let result: TaskResult;
+    try {
+      result = await work();
+    } catch (error) {
+      task.logic.abort();
+      await this.#dropTask(task.partition, `processing failed: ${String(error)}`);
+      throw error;
+    }
+    if (offset === undefined && result.produced.length === 0 && result.changelog.length === 0) return;
     const startedMs = Date.now();
     const transaction = await task.producer.transaction();
     try {
-      const topicMessages = this.#topicMessages(task.partition, emitted, overlay);
+      const topicMessages = this.#topicMessages(task.partition, result);
       if (topicMessages.length > 0) await transaction.sendBatch({ topicMessages, acks: -1 });
-      await transaction.sendOffsets({
-        consumerGroupId: this.#groupId,
-        topics: [{ topic, partitions: [{ partition: task.partition, offset: nextOffset.toString() }] }],
-      });
+      if (offset !== undefined) {
+        await transaction.sendOffsets({
+          consumerGroupId: this.#groupId,
+          topics: [
+            {
+              topic: offset.topic,
+              partitions: [{ partition: task.partition, offset: offset.offset.toString() }],
+            },
+          ],
+        });
+      }
       await transaction.commit();
     } catch (error) {
       await transaction.abort().catch(() => undefined);
+      task.logic.abort();
       await this.#dropTask(task.partition, `transaction failed: ${String(error)}`);
       throw error;
     }
-    overlay.applyTo(task.stores);
-    task.nextOffset = nextOffset;
-    this.#options.onEvent?.({ type: 'committed', partition: task.partition, records: chunk.length, commitMs: Date.now() - startedMs });
+    task.logic.commit();
+    this.#options.onEvent?.({
+      type: 'committed',
+      partition: task.partition,
+      records,
+      commitMs: Date.now() - startedMs,
+      entries: task.logic.entries,
+    });
   }
 
-  #topicMessages(partition: number, emitted: readonly EmittedRecord[], overlay: Overlay): { topic: string; messages: Message[] }[] {
+  #topicMessages(partition: number, result: TaskResult): { topic: string; messages: Message[] }[] {
     const byTopic = new Map<string, Message[]>();
     const add = (topic: string, message: Message) => {
       const list = byTopic.get(topic);
       if (list === undefined) byTopic.set(topic, [message]);
       else list.push(message);
     };
-    for (const record of emitted) add(record.topic, { key: record.key, value: record.value, headers: { ...record.headers } });
-    for (const [store, writes] of overlay.writes) {
-      const topic = changelogTopic(this.#options.applicationId, this.#options.name, store);
-      for (const [key, value] of writes) add(topic, { key, value, partition });
+    for (const record of result.produced) {
+      add(record.topic, {
+        key: record.key,
+        value: record.value,
+        headers: { ...record.headers },
+        timestamp: String(record.timestampMs),
+        ...(record.partition === undefined ? {} : { partition: record.partition }),
+      });
+    }
+    for (const write of result.changelog as readonly ChangelogWrite[]) {
+      const topic = changelogTopic(this.#options.applicationId, this.#options.name, write.store);
+      add(topic, { key: write.key, value: write.value, partition });
     }
     return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
   }
@@ -316,26 +389,45 @@ export class EosRunner {
       await producer.disconnect().catch(() => undefined);
       throw error;
     }
-    const stores = await this.#restore(partition, nonce);
-    const task: Task = { partition, producer, stores, nextOffset: await this.#committedOffset(partition) };
+    const logic = this.#options.createTask(partition);
+    await this.#restore(partition, nonce, logic);
+    const task: Task = {
+      partition,
+      producer,
+      logic,
+      nextOffsets: await this.#committedOffsets(partition),
+      lock: Promise.resolve(),
+    };
     this.#tasks.set(partition, task);
-    const restoredEntries = [...stores.values()].reduce((sum, store) => sum + store.size, 0);
-    this.#options.onEvent?.({ type: 'task-ready', partition, restoredEntries, restoreMs: Date.now() - startedMs });
+    this.#options.onEvent?.({
+      type: 'task-ready',
+      partition,
+      restoredEntries: logic.entries,
+      restoreMs: Date.now() - startedMs,
+    });
     return task;
   }
 
-  async #committedOffset(partition: number): Promise<bigint> {
-    const topics = await this.#admin!.fetchOffsets({ groupId: this.#groupId, topics: [this.#options.inputTopic] });
-    const offset = topics[0]?.partitions.find((p) => p.partition === partition)?.offset ?? '-1';
-    return offset === '-1' ? 0n : BigInt(offset);
+  async #committedOffsets(partition: number): Promise<Map<string, bigint>> {
+    const topics = await this.#admin!.fetchOffsets({
+      groupId: this.#groupId,
+      topics: [...this.#options.inputTopics],
+    });
+    const offsets = new Map<string, bigint>();
+    for (const { topic, partitions } of topics) {
+      const offset = partitions.find((p) => p.partition === partition)?.offset ?? '-1';
+      offsets.set(topic, offset === '-1' ? 0n : BigInt(offset));
+    }
+    return offsets;
   }
 
   /** Reads the partition of every changelog until this task's own sentinel shows up in each. */
-  async #restore(partition: number, nonce: string): Promise<Map<string, Map<string, Buffer>>> {
+  async #restore(partition: number, nonce: string, logic: PartitionTask): Promise<void> {
     const { kafka, applicationId, name, stores: storeNames, restoreTimeoutMs } = this.#options;
-    const stores = new Map(storeNames.map((store) => [store, new Map<string, Buffer>()]));
-    if (storeNames.length === 0) return stores;
-    const storeOfTopic = new Map(storeNames.map((store) => [changelogTopic(applicationId, name, store), store]));
+    if (storeNames.length === 0) return;
+    const storeOfTopic = new Map(
+      storeNames.map((store) => [changelogTopic(applicationId, name, store), store]),
+    );
     const waiting = new Set(storeOfTopic.keys());
     const restoreGroup = `${this.#groupId}-restore-${partition}-${nonce}`;
     const consumer = kafka.consumer({ groupId: restoreGroup, readUncommitted: false });
@@ -343,23 +435,26 @@ export class EosRunner {
     try {
       await consumer.subscribe({ topics: [...waiting], fromBeginning: true });
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`restore of partition ${partition} exceeded ${restoreTimeoutMs} ms`)), restoreTimeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`restore of partition ${partition} exceeded ${restoreTimeoutMs} ms`)),
+          restoreTimeoutMs,
+        );
         void consumer.run({
-          eachBatch: ({ batch }) => {
-            if (batch.partition !== partition) return Promise.resolve();
-            const store = stores.get(storeOfTopic.get(batch.topic)!)!;
+          eachBatch: async ({ batch }) => {
+            if (batch.partition !== partition) return;
+            const store = storeOfTopic.get(batch.topic)!;
             for (const message of batch.messages) {
               const key = message.key?.toString() ?? '';
               if (key === RESTORE_SENTINEL_KEY) {
                 if (message.value?.toString() === nonce) waiting.delete(batch.topic);
-              } else if (message.value === null) store.delete(key);
-              else store.set(key, message.value);
+              } else {
+                await logic.restore(store, key, message.value);
+              }
             }
             if (waiting.size === 0) {
               clearTimeout(timer);
               resolve();
             }
-            return Promise.resolve();
           },
         });
       });
@@ -367,6 +462,5 @@ export class EosRunner {
       await consumer.disconnect();
       await this.#admin!.deleteGroups([restoreGroup]).catch(() => undefined);
     }
-    return stores;
   }
 }

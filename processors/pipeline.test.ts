@@ -1,0 +1,233 @@
+/**
+ * The four processors wired as one topology on the in-memory driver: what the adapters read,
+ * store and forward, end to end, with the records a producer would see.
+ */
+import assert from 'node:assert/strict';
+import { beforeEach, describe, test } from 'node:test';
+
+import type { AccountCommand, LedgerPosting, PaymentCommand, PaymentEvent } from '../schemas/types.js';
+import { accountsProcessor } from './accounts/processor.js';
+import { dedupeScopeOf, DEFAULT_DEDUPE_TTL_MS, type DedupeDecision } from './dedupe/logic.js';
+import { dedupeProcessor, SEEN_STORE } from './dedupe/processor.js';
+import { ledgerProcessor } from './ledger/processor.js';
+import { HEADER, type Topology } from './runtime/api.js';
+import { jsonSerde } from './runtime/json-serde.js';
+import { MemoryDriver } from './runtime/memory/driver.js';
+import { paymentCommand } from './test-fixtures.js';
+import { TOPIC } from './topic-names.js';
+import { validateProcessor } from './validate/processor.js';
+
+const DLQ = 'payflow.dlq';
+const T0 = 1_700_000_000_000;
+
+let dedupeDecisions: DedupeDecision[];
+let driver: MemoryDriver;
+
+function topology(): Topology {
+  return {
+    applicationId: 'payflow-pipeline-test',
+    topics: Object.values(TOPIC).map((name) => ({ name, partitions: 3, serde: jsonSerde() })),
+    processors: [
+      accountsProcessor(),
+      dedupeProcessor({ onDecision: (decision) => dedupeDecisions.push(decision) }),
+      validateProcessor(),
+      ledgerProcessor(),
+    ],
+    deadLetterTopic: DLQ,
+  };
+}
+
+beforeEach(() => {
+  dedupeDecisions = [];
+  driver = new MemoryDriver(topology(), { retry: { maxRetries: 0, initialDelayMs: 1, maxDelayMs: 1 } });
+});
+
+async function openAccount(accountId: string, currency = 'EUR'): Promise<void> {
+  const command: AccountCommand = {
+    type: 'OPEN',
+    commandId: `open-${accountId}`,
+    accountId,
+    ownerId: 'owner',
+    currency,
+    kycTier: 'TIER_1',
+    iban: null,
+    issuedAtMs: T0,
+  };
+  await driver.pipe(TOPIC.accountsCommands, accountId, command, { timestampMs: T0 });
+}
+
+async function submit(command: PaymentCommand, timestampMs = T0 + 1_000, partition?: number): Promise<void> {
+  const options = { timestampMs, headers: { [HEADER.correlationId]: `corr-${command.commandId}` } };
+  await driver.pipe(
+    TOPIC.paymentsCommands,
+    dedupeScopeOf(command),
+    command,
+    partition === undefined ? options : { ...options, partition },
+  );
+}
+
+async function eventsOf(paymentId: string): Promise<PaymentEvent[]> {
+  return (await driver.read<PaymentEvent>(TOPIC.paymentsEvents))
+    .filter((r) => r.key === paymentId)
+    .map((r) => r.value);
+}
+
+/** Balances as the postings on `ledger.postings` add up. */
+async function balancesFromPostings(): Promise<Map<string, bigint>> {
+  const balances = new Map<string, bigint>();
+  for (const { value } of await driver.read<LedgerPosting>(TOPIC.ledgerPostings)) {
+    for (const line of value.lines)
+      balances.set(line.accountId, (balances.get(line.accountId) ?? 0n) + line.amountMinor);
+  }
+  return balances;
+}
+
+const deposit = (recipientAccountId: string, amountMinor: bigint, id: string): PaymentCommand =>
+  paymentCommand({
+    kind: 'DEPOSIT',
+    commandId: `cmd-${id}`,
+    paymentId: id,
+    idempotencyKey: id,
+    requestHash: id,
+    senderAccountId: 'funding:EUR',
+    recipientAccountId,
+    amountMinor,
+  });
+
+describe('the payment pipeline on the in-memory driver', () => {
+  test('a deposit and a transfer run the whole chain: initiated, validated, debited, completed, with balanced postings', async () => {
+    await openAccount('acc-a');
+    await openAccount('acc-b');
+    await submit(deposit('acc-a', 5_000n, 'dep-1'));
+    await submit(
+      paymentCommand({ commandId: 'cmd-t1', paymentId: 'pay-t1', idempotencyKey: 't1' }),
+      T0 + 2_000,
+    );
+
+    const events = await eventsOf('pay-t1');
+    assert.deepEqual(
+      events.map((e) => [e.eventId, e.type, e.correlationId]),
+      [
+        ['pay-t1:0', 'PaymentInitiated', 'corr-cmd-t1'],
+        ['pay-t1:1', 'PaymentValidated', 'corr-cmd-t1'],
+        ['pay-t1:2', 'PaymentDebited', 'corr-cmd-t1'],
+        ['pay-t1:3', 'PaymentCompleted', 'corr-cmd-t1'],
+      ],
+    );
+    assert.equal((await eventsOf('dep-1')).at(-1)?.type, 'PaymentCompleted');
+    const postings = await driver.read<LedgerPosting>(TOPIC.ledgerPostings);
+    assert.deepEqual(postings.map((p) => p.value.postingId).sort(), [
+      'dep-1:credit',
+      'dep-1:debit',
+      'pay-t1:credit',
+      'pay-t1:debit',
+    ]);
+    const balances = await balancesFromPostings();
+    assert.equal(balances.get('acc-a'), 3_750n);
+    assert.equal(balances.get('acc-b'), 1_250n);
+    assert.equal(balances.get('funding:EUR'), -5_000n);
+    assert.equal(
+      [...balances.values()].reduce((a, b) => a + b, 0n),
+      0n,
+    );
+    assert.deepEqual(driver.records(DLQ), []);
+  });
+
+  test('a transfer larger than the balance ends rejected with INSUFFICIENT_FUNDS and posts nothing', async () => {
+    await openAccount('acc-a');
+    await openAccount('acc-b');
+    await submit(paymentCommand({ amountMinor: 1n }));
+    const events = await eventsOf('pay-1');
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['PaymentInitiated', 'PaymentValidated', 'PaymentRejected'],
+    );
+    assert.equal(events[2]?.rejection?.code, 'INSUFFICIENT_FUNDS');
+    assert.deepEqual(await driver.read(TOPIC.ledgerPostings), []);
+  });
+
+  test('a transfer to an unknown account is rejected by validation at sequence 1', async () => {
+    await openAccount('acc-a');
+    await submit(paymentCommand());
+    const events = await eventsOf('pay-1');
+    assert.deepEqual(
+      events.map((e) => [e.sequence, e.type, e.rejection?.code ?? null]),
+      [
+        [0, 'PaymentInitiated', null],
+        [1, 'PaymentRejected', 'RECIPIENT_NOT_FOUND'],
+      ],
+    );
+  });
+
+  test('the same command submitted twice starts one payment; the repeat is reported and emits nothing', async () => {
+    await openAccount('acc-a');
+    await openAccount('acc-b');
+    await submit(paymentCommand());
+    const before = driver.records(TOPIC.paymentsEvents).length;
+    await submit(paymentCommand(), T0 + 5_000);
+    assert.equal(driver.records(TOPIC.paymentsEvents).length, before);
+    assert.equal(driver.records(TOPIC.paymentsAccepted).length, 1);
+    assert.deepEqual(
+      dedupeDecisions.map((d) => d.outcome),
+      ['accepted', 'redelivered'],
+    );
+  });
+
+  test('a new payment under a used key is initiated and rejected without reaching validation', async () => {
+    await submit(paymentCommand());
+    await submit(paymentCommand({ commandId: 'cmd-2', paymentId: 'pay-2', requestHash: 'other' }));
+    assert.deepEqual(
+      (await eventsOf('pay-2')).map((e) => e.rejection?.code ?? e.type),
+      ['PaymentInitiated', 'IDEMPOTENCY_KEY_REUSED'],
+    );
+    assert.equal(driver.records(TOPIC.paymentsAccepted).length, 1);
+  });
+
+  test('remembered scopes are purged once stream time passes their TTL', async () => {
+    await submit(paymentCommand(), T0, 0);
+    const seen = () => driver.task('dedupe', 0).stores.get(SEEN_STORE)?.size;
+    assert.equal(seen(), 1);
+    await submit(
+      paymentCommand({ commandId: 'cmd-2', paymentId: 'pay-2', idempotencyKey: 'k2' }),
+      T0 + DEFAULT_DEDUPE_TTL_MS - 60_000,
+      0,
+    );
+    assert.equal(seen(), 2);
+    await submit(
+      paymentCommand({ commandId: 'cmd-3', paymentId: 'pay-3', idempotencyKey: 'k3' }),
+      T0 + DEFAULT_DEDUPE_TTL_MS + 60_000,
+      0,
+    );
+    assert.equal(seen(), 2, 'the first scope is gone, the two younger ones remain');
+  });
+
+  test('an account command the rules refuse is dead-lettered with its reason, and the table keeps what it had', async () => {
+    const change: AccountCommand = {
+      type: 'CHANGE_STATUS',
+      commandId: 'c-1',
+      accountId: 'acc-x',
+      status: 'FROZEN',
+      issuedAtMs: T0,
+    };
+    await driver.pipe(TOPIC.accountsCommands, 'acc-x', change, { timestampMs: T0 });
+    const [dead] = driver.records(DLQ);
+    assert.match(dead?.headers[HEADER.dlqReason] ?? '', /^ACCOUNT_NOT_FOUND: account acc-x does not exist/);
+    assert.equal(dead?.headers[HEADER.dlqProcessor], 'accounts');
+    assert.deepEqual(driver.records(TOPIC.accounts), []);
+  });
+
+  test('a frozen account stops its transfers at validation, through the accounts table', async () => {
+    await openAccount('acc-a');
+    await openAccount('acc-b');
+    const freeze: AccountCommand = {
+      type: 'CHANGE_STATUS',
+      commandId: 'c-f',
+      accountId: 'acc-a',
+      status: 'FROZEN',
+      issuedAtMs: T0,
+    };
+    await driver.pipe(TOPIC.accountsCommands, 'acc-a', freeze, { timestampMs: T0 });
+    await submit(paymentCommand());
+    assert.equal((await eventsOf('pay-1')).at(-1)?.rejection?.code, 'SENDER_NOT_ACTIVE');
+  });
+});

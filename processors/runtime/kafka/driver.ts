@@ -1,0 +1,184 @@
+/**
+ * The Kafka driver: runs a topology on a real cluster, one exactly-once runner (consumer group
+ * `<applicationId>-<processor>`) per processor, the shared ProcessorTask per partition, and one
+ * read_committed reader per global table. `start()` returns once every global table has caught
+ * up with its topic; `stop()` finishes the batches in flight, commits and leaves the groups.
+ */
+import { randomUUID } from 'node:crypto';
+
+import type { Consumer, Kafka } from 'kafkajs';
+
+import type { GlobalTable, Topology } from '../api.js';
+import { RuntimeMetrics } from '../metrics.js';
+import { ProcessorTask, serdeOf, validateTopology, type RetrySettings, type TaskObserver } from '../task.js';
+import { EosRunner, type RunnerEvent } from './eos-runner.js';
+
+export interface KafkaDriverOptions {
+  readonly kafka: Kafka;
+  readonly retry?: RetrySettings;
+  /** Metrics and task events; RuntimeMetrics is the usual one. */
+  readonly metrics?: RuntimeMetrics;
+  readonly onEvent?: (processor: string, event: RunnerEvent) => void;
+  readonly maxRecordsPerTransaction?: number;
+  readonly sessionTimeoutMs?: number;
+  /** Bound on a global table catching up at start. */
+  readonly globalTableTimeoutMs?: number;
+  readonly wallClockPunctuationMs?: number;
+}
+
+/** A compacted topic read from the beginning into memory (latest value per key), kept current. */
+class GlobalTableReader implements GlobalTable<unknown> {
+  readonly #rows = new Map<string, unknown>();
+  #consumer: Consumer | undefined;
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly topology: Topology,
+    private readonly topic: string,
+  ) {}
+
+  get(key: string): unknown {
+    return this.#rows.get(key);
+  }
+
+  get size(): number {
+    return this.#rows.size;
+  }
+
+  /** Starts reading and resolves once every partition has reached the end it had at start. */
+  async start(timeoutMs: number): Promise<void> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    const ends = new Map(
+      (await admin.fetchTopicOffsets(this.topic)).map((p) => [p.partition, BigInt(p.high)]),
+    );
+    await admin.disconnect();
+    const remaining = new Set([...ends].filter(([, high]) => high > 0n).map(([partition]) => partition));
+    const serde = serdeOf(this.topology, this.topic);
+    const groupId = `payflow-global-${this.topic}-${randomUUID()}`;
+    const consumer = this.kafka.consumer({ groupId, readUncommitted: false });
+    this.#consumer = consumer;
+    await consumer.connect();
+    await consumer.subscribe({ topic: this.topic, fromBeginning: true });
+    let caughtUp: () => void = () => undefined;
+    const done = new Promise<void>((resolve) => (caughtUp = resolve));
+    if (remaining.size === 0) caughtUp();
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        for (const message of batch.messages) {
+          const key = message.key?.toString() ?? '';
+          if (message.value === null) this.#rows.delete(key);
+          else this.#rows.set(key, await serde.deserialize(message.value, this.topic));
+        }
+        // The last offset of a transactional topic is a commit marker, never delivered.
+        const end = ends.get(batch.partition) ?? 0n;
+        if (
+          BigInt(batch.lastOffset()) + 2n >= end &&
+          remaining.delete(batch.partition) &&
+          remaining.size === 0
+        )
+          caughtUp();
+      },
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`global table ${this.topic} did not catch up within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    try {
+      await Promise.race([done, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.#consumer?.disconnect();
+  }
+}
+
+export class KafkaDriver {
+  readonly #topology: Topology;
+  readonly #options: KafkaDriverOptions;
+  readonly #tables = new Map<string, GlobalTableReader>();
+  readonly #runners = new Map<string, EosRunner>();
+  #started = false;
+
+  constructor(topology: Topology, options: KafkaDriverOptions) {
+    validateTopology(topology);
+    this.#topology = topology;
+    this.#options = options;
+    for (const processor of topology.processors) {
+      for (const table of processor.globalTables ?? []) {
+        if (!this.#tables.has(table))
+          this.#tables.set(table, new GlobalTableReader(options.kafka, topology, table));
+      }
+      this.#runners.set(processor.name, this.#runnerFor(processor.name));
+    }
+  }
+
+  /** True once started and every global table has caught up. */
+  get ready(): boolean {
+    return this.#started;
+  }
+
+  async start(): Promise<void> {
+    const timeout = this.#options.globalTableTimeoutMs ?? 60_000;
+    await Promise.all([...this.#tables.values()].map((table) => table.start(timeout)));
+    for (const runner of this.#runners.values()) await runner.start();
+    this.#started = true;
+  }
+
+  async stop(): Promise<void> {
+    this.#started = false;
+    await Promise.all([...this.#runners.values()].map((runner) => runner.stop()));
+    await Promise.all([...this.#tables.values()].map((table) => table.stop()));
+  }
+
+  /** Restores a processor's partition from its changelogs, as a new owner would, for inspection. */
+  async restoreTask(processor: string, partition: number): Promise<ProcessorTask> {
+    const runner = this.#runners.get(processor);
+    if (runner === undefined) throw new Error(`no processor ${processor}`);
+    return (await runner.restorePartition(partition)) as ProcessorTask;
+  }
+
+  #taskObserver(): TaskObserver | undefined {
+    return this.#options.metrics;
+  }
+
+  #runnerFor(name: string): EosRunner {
+    const processor = this.#topology.processors.find((p) => p.name === name)!;
+    const { kafka, retry, metrics, onEvent } = this.#options;
+    const observer = this.#taskObserver();
+    const hasWallClock = (processor.punctuators ?? []).some((p) => p.type === 'wall-clock');
+    return new EosRunner({
+      kafka,
+      applicationId: this.#topology.applicationId,
+      name,
+      inputTopics: processor.inputs,
+      stores: processor.stores.map((store) => store.name),
+      createTask: (partition) =>
+        new ProcessorTask(processor, partition, {
+          topology: this.#topology,
+          wallClock: Date.now,
+          globalTable: (table) => this.#tables.get(table)!,
+          ...(retry === undefined ? {} : { retry }),
+          ...(observer === undefined ? {} : { observer }),
+        }),
+      ...(this.#options.maxRecordsPerTransaction === undefined
+        ? {}
+        : { maxRecordsPerTransaction: this.#options.maxRecordsPerTransaction }),
+      ...(this.#options.sessionTimeoutMs === undefined
+        ? {}
+        : { sessionTimeoutMs: this.#options.sessionTimeoutMs }),
+      wallClockPunctuationMs: hasWallClock ? (this.#options.wallClockPunctuationMs ?? 1_000) : 0,
+      onEvent: (event) => {
+        metrics?.runnerEvent(name, event);
+        onEvent?.(name, event);
+      },
+    });
+  }
+}

@@ -1,0 +1,288 @@
+/**
+ * The broker-less driver (Kafka Streams' TopologyTestDriver, for PayFlow): the same topology, the
+ * same ProcessorTask as on Kafka, over in-memory partitioned logs. Deterministic: records are
+ * partitioned with Kafka's default partitioner (murmur2 of the key), processed one at a time in
+ * log order, each record committed before the next; time is a clock the caller controls.
+ *
+ * Used by unit tests and by the embedded default of the main job. Logs are bounded
+ * (`maxRecordsPerTopic`); a full topic rejects the append with LogCapacityError.
+ */
+import { Partitioners, type PartitionMetadata } from 'kafkajs';
+
+import type { GlobalTable, Headers, Topology } from '../api.js';
+import { changelogTopic } from '../kafka/eos-runner.js';
+import {
+  ProcessorTask,
+  serdeOf,
+  validateTopology,
+  type ProducedRecord,
+  type RawRecord,
+  type RetrySettings,
+  type TaskObserver,
+} from '../task.js';
+
+export interface MemoryDriverOptions {
+  /** Wall clock in ms; defaults to a manual clock starting at 0 (advance it with advanceWallClock). */
+  readonly startWallClockMs?: number;
+  readonly retry?: RetrySettings;
+  readonly observer?: TaskObserver;
+  readonly maxRecordsPerTopic?: number;
+}
+
+export type LoggedRecord = RawRecord;
+
+export class LogCapacityError extends Error {
+  constructor(topic: string, max: number) {
+    super(`in-memory topic ${topic} is full (${max} records)`);
+    this.name = 'LogCapacityError';
+  }
+}
+
+class MemoryTable implements GlobalTable<unknown> {
+  readonly rows = new Map<string, unknown>();
+  get(key: string): unknown {
+    return this.rows.get(key);
+  }
+  get size(): number {
+    return this.rows.size;
+  }
+}
+
+export interface PipeOptions {
+  readonly timestampMs?: number;
+  readonly headers?: Headers;
+  readonly partition?: number;
+}
+
+export class MemoryDriver {
+  readonly #topology: Topology;
+  readonly #logs = new Map<string, LoggedRecord[][]>();
+  readonly #tables = new Map<string, MemoryTable>();
+  /** processor -> partition -> task */
+  readonly #tasks = new Map<string, ProcessorTask[]>();
+  /** processor -> topic -> partition -> next offset */
+  readonly #positions = new Map<string, Map<string, number[]>>();
+  readonly #partitioner = Partitioners.DefaultPartitioner();
+  readonly #maxRecords: number;
+  #wallClockMs: number;
+  #pump: Promise<void> = Promise.resolve();
+
+  constructor(topology: Topology, options: MemoryDriverOptions = {}) {
+    validateTopology(topology);
+    this.#topology = topology;
+    this.#wallClockMs = options.startWallClockMs ?? 0;
+    this.#maxRecords = options.maxRecordsPerTopic ?? 1_000_000;
+    for (const topic of topology.topics)
+      this.#logs.set(
+        topic.name,
+        Array.from({ length: topic.partitions }, () => []),
+      );
+    if (!this.#logs.has(topology.deadLetterTopic)) this.#logs.set(topology.deadLetterTopic, [[]]);
+    for (const processor of topology.processors) {
+      for (const table of processor.globalTables ?? []) this.#tables.set(table, new MemoryTable());
+      const partitions = topology.topics.find((t) => t.name === processor.inputs[0])!.partitions;
+      const tasks = Array.from(
+        { length: partitions },
+        (_, partition) =>
+          new ProcessorTask(processor, partition, {
+            topology,
+            wallClock: () => this.#wallClockMs,
+            globalTable: (name) => this.#tables.get(name)!,
+            ...(options.retry === undefined ? {} : { retry: options.retry }),
+            ...(options.observer === undefined ? {} : { observer: options.observer }),
+          }),
+      );
+      this.#tasks.set(processor.name, tasks);
+      for (const store of processor.stores) {
+        this.#logs.set(
+          changelogTopic(topology.applicationId, processor.name, store.name),
+          Array.from({ length: partitions }, () => []),
+        );
+      }
+      this.#positions.set(
+        processor.name,
+        new Map(processor.inputs.map((input) => [input, Array.from({ length: partitions }, () => 0)])),
+      );
+    }
+  }
+
+  get wallClockMs(): number {
+    return this.#wallClockMs;
+  }
+
+  /** Serializes `value` with the topic's serde, appends it, and processes until every processor is idle. */
+  async pipe(topic: string, key: string, value: unknown, options: PipeOptions = {}): Promise<void> {
+    const bytes = await serdeOf(this.#topology, topic).serialize(value, topic);
+    await this.pipeRaw(topic, key, bytes, options);
+  }
+
+  /** Appends raw bytes (e.g. a record no serde can read) and processes until idle. */
+  async pipeRaw(topic: string, key: string, value: Buffer | null, options: PipeOptions = {}): Promise<void> {
+    await this.#append({
+      topic,
+      key,
+      value,
+      headers: options.headers ?? {},
+      timestampMs: options.timestampMs ?? this.#wallClockMs,
+      ...(options.partition === undefined ? {} : { partition: options.partition }),
+    });
+    await this.runUntilIdle();
+  }
+
+  /** Moves the wall clock forward, fires the wall-clock punctuators due, and processes until idle. */
+  async advanceWallClock(ms: number): Promise<void> {
+    this.#wallClockMs += ms;
+    await this.#serialized(async () => {
+      for (const tasks of this.#tasks.values()) {
+        for (const task of tasks) await this.#commit(task, await task.punctuateWallClock(this.#wallClockMs));
+      }
+      await this.#drain();
+    });
+  }
+
+  /** Processes every pending record of every processor, including what processing produces. */
+  runUntilIdle(): Promise<void> {
+    return this.#serialized(() => this.#drain());
+  }
+
+  /** Every record of a topic, partition by partition, in offset order. */
+  records(topic: string): readonly LoggedRecord[] {
+    const partitions = this.#logs.get(topic);
+    if (partitions === undefined) throw new Error(`unknown topic ${topic}`);
+    return partitions.flat();
+  }
+
+  /** Decoded values of a topic with their keys, partition by partition, in offset order. */
+  async read<V>(
+    topic: string,
+  ): Promise<{ key: string; value: V; headers: Headers; partition: number; offset: number }[]> {
+    const serde = serdeOf(this.#topology, topic);
+    const out: { key: string; value: V; headers: Headers; partition: number; offset: number }[] = [];
+    for (const record of this.records(topic)) {
+      if (record.value === null) continue;
+      out.push({
+        key: record.key,
+        value: (await serde.deserialize(record.value, topic)) as V,
+        headers: record.headers,
+        partition: record.partition,
+        offset: record.offset,
+      });
+    }
+    return out;
+  }
+
+  /** A processor's task for one partition (to inspect its stores). */
+  task(processor: string, partition: number): ProcessorTask {
+    const task = this.#tasks.get(processor)?.[partition];
+    if (task === undefined) throw new Error(`no task ${processor}/${partition}`);
+    return task;
+  }
+
+  /** Rebuilds a task from its changelog, as a new owner would after a crash. */
+  async restoreTask(processor: string, partition: number): Promise<ProcessorTask> {
+    const current = this.task(processor, partition);
+    const fresh = new ProcessorTask(current.processor, partition, {
+      topology: this.#topology,
+      wallClock: () => this.#wallClockMs,
+      globalTable: (name) => this.#tables.get(name)!,
+    });
+    for (const store of current.processor.stores) {
+      const log = this.#logs.get(changelogTopic(this.#topology.applicationId, processor, store.name))![
+        partition
+      ]!;
+      for (const record of log) await fresh.restore(store.name, record.key, record.value);
+    }
+    return fresh;
+  }
+
+  #serialized(work: () => Promise<void>): Promise<void> {
+    const run = this.#pump.then(work);
+    this.#pump = run.catch(() => undefined);
+    return run;
+  }
+
+  async #drain(): Promise<void> {
+    for (;;) {
+      let progressed = false;
+      for (const processor of this.#topology.processors) {
+        const positions = this.#positions.get(processor.name)!;
+        const tasks = this.#tasks.get(processor.name)!;
+        for (const [topic, offsets] of positions) {
+          const log = this.#logs.get(topic)!;
+          for (let partition = 0; partition < offsets.length; partition += 1) {
+            const records = log[partition]!;
+            while (offsets[partition]! < records.length) {
+              const record = records[offsets[partition]!]!;
+              const task = tasks[partition]!;
+              await this.#commit(task, await task.process([record]));
+              offsets[partition] = record.offset + 1;
+              progressed = true;
+            }
+          }
+        }
+      }
+      if (!progressed) return;
+    }
+  }
+
+  async #commit(
+    task: ProcessorTask,
+    result: { produced: ProducedRecord[]; changelog: { store: string; key: string; value: Buffer | null }[] },
+  ): Promise<void> {
+    try {
+      for (const record of result.produced) await this.#append(record);
+      for (const write of result.changelog) {
+        await this.#append({
+          topic: changelogTopic(this.#topology.applicationId, task.processor.name, write.store),
+          key: write.key,
+          value: write.value,
+          headers: {},
+          timestampMs: this.#wallClockMs,
+          partition: task.partition,
+        });
+      }
+    } catch (error) {
+      task.abort();
+      throw error;
+    }
+    task.commit();
+  }
+
+  async #append(record: Omit<ProducedRecord, 'partition'> & { partition?: number }): Promise<void> {
+    const partitions = this.#logs.get(record.topic);
+    if (partitions === undefined) throw new Error(`unknown topic ${record.topic}`);
+    const partition = record.partition ?? this.#partitionOf(record.topic, record.key, partitions.length);
+    const log = partitions[partition];
+    if (log === undefined) throw new Error(`topic ${record.topic} has no partition ${partition}`);
+    if (log.length >= this.#maxRecords) throw new LogCapacityError(record.topic, this.#maxRecords);
+    log.push({
+      topic: record.topic,
+      partition,
+      offset: log.length,
+      key: record.key,
+      value: record.value,
+      headers: record.headers,
+      timestampMs: record.timestampMs,
+    });
+    const table = this.#tables.get(record.topic);
+    if (table !== undefined) {
+      if (record.value === null) table.rows.delete(record.key);
+      else
+        table.rows.set(
+          record.key,
+          await serdeOf(this.#topology, record.topic).deserialize(record.value, record.topic),
+        );
+    }
+  }
+
+  #partitionOf(topic: string, key: string, count: number): number {
+    const partitionMetadata: PartitionMetadata[] = Array.from({ length: count }, (_, partitionId) => ({
+      partitionErrorCode: 0,
+      partitionId,
+      leader: 0,
+      replicas: [0],
+      isr: [0],
+    }));
+    return this.#partitioner({ topic, partitionMetadata, message: { key, value: null } });
+  }
+}

@@ -1,0 +1,349 @@
+/**
+ * The in-memory state stores both drivers use. A store holds committed values plus the writes of
+ * the transaction in progress; the writes of the record being processed can be undone alone
+ * (a record that throws leaves no trace), the transaction's writes are either committed (and
+ * become changelog records) or aborted.
+ *
+ * Memory is bounded per partition by the spec's `maxEntries`; a write that would exceed it throws
+ * StoreCapacityError (the runtime dead-letters the record and keeps going).
+ */
+import {
+  StoreCapacityError,
+  type KeyValueStore,
+  type KeyValueStoreSpec,
+  type Serde,
+  type TimeWindow,
+  type WindowSpec,
+  type WindowStore,
+  type WindowStoreSpec,
+  type WindowUpdateResult,
+  type WindowedValue,
+} from './api.js';
+import { jsonSerde } from './json-serde.js';
+
+const DELETED = Symbol('deleted');
+type Staged<V> = V | typeof DELETED;
+
+/** One changelog record: a key's new value, or null for a deletion. */
+export interface ChangelogWrite {
+  readonly store: string;
+  readonly key: string;
+  readonly value: Buffer | null;
+}
+
+/** What the runtime needs from every store, whatever its kind. */
+export interface RuntimeStore {
+  readonly name: string;
+  readonly size: number;
+  /** Starts recording undo information for one record. */
+  beginRecord(): void;
+  /** Drops the current record's writes. */
+  undoRecord(): void;
+  /** The transaction's writes, serialized for the changelog. */
+  changelog(): Promise<ChangelogWrite[]>;
+  /** Makes the transaction's writes the committed state. */
+  commit(): void;
+  /** Drops the transaction's writes. */
+  abort(): void;
+  /** Applies one changelog record during restore (bypasses staging and capacity). */
+  restore(key: string, value: Buffer | null): Promise<void>;
+}
+
+/** A map with a committed layer, a transaction layer and a per-record undo log. */
+class StagedMap<V> {
+  readonly #committed = new Map<string, V>();
+  readonly #staged = new Map<string, Staged<V>>();
+  #undo: [string, Staged<V> | undefined][] | undefined;
+  #size = 0;
+
+  constructor(private readonly onPresenceChange: (key: string, present: boolean) => void = () => undefined) {}
+
+  get size(): number {
+    return this.#size;
+  }
+
+  get(key: string): V | undefined {
+    const staged = this.#staged.get(key);
+    if (staged === DELETED) return undefined;
+    return staged ?? this.#committed.get(key);
+  }
+
+  has(key: string): boolean {
+    return this.get(key) !== undefined;
+  }
+
+  /** Writes within the transaction; `undefined` deletes. */
+  write(key: string, value: V | undefined): void {
+    const before = this.has(key);
+    this.#undo?.push([key, this.#staged.get(key)]);
+    this.#staged.set(key, value === undefined ? DELETED : value);
+    this.#presence(key, before, value !== undefined);
+  }
+
+  beginRecord(): void {
+    this.#undo = [];
+  }
+
+  undoRecord(): void {
+    const undo = this.#undo ?? [];
+    this.#undo = undefined;
+    for (const [key, previous] of undo.reverse()) {
+      const before = this.has(key);
+      if (previous === undefined) this.#staged.delete(key);
+      else this.#staged.set(key, previous);
+      this.#presence(key, before, this.has(key));
+    }
+  }
+
+  staged(): IterableIterator<[string, Staged<V>]> {
+    return this.#staged.entries();
+  }
+
+  isDeleted(value: Staged<V>): value is typeof DELETED {
+    return value === DELETED;
+  }
+
+  commit(): void {
+    for (const [key, value] of this.#staged) {
+      if (value === DELETED) this.#committed.delete(key);
+      else this.#committed.set(key, value);
+    }
+    this.#staged.clear();
+    this.#undo = undefined;
+  }
+
+  abort(): void {
+    for (const key of [...this.#staged.keys()]) {
+      const before = this.has(key);
+      this.#staged.delete(key);
+      this.#presence(key, before, this.has(key));
+    }
+    this.#undo = undefined;
+  }
+
+  /** Direct write to the committed layer (restore). */
+  restore(key: string, value: V | undefined): void {
+    const before = this.#committed.has(key);
+    if (value === undefined) this.#committed.delete(key);
+    else this.#committed.set(key, value);
+    this.#presence(key, before, value !== undefined);
+  }
+
+  keys(): string[] {
+    const keys = new Set(this.#committed.keys());
+    for (const [key, value] of this.#staged) {
+      if (value === DELETED) keys.delete(key);
+      else keys.add(key);
+    }
+    return [...keys];
+  }
+
+  #presence(key: string, before: boolean, after: boolean): void {
+    if (before === after) return;
+    this.#size += after ? 1 : -1;
+    this.onPresenceChange(key, after);
+  }
+}
+
+abstract class BaseStore<V> implements RuntimeStore {
+  constructor(
+    readonly name: string,
+    protected readonly maxEntries: number,
+    protected readonly serde: Serde<V>,
+    protected readonly map: StagedMap<V>,
+  ) {}
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  beginRecord(): void {
+    this.map.beginRecord();
+  }
+
+  undoRecord(): void {
+    this.map.undoRecord();
+  }
+
+  commit(): void {
+    this.map.commit();
+  }
+
+  abort(): void {
+    this.map.abort();
+  }
+
+  async changelog(): Promise<ChangelogWrite[]> {
+    const writes: ChangelogWrite[] = [];
+    for (const [key, value] of this.map.staged()) {
+      writes.push({
+        store: this.name,
+        key,
+        value: this.map.isDeleted(value) ? null : await this.serde.serialize(value, this.name),
+      });
+    }
+    return writes;
+  }
+
+  async restore(key: string, value: Buffer | null): Promise<void> {
+    this.map.restore(key, value === null ? undefined : await this.serde.deserialize(value, this.name));
+  }
+
+  protected ensureRoom(key: string): void {
+    if (!this.map.has(key) && this.map.size >= this.maxEntries)
+      throw new StoreCapacityError(this.name, this.maxEntries);
+  }
+}
+
+export class MemoryKeyValueStore<V> extends BaseStore<V> implements KeyValueStore<V> {
+  constructor(spec: KeyValueStoreSpec, serde: Serde<V> = jsonSerde<V>()) {
+    super(spec.name, spec.maxEntries, serde, new StagedMap<V>());
+  }
+
+  get(key: string): V | undefined {
+    return this.map.get(key);
+  }
+
+  *all(): IterableIterator<readonly [string, V]> {
+    for (const key of this.map.keys().sort()) {
+      const value = this.map.get(key);
+      if (value !== undefined) yield [key, value];
+    }
+  }
+
+  put(key: string, value: V): void {
+    this.ensureRoom(key);
+    this.map.write(key, value);
+  }
+
+  putIfAbsent(key: string, value: V): V | undefined {
+    const existing = this.map.get(key);
+    if (existing !== undefined) return existing;
+    this.put(key, value);
+    return undefined;
+  }
+
+  delete(key: string): void {
+    this.map.write(key, undefined);
+  }
+}
+
+/** The windows a record at `timestampMs` belongs to. */
+export function windowsFor(spec: WindowSpec, timestampMs: number): TimeWindow[] {
+  if (spec.type === 'sliding') return [{ startMs: timestampMs - spec.sizeMs, endMs: timestampMs }];
+  const advance = spec.type === 'tumbling' ? spec.sizeMs : spec.advanceMs;
+  const windows: TimeWindow[] = [];
+  const lastStart = Math.floor(timestampMs / advance) * advance;
+  // Windows start at or after epoch 0, as in Kafka Streams.
+  for (let start = lastStart; start > timestampMs - spec.sizeMs && start >= 0; start -= advance) {
+    windows.unshift({ startMs: start, endMs: start + spec.sizeMs });
+  }
+  return windows;
+}
+
+/** Kafka Streams' rule: a window accepts records until stream time reaches its end plus grace. */
+export function windowIsOpen(spec: WindowSpec, window: TimeWindow, streamTimeMs: number): boolean {
+  return streamTimeMs < window.endMs + spec.graceMs;
+}
+
+interface WindowEntry<V> {
+  readonly key: string;
+  readonly startMs: number;
+  readonly endMs: number;
+  readonly value: V;
+}
+
+const SEPARATOR = '\u0000';
+const compositeKey = (key: string, startMs: number) => `${key}${SEPARATOR}${startMs}`;
+
+export function validateWindowSpec(store: string, spec: WindowSpec): void {
+  const problems: string[] = [];
+  if (!(spec.sizeMs > 0)) problems.push('sizeMs must be > 0');
+  if (spec.type === 'hopping' && !(spec.advanceMs > 0 && spec.advanceMs <= spec.sizeMs))
+    problems.push('advanceMs must be in (0, sizeMs]');
+  if (spec.graceMs < 0) problems.push('graceMs must be >= 0');
+  if (spec.retentionMs < spec.graceMs) problems.push('retentionMs must be >= graceMs');
+  if (problems.length > 0) throw new Error(`window store ${store}: ${problems.join('; ')}`);
+}
+
+/**
+ * Windowed aggregates per key. Windows are kept until stream time passes their end plus the
+ * retention; records for windows past their grace period are reported late and not applied.
+ */
+export class MemoryWindowStore<V> extends BaseStore<WindowEntry<V>> implements WindowStore<V> {
+  readonly #spec: WindowSpec;
+  readonly #starts: Map<string, Set<number>>;
+  readonly #streamTime: () => number;
+
+  constructor(
+    spec: WindowStoreSpec,
+    streamTime: () => number,
+    serde: Serde<WindowEntry<V>> = jsonSerde<WindowEntry<V>>(),
+  ) {
+    validateWindowSpec(spec.name, spec.window);
+    const starts = new Map<string, Set<number>>();
+    const map = new StagedMap<WindowEntry<V>>((composite, present) => {
+      const cut = composite.lastIndexOf(SEPARATOR);
+      const key = composite.slice(0, cut);
+      const start = Number(composite.slice(cut + 1));
+      let set = starts.get(key);
+      if (present) {
+        if (set === undefined) starts.set(key, (set = new Set()));
+        set.add(start);
+      } else if (set !== undefined) {
+        set.delete(start);
+        if (set.size === 0) starts.delete(key);
+      }
+    });
+    super(spec.name, spec.maxEntries, serde, map);
+    this.#spec = spec.window;
+    this.#starts = starts;
+    this.#streamTime = streamTime;
+  }
+
+  update(
+    key: string,
+    timestampMs: number,
+    aggregate: (previous: V | undefined, window: TimeWindow) => V,
+  ): WindowUpdateResult<V> {
+    const streamTime = this.#streamTime();
+    this.#expire(key, streamTime);
+    const open = windowsFor(this.#spec, timestampMs).filter((window) =>
+      windowIsOpen(this.#spec, window, streamTime),
+    );
+    if (open.length === 0) return { late: true, updated: [] };
+    const updated: WindowedValue<V>[] = [];
+    for (const window of open) {
+      const composite = compositeKey(key, window.startMs);
+      if (!this.map.has(composite) && this.map.size >= this.maxEntries) this.#expireAll(streamTime);
+      this.ensureRoom(composite);
+      const value = aggregate(this.map.get(composite)?.value, window);
+      this.map.write(composite, { key, startMs: window.startMs, endMs: window.endMs, value });
+      updated.push({ key, window, value });
+    }
+    return { late: false, updated };
+  }
+
+  fetch(key: string, fromMs: number, toMs: number): readonly WindowedValue<V>[] {
+    const starts = [...(this.#starts.get(key) ?? [])]
+      .filter((start) => start >= fromMs && start <= toMs)
+      .sort((a, b) => a - b);
+    return starts.map((start) => {
+      const entry = this.map.get(compositeKey(key, start))!;
+      return { key, window: { startMs: entry.startMs, endMs: entry.endMs }, value: entry.value };
+    });
+  }
+
+  #expire(key: string, streamTime: number): void {
+    for (const start of [...(this.#starts.get(key) ?? [])]) {
+      const composite = compositeKey(key, start);
+      const entry = this.map.get(composite);
+      if (entry !== undefined && entry.endMs + this.#spec.retentionMs <= streamTime)
+        this.map.write(composite, undefined);
+    }
+  }
+
+  #expireAll(streamTime: number): void {
+    for (const key of [...this.#starts.keys()]) this.#expire(key, streamTime);
+  }
+}
