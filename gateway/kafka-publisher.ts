@@ -11,6 +11,7 @@ import type { IHeaders, Kafka, Producer } from 'kafkajs';
 import { HEADER } from '../processors/runtime/api.js';
 import type { AccountCommand, PaymentCommand } from '../schemas/types.js';
 import type { CommandHeaders, CommandPublisher } from './ports.js';
+import { paymentCommandKey } from '../topics/catalogue.js';
 
 export interface CommandSerializer {
   serialize(topic: string, value: unknown): Promise<Buffer>;
@@ -49,20 +50,37 @@ export class KafkaCommandPublisher implements CommandPublisher {
   }
 
   static async connect(options: KafkaPublisherOptions): Promise<KafkaCommandPublisher> {
-    const producer = options.kafka.producer({ idempotent: true, maxInFlightRequests: 5, allowAutoTopicCreation: false });
+    const producer = options.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 5,
+      allowAutoTopicCreation: false,
+    });
     await producer.connect();
     return new KafkaCommandPublisher(producer, options);
   }
 
   publishPayment(command: PaymentCommand, headers: CommandHeaders): Promise<void> {
-    return this.#send(this.options.paymentsTopic, command.paymentId, command, headers, command.submittedAtMs);
+    // Keyed by the idempotency scope, so dedupe sees every retry of a request in one partition.
+    return this.#send(
+      this.options.paymentsTopic,
+      paymentCommandKey(command),
+      command,
+      headers,
+      command.submittedAtMs,
+    );
   }
 
   publishAccount(command: AccountCommand, headers: CommandHeaders): Promise<void> {
     return this.#send(this.options.accountsTopic, command.accountId, command, headers, command.issuedAtMs);
   }
 
-  async #send(topic: string, key: string, value: unknown, headers: CommandHeaders, timestampMs: number): Promise<void> {
+  async #send(
+    topic: string,
+    key: string,
+    value: unknown,
+    headers: CommandHeaders,
+    timestampMs: number,
+  ): Promise<void> {
     const encoded = await this.options.serializer.serialize(topic, value);
     await this.#producer.send({
       topic,

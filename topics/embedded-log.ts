@@ -4,6 +4,7 @@
  */
 import type { CommandHeaders, CommandPublisher } from '../gateway/index.js';
 import type { AccountCommand, PaymentCommand } from '../schemas/types.js';
+import { paymentCommandKey } from './catalogue.js';
 
 export const COMMAND_TOPICS = {
   payments: 'payments.commands',
@@ -36,7 +37,7 @@ export class EmbeddedCommandLog implements CommandPublisher {
   }
 
   publishPayment(command: PaymentCommand, headers: CommandHeaders): Promise<void> {
-    return this.#append(COMMAND_TOPICS.payments, command.paymentId, command, headers);
+    return this.#append(COMMAND_TOPICS.payments, paymentCommandKey(command), command, headers);
   }
 
   publishAccount(command: AccountCommand, headers: CommandHeaders): Promise<void> {

@@ -69,7 +69,7 @@ describe('Kafka command publisher', { skip }, () => {
       });
     });
     await consumer.disconnect();
-    assert.equal(received.key, command.paymentId);
+    assert.equal(received.key, JSON.stringify([command.principal, command.idempotencyKey]), 'keyed by the idempotency scope');
     assert.equal((JSON.parse(received.value) as { amountMinor: string }).amountMinor, '9007199254740993');
     assert.equal(received.timestamp, '1795000000000');
     assert.deepEqual(received.headers, {

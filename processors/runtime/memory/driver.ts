@@ -66,6 +66,7 @@ export class MemoryDriver {
   readonly #maxRecords: number;
   #wallClockMs: number;
   #pump: Promise<void> = Promise.resolve();
+  readonly #listeners: ((record: LoggedRecord) => void)[] = [];
 
   constructor(topology: Topology, options: MemoryDriverOptions = {}) {
     validateTopology(topology);
@@ -143,6 +144,14 @@ export class MemoryDriver {
   /** Processes every pending record of every processor, including what processing produces. */
   runUntilIdle(): Promise<void> {
     return this.#serialized(() => this.#drain());
+  }
+
+  /**
+   * Calls `listener` with every record appended from now on, in append order (projections of the
+   * embedded mode follow the log this way). A listener that throws fails the append.
+   */
+  onAppend(listener: (record: LoggedRecord) => void): void {
+    this.#listeners.push(listener);
   }
 
   /** Every record of a topic, partition by partition, in offset order. */
@@ -255,7 +264,7 @@ export class MemoryDriver {
     const log = partitions[partition];
     if (log === undefined) throw new Error(`topic ${record.topic} has no partition ${partition}`);
     if (log.length >= this.#maxRecords) throw new LogCapacityError(record.topic, this.#maxRecords);
-    log.push({
+    const appended: LoggedRecord = {
       topic: record.topic,
       partition,
       offset: log.length,
@@ -263,7 +272,9 @@ export class MemoryDriver {
       value: record.value,
       headers: record.headers,
       timestampMs: record.timestampMs,
-    });
+    };
+    log.push(appended);
+    for (const listener of this.#listeners) listener(appended);
     const table = this.#tables.get(record.topic);
     if (table !== undefined) {
       if (record.value === null) table.rows.delete(record.key);
