@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 
-import { AVRO, AvroContractError, AvroEncodeError, backwardCompatibility, parseAvroSchema, plainAvroSerde, type AvroContract } from './avro.js';
+import {
+  AVRO,
+  AvroContractError,
+  AvroEncodeError,
+  backwardCompatibility,
+  parseAvroSchema,
+  plainAvroSerde,
+  type AvroContract,
+} from './avro.js';
 import {
   REJECTION_CODES,
   type Account,
@@ -35,19 +43,55 @@ const command: PaymentCommand = {
   submittedAtMs: AT,
 };
 
-const samples: { readonly [K in keyof typeof AVRO]: (typeof AVRO)[K] extends AvroContract<infer V> ? readonly V[] : never } = {
+const samples: {
+  readonly [K in keyof typeof AVRO]: (typeof AVRO)[K] extends AvroContract<infer V> ? readonly V[] : never;
+} = {
   PaymentCommand: [
     command,
-    { ...command, kind: 'DEPOSIT', senderAccountId: 'funding:EUR', amountMinor: INT64_MAX, reference: null, device: null },
+    {
+      ...command,
+      kind: 'DEPOSIT',
+      senderAccountId: 'funding:EUR',
+      amountMinor: INT64_MAX,
+      reference: null,
+      device: null,
+    },
     { ...command, device: { id: 'app-1', ip: null } },
   ],
   AccountCommand: [
-    { type: 'OPEN', commandId: 'c-1', accountId: 'acc-a', ownerId: 'owner-1', currency: 'EUR', kycTier: 'TIER_2', iban: 'DE89370400440532013000', issuedAtMs: AT },
-    { type: 'OPEN', commandId: 'c-2', accountId: 'acc-b', ownerId: 'owner-2', currency: 'USD', kycTier: 'TIER_0', iban: null, issuedAtMs: AT },
+    {
+      type: 'OPEN',
+      commandId: 'c-1',
+      accountId: 'acc-a',
+      ownerId: 'owner-1',
+      currency: 'EUR',
+      kycTier: 'TIER_2',
+      iban: 'DE89370400440532013000',
+      issuedAtMs: AT,
+    },
+    {
+      type: 'OPEN',
+      commandId: 'c-2',
+      accountId: 'acc-b',
+      ownerId: 'owner-2',
+      currency: 'USD',
+      kycTier: 'TIER_0',
+      iban: null,
+      issuedAtMs: AT,
+    },
     { type: 'CHANGE_STATUS', commandId: 'c-3', accountId: 'acc-a', status: 'FROZEN', issuedAtMs: AT + 1 },
   ] satisfies AccountCommand[],
   Account: [
-    { accountId: 'acc-a', ownerId: 'owner-1', currency: 'EUR', kycTier: 'TIER_3', iban: null, status: 'CLOSED', openedAtMs: AT, updatedAtMs: AT + 5 },
+    {
+      accountId: 'acc-a',
+      ownerId: 'owner-1',
+      currency: 'EUR',
+      kycTier: 'TIER_3',
+      iban: null,
+      status: 'CLOSED',
+      openedAtMs: AT,
+      updatedAtMs: AT + 5,
+    },
   ] satisfies Account[],
   PaymentEvent: [
     {
@@ -69,22 +113,27 @@ const samples: { readonly [K in keyof typeof AVRO]: (typeof AVRO)[K] extends Avr
       },
       rejection: null,
     },
-    ...REJECTION_CODES.map(
-      (code, index): PaymentEvent => ({
-        eventId: `pay-${index}:1`,
-        paymentId: `pay-${index}`,
-        type: 'PaymentRejected',
-        sequence: 1,
-        occurredAtMs: AT,
-        correlationId: null,
-        initiated: null,
-        rejection: { code, detail: index % 2 === 0 ? null : `because ${code}` },
-      }),
-    ),
+    ...REJECTION_CODES.map((code, index): PaymentEvent => ({
+      eventId: `pay-${index}:1`,
+      paymentId: `pay-${index}`,
+      type: 'PaymentRejected',
+      sequence: 1,
+      occurredAtMs: AT,
+      correlationId: null,
+      initiated: null,
+      rejection: { code, detail: index % 2 === 0 ? null : `because ${code}` },
+    })),
   ] satisfies PaymentEvent[],
   PaymentInFlight: [{ command, nextSequence: 3 }] satisfies PaymentInFlight[],
   CreditInstruction: [
-    { paymentId: 'pay-1', recipientAccountId: 'acc-b', amountMinor: BEYOND_DOUBLE, currency: 'EUR', nextSequence: 3, correlationId: null },
+    {
+      paymentId: 'pay-1',
+      recipientAccountId: 'acc-b',
+      amountMinor: BEYOND_DOUBLE,
+      currency: 'EUR',
+      nextSequence: 3,
+      correlationId: null,
+    },
   ] satisfies CreditInstruction[],
   LedgerPosting: [
     {
@@ -121,12 +170,18 @@ describe('Avro contracts', () => {
     const visit = (node: unknown, path: string): void => {
       if (Array.isArray(node)) node.forEach((branch, index) => visit(branch, `${path}[${index}]`));
       if (node === null || typeof node !== 'object') return;
-      const schema = node as { type?: unknown; name?: string; fields?: { name: string; doc?: string; type: unknown }[]; items?: unknown };
+      const schema = node as {
+        type?: unknown;
+        name?: string;
+        fields?: { name: string; doc?: string; type: unknown }[];
+        items?: unknown;
+      };
       if (schema.name !== undefined && (schema.type === 'record' || schema.type === 'enum')) {
         assert.match(schema.name, /^io\.payflow\.\w+$/, `${path} is outside io.payflow`);
       }
       for (const field of schema.fields ?? []) {
-        if (typeof field.doc !== 'string' || field.doc.trim() === '') undocumented.push(`${path}.${field.name}`);
+        if (typeof field.doc !== 'string' || field.doc.trim() === '')
+          undocumented.push(`${path}.${field.name}`);
         visit(field.type, `${path}.${field.name}`);
       }
       visit(schema.type, path);
@@ -151,8 +206,14 @@ describe('Avro contracts', () => {
 
   test('a value that breaks its schema is refused with the offending field named', () => {
     const wrongAmount = { ...command, amountMinor: 12 as unknown as bigint };
-    assert.throws(() => AVRO.PaymentCommand.encode(wrongAmount), (error: unknown) => error instanceof AvroEncodeError && error.invalidPaths.includes('amountMinor'));
-    const unknownCode = { ...samples.PaymentEvent[1]!, rejection: { code: 'NOT_A_CODE', detail: null } } as unknown as PaymentEvent;
+    assert.throws(
+      () => AVRO.PaymentCommand.encode(wrongAmount),
+      (error: unknown) => error instanceof AvroEncodeError && error.invalidPaths.includes('amountMinor'),
+    );
+    const unknownCode = {
+      ...samples.PaymentEvent[1]!,
+      rejection: { code: 'NOT_A_CODE', detail: null },
+    } as unknown as PaymentEvent;
     assert.throws(() => AVRO.PaymentEvent.encode(unknownCode), AvroEncodeError);
     const fractionalTime = { ...command, submittedAtMs: 1.5 };
     assert.throws(() => AVRO.PaymentCommand.encode(fractionalTime), AvroEncodeError);
@@ -160,7 +221,17 @@ describe('Avro contracts', () => {
 
   test('an OPEN account command without its OPEN fields is refused when decoded', () => {
     const flat = parseAvroSchema(AVRO.AccountCommand.schemaText);
-    const bytes = flat.toBuffer({ type: 'OPEN', commandId: 'c-9', accountId: 'acc-x', ownerId: null, currency: null, kycTier: null, iban: null, status: null, issuedAtMs: AT });
+    const bytes = flat.toBuffer({
+      type: 'OPEN',
+      commandId: 'c-9',
+      accountId: 'acc-x',
+      ownerId: null,
+      currency: null,
+      kycTier: null,
+      iban: null,
+      status: null,
+      issuedAtMs: AT,
+    });
     assert.throws(() => AVRO.AccountCommand.decode(bytes), AvroContractError);
   });
 
@@ -186,14 +257,21 @@ describe('schema evolution', () => {
   test('changing a field to another type is an incompatible change', () => {
     const stringAmount = parseAvroSchema({
       ...current,
-      fields: current.fields.map((field) => ((field as { name: string }).name === 'amountMinor' ? { ...field, type: 'string' } : field)),
+      fields: current.fields.map((field) =>
+        (field as { name: string }).name === 'amountMinor' ? { ...field, type: 'string' } : field,
+      ),
     });
     assert.equal(backwardCompatibility(stringAmount, AVRO.CreditInstruction.type).compatible, false);
   });
 
   test('removing a field without a default passes BACKWARD but leaves consumers still on the old schema unable to read new records', () => {
-    const withoutCurrency = parseAvroSchema({ ...current, fields: current.fields.filter((field) => (field as { name: string }).name !== 'currency') });
-    assert.deepEqual(backwardCompatibility(withoutCurrency, AVRO.CreditInstruction.type), { compatible: true });
+    const withoutCurrency = parseAvroSchema({
+      ...current,
+      fields: current.fields.filter((field) => (field as { name: string }).name !== 'currency'),
+    });
+    assert.deepEqual(backwardCompatibility(withoutCurrency, AVRO.CreditInstruction.type), {
+      compatible: true,
+    });
     assert.equal(backwardCompatibility(AVRO.CreditInstruction.type, withoutCurrency).compatible, false);
   });
 

@@ -34,7 +34,8 @@ export type AvroType = avro.Type;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
-const isInt64 = (value: unknown): value is bigint => typeof value === 'bigint' && value >= INT64_MIN && value <= INT64_MAX;
+const isInt64 = (value: unknown): value is bigint =>
+  typeof value === 'bigint' && value >= INT64_MIN && value <= INT64_MAX;
 
 /** Avro `long` as a JavaScript bigint, over the whole signed 64-bit range. */
 const bigintLong = avro.types.LongType.__with({
@@ -54,7 +55,8 @@ const TIMESTAMP_MILLIS = 'timestamp-millis';
 
 function millisOf(value: bigint): number {
   const millis = Number(value);
-  if (!Number.isSafeInteger(millis)) throw new RangeError(`timestamp-millis ${value} is outside the safe integer range`);
+  if (!Number.isSafeInteger(millis))
+    throw new RangeError(`timestamp-millis ${value} is outside the safe integer range`);
   return millis;
 }
 
@@ -172,13 +174,17 @@ function contract<V>(
     encode(value) {
       const record = mapping.toAvro(value);
       const invalidPaths: string[] = [];
-      const valid = type.isValid(record, { errorHook: (path: string[]) => invalidPaths.push(path.join('.')) });
+      const valid = type.isValid(record, {
+        errorHook: (path: string[]) => invalidPaths.push(path.join('.')),
+      });
       if (!valid) throw new AvroEncodeError(name, invalidPaths);
       return type.toBuffer(record);
     },
     decode(bytes, writer) {
       const decoded: unknown =
-        writer === undefined || writer === type ? type.fromBuffer(bytes) : type.fromBuffer(bytes, resolverFor(writer));
+        writer === undefined || writer === type
+          ? type.fromBuffer(bytes)
+          : type.fromBuffer(bytes, resolverFor(writer));
       return mapping.fromAvro(plain(decoded));
     },
   };
@@ -201,8 +207,28 @@ const accountCommandMapping = {
   toAvro(command: AccountCommand): AccountCommandRecord {
     const { type, commandId, accountId, issuedAtMs } = command;
     return command.type === 'OPEN'
-      ? { type, commandId, accountId, ownerId: command.ownerId, currency: command.currency, kycTier: command.kycTier, iban: command.iban, status: null, issuedAtMs }
-      : { type, commandId, accountId, ownerId: null, currency: null, kycTier: null, iban: null, status: command.status, issuedAtMs };
+      ? {
+          type,
+          commandId,
+          accountId,
+          ownerId: command.ownerId,
+          currency: command.currency,
+          kycTier: command.kycTier,
+          iban: command.iban,
+          status: null,
+          issuedAtMs,
+        }
+      : {
+          type,
+          commandId,
+          accountId,
+          ownerId: null,
+          currency: null,
+          kycTier: null,
+          iban: null,
+          status: command.status,
+          issuedAtMs,
+        };
   },
   fromAvro(value: unknown): AccountCommand {
     const record = value as AccountCommandRecord;
@@ -214,7 +240,8 @@ const accountCommandMapping = {
       }
       return { type, commandId, accountId, ownerId, currency, kycTier, iban, issuedAtMs };
     }
-    if (record.status === null) throw new AvroContractError(`AccountCommand ${commandId}: CHANGE_STATUS needs status`);
+    if (record.status === null)
+      throw new AvroContractError(`AccountCommand ${commandId}: CHANGE_STATUS needs status`);
     return { type, commandId, accountId, status: record.status, issuedAtMs };
   },
 };
@@ -250,16 +277,35 @@ function typeOf(file: string): avro.Type {
   return type;
 }
 
-const plainMapping = <V>() => ({ toAvro: (value: V): unknown => value, fromAvro: (value: unknown): V => value as V });
+const plainMapping = <V>() => ({
+  toAvro: (value: V): unknown => value,
+  fromAvro: (value: unknown): V => value as V,
+});
 
 /** Every record contract of PayFlow's topics. */
 export const AVRO = {
-  PaymentCommand: contract<PaymentCommand>('PaymentCommand.avsc', typeOf('PaymentCommand.avsc'), plainMapping()),
-  AccountCommand: contract<AccountCommand>('AccountCommand.avsc', typeOf('AccountCommand.avsc'), accountCommandMapping),
+  PaymentCommand: contract<PaymentCommand>(
+    'PaymentCommand.avsc',
+    typeOf('PaymentCommand.avsc'),
+    plainMapping(),
+  ),
+  AccountCommand: contract<AccountCommand>(
+    'AccountCommand.avsc',
+    typeOf('AccountCommand.avsc'),
+    accountCommandMapping,
+  ),
   Account: contract<Account>('Account.avsc', typeOf('Account.avsc'), plainMapping()),
   PaymentEvent: contract<PaymentEvent>('PaymentEvent.avsc', typeOf('PaymentEvent.avsc'), plainMapping()),
-  PaymentInFlight: contract<PaymentInFlight>('PaymentInFlight.avsc', typeOf('PaymentInFlight.avsc'), plainMapping()),
-  CreditInstruction: contract<CreditInstruction>('CreditInstruction.avsc', typeOf('CreditInstruction.avsc'), plainMapping()),
+  PaymentInFlight: contract<PaymentInFlight>(
+    'PaymentInFlight.avsc',
+    typeOf('PaymentInFlight.avsc'),
+    plainMapping(),
+  ),
+  CreditInstruction: contract<CreditInstruction>(
+    'CreditInstruction.avsc',
+    typeOf('CreditInstruction.avsc'),
+    plainMapping(),
+  ),
   LedgerPosting: contract<LedgerPosting>('LedgerPosting.avsc', typeOf('LedgerPosting.avsc'), plainMapping()),
 } as const;
 

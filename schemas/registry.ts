@@ -26,7 +26,9 @@ export interface RegistryOptions {
 /** A topic whose values have a registered schema (the catalogue's topics satisfy this). */
 export interface SchemaSubjectSource {
   readonly name: string;
-  readonly value: { readonly kind: 'avro'; readonly contract: Pick<AvroContract<unknown>, 'name' | 'schemaText'> } | { readonly kind: 'raw' };
+  readonly value:
+    | { readonly kind: 'avro'; readonly contract: Pick<AvroContract<unknown>, 'name' | 'schemaText'> }
+    | { readonly kind: 'raw' };
 }
 
 export interface SchemaRegistration {
@@ -74,18 +76,31 @@ async function registryRequest(url: string, init: RequestInit, timeoutMs: number
     signal: AbortSignal.timeout(timeoutMs),
   });
   const text = await response.text();
-  if (!response.ok) throw new SchemaRegistryError(`${init.method ?? 'GET'} ${url} answered ${response.status}: ${text}`);
+  if (!response.ok)
+    throw new SchemaRegistryError(`${init.method ?? 'GET'} ${url} answered ${response.status}: ${text}`);
   return JSON.parse(text) as unknown;
 }
 
 /** Sets a subject's compatibility rule and reads it back, so a registry that ignores it is caught. */
-export async function setBackwardCompatibility(registryUrl: string, subject: string, options: RegistryOptions = {}): Promise<void> {
+export async function setBackwardCompatibility(
+  registryUrl: string,
+  subject: string,
+  options: RegistryOptions = {},
+): Promise<void> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_REGISTRY_TIMEOUT_MS;
   const url = `${registryUrl.replace(/\/+$/, '')}/config/${encodeURIComponent(subject)}`;
-  await registryRequest(url, { method: 'PUT', body: JSON.stringify({ compatibility: COMPATIBILITY.BACKWARD }) }, timeoutMs);
-  const config = (await registryRequest(url, { method: 'GET' }, timeoutMs)) as { compatibilityLevel?: unknown };
+  await registryRequest(
+    url,
+    { method: 'PUT', body: JSON.stringify({ compatibility: COMPATIBILITY.BACKWARD }) },
+    timeoutMs,
+  );
+  const config = (await registryRequest(url, { method: 'GET' }, timeoutMs)) as {
+    compatibilityLevel?: unknown;
+  };
   if (config.compatibilityLevel !== COMPATIBILITY.BACKWARD) {
-    throw new SchemaRegistryError(`the registry did not keep BACKWARD compatibility for ${subject} (it reports ${String(config.compatibilityLevel)})`);
+    throw new SchemaRegistryError(
+      `the registry did not keep BACKWARD compatibility for ${subject} (it reports ${String(config.compatibilityLevel)})`,
+    );
   }
 }
 
@@ -113,7 +128,10 @@ export async function registerSchemas(
       registrations.push({ topic: topic.name, subject, id });
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      throw new SchemaRegistryError(`registering ${topic.value.contract.name} under ${subject} failed: ${reason}`, { cause: error });
+      throw new SchemaRegistryError(
+        `registering ${topic.value.contract.name} under ${subject} failed: ${reason}`,
+        { cause: error },
+      );
     }
   }
   return registrations;
@@ -124,15 +142,23 @@ export async function registerSchemas(
  * contract's schema under `subject` (looked up once, the schema must be registered), and reads
  * records written with any schema id, resolving the writer schema to this contract's.
  */
-export function registryAvroSerde<V>(registry: SchemaRegistry, subject: string, contract: AvroContract<V>): Serde<V> {
+export function registryAvroSerde<V>(
+  registry: SchemaRegistry,
+  subject: string,
+  contract: AvroContract<V>,
+): Serde<V> {
   let writeId: Promise<number> | undefined;
   const writers = new Map<number, Promise<avro.Type>>();
 
   const idToWrite = (): Promise<number> => {
-    writeId ??= registry.getRegistryIdBySchema(subject, { type: SchemaType.AVRO, schema: contract.schemaText }).catch((error: unknown) => {
-      writeId = undefined;
-      throw new SchemaRegistryError(`${contract.name} is not registered under ${subject}`, { cause: error });
-    });
+    writeId ??= registry
+      .getRegistryIdBySchema(subject, { type: SchemaType.AVRO, schema: contract.schemaText })
+      .catch((error: unknown) => {
+        writeId = undefined;
+        throw new SchemaRegistryError(`${contract.name} is not registered under ${subject}`, {
+          cause: error,
+        });
+      });
     return writeId;
   };
 
@@ -159,7 +185,9 @@ export function registryAvroSerde<V>(registry: SchemaRegistry, subject: string, 
     },
     async deserialize(bytes, topic) {
       if (bytes.length < WIRE_HEADER_BYTES || bytes.readUInt8(0) !== MAGIC_BYTE) {
-        throw new SchemaRegistryError(`a record on ${topic} is not in the Confluent wire format (magic byte 0 + schema id)`);
+        throw new SchemaRegistryError(
+          `a record on ${topic} is not in the Confluent wire format (magic byte 0 + schema id)`,
+        );
       }
       const writer = await writerType(bytes.readInt32BE(1));
       return contract.decode(bytes.subarray(WIRE_HEADER_BYTES), writer);

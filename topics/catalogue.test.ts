@@ -40,11 +40,18 @@ describe('topic catalogue', () => {
   });
 
   test("every Avro topic's schema file is referenced by asyncapi.yaml and exists, and every referenced file exists", () => {
-    const referenced = new Set([...asyncapi.matchAll(/\$ref: '\.\.\/schemas\/([\w.]+\.avsc)'/g)].map((match) => match[1]));
+    const referenced = new Set(
+      [...asyncapi.matchAll(/\$ref: '\.\.\/schemas\/([\w.]+\.avsc)'/g)].map((match) => match[1]),
+    );
     for (const topic of catalogue) {
-      if (topic.value.kind === 'avro') assert.ok(referenced.has(topic.value.contract.file), `${topic.value.contract.file} is not in asyncapi.yaml`);
+      if (topic.value.kind === 'avro')
+        assert.ok(
+          referenced.has(topic.value.contract.file),
+          `${topic.value.contract.file} is not in asyncapi.yaml`,
+        );
     }
-    for (const file of referenced) assert.ok(existsSync(new URL(`../schemas/${file}`, import.meta.url)), `${file} does not exist`);
+    for (const file of referenced)
+      assert.ok(existsSync(new URL(`../schemas/${file}`, import.meta.url)), `${file} does not exist`);
   });
 
   test('asyncapi.yaml states the same partitions, cleanup policy and retention as the catalogue for every channel', () => {
@@ -62,19 +69,31 @@ describe('topic catalogue', () => {
   test('every topic documents the correlation id header, and the dead-letter topic documents every payflow-dlq header', () => {
     for (const topic of catalogue) assert.ok(HEADER.correlationId in topic.headers, topic.name);
     const dlqHeaders = Object.values(HEADER).filter((name) => name.startsWith('payflow-dlq-'));
-    assert.deepEqual(Object.keys(byName.get(TOPIC.deadLetter)?.headers ?? {}).filter((name) => name.startsWith('payflow-dlq-')).sort(), dlqHeaders.sort());
-    for (const name of dlqHeaders) assert.match(asyncapi, new RegExp(`^ {8}${name}:$`, 'm'), `${name} missing from asyncapi.yaml`);
+    assert.deepEqual(
+      Object.keys(byName.get(TOPIC.deadLetter)?.headers ?? {})
+        .filter((name) => name.startsWith('payflow-dlq-'))
+        .sort(),
+      dlqHeaders.sort(),
+    );
+    for (const name of dlqHeaders)
+      assert.match(asyncapi, new RegExp(`^ {8}${name}:$`, 'm'), `${name} missing from asyncapi.yaml`);
   });
 
   test('only the accounts table is compacted; events and postings are kept 30 days, commands 7, dead letters 14', () => {
-    const days = (name: (typeof TOPIC)[keyof typeof TOPIC]) => (byName.get(name)?.retentionMs ?? 0) / 86_400_000;
-    assert.deepEqual(catalogue.filter((topic) => topic.cleanupPolicy === 'compact').map((topic) => topic.name), [TOPIC.accounts]);
+    const days = (name: (typeof TOPIC)[keyof typeof TOPIC]) =>
+      (byName.get(name)?.retentionMs ?? 0) / 86_400_000;
+    assert.deepEqual(
+      catalogue.filter((topic) => topic.cleanupPolicy === 'compact').map((topic) => topic.name),
+      [TOPIC.accounts],
+    );
     assert.equal(byName.get(TOPIC.accounts)?.retentionMs, null);
     assert.equal(days(TOPIC.paymentsEvents), 30);
     assert.equal(days(TOPIC.ledgerPostings), 30);
     assert.equal(days(TOPIC.paymentsCommands), 7);
     assert.equal(days(TOPIC.deadLetter), 14);
-    assert.deepEqual(topicCreateSpecs(catalogue).find((spec) => spec.name === TOPIC.accounts)?.config, { 'cleanup.policy': 'compact' });
+    assert.deepEqual(topicCreateSpecs(catalogue).find((spec) => spec.name === TOPIC.accounts)?.config, {
+      'cleanup.policy': 'compact',
+    });
     assert.deepEqual(topicCreateSpecs(catalogue).find((spec) => spec.name === TOPIC.paymentsEvents)?.config, {
       'cleanup.policy': 'delete',
       'retention.ms': String(30 * 86_400_000),
@@ -89,14 +108,24 @@ describe('topic catalogue', () => {
 
   test('a PAYFLOW_TOPIC_PARTITIONS that is not a whole number from 1 to 10000 is refused with the variable named', () => {
     for (const bad of ['0', '-3', '2.5', 'six', '10001']) {
-      assert.throws(() => topicPartitions({ PAYFLOW_TOPIC_PARTITIONS: bad }), (error: unknown) => {
-        return error instanceof TopicConfigError && error.message.includes('PAYFLOW_TOPIC_PARTITIONS') && error.message.includes(bad);
-      });
+      assert.throws(
+        () => topicPartitions({ PAYFLOW_TOPIC_PARTITIONS: bad }),
+        (error: unknown) => {
+          return (
+            error instanceof TopicConfigError &&
+            error.message.includes('PAYFLOW_TOPIC_PARTITIONS') &&
+            error.message.includes(bad)
+          );
+        },
+      );
     }
   });
 
   test('a payment command is keyed by its request identity, or by its command id when it has no idempotency key', () => {
-    assert.equal(paymentCommandKey({ principal: 'm-1', idempotencyKey: 'k-1', commandId: 'c-1' }), '["m-1","k-1"]');
+    assert.equal(
+      paymentCommandKey({ principal: 'm-1', idempotencyKey: 'k-1', commandId: 'c-1' }),
+      '["m-1","k-1"]',
+    );
     assert.notEqual(
       paymentCommandKey({ principal: 'a,b', idempotencyKey: 'c', commandId: 'x' }),
       paymentCommandKey({ principal: 'a', idempotencyKey: 'b,c', commandId: 'x' }),

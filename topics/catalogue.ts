@@ -75,7 +75,9 @@ export function topicPartitions(env: NodeJS.ProcessEnv = process.env): number {
   if (raw === undefined || raw === '') return DEFAULT_PARTITIONS;
   const parsed = partitionsSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new TopicConfigError(`${PARTITIONS_ENV} ${parsed.error.issues[0]?.message ?? 'is invalid'} (got "${raw}")`);
+    throw new TopicConfigError(
+      `${PARTITIONS_ENV} ${parsed.error.issues[0]?.message ?? 'is invalid'} (got "${raw}")`,
+    );
   }
   return parsed.data;
 }
@@ -85,30 +87,46 @@ export function topicPartitions(env: NodeJS.ProcessEnv = process.env): number {
  * retry of one request lands on the same partition and the dedupe processor sees them in order.
  * A command without an idempotency key is keyed by its own commandId.
  */
-export const paymentCommandKey: (command: Pick<PaymentCommand, 'principal' | 'idempotencyKey' | 'commandId'>) => string = dedupeScopeOf;
+export const paymentCommandKey: (
+  command: Pick<PaymentCommand, 'principal' | 'idempotencyKey' | 'commandId'>,
+) => string = dedupeScopeOf;
 
 const avroValue = (contract: AvroContract<unknown>): TopicValue => ({ kind: 'avro', contract });
 
-const CORRELATION = { [HEADER.correlationId]: 'Correlation id of the HTTP request that started the work; travels on to every derived record.' };
-const COMMAND_HEADERS = {
-  ...CORRELATION,
-  [COMMAND_HEADER.principal]: 'The authenticated principal (JWT sub) that submitted the command.',
-  [COMMAND_HEADER.idempotencyKey]: 'The Idempotency-Key of the request, when it had one.',
-};
-/** The original record's headers travel along, with these added. */
-const DLQ_HEADERS = {
-  ...CORRELATION,
-  [HEADER.dlqReason]: 'Why the record could not be processed (error message).',
-  [HEADER.dlqErrorCode]: 'Machine-readable class of the failure: decode, processing, retries-exhausted or store-capacity.',
-  [HEADER.dlqProcessor]: 'The processor that gave up on the record.',
-  [HEADER.dlqSourceTopic]: 'Topic the record was read from.',
-  [HEADER.dlqSourcePartition]: 'Partition the record was read from.',
-  [HEADER.dlqSourceOffset]: 'Offset of the record in its source partition.',
-};
+/**
+ * Header name -> meaning, per kind of topic. Built on call, not at load: the gateway's publisher
+ * imports this module, so the gateway's header names are only ready once both have loaded.
+ */
+function headerDocs() {
+  const correlation = {
+    [HEADER.correlationId]:
+      'Correlation id of the HTTP request that started the work; travels on to every derived record.',
+  };
+  return {
+    correlation,
+    command: {
+      ...correlation,
+      [COMMAND_HEADER.principal]: 'The authenticated principal (JWT sub) that submitted the command.',
+      [COMMAND_HEADER.idempotencyKey]: 'The Idempotency-Key of the request, when it had one.',
+    },
+    /** The original record's headers travel along, with these added. */
+    deadLetter: {
+      ...correlation,
+      [HEADER.dlqReason]: 'Why the record could not be processed (error message).',
+      [HEADER.dlqErrorCode]:
+        'Machine-readable class of the failure: decode, processing, retries-exhausted or store-capacity.',
+      [HEADER.dlqProcessor]: 'The processor that gave up on the record.',
+      [HEADER.dlqSourceTopic]: 'Topic the record was read from.',
+      [HEADER.dlqSourcePartition]: 'Partition the record was read from.',
+      [HEADER.dlqSourceOffset]: 'Offset of the record in its source partition.',
+    },
+  };
+}
 
 /** The catalogue, with partition counts from the environment (see topicPartitions). */
 export function topicCatalogue(env: NodeJS.ProcessEnv = process.env): readonly TopicContract[] {
   const partitions = topicPartitions(env);
+  const headers = headerDocs();
   const topic = (contract: Omit<TopicContract, 'partitions'>): TopicContract => ({ ...contract, partitions });
   return [
     topic({
@@ -118,7 +136,7 @@ export function topicCatalogue(env: NodeJS.ProcessEnv = process.env): readonly T
       cleanupPolicy: 'delete',
       retentionMs: 7 * DAY_MS,
       value: avroValue(AVRO.PaymentCommand),
-      headers: COMMAND_HEADERS,
+      headers: headers.command,
       doc: 'Every payment command the gateway accepted, in arrival order per request identity: the single ingress of payments.',
     }),
     topic({
@@ -128,7 +146,7 @@ export function topicCatalogue(env: NodeJS.ProcessEnv = process.env): readonly T
       cleanupPolicy: 'delete',
       retentionMs: 7 * DAY_MS,
       value: avroValue(AVRO.AccountCommand),
-      headers: COMMAND_HEADERS,
+      headers: headers.command,
       doc: 'Administrative account commands (open, change status) from the gateway, in order per account.',
     }),
     topic({
@@ -138,7 +156,7 @@ export function topicCatalogue(env: NodeJS.ProcessEnv = process.env): readonly T
       cleanupPolicy: 'compact',
       retentionMs: null,
       value: avroValue(AVRO.Account),
-      headers: CORRELATION,
+      headers: headers.correlation,
       doc: 'The accounts table: the latest state of every account, read by validation as a table.',
     }),
     topic({
@@ -148,7 +166,7 @@ export function topicCatalogue(env: NodeJS.ProcessEnv = process.env): readonly T
       cleanupPolicy: 'delete',
       retentionMs: 7 * DAY_MS,
       value: avroValue(AVRO.PaymentInFlight),
-      headers: CORRELATION,
+      headers: headers.correlation,
       doc: 'Payments that passed the idempotency dedupe, on their way to validation.',
     }),
     topic({
@@ -158,7 +176,7 @@ export function topicCatalogue(env: NodeJS.ProcessEnv = process.env): readonly T
       cleanupPolicy: 'delete',
       retentionMs: 7 * DAY_MS,
       value: avroValue(AVRO.PaymentInFlight),
-      headers: CORRELATION,
+      headers: headers.correlation,
       doc: "Validated payments, re-keyed by sender so the ledger debits each sender's balance on one partition.",
     }),
     topic({
@@ -168,7 +186,7 @@ export function topicCatalogue(env: NodeJS.ProcessEnv = process.env): readonly T
       cleanupPolicy: 'delete',
       retentionMs: 7 * DAY_MS,
       value: avroValue(AVRO.CreditInstruction),
-      headers: CORRELATION,
+      headers: headers.correlation,
       doc: "Credit legs of debited transfers, keyed by recipient so the credit is posted on the recipient's partition.",
     }),
     topic({
@@ -178,7 +196,7 @@ export function topicCatalogue(env: NodeJS.ProcessEnv = process.env): readonly T
       cleanupPolicy: 'delete',
       retentionMs: 30 * DAY_MS,
       value: avroValue(AVRO.PaymentEvent),
-      headers: CORRELATION,
+      headers: headers.correlation,
       doc: 'Every state change of every payment (initiated, validated, debited, completed, rejected), in order per payment.',
     }),
     topic({
@@ -188,7 +206,7 @@ export function topicCatalogue(env: NodeJS.ProcessEnv = process.env): readonly T
       cleanupPolicy: 'delete',
       retentionMs: 30 * DAY_MS,
       value: avroValue(AVRO.LedgerPosting),
-      headers: CORRELATION,
+      headers: headers.correlation,
       doc: 'Balanced double-entry journal entries: the debit and credit legs of every payment.',
     }),
     topic({
@@ -198,14 +216,16 @@ export function topicCatalogue(env: NodeJS.ProcessEnv = process.env): readonly T
       cleanupPolicy: 'delete',
       retentionMs: 14 * DAY_MS,
       value: { kind: 'raw', doc: 'The original record value, byte for byte (it may not decode).' },
-      headers: DLQ_HEADERS,
+      headers: headers.deadLetter,
       doc: 'Records a processor could not decode or process, with the reason and their origin in headers.',
     }),
   ];
 }
 
 /** The topic-level configs a catalogue topic is created with. */
-export function topicConfig(topic: Pick<TopicContract, 'cleanupPolicy' | 'retentionMs'>): Readonly<Record<string, string>> {
+export function topicConfig(
+  topic: Pick<TopicContract, 'cleanupPolicy' | 'retentionMs'>,
+): Readonly<Record<string, string>> {
   return {
     'cleanup.policy': topic.cleanupPolicy,
     ...(topic.retentionMs === null ? {} : { 'retention.ms': String(topic.retentionMs) }),
@@ -213,7 +233,11 @@ export function topicConfig(topic: Pick<TopicContract, 'cleanupPolicy' | 'retent
 }
 
 export function topicCreateSpecs(catalogue: readonly TopicContract[]): readonly TopicCreateSpec[] {
-  return catalogue.map((topic) => ({ name: topic.name, partitions: topic.partitions, config: topicConfig(topic) }));
+  return catalogue.map((topic) => ({
+    name: topic.name,
+    partitions: topic.partitions,
+    config: topicConfig(topic),
+  }));
 }
 
 /**

@@ -26,7 +26,9 @@ const brokersSchema = z
 export function brokersFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
   const parsed = brokersSchema.safeParse(env[BROKERS_ENV]);
   if (!parsed.success) {
-    throw new Error(`${BROKERS_ENV} ${parsed.error.issues[0]?.message ?? 'is invalid'} (got ${JSON.stringify(env[BROKERS_ENV] ?? null)})`);
+    throw new Error(
+      `${BROKERS_ENV} ${parsed.error.issues[0]?.message ?? 'is invalid'} (got ${JSON.stringify(env[BROKERS_ENV] ?? null)})`,
+    );
   }
   return parsed.data;
 }
@@ -40,12 +42,21 @@ function retentionText(retentionMs: number | null): string {
 
 /** A plain-text table: one header row, aligned columns. */
 export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)));
-  const line = (cells: readonly string[]) => cells.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd();
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)),
+  );
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, column) => cell.padEnd(widths[column] ?? 0))
+      .join('  ')
+      .trimEnd();
   return [line(header), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)].join('\n');
 }
 
-export function resultTable(catalogue: readonly TopicContract[], results: readonly TopicCreateResult[]): string {
+export function resultTable(
+  catalogue: readonly TopicContract[],
+  results: readonly TopicCreateResult[],
+): string {
   const byName = new Map(results.map((result) => [result.name, result]));
   return formatTable(
     ['topic', 'partitions', 'cleanup', 'retention', 'key', 'outcome'],
@@ -81,7 +92,8 @@ async function main(): Promise<void> {
   }
 }
 
-const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
+const invokedDirectly =
+  process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
 if (invokedDirectly) {
   main().catch((error: unknown) => {
     console.error(`topics:create failed: ${error instanceof Error ? error.message : String(error)}`);

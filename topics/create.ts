@@ -45,7 +45,8 @@ export class TopicConflictError extends Error {
   }
 }
 
-const cleanupPolicyOf = (spec: TopicCreateSpec): string => normalizePolicy(spec.config['cleanup.policy'] ?? 'delete');
+const cleanupPolicyOf = (spec: TopicCreateSpec): string =>
+  normalizePolicy(spec.config['cleanup.policy'] ?? 'delete');
 
 /** "compact,delete" and "delete, compact" are the same policy. */
 function normalizePolicy(policy: string): string {
@@ -62,31 +63,54 @@ interface ExistingTopic {
   readonly cleanupPolicy: string;
 }
 
-async function describeExisting(admin: Admin, names: readonly string[]): Promise<ReadonlyMap<string, ExistingTopic>> {
+async function describeExisting(
+  admin: Admin,
+  names: readonly string[],
+): Promise<ReadonlyMap<string, ExistingTopic>> {
   if (names.length === 0) return new Map();
   const { topics } = await admin.fetchTopicMetadata({ topics: [...names] });
   const { resources } = await admin.describeConfigs({
-    resources: names.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: ['cleanup.policy'] })),
+    resources: names.map((name) => ({
+      type: ConfigResourceTypes.TOPIC,
+      name,
+      configNames: ['cleanup.policy'],
+    })),
     includeSynonyms: false,
   });
   const policies = new Map(
     resources.map((resource) => [
       resource.resourceName,
-      normalizePolicy(resource.configEntries.find((entry) => entry.configName === 'cleanup.policy')?.configValue ?? 'delete'),
+      normalizePolicy(
+        resource.configEntries.find((entry) => entry.configName === 'cleanup.policy')?.configValue ??
+          'delete',
+      ),
     ]),
   );
   return new Map(
-    topics.map((topic) => [topic.name, { partitions: topic.partitions.length, cleanupPolicy: policies.get(topic.name) ?? 'delete' }]),
+    topics.map((topic) => [
+      topic.name,
+      { partitions: topic.partitions.length, cleanupPolicy: policies.get(topic.name) ?? 'delete' },
+    ]),
   );
 }
 
 function conflictsOf(spec: TopicCreateSpec, existing: ExistingTopic): TopicConflict[] {
   const conflicts: TopicConflict[] = [];
   if (existing.partitions !== spec.partitions) {
-    conflicts.push({ topic: spec.name, setting: 'partitions', wanted: String(spec.partitions), actual: String(existing.partitions) });
+    conflicts.push({
+      topic: spec.name,
+      setting: 'partitions',
+      wanted: String(spec.partitions),
+      actual: String(existing.partitions),
+    });
   }
   if (existing.cleanupPolicy !== cleanupPolicyOf(spec)) {
-    conflicts.push({ topic: spec.name, setting: 'cleanup.policy', wanted: cleanupPolicyOf(spec), actual: existing.cleanupPolicy });
+    conflicts.push({
+      topic: spec.name,
+      setting: 'cleanup.policy',
+      wanted: cleanupPolicyOf(spec),
+      actual: existing.cleanupPolicy,
+    });
   }
   return conflicts;
 }

@@ -10,7 +10,13 @@ import { SchemaType } from '@kafkajs/confluent-schema-registry';
 
 import { paymentCommand } from '../../processors/test-fixtures.js';
 import { AVRO, parseAvroSchema } from '../../schemas/avro.js';
-import { createSchemaRegistry, registerSchemas, registryAvroSerde, SchemaRegistryError, valueSubject } from '../../schemas/registry.js';
+import {
+  createSchemaRegistry,
+  registerSchemas,
+  registryAvroSerde,
+  SchemaRegistryError,
+  valueSubject,
+} from '../../schemas/registry.js';
 import { topicCatalogue } from '../../topics/catalogue.js';
 import { stackEnv, uniqueName } from '../support/stack.js';
 
@@ -25,10 +31,16 @@ function uniqueCatalogue() {
 }
 
 /** A command whose amount is beyond what a double holds exactly. */
-const command = paymentCommand({ amountMinor: 2n ** 62n + 7n, device: { id: 'pos-1', ip: '192.0.2.1' }, reference: null });
+const command = paymentCommand({
+  amountMinor: 2n ** 62n + 7n,
+  device: { id: 'pos-1', ip: '192.0.2.1' },
+  reference: null,
+});
 
 async function compatibilityOf(subject: string): Promise<unknown> {
-  const response = await fetch(`${stack!.schemaRegistryUrl}/config/${encodeURIComponent(subject)}`, { signal: AbortSignal.timeout(5_000) });
+  const response = await fetch(`${stack!.schemaRegistryUrl}/config/${encodeURIComponent(subject)}`, {
+    signal: AbortSignal.timeout(5_000),
+  });
   return ((await response.json()) as { compatibilityLevel?: unknown }).compatibilityLevel;
 }
 
@@ -51,16 +63,35 @@ describe('schema registry', { skip }, () => {
     const [topic] = uniqueCatalogue();
     const [registered] = await registerSchemas(stack!.schemaRegistryUrl, [topic!]);
     const current = JSON.parse(AVRO.PaymentCommand.schemaText) as { fields: object[] };
-    const breaking = { ...AVRO.PaymentCommand, schemaText: JSON.stringify({ ...current, fields: [...current.fields, { name: 'merchantId', type: 'string', doc: 'x' }] }) };
+    const breaking = {
+      ...AVRO.PaymentCommand,
+      schemaText: JSON.stringify({
+        ...current,
+        fields: [...current.fields, { name: 'merchantId', type: 'string', doc: 'x' }],
+      }),
+    };
     await assert.rejects(
-      registerSchemas(stack!.schemaRegistryUrl, [{ name: topic!.name, value: { kind: 'avro', contract: breaking } }]),
-      (error: unknown) => error instanceof SchemaRegistryError && error.message.includes(registered!.subject) && /incompatible|409/i.test(error.message),
+      registerSchemas(stack!.schemaRegistryUrl, [
+        { name: topic!.name, value: { kind: 'avro', contract: breaking } },
+      ]),
+      (error: unknown) =>
+        error instanceof SchemaRegistryError &&
+        error.message.includes(registered!.subject) &&
+        /incompatible|409/i.test(error.message),
     );
     const compatible = {
       ...AVRO.PaymentCommand,
-      schemaText: JSON.stringify({ ...current, fields: [...current.fields, { name: 'merchantId', type: ['null', 'string'], default: null, doc: 'x' }] }),
+      schemaText: JSON.stringify({
+        ...current,
+        fields: [
+          ...current.fields,
+          { name: 'merchantId', type: ['null', 'string'], default: null, doc: 'x' },
+        ],
+      }),
     };
-    const [evolved] = await registerSchemas(stack!.schemaRegistryUrl, [{ name: topic!.name, value: { kind: 'avro', contract: compatible } }]);
+    const [evolved] = await registerSchemas(stack!.schemaRegistryUrl, [
+      { name: topic!.name, value: { kind: 'avro', contract: compatible } },
+    ]);
     assert.notEqual(evolved!.id, registered!.id);
   });
 
@@ -74,7 +105,11 @@ describe('schema registry', { skip }, () => {
     assert.equal(bytes.readInt32BE(1), registered!.id);
     assert.deepStrictEqual(await serde.deserialize(bytes, topic!.name), command);
     // A reader that never wrote learns the writer schema from the registry by id.
-    const reader = registryAvroSerde(createSchemaRegistry(stack!.schemaRegistryUrl), registered!.subject, AVRO.PaymentCommand);
+    const reader = registryAvroSerde(
+      createSchemaRegistry(stack!.schemaRegistryUrl),
+      registered!.subject,
+      AVRO.PaymentCommand,
+    );
     assert.deepStrictEqual(await reader.deserialize(bytes, topic!.name), command);
   });
 
@@ -82,9 +117,15 @@ describe('schema registry', { skip }, () => {
     const [topic] = uniqueCatalogue();
     const [registered] = await registerSchemas(stack!.schemaRegistryUrl, [topic!]);
     const current = JSON.parse(AVRO.PaymentCommand.schemaText) as { fields: object[] };
-    const newer = { ...current, fields: [...current.fields, { name: 'merchantId', type: ['null', 'string'], default: null, doc: 'x' }] };
+    const newer = {
+      ...current,
+      fields: [...current.fields, { name: 'merchantId', type: ['null', 'string'], default: null, doc: 'x' }],
+    };
     const registry = createSchemaRegistry(stack!.schemaRegistryUrl);
-    const { id } = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(newer) }, { subject: registered!.subject });
+    const { id } = await registry.register(
+      { type: SchemaType.AVRO, schema: JSON.stringify(newer) },
+      { subject: registered!.subject },
+    );
     const header = Buffer.from([0, 0, 0, 0, 0]);
     header.writeInt32BE(id, 1);
     const bytes = Buffer.concat([header, parseAvroSchema(newer).toBuffer({ ...command, merchantId: 'm-1' })]);
@@ -94,8 +135,18 @@ describe('schema registry', { skip }, () => {
 
   test('the serde refuses to write a schema the subject does not hold, and bytes that are not in the wire format', async () => {
     const subject = valueSubject(uniqueName('contracts-unregistered'));
-    const serde = registryAvroSerde(createSchemaRegistry(stack!.schemaRegistryUrl, { timeoutMs: 5_000 }), subject, AVRO.PaymentCommand);
-    await assert.rejects(Promise.resolve(serde.serialize(command, 'x')), (error: unknown) => error instanceof SchemaRegistryError && error.message.includes(subject));
-    await assert.rejects(Promise.resolve(serde.deserialize(AVRO.PaymentCommand.encode(command), 'x')), /wire format/);
+    const serde = registryAvroSerde(
+      createSchemaRegistry(stack!.schemaRegistryUrl, { timeoutMs: 5_000 }),
+      subject,
+      AVRO.PaymentCommand,
+    );
+    await assert.rejects(
+      Promise.resolve(serde.serialize(command, 'x')),
+      (error: unknown) => error instanceof SchemaRegistryError && error.message.includes(subject),
+    );
+    await assert.rejects(
+      Promise.resolve(serde.deserialize(AVRO.PaymentCommand.encode(command), 'x')),
+      /wire format/,
+    );
   });
 });

@@ -7,7 +7,12 @@ import { after, before, describe, test } from 'node:test';
 
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 
-import { changelogTopicConfig, topicCatalogue, topicCreateSpecs, type TopicCreateSpec } from '../../topics/catalogue.js';
+import {
+  changelogTopicConfig,
+  topicCatalogue,
+  topicCreateSpecs,
+  type TopicCreateSpec,
+} from '../../topics/catalogue.js';
 import { createTopics, TopicConflictError } from '../../topics/create.js';
 import { stackEnv, uniqueName } from '../support/stack.js';
 
@@ -21,7 +26,11 @@ describe('topic creation on Kafka', { skip }, () => {
   const created: string[] = [];
 
   before(async () => {
-    admin = new Kafka({ clientId: 'payflow-topics-test', brokers: stack!.kafkaBrokers, logLevel: logLevel.WARN }).admin();
+    admin = new Kafka({
+      clientId: 'payflow-topics-test',
+      brokers: stack!.kafkaBrokers,
+      logLevel: logLevel.WARN,
+    }).admin();
     await admin.connect();
   });
 
@@ -35,7 +44,9 @@ describe('topic creation on Kafka', { skip }, () => {
   /** The catalogue's specs under names no other run uses. */
   function uniqueSpecs(partitions: number): TopicCreateSpec[] {
     const prefix = uniqueName('topics');
-    const specs = topicCreateSpecs(topicCatalogue({ PAYFLOW_TOPIC_PARTITIONS: String(partitions) })).map((spec) => ({ ...spec, name: `${prefix}.${spec.name}` }));
+    const specs = topicCreateSpecs(topicCatalogue({ PAYFLOW_TOPIC_PARTITIONS: String(partitions) })).map(
+      (spec) => ({ ...spec, name: `${prefix}.${spec.name}` }),
+    );
     const changelog = changelogTopicConfig(prefix, 'dedupe', 'seen', partitions);
     created.push(...specs.map((spec) => spec.name), changelog.name);
     return [...specs, changelog];
@@ -44,21 +55,33 @@ describe('topic creation on Kafka', { skip }, () => {
   test('creating the catalogue twice creates every topic once and leaves them untouched the second time', async () => {
     const specs = uniqueSpecs(3);
     const first = await createTopics(admin, specs);
-    assert.deepEqual(first.map((result) => result.outcome), specs.map(() => 'created'));
+    assert.deepEqual(
+      first.map((result) => result.outcome),
+      specs.map(() => 'created'),
+    );
     const second = await createTopics(admin, specs);
-    assert.deepEqual(second.map((result) => result.outcome), specs.map(() => 'exists'));
+    assert.deepEqual(
+      second.map((result) => result.outcome),
+      specs.map(() => 'exists'),
+    );
 
     const { topics } = await admin.fetchTopicMetadata({ topics: specs.map((spec) => spec.name) });
     assert.ok(topics.every((topic) => topic.partitions.length === 3));
     const configs = await admin.describeConfigs({
-      resources: specs.map((spec) => ({ type: 2 /* TOPIC */, name: spec.name, configNames: ['cleanup.policy', 'retention.ms'] })),
+      resources: specs.map((spec) => ({
+        type: 2 /* TOPIC */,
+        name: spec.name,
+        configNames: ['cleanup.policy', 'retention.ms'],
+      })),
       includeSynonyms: false,
     });
     for (const spec of specs) {
-      const entries = configs.resources.find((resource) => resource.resourceName === spec.name)?.configEntries ?? [];
+      const entries =
+        configs.resources.find((resource) => resource.resourceName === spec.name)?.configEntries ?? [];
       const value = (name: string) => entries.find((entry) => entry.configName === name)?.configValue;
       assert.equal(value('cleanup.policy'), spec.config['cleanup.policy'], spec.name);
-      if (spec.config['retention.ms'] !== undefined) assert.equal(value('retention.ms'), spec.config['retention.ms'], spec.name);
+      if (spec.config['retention.ms'] !== undefined)
+        assert.equal(value('retention.ms'), spec.config['retention.ms'], spec.name);
     }
   });
 
@@ -69,12 +92,20 @@ describe('topic creation on Kafka', { skip }, () => {
     const wider = { ...events!, partitions: 4 };
     await assert.rejects(createTopics(admin, [wider, ...rest]), (error: unknown) => {
       assert.ok(error instanceof TopicConflictError);
-      assert.deepEqual(error.conflicts, [{ topic: events!.name, setting: 'partitions', wanted: '4', actual: '2' }]);
-      assert.match(error.message, new RegExp(`topic ${events!.name.replace(/\./g, '\\.')}: partitions is 2, the catalogue says 4`));
+      assert.deepEqual(error.conflicts, [
+        { topic: events!.name, setting: 'partitions', wanted: '4', actual: '2' },
+      ]);
+      assert.match(
+        error.message,
+        new RegExp(`topic ${events!.name.replace(/\./g, '\\.')}: partitions is 2, the catalogue says 4`),
+      );
       return true;
     });
     const existing = new Set(await admin.listTopics());
-    assert.ok(rest.every((spec) => !existing.has(spec.name)), 'a topic was created despite the conflict');
+    assert.ok(
+      rest.every((spec) => !existing.has(spec.name)),
+      'a topic was created despite the conflict',
+    );
   });
 
   test('an existing topic with another cleanup policy is reported as a conflict naming the topic', async () => {
@@ -83,7 +114,9 @@ describe('topic creation on Kafka', { skip }, () => {
     const compacted = { ...spec!, config: { 'cleanup.policy': 'compact' } };
     await assert.rejects(createTopics(admin, [compacted]), (error: unknown) => {
       assert.ok(error instanceof TopicConflictError);
-      assert.deepEqual(error.conflicts, [{ topic: spec!.name, setting: 'cleanup.policy', wanted: 'compact', actual: 'delete' }]);
+      assert.deepEqual(error.conflicts, [
+        { topic: spec!.name, setting: 'cleanup.policy', wanted: 'compact', actual: 'delete' },
+      ]);
       return true;
     });
   });
