@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { account } from '../processors/test-fixtures.js';
+import type { LedgerPosting } from '../schemas/types.js';
+import { AccountsProjectionCapacityError, MemoryAccountsProjection } from './memory-accounts.js';
+
+function deposit(paymentId: string, accountId: string, amountMinor: bigint): LedgerPosting {
+  return {
+    postingId: `${paymentId}:credit`,
+    paymentId,
+    leg: 'CREDIT',
+    currency: 'EUR',
+    lines: [
+      { accountId: 'funding:EUR', amountMinor: -amountMinor },
+      { accountId, amountMinor },
+    ],
+    postedAtMs: 50,
+  };
+}
+
+test('the in-memory projection answers accounts with their exact balances, system accounts included, once per posting', async () => {
+  const projection = new MemoryAccountsProjection({ maxAccounts: 10, maxPostings: 10 });
+  projection.applyAccounts([account('acc-a', { updatedAtMs: 1 }), account('acc-a', { status: 'FROZEN', updatedAtMs: 2 }), account('acc-a', { updatedAtMs: 1 })]);
+  projection.applyPostings([deposit('p1', 'acc-a', 2n ** 60n), deposit('p1', 'acc-a', 2n ** 60n), deposit('p2', 'acc-a', 1n)]);
+  const view = await projection.getAccount('acc-a');
+  assert.equal(view?.status, 'FROZEN');
+  assert.equal(view?.balanceMinor, 2n ** 60n + 1n);
+  assert.equal((await projection.getAccount('funding:EUR'))?.balanceMinor, -(2n ** 60n + 1n));
+  assert.equal(await projection.totalOfAllBalances('EUR'), 0n);
+  assert.equal(await projection.getAccount('acc-unknown'), undefined);
+});
+
+test('the in-memory projection refuses accounts and postings beyond its bounds, moving no balance', async () => {
+  const projection = new MemoryAccountsProjection({ maxAccounts: 2, maxPostings: 2 });
+  projection.applyAccount(account('acc-a'));
+  projection.applyAccount(account('acc-b'));
+  assert.throws(() => projection.applyAccount(account('acc-c')), AccountsProjectionCapacityError);
+  projection.applyPosting(deposit('p1', 'acc-a', 5n));
+  assert.throws(() => projection.applyPosting(deposit('p2', 'acc-b', 5n)), /limit of 2 accounts/);
+  assert.equal((await projection.getAccount('acc-b'))?.balanceMinor, 0n);
+  projection.applyPosting(deposit('p3', 'acc-a', 5n));
+  assert.throws(() => projection.applyPosting(deposit('p4', 'acc-a', 5n)), /limit of 2 postings/);
+  assert.equal((await projection.getAccount('acc-a'))?.balanceMinor, 10n);
+});
