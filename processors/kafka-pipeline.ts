@@ -1,0 +1,94 @@
+/**
+ * The payment pipeline on Kafka: creates the catalogue's topics and the state stores' changelog
+ * topics (idempotent), registers every Avro contract in the schema registry (BACKWARD), and runs
+ * the pipeline topology on the Kafka driver with exactly-once processing. Used by the main job's
+ * Kafka mode and by `npm run processors` (the pipeline alone, scaled out by running more).
+ */
+import { Kafka, logLevel } from 'kafkajs';
+import type { Registry } from 'prom-client';
+import { z } from 'zod';
+
+import {
+  createSchemaRegistry,
+  registerSchemas,
+  registryAvroSerde,
+  valueSubject,
+} from '../schemas/registry.js';
+import { changelogTopicConfig, topicCatalogue, topicCreateSpecs } from '../topics/catalogue.js';
+import { createTopics } from '../topics/create.js';
+import { brokersFromEnv } from '../topics/create-cli.js';
+import { paymentPipeline, PIPELINE_APPLICATION_ID } from './pipeline.js';
+import type { Topology } from './runtime/api.js';
+import { KafkaDriver } from './runtime/kafka/driver.js';
+import { RuntimeMetrics } from './runtime/metrics.js';
+
+export interface KafkaPipelineConfig {
+  readonly brokers: readonly string[];
+  readonly registryUrl: string;
+  readonly applicationId: string;
+}
+
+const registrySchema = z.url({ error: 'must be an http(s) URL' });
+const applicationIdSchema = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be 1-64 of a-z 0-9 . _ -');
+
+/** Reads PAYFLOW_KAFKA_BROKERS, PAYFLOW_SCHEMA_REGISTRY_URL and PAYFLOW_APPLICATION_ID; throws naming the variable. */
+export function kafkaPipelineConfig(env: NodeJS.ProcessEnv = process.env): KafkaPipelineConfig {
+  const brokers = brokersFromEnv(env);
+  const registry = registrySchema.safeParse(env.PAYFLOW_SCHEMA_REGISTRY_URL);
+  if (!registry.success) {
+    throw new Error(
+      `PAYFLOW_SCHEMA_REGISTRY_URL ${registry.error.issues[0]?.message ?? 'is invalid'} (got ${JSON.stringify(env.PAYFLOW_SCHEMA_REGISTRY_URL ?? null)})`,
+    );
+  }
+  const applicationId = applicationIdSchema.safeParse(env.PAYFLOW_APPLICATION_ID ?? PIPELINE_APPLICATION_ID);
+  if (!applicationId.success) {
+    throw new Error(`PAYFLOW_APPLICATION_ID ${applicationId.error.issues[0]?.message ?? 'is invalid'}`);
+  }
+  return { brokers, registryUrl: registry.data, applicationId: applicationId.data };
+}
+
+export interface KafkaPipeline {
+  readonly kafka: Kafka;
+  readonly topology: Topology;
+  readonly driver: KafkaDriver;
+  /** Finishes the batches in flight, commits, leaves the consumer groups. */
+  stop(): Promise<void>;
+}
+
+/** Prepares topics and schemas, then starts the pipeline; resolves once it is running. */
+export async function startKafkaPipeline(
+  config: KafkaPipelineConfig,
+  options: { readonly metricsRegistry: Registry; readonly env?: NodeJS.ProcessEnv },
+): Promise<KafkaPipeline> {
+  const kafka = new Kafka({
+    clientId: config.applicationId,
+    brokers: [...config.brokers],
+    logLevel: logLevel.WARN,
+    connectionTimeout: 10_000,
+    requestTimeout: 30_000,
+  });
+  const catalogue = topicCatalogue(options.env);
+  const registry = createSchemaRegistry(config.registryUrl);
+  const topology = paymentPipeline({
+    applicationId: config.applicationId,
+    env: options.env,
+    serdeOf: (topic) => registryAvroSerde(registry, valueSubject(topic.name), topic.value.contract),
+  });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const changelogs = topology.processors.flatMap((processor) => {
+      const partitions = topology.topics.find((t) => t.name === processor.inputs[0])!.partitions;
+      return processor.stores.map((store) =>
+        changelogTopicConfig(config.applicationId, processor.name, store.name, partitions),
+      );
+    });
+    await createTopics(admin, [...topicCreateSpecs(catalogue), ...changelogs]);
+  } finally {
+    await admin.disconnect();
+  }
+  await registerSchemas(config.registryUrl, catalogue);
+  const driver = new KafkaDriver(topology, { kafka, metrics: new RuntimeMetrics(options.metricsRegistry) });
+  await driver.start();
+  return { kafka, topology, driver, stop: () => driver.stop() };
+}
