@@ -1,8 +1,10 @@
 /**
  * The main job: PayFlow's ingress gateway and the pipeline behind it, in one process.
  *
- * With no servers configured it runs on the embedded default: commands go to an in-process log
- * and the idempotency fast path is in memory. `PAYFLOW_REDIS_URL` moves idempotency to Redis.
+ * With no servers configured it runs on the embedded default: the whole payment pipeline (accounts,
+ * dedupe, validate, ledger) on the in-memory driver, with in-memory read models behind the
+ * gateway's queries, and the idempotency fast path in memory. `PAYFLOW_REDIS_URL` moves
+ * idempotency to Redis. (`npm run processors` runs the same pipeline on Kafka.)
  * Configuration comes from the environment and is validated before anything starts; a bad value
  * stops the process with a message naming the variable.
  */
@@ -16,10 +18,8 @@ import {
   createIdempotencyStore,
   listenGateway,
   loadGatewayConfigOrExit,
-  MemoryAccountQueries,
-  MemoryPaymentQueries,
 } from './gateway/index.js';
-import { EmbeddedCommandLog } from './topics/embedded-log.js';
+import { EmbeddedPipeline } from './processors/embedded-pipeline.js';
 
 const DEV_TOKEN_TTL_S = 12 * 60 * 60;
 
@@ -28,7 +28,9 @@ const DEV_TOKEN_TTL_S = 12 * 60 * 60;
  * is generated for this process only and tokens for both roles are printed. The secret itself
  * is never printed, and it dies with the process.
  */
-async function developmentAuth(env: NodeJS.ProcessEnv): Promise<{ producer: string; admin: string } | undefined> {
+async function developmentAuth(
+  env: NodeJS.ProcessEnv,
+): Promise<{ producer: string; admin: string } | undefined> {
   if (env.PAYFLOW_JWT_SECRET || env.PAYFLOW_JWT_PUBLIC_KEY || env.PAYFLOW_JWT_JWKS_URL) return undefined;
   const secret = randomBytes(32).toString('base64url');
   env.PAYFLOW_JWT_SECRET = secret;
@@ -48,19 +50,21 @@ async function main(): Promise<void> {
   const metricsRegistry = new Registry();
   collectDefaultMetrics({ register: metricsRegistry, prefix: 'payflow_' });
 
-  const log = new EmbeddedCommandLog({ maxRecordsPerTopic: 1_000_000 });
+  const pipeline = new EmbeddedPipeline({ metricsRegistry });
+  pipeline.start();
   const idempotency = await createIdempotencyStore(config);
   const app = await buildGateway({
     config,
     metricsRegistry,
     ports: {
-      publisher: log,
-      payments: new MemoryPaymentQueries(),
-      accounts: new MemoryAccountQueries(),
+      publisher: pipeline,
+      payments: pipeline.payments,
+      accounts: pipeline.accounts,
       idempotency,
     },
   });
   app.addHook('onClose', async () => {
+    pipeline.stop();
     await idempotency.close();
   });
   const address = await listenGateway(app, config);

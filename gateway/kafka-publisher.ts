@@ -6,7 +6,7 @@
  * `publishPayment` resolves only once the broker has acknowledged the record on all in-sync
  * replicas, so a 202 from the gateway means the command is durable on the log.
  */
-import type { IHeaders, Kafka, Producer } from 'kafkajs';
+import type { Kafka, Producer } from 'kafkajs';
 
 import { HEADER } from '../processors/runtime/api.js';
 import type { AccountCommand, PaymentCommand } from '../schemas/types.js';
@@ -31,7 +31,8 @@ export const COMMAND_HEADER = {
   idempotencyKey: 'payflow-idempotency-key',
 } as const;
 
-function recordHeaders(headers: CommandHeaders): IHeaders {
+/** The Kafka headers of a command record (also used by the embedded log, so both modes carry the same). */
+export function commandRecordHeaders(headers: CommandHeaders): Record<string, string> {
   return {
     [HEADER.correlationId]: headers.correlationId,
     [COMMAND_HEADER.principal]: headers.principal,
@@ -86,7 +87,9 @@ export class KafkaCommandPublisher implements CommandPublisher {
       topic,
       acks: -1,
       timeout: this.options.produceTimeoutMs,
-      messages: [{ key, value: encoded, headers: recordHeaders(headers), timestamp: String(timestampMs) }],
+      messages: [
+        { key, value: encoded, headers: commandRecordHeaders(headers), timestamp: String(timestampMs) },
+      ],
     });
   }
 

@@ -1,0 +1,103 @@
+/**
+ * The embedded default: the payment pipeline on the in-memory driver, with the gateway's ports
+ * wired to it — commands are appended to the in-memory `payments.commands` / `accounts.commands`
+ * and processed before `publish` resolves; the payments and accounts read models follow
+ * `payments.events`, `accounts` and `ledger.postings` as records are appended. Same topology,
+ * same processors and the same Avro encoding (without the registry) as the Kafka mode.
+ */
+import type { Registry } from 'prom-client';
+
+import type { AccountQueries, CommandHeaders, CommandPublisher, PaymentQueries } from '../gateway/index.js';
+import { MemoryAccountsProjection } from '../projections/memory-accounts.js';
+import { MemoryPaymentsProjection } from '../projections/memory.js';
+import type { ProjectedPaymentEvent } from '../projections/payment-view.js';
+import { AVRO, plainAvroSerde } from '../schemas/avro.js';
+import type { AccountCommand, PaymentCommand, PaymentEvent } from '../schemas/types.js';
+import { paymentCommandKey, TOPIC } from '../topics/catalogue.js';
+import { commandRecordHeaders } from '../gateway/kafka-publisher.js';
+import { paymentPipeline } from './pipeline.js';
+import { MemoryDriver } from './runtime/memory/driver.js';
+import { RuntimeMetrics } from './runtime/metrics.js';
+
+export interface EmbeddedPipelineOptions {
+  readonly metricsRegistry: Registry;
+  /** Bound on each in-memory topic. */
+  readonly maxRecordsPerTopic?: number;
+  /** Bound on the payments and accounts read models. */
+  readonly maxPayments?: number;
+  readonly maxAccounts?: number;
+  readonly now?: () => number;
+}
+
+export function projectedEvent(event: PaymentEvent): ProjectedPaymentEvent {
+  return {
+    eventId: event.eventId,
+    paymentId: event.paymentId,
+    type: event.type,
+    sequence: event.sequence,
+    occurredAtMs: event.occurredAtMs,
+    correlationId: event.correlationId,
+    ...(event.initiated === null ? {} : { initiated: event.initiated }),
+    ...(event.rejection === null ? {} : { rejection: event.rejection }),
+  };
+}
+
+export class EmbeddedPipeline implements CommandPublisher {
+  readonly driver: MemoryDriver;
+  readonly payments: PaymentQueries;
+  readonly accounts: AccountQueries;
+  readonly #now: () => number;
+  #clock: NodeJS.Timeout | undefined;
+
+  constructor(options: EmbeddedPipelineOptions) {
+    this.#now = options.now ?? Date.now;
+    const topology = paymentPipeline({ serdeOf: (topic) => plainAvroSerde(topic.value.contract) });
+    this.driver = new MemoryDriver(topology, {
+      startWallClockMs: this.#now(),
+      observer: new RuntimeMetrics(options.metricsRegistry),
+      maxRecordsPerTopic: options.maxRecordsPerTopic ?? 1_000_000,
+    });
+    const payments = new MemoryPaymentsProjection(options.maxPayments ?? 1_000_000);
+    const accounts = new MemoryAccountsProjection({
+      maxAccounts: options.maxAccounts ?? 100_000,
+      maxPostings: 2_000_000,
+    });
+    this.driver.onAppend((record) => {
+      if (record.value === null) return;
+      if (record.topic === TOPIC.paymentsEvents)
+        payments.apply([projectedEvent(AVRO.PaymentEvent.decode(record.value))]);
+      else if (record.topic === TOPIC.accounts) accounts.applyAccount(AVRO.Account.decode(record.value));
+      else if (record.topic === TOPIC.ledgerPostings)
+        accounts.applyPosting(AVRO.LedgerPosting.decode(record.value));
+    });
+    this.payments = payments;
+    this.accounts = accounts;
+  }
+
+  /** Moves the driver's wall clock with real time (wall-clock punctuation), once a second. */
+  start(): void {
+    this.#clock = setInterval(
+      () => void this.driver.advanceWallClock(Math.max(0, this.#now() - this.driver.wallClockMs)),
+      1_000,
+    );
+    this.#clock.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#clock);
+  }
+
+  publishPayment(command: PaymentCommand, headers: CommandHeaders): Promise<void> {
+    return this.driver.pipe(TOPIC.paymentsCommands, paymentCommandKey(command), command, {
+      timestampMs: command.submittedAtMs,
+      headers: commandRecordHeaders(headers),
+    });
+  }
+
+  publishAccount(command: AccountCommand, headers: CommandHeaders): Promise<void> {
+    return this.driver.pipe(TOPIC.accountsCommands, command.accountId, command, {
+      timestampMs: command.issuedAtMs,
+      headers: commandRecordHeaders(headers),
+    });
+  }
+}
