@@ -1,0 +1,94 @@
+/** The benchmark's handle on a chain process (bench/chain-worker.ts): start, counters, stop. */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+import {
+  isFromChain,
+  type ChainStats,
+  type ChainWorkerConfig,
+  type FromChain,
+  type ToChain,
+} from './chain.js';
+import { BenchError, withTimeout } from './limits.js';
+
+const WORKER = fileURLToPath(new URL('./chain-worker.ts', import.meta.url));
+
+export class ChainProcess {
+  readonly #child: ChildProcess;
+  readonly #exit: Promise<number | null>;
+  #exitCode: number | null | undefined;
+
+  private constructor(child: ChildProcess) {
+    this.#child = child;
+    this.#exit = new Promise((resolve) =>
+      child.once('exit', (code) => {
+        this.#exitCode = code;
+        resolve(code);
+      }),
+    );
+  }
+
+  /** Forks the chain process and resolves once its driver has started. */
+  static async start(config: ChainWorkerConfig, timeoutMs: number): Promise<ChainProcess> {
+    const child = fork(WORKER, [], {
+      execArgv: ['--import', 'tsx'],
+      env: { ...process.env, BENCH_CHAIN: JSON.stringify(config) },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const chain = new ChainProcess(child);
+    try {
+      await chain.#next('started', timeoutMs, `starting the ${config.hops}-processor chain`);
+    } catch (error) {
+      await chain.kill();
+      throw error;
+    }
+    return chain;
+  }
+
+  async stats(): Promise<ChainStats> {
+    this.#send({ type: 'stats' });
+    const reply = await this.#next('stats', 10_000, 'reading the chain process counters');
+    return reply.stats;
+  }
+
+  /** Lets the driver finish its batch in flight and leave its groups; kills it if that hangs. */
+  async stop(): Promise<void> {
+    if (this.#exitCode !== undefined) return;
+    this.#send({ type: 'stop' });
+    try {
+      await withTimeout(this.#exit, 30_000, 'stopping the chain process');
+    } finally {
+      await this.kill();
+    }
+  }
+
+  async kill(): Promise<void> {
+    if (this.#exitCode !== undefined || this.#child.pid === undefined) return;
+    process.kill(this.#child.pid, 'SIGKILL');
+    await withTimeout(this.#exit, 5_000, 'killing the chain process').catch(() => undefined);
+  }
+
+  #send(message: ToChain): void {
+    if (this.#child.connected) this.#child.send(message);
+  }
+
+  #next<T extends FromChain['type']>(
+    type: T,
+    timeoutMs: number,
+    what: string,
+  ): Promise<Extract<FromChain, { type: T }>> {
+    let onMessage: (message: unknown) => void = () => undefined;
+    const reply = new Promise<Extract<FromChain, { type: T }>>((resolve, reject) => {
+      onMessage = (message) => {
+        if (!isFromChain(message)) return;
+        if (message.type === type) resolve(message as Extract<FromChain, { type: T }>);
+        else if (message.type === 'failed') reject(new BenchError(`${what} failed: ${message.message}`));
+      };
+      this.#child.on('message', onMessage);
+      void this.#exit.then((code) =>
+        reject(new BenchError(`${what} failed: the chain process exited (code ${String(code)})`)),
+      );
+    });
+    return withTimeout(reply, timeoutMs, what).finally(() => this.#child.off('message', onMessage));
+  }
+}

@@ -1,0 +1,67 @@
+/** The result table, aligned for the terminal and as markdown for notes. */
+
+export interface Row {
+  readonly path: string;
+  readonly bulkRecords: number;
+  readonly bulkRate: number;
+  readonly bulkP50: number;
+  readonly bulkP99: number;
+  readonly pacedRate: number;
+  readonly pacedSeconds: number;
+  readonly pacedP50: number;
+  readonly pacedP99: number;
+  readonly pacedMax: number;
+  readonly duplicates: number;
+}
+
+const HEADINGS = [
+  'path',
+  'bulk records',
+  'bulk records/s',
+  'bulk p50 ms (queued)',
+  'bulk p99 ms (queued)',
+  'paced load',
+  'paced p50 ms',
+  'paced p99 ms',
+  'paced max ms',
+  'duplicates',
+] as const;
+
+const integer = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
+
+const millis = (n: number): string =>
+  !Number.isFinite(n) ? 'n/a' : n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : integer(n);
+
+function cells(row: Row): string[] {
+  return [
+    row.path,
+    integer(row.bulkRecords),
+    integer(row.bulkRate),
+    millis(row.bulkP50),
+    millis(row.bulkP99),
+    `${integer(row.pacedRate)}/s × ${row.pacedSeconds} s`,
+    millis(row.pacedP50),
+    millis(row.pacedP99),
+    millis(row.pacedMax),
+    integer(row.duplicates),
+  ];
+}
+
+export function textTable(rows: readonly Row[]): string {
+  const table = [[...HEADINGS], ...rows.map(cells)];
+  const widths = HEADINGS.map((_, c) => Math.max(...table.map((line) => line[c]!.length)));
+  const format = (line: string[]) =>
+    line.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
+  return [format(table[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...table.slice(1).map(format)].join(
+    '\n',
+  );
+}
+
+export function markdownTable(rows: readonly Row[]): string {
+  const line = (values: readonly string[]) => `| ${values.join(' | ')} |`;
+  return [
+    line(HEADINGS),
+    line(HEADINGS.map((_, c) => (c === 0 ? '---' : '---:'))),
+    ...rows.map((row) => line(cells(row))),
+  ].join('\n');
+}
