@@ -3,7 +3,15 @@ import { test } from 'node:test';
 
 import { account } from '../processors/test-fixtures.js';
 import type { LedgerPosting } from '../schemas/types.js';
-import { accountView, applyAccount, applyPosting, checkPosting, EMPTY_LEDGER, LedgerPostingError, type LedgerState } from './account-view.js';
+import {
+  accountView,
+  applyAccount,
+  applyPosting,
+  checkPosting,
+  EMPTY_LEDGER,
+  LedgerPostingError,
+  type LedgerState,
+} from './account-view.js';
 
 const ABOVE_2_53 = 9_007_199_254_740_993n;
 
@@ -18,12 +26,35 @@ function posting(postingId: string, lines: [string, bigint][], postedAtMs = 1_00
   };
 }
 
-const deposit = posting('p1:credit', [['funding:EUR', -ABOVE_2_53], ['acc-a', ABOVE_2_53]], 1_000);
-const debit = posting('p2:debit', [['acc-a', -700n], ['transit:EUR:3', 700n]], 2_000);
-const credit = posting('p2:credit', [['transit:EUR:3', -700n], ['acc-b', 700n]], 3_000);
+const deposit = posting(
+  'p1:credit',
+  [
+    ['funding:EUR', -ABOVE_2_53],
+    ['acc-a', ABOVE_2_53],
+  ],
+  1_000,
+);
+const debit = posting(
+  'p2:debit',
+  [
+    ['acc-a', -700n],
+    ['transit:EUR:3', 700n],
+  ],
+  2_000,
+);
+const credit = posting(
+  'p2:credit',
+  [
+    ['transit:EUR:3', -700n],
+    ['acc-b', 700n],
+  ],
+  3_000,
+);
 
-const fold = (postings: readonly LedgerPosting[], from: LedgerState = EMPTY_LEDGER): LedgerState => postings.reduce(applyPosting, from);
-const balanceOf = (ledger: LedgerState, accountId: string): bigint | undefined => ledger.balances.get(accountId)?.balanceMinor;
+const fold = (postings: readonly LedgerPosting[], from: LedgerState = EMPTY_LEDGER): LedgerState =>
+  postings.reduce(applyPosting, from);
+const balanceOf = (ledger: LedgerState, accountId: string): bigint | undefined =>
+  ledger.balances.get(accountId)?.balanceMinor;
 
 test('postings move exact amounts (above 2^53) between accounts, and the balances of a currency sum to zero', () => {
   const ledger = fold([deposit, debit, credit]);
@@ -31,7 +62,10 @@ test('postings move exact amounts (above 2^53) between accounts, and the balance
   assert.equal(balanceOf(ledger, 'acc-b'), 700n);
   assert.equal(balanceOf(ledger, 'transit:EUR:3'), 0n);
   assert.equal(balanceOf(ledger, 'funding:EUR'), -ABOVE_2_53);
-  assert.equal([...ledger.balances.values()].reduce((sum, b) => sum + b.balanceMinor, 0n), 0n);
+  assert.equal(
+    [...ledger.balances.values()].reduce((sum, b) => sum + b.balanceMinor, 0n),
+    0n,
+  );
 });
 
 test('a posting applied again, alone or within a replay, changes nothing', () => {
@@ -45,18 +79,35 @@ test('balances do not depend on the order postings arrive in, and remember first
   const forward = fold([deposit, debit, credit]);
   const backward = fold([credit, debit, deposit]);
   assert.deepEqual(backward.balances, forward.balances);
-  assert.deepEqual(forward.balances.get('acc-a'), { currency: 'EUR', balanceMinor: ABOVE_2_53 - 700n, firstPostedAtMs: 1_000, lastPostedAtMs: 2_000 });
+  assert.deepEqual(forward.balances.get('acc-a'), {
+    currency: 'EUR',
+    balanceMinor: ABOVE_2_53 - 700n,
+    firstPostedAtMs: 1_000,
+    lastPostedAtMs: 2_000,
+  });
 });
 
 test('several lines on one account add up', () => {
-  const ledger = fold([posting('p3:debit', [['acc-a', -5n], ['acc-a', -7n], ['acc-b', 12n]])]);
+  const ledger = fold([
+    posting('p3:debit', [
+      ['acc-a', -5n],
+      ['acc-a', -7n],
+      ['acc-b', 12n],
+    ]),
+  ]);
   assert.equal(balanceOf(ledger, 'acc-a'), -12n);
 });
 
 test('an empty or unbalanced posting is refused and leaves the ledger as it was', () => {
   assert.throws(() => checkPosting(posting('x:debit', [])), LedgerPostingError);
-  const unbalanced = posting('y:debit', [['acc-a', -5n], ['acc-b', 6n]]);
-  assert.throws(() => applyPosting(EMPTY_LEDGER, unbalanced), /posting y:debit is unbalanced: its lines sum to 1/);
+  const unbalanced = posting('y:debit', [
+    ['acc-a', -5n],
+    ['acc-b', 6n],
+  ]);
+  assert.throws(
+    () => applyPosting(EMPTY_LEDGER, unbalanced),
+    /posting y:debit is unbalanced: its lines sum to 1/,
+  );
   assert.equal(EMPTY_LEDGER.balances.size, 0);
 });
 
@@ -90,6 +141,9 @@ test('system accounts answer once they have a balance, owned by system, in the c
     openedAtMs: 1_000,
     updatedAtMs: 1_000,
   });
-  assert.equal(accountView(undefined, ledger.balances.get('transit:EUR:3'), 'transit:EUR:3')?.currency, 'EUR');
+  assert.equal(
+    accountView(undefined, ledger.balances.get('transit:EUR:3'), 'transit:EUR:3')?.currency,
+    'EUR',
+  );
   assert.equal(accountView(undefined, undefined, 'funding:USD'), undefined);
 });

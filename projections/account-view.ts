@@ -99,7 +99,11 @@ export function applyPosting(ledger: LedgerState, posting: LedgerPosting): Ledge
  * a system account without a record, a synthetic view once it has a balance. Undefined when
  * there is nothing to show (an unknown id, or a customer account whose record isn't in yet).
  */
-export function accountView(account: Account | undefined, balance: AccountBalance | undefined, accountId: string): AccountView | undefined {
+export function accountView(
+  account: Account | undefined,
+  balance: AccountBalance | undefined,
+  accountId: string,
+): AccountView | undefined {
   if (account !== undefined) return { ...account, balanceMinor: balance?.balanceMinor ?? 0n };
   const currency = currencyOfSystemAccount(accountId);
   if (currency === undefined || balance === undefined) return undefined;

@@ -21,8 +21,16 @@ function deposit(paymentId: string, accountId: string, amountMinor: bigint): Led
 
 test('the in-memory projection answers accounts with their exact balances, system accounts included, once per posting', async () => {
   const projection = new MemoryAccountsProjection({ maxAccounts: 10, maxPostings: 10 });
-  projection.applyAccounts([account('acc-a', { updatedAtMs: 1 }), account('acc-a', { status: 'FROZEN', updatedAtMs: 2 }), account('acc-a', { updatedAtMs: 1 })]);
-  projection.applyPostings([deposit('p1', 'acc-a', 2n ** 60n), deposit('p1', 'acc-a', 2n ** 60n), deposit('p2', 'acc-a', 1n)]);
+  projection.applyAccounts([
+    account('acc-a', { updatedAtMs: 1 }),
+    account('acc-a', { status: 'FROZEN', updatedAtMs: 2 }),
+    account('acc-a', { updatedAtMs: 1 }),
+  ]);
+  projection.applyPostings([
+    deposit('p1', 'acc-a', 2n ** 60n),
+    deposit('p1', 'acc-a', 2n ** 60n),
+    deposit('p2', 'acc-a', 1n),
+  ]);
   const view = await projection.getAccount('acc-a');
   assert.equal(view?.status, 'FROZEN');
   assert.equal(view?.balanceMinor, 2n ** 60n + 1n);

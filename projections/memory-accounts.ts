@@ -15,7 +15,9 @@ export interface MemoryAccountsLimits {
 
 export class AccountsProjectionCapacityError extends Error {
   constructor(what: 'accounts' | 'postings', limit: number) {
-    super(`the in-memory accounts projection holds its limit of ${limit} ${what}; use the PostgreSQL projection`);
+    super(
+      `the in-memory accounts projection holds its limit of ${limit} ${what}; use the PostgreSQL projection`,
+    );
     this.name = 'AccountsProjectionCapacityError';
   }
 }
@@ -64,7 +66,9 @@ export class MemoryAccountsProjection implements AccountQueries {
   }
 
   getAccount(accountId: string): Promise<AccountView | undefined> {
-    return Promise.resolve(accountView(this.#accounts.get(accountId), this.#balances.get(accountId), accountId));
+    return Promise.resolve(
+      accountView(this.#accounts.get(accountId), this.#balances.get(accountId), accountId),
+    );
   }
 
   /** The sum of every balance in the currency: 0 whenever every applied posting was balanced. */

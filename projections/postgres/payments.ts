@@ -10,6 +10,7 @@ import type pg from 'pg';
 import type { PaymentQueries, PaymentView } from '../../gateway/index.js';
 import type { PaymentKind, PaymentStatus } from '../../schemas/types.js';
 import { applyPaymentEvent, type PaymentReadModel, type ProjectedPaymentEvent } from '../payment-view.js';
+import { inTransaction } from './transaction.js';
 
 /** Bound on one batch: larger batches are split so one transaction never holds too many locks. */
 export const MAX_EVENTS_PER_TRANSACTION = 1_000;
@@ -139,9 +140,7 @@ export class PostgresPaymentsProjection implements PaymentQueries {
   }
 
   async #applySlice(events: readonly ProjectedPaymentEvent[]): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    await inTransaction(this.pool, async (client) => {
       const views = await loadViews(client, [...new Set(events.map((e) => e.paymentId))]);
       const changed = new Set<string>();
       for (const event of events) {
@@ -152,13 +151,7 @@ export class PostgresPaymentsProjection implements PaymentQueries {
       }
       await insertEvents(client, events);
       for (const paymentId of changed) await upsertPayment(client, views.get(paymentId)!);
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   /**

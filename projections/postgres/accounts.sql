@@ -1,0 +1,47 @@
+-- PayFlow's accounts read model in PostgreSQL, materialized from the compacted `accounts` topic
+-- and from `ledger.postings` (see projections/account-view.ts for the fold it implements).
+-- Rebuildable: drop these tables and replay both topics from the beginning; every write is
+-- idempotent, so a replay converges to the same rows.
+
+CREATE SCHEMA IF NOT EXISTS payflow;
+
+-- The latest Account record per id: a record replaces the row only if its updated_at is not
+-- older (on a tie the record later in the log wins).
+CREATE TABLE IF NOT EXISTS payflow.accounts (
+  account_id  text        PRIMARY KEY,
+  owner_id    text        NOT NULL,
+  currency    text        NOT NULL,
+  kyc_tier    text        NOT NULL CHECK (kyc_tier IN ('TIER_0', 'TIER_1', 'TIER_2', 'TIER_3')),
+  iban        text,
+  status      text        NOT NULL CHECK (status IN ('ACTIVE', 'FROZEN', 'CLOSED')),
+  opened_at   timestamptz NOT NULL,
+  updated_at  timestamptz NOT NULL
+);
+
+-- Every line of every posting once: the primary key makes a replayed posting insert nothing.
+CREATE TABLE IF NOT EXISTS payflow.ledger_entries (
+  posting_id    text        NOT NULL,
+  line_no       integer     NOT NULL CHECK (line_no >= 0),
+  payment_id    text        NOT NULL,
+  leg           text        NOT NULL CHECK (leg IN ('DEBIT', 'CREDIT')),
+  account_id    text        NOT NULL,
+  amount_minor  bigint      NOT NULL,
+  currency      text        NOT NULL,
+  posted_at     timestamptz NOT NULL,
+  PRIMARY KEY (posting_id, line_no)
+);
+
+CREATE INDEX IF NOT EXISTS ledger_entries_account_idx ON payflow.ledger_entries (account_id, posted_at);
+
+-- The balance of every account a posting touched, maintained by the same statement that inserts
+-- the entries, from the entries it actually inserted (none for a replayed posting). A sum of
+-- 64-bit amounts can exceed 64 bits, so the balance is numeric.
+CREATE TABLE IF NOT EXISTS payflow.balances (
+  account_id       text          PRIMARY KEY,
+  currency         text          NOT NULL,
+  balance_minor    numeric(38,0) NOT NULL,
+  first_posted_at  timestamptz   NOT NULL,
+  last_posted_at   timestamptz   NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS balances_currency_idx ON payflow.balances (currency);

@@ -1,0 +1,343 @@
+/**
+ * The accounts projection against the real PostgreSQL and Kafka: account records and ledger
+ * postings, written in the registry's Avro wire format to their topics, are projected into
+ * exact balances (above 2^53, and sums beyond 64 bits); a replay of both topics by a new
+ * consumer group changes nothing; every currency's balances sum to zero; an older account record
+ * never overwrites a newer one; unbalanced postings and tombstones are dead-lettered.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+
+import { Kafka, logLevel, type Admin } from 'kafkajs';
+import pg from 'pg';
+
+import type { AccountView } from '../../gateway/index.js';
+import { account } from '../../processors/test-fixtures.js';
+import { runAccountsProjection } from '../../projections/accounts-runner.js';
+import {
+  migrateAccountsProjection,
+  PostgresAccountsProjection,
+} from '../../projections/postgres/accounts.js';
+import { AVRO } from '../../schemas/avro.js';
+import {
+  createSchemaRegistry,
+  registerSchemas,
+  registryAvroSerde,
+  valueSubject,
+} from '../../schemas/registry.js';
+import type { LedgerPosting } from '../../schemas/types.js';
+import { stackEnv, uniqueName } from '../support/stack.js';
+
+const env = stackEnv();
+const skip = 'skip' in env ? env.skip : false;
+const WAIT_MS = 30_000;
+/** ISO 4217's code for testing: no real money is ever in it. */
+const CURRENCY = 'XTS';
+const FUNDING = `funding:${CURRENCY}`;
+const ABOVE_2_53 = 9_007_199_254_740_993n;
+
+function posting(
+  postingId: string,
+  lines: readonly (readonly [string, bigint])[],
+  postedAtMs = 1_795_000_000_000,
+): LedgerPosting {
+  return {
+    postingId,
+    paymentId: postingId.split(':')[0]!,
+    leg: postingId.endsWith(':debit') ? 'DEBIT' : 'CREDIT',
+    currency: CURRENCY,
+    lines: lines.map(([accountId, amountMinor]) => ({ accountId, amountMinor })),
+    postedAtMs,
+  };
+}
+
+const deposit = (paymentId: string, accountId: string, amountMinor: bigint): LedgerPosting =>
+  posting(`${paymentId}:credit`, [
+    [FUNDING, -amountMinor],
+    [accountId, amountMinor],
+  ]);
+
+/** A transfer's two legs, through the in-transit accounts of two ledger partitions. */
+const transfer = (paymentId: string, from: string, to: string, amountMinor: bigint): LedgerPosting[] => [
+  posting(`${paymentId}:debit`, [
+    [from, -amountMinor],
+    [`transit:${CURRENCY}:1`, amountMinor],
+  ]),
+  posting(`${paymentId}:credit`, [
+    [`transit:${CURRENCY}:2`, -amountMinor],
+    [to, amountMinor],
+  ]),
+];
+
+const balanceOf = async (projection: PostgresAccountsProjection, accountId: string): Promise<bigint> =>
+  (await projection.getAccount(accountId))?.balanceMinor ?? 0n;
+
+/** A pool whose statements are bounded, with the accounts tables in place. */
+async function migratedPool(connectionString: string): Promise<pg.Pool> {
+  const pool = new pg.Pool({
+    connectionString,
+    max: 4,
+    connectionTimeoutMillis: 5_000,
+    statement_timeout: 10_000,
+  });
+  await migrateAccountsProjection(pool);
+  return pool;
+}
+
+async function until(condition: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + WAIT_MS;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${WAIT_MS} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/** Whether the group has committed every non-empty partition of the topic up to its end. */
+async function caughtUp(admin: Admin, groupId: string, topic: string): Promise<boolean> {
+  const ends = await admin.fetchTopicOffsets(topic);
+  const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+  return ends.every(
+    ({ partition, high, low }) =>
+      high === low || committed?.partitions.find((p) => p.partition === partition)?.offset === high,
+  );
+}
+
+describe('PostgreSQL accounts projection', { skip }, () => {
+  let pool: pg.Pool;
+  let projection: PostgresAccountsProjection;
+
+  before(async () => {
+    if ('skip' in env) return;
+    pool = await migratedPool(env.postgresUrl);
+    await migrateAccountsProjection(pool); // migrations are idempotent
+    projection = new PostgresAccountsProjection(pool, { statementTimeoutMs: 5_000 });
+  });
+  after(async () => {
+    await pool?.end();
+  });
+
+  test('postings applied again, whole or in part, move no balance twice; balances match their entries', async () => {
+    const [a, b] = [uniqueName('acc'), uniqueName('acc')];
+    const pay = uniqueName('pay');
+    await projection.applyAccounts([account(a, { currency: CURRENCY }), account(b, { currency: CURRENCY })]);
+    const fundingBefore = await balanceOf(projection, FUNDING);
+    const postings = [deposit(`${pay}-1`, a, ABOVE_2_53), ...transfer(`${pay}-2`, a, b, 700n)];
+    await projection.applyPostings(postings.slice(0, 2));
+    await projection.applyPostings([...postings, postings[0]!]);
+    await projection.applyPostings(postings);
+    await projection.applyPosting(postings[2]!);
+    assert.equal(await balanceOf(projection, a), ABOVE_2_53 - 700n);
+    assert.equal(await balanceOf(projection, b), 700n);
+    assert.equal((await balanceOf(projection, FUNDING)) - fundingBefore, -ABOVE_2_53);
+    const { rows } = await pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM payflow.ledger_entries WHERE posting_id = ANY($1)',
+      [postings.map((p) => p.postingId)],
+    );
+    assert.equal(rows[0]!.n, 6);
+    assert.deepEqual(await projection.balanceMismatches([a, b, FUNDING, `transit:${CURRENCY}:1`]), []);
+    assert.equal(await projection.totalOfAllBalances(CURRENCY), 0n);
+  });
+
+  test('a balance can grow beyond 64 bits and still reads back exactly', async () => {
+    const [rich, poor] = [uniqueName('acc'), uniqueName('acc')];
+    const pay = uniqueName('pay');
+    const big = 2n ** 62n;
+    await projection.applyAccount(account(rich, { currency: CURRENCY }));
+    await projection.applyPostings(
+      [1, 2, 3].map((n) =>
+        posting(`${pay}-${n}:credit`, [
+          [poor, -big],
+          [rich, big],
+        ]),
+      ),
+    );
+    assert.equal(await balanceOf(projection, rich), 3n * big);
+    assert.ok(3n * big > 2n ** 63n - 1n);
+  });
+
+  test('a batch holding an unbalanced posting commits nothing', async () => {
+    const a = uniqueName('acc');
+    await projection.applyAccount(account(a, { currency: CURRENCY }));
+    const good = deposit(uniqueName('pay'), a, 5n);
+    const bad = posting(`${uniqueName('pay')}:debit`, [
+      [a, -5n],
+      [FUNDING, 4n],
+    ]);
+    await assert.rejects(projection.applyPostings([good, bad]), { name: 'LedgerPostingError' });
+    assert.equal(await balanceOf(projection, a), 0n);
+  });
+
+  test('an account row only moves to a record that is not older; system accounts answer from their balance; unknown ids are undefined', async () => {
+    const a = uniqueName('acc');
+    const opened = account(a, {
+      currency: CURRENCY,
+      iban: 'DE89370400440532013000',
+      openedAtMs: 1_000,
+      updatedAtMs: 1_000,
+    });
+    const frozen = { ...opened, status: 'FROZEN' as const, updatedAtMs: 2_000 };
+    await projection.applyAccounts([opened, frozen]);
+    await projection.applyAccount(opened); // late and older: ignored
+    assert.deepEqual(await projection.getAccount(a), { ...frozen, balanceMinor: 0n });
+    const closedSameMs = { ...frozen, status: 'CLOSED' as const };
+    await projection.applyAccount(closedSameMs); // same millisecond, later in the log: wins
+    assert.equal((await projection.getAccount(a))?.status, 'CLOSED');
+
+    await projection.applyPosting(deposit(uniqueName('pay'), a, 1n));
+    const funding = await projection.getAccount(FUNDING);
+    assert.equal(funding?.ownerId, 'system');
+    assert.equal(funding?.currency, CURRENCY);
+    assert.equal(funding?.status, 'ACTIVE');
+    assert.equal(await projection.getAccount(uniqueName('missing')), undefined);
+    assert.equal(await projection.getAccount('funding:QQQ'), undefined);
+  });
+});
+
+describe('Kafka to PostgreSQL accounts projection', { skip }, () => {
+  let kafka: Kafka;
+  let admin: Admin;
+  let pool: pg.Pool;
+  let projection: PostgresAccountsProjection;
+  const topics = { accounts: uniqueName('accounts'), postings: uniqueName('ledger-postings') };
+
+  before(async () => {
+    if ('skip' in env) return;
+    kafka = new Kafka({
+      clientId: 'accounts-projection-test',
+      brokers: env.kafkaBrokers,
+      logLevel: logLevel.NOTHING,
+    });
+    pool = await migratedPool(env.postgresUrl);
+    projection = new PostgresAccountsProjection(pool);
+    admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({
+      topics: [
+        {
+          topic: topics.accounts,
+          numPartitions: 3,
+          configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
+        },
+        { topic: topics.postings, numPartitions: 3 },
+      ],
+      waitForLeaders: true,
+    });
+    await registerSchemas(env.schemaRegistryUrl, [
+      { name: topics.accounts, value: { kind: 'avro', contract: AVRO.Account } },
+      { name: topics.postings, value: { kind: 'avro', contract: AVRO.LedgerPosting } },
+    ]);
+  });
+  after(async () => {
+    await admin?.disconnect();
+    await pool?.end();
+  });
+
+  test('accounts and postings are projected to exact balances, a replay by a new group changes nothing, and the currency sums to zero', async () => {
+    if ('skip' in env) return;
+    const registry = createSchemaRegistry(env.schemaRegistryUrl);
+    const accountSerde = registryAvroSerde(registry, valueSubject(topics.accounts), AVRO.Account);
+    const postingSerde = registryAvroSerde(registry, valueSubject(topics.postings), AVRO.LedgerPosting);
+
+    const [a, b, c] = [uniqueName('acc'), uniqueName('acc'), uniqueName('acc')];
+    const opened = (accountId: string) =>
+      account(accountId, { currency: CURRENCY, openedAtMs: 1_000, updatedAtMs: 1_000 });
+    const accountRecords = [
+      opened(a),
+      opened(b),
+      opened(c),
+      { ...opened(c), status: 'FROZEN' as const, updatedAtMs: 2_000 },
+      { ...opened(c), updatedAtMs: 1_500 }, // stale: must not unfreeze c
+    ];
+    const pay = uniqueName('pay');
+    const postings = [
+      deposit(`${pay}-1`, a, ABOVE_2_53),
+      deposit(`${pay}-2`, b, 1_000n),
+      ...transfer(`${pay}-3`, a, c, 700n),
+      ...transfer(`${pay}-4`, b, a, 250n),
+    ];
+    const unbalanced = posting(`${pay}-5:debit`, [
+      [a, -1n],
+      [FUNDING, 2n],
+    ]);
+    const fundingBefore = await balanceOf(projection, FUNDING);
+
+    const producer = kafka.producer({ idempotent: true });
+    await producer.connect();
+    await producer.send({
+      topic: topics.accounts,
+      messages: [
+        ...(await Promise.all(
+          accountRecords.map(async (r) => ({
+            key: r.accountId,
+            value: await accountSerde.serialize(r, topics.accounts),
+          })),
+        )),
+        { key: 'tombstoned', value: null },
+      ],
+    });
+    // A posting delivered twice (an at-least-once writer) and an unbalanced one among them.
+    await producer.send({
+      topic: topics.postings,
+      messages: await Promise.all(
+        [...postings, postings[0]!, unbalanced].map(async (p) => ({
+          key: p.paymentId,
+          value: await postingSerde.serialize(p, topics.postings),
+        })),
+      ),
+    });
+    await producer.disconnect();
+
+    const deadLetters: string[] = [];
+    const run = async (groupId: string) => {
+      const running = await runAccountsProjection({
+        kafka,
+        projection,
+        groupId,
+        topics,
+        accountSerde,
+        postingSerde,
+        deadLetter: (topic, message, _partition, reason) => {
+          deadLetters.push(
+            `${topic === topics.accounts ? 'accounts' : 'postings'} ${message.key?.toString()}: ${reason.name}`,
+          );
+          return Promise.resolve();
+        },
+        retry: { initialDelayMs: 50, maxDelayMs: 500 },
+      });
+      try {
+        await until(
+          async () =>
+            (await caughtUp(admin, `${groupId}.accounts`, topics.accounts)) &&
+            (await caughtUp(admin, `${groupId}.postings`, topics.postings)),
+          `${groupId} to commit both topics to their ends`,
+        );
+      } finally {
+        await running.disconnect();
+      }
+    };
+    const views = () => Promise.all([a, b, c].map((id) => projection.getAccount(id)));
+
+    await run(uniqueName('accounts-projection'));
+    const [viewA, viewB, viewC] = await views();
+    assert.equal(viewA?.balanceMinor, ABOVE_2_53 - 700n + 250n);
+    assert.equal(viewB?.balanceMinor, 1_000n - 250n);
+    assert.equal(viewC?.balanceMinor, 700n);
+    assert.equal(viewC?.status, 'FROZEN');
+    assert.equal(viewA?.currency, CURRENCY);
+    assert.equal((await balanceOf(projection, FUNDING)) - fundingBefore, -(ABOVE_2_53 + 1_000n));
+    assert.equal(await projection.totalOfAllBalances(CURRENCY), 0n);
+    assert.deepEqual(deadLetters.sort(), [
+      `accounts tombstoned: TombstoneError`,
+      `postings ${pay}-5: LedgerPostingError`,
+    ]);
+
+    // The projector rebuilt from the beginning by a new group: every row stays as it was.
+    const fundingAfterFirstRun = await projection.getAccount(FUNDING);
+    await run(uniqueName('accounts-projection-replay'));
+    const replayed: (AccountView | undefined)[] = await views();
+    assert.deepEqual(replayed, [viewA, viewB, viewC]);
+    assert.deepEqual(await projection.getAccount(FUNDING), fundingAfterFirstRun);
+    assert.equal(await projection.totalOfAllBalances(CURRENCY), 0n);
+    assert.deepEqual(await projection.balanceMismatches([a, b, c]), []);
+  });
+});
