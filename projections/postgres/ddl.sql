@@ -1,6 +1,7 @@
 -- PayFlow's PostgreSQL read model, materialized from `payments.events`.
 -- Rebuildable: drop the schema and replay the topic from the beginning; every write is an
 -- idempotent upsert keyed by event id or payment id, so a replay converges to the same rows.
+-- The accounts read model (accounts, ledger entries, balances) is in accounts.sql.
 
 CREATE SCHEMA IF NOT EXISTS payflow;
 
