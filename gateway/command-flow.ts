@@ -6,7 +6,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, invalidField } from './errors.js';
 import type { Principal } from './fastify-types.js';
-import type { GatewayPorts, IdempotencyScope, StoredResponse } from './ports.js';
+import type { PaymentCommand } from '../schemas/types.js';
+import type { CommandHeaders, GatewayPorts, IdempotencyScope, StoredResponse } from './ports.js';
 import { withTimeout } from './timeout.js';
 
 export interface RouteContext {
@@ -45,10 +46,14 @@ export async function publishBounded(context: RouteContext, publish: () => Promi
   try {
     await withTimeout(publish(), context.publishTimeoutMs, 'publish command');
   } catch (error) {
-    throw new ApiError('PUBLISH_UNAVAILABLE', 'the command could not be recorded; retry with the same Idempotency-Key', {
-      cause: error,
-      headers: { 'Retry-After': RETRY_AFTER_S },
-    });
+    throw new ApiError(
+      'PUBLISH_UNAVAILABLE',
+      'the command could not be recorded; retry with the same Idempotency-Key',
+      {
+        cause: error,
+        headers: { 'Retry-After': RETRY_AFTER_S },
+      },
+    );
   }
 }
 
@@ -96,13 +101,21 @@ export async function runIdempotent(
       void reply.code(begun.response.statusCode).header('Idempotent-Replayed', 'true');
       return begun.response.body;
     case 'in_flight':
-      throw new ApiError('IDEMPOTENCY_KEY_IN_FLIGHT', 'the first request with this Idempotency-Key is still being processed', {
-        headers: { 'Retry-After': RETRY_AFTER_S },
-      });
+      throw new ApiError(
+        'IDEMPOTENCY_KEY_IN_FLIGHT',
+        'the first request with this Idempotency-Key is still being processed',
+        {
+          headers: { 'Retry-After': RETRY_AFTER_S },
+        },
+      );
     case 'mismatch':
-      throw new ApiError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was already used for a different request', {
-        errors: [{ field: 'Idempotency-Key', message: 'already used with a different request' }],
-      });
+      throw new ApiError(
+        'IDEMPOTENCY_KEY_REUSED',
+        'this Idempotency-Key was already used for a different request',
+        {
+          errors: [{ field: 'Idempotency-Key', message: 'already used with a different request' }],
+        },
+      );
     case 'acquired':
       return executeHoldingKey(context, request, reply, run, begun.lockToken);
   }
@@ -126,10 +139,41 @@ async function executeHoldingKey(
     });
     throw error;
   }
-  await storeBounded(context, () => store.complete(run.scope, lockToken, response)).catch((completeError: unknown) => {
-    // The command is on the log: answer success. A retry may publish again; dedupe drops it.
-    request.log.warn({ err: completeError }, 'could not store the idempotent response');
-  });
+  await storeBounded(context, () => store.complete(run.scope, lockToken, response)).catch(
+    (completeError: unknown) => {
+      // The command is on the log: answer success. A retry may publish again; dedupe drops it.
+      request.log.warn({ err: completeError }, 'could not store the idempotent response');
+    },
+  );
   void reply.code(response.statusCode);
   return response.body;
+}
+
+/** Where a payment's status is read. */
+export function statusUrlOf(paymentId: string): string {
+  return `/v1/payments/${paymentId}`;
+}
+
+/**
+ * Publishes a payment command (a payment or a deposit) within the publish timeout and answers
+ * 202 with where to follow it; shared by every route that starts a payment.
+ */
+export async function acceptPayment(
+  context: RouteContext,
+  request: FastifyRequest,
+  command: PaymentCommand,
+  headers: CommandHeaders,
+  logFields: Readonly<Record<string, string>> = {},
+): Promise<StoredResponse> {
+  await publishBounded(context, () => context.ports.publisher.publishPayment(command, headers));
+  request.log.info(
+    { paymentId: command.paymentId, kind: command.kind, ...logFields },
+    'payment command published',
+  );
+  const accepted = {
+    paymentId: command.paymentId,
+    status: 'INITIATED',
+    statusUrl: statusUrlOf(command.paymentId),
+  };
+  return { statusCode: 202, body: accepted };
 }

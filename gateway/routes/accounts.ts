@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AccountCommand, AccountStatus, KycTier, PaymentCommand } from '../../schemas/types.js';
 import { requestHash } from '../canonical.js';
 import {
+  acceptPayment,
   idempotencyKeyOf,
   principalOf,
   publishBounded,
@@ -27,7 +28,6 @@ import {
   problemResponse,
 } from '../schemas.js';
 import { assertIban, assertKnownCurrency } from '../validation.js';
-import { statusUrlOf as paymentStatusUrlOf } from './payments.js';
 
 interface OpenAccountBody {
   readonly accountId?: string;
@@ -54,7 +54,11 @@ function headersOf(request: FastifyRequest, idempotencyKey: string | null) {
   return { correlationId: request.id, principal: principalOf(request).id, idempotencyKey };
 }
 
-async function publishOpen(context: RouteContext, request: FastifyRequest, key: string | null): Promise<StoredResponse> {
+async function publishOpen(
+  context: RouteContext,
+  request: FastifyRequest,
+  key: string | null,
+): Promise<StoredResponse> {
   const body = request.body as OpenAccountBody;
   const command: AccountCommand = {
     type: 'OPEN',
@@ -66,14 +70,23 @@ async function publishOpen(context: RouteContext, request: FastifyRequest, key: 
     iban: body.iban ?? null,
     issuedAtMs: context.now(),
   };
-  await publishBounded(context, () => context.ports.publisher.publishAccount(command, headersOf(request, key)));
+  await publishBounded(context, () =>
+    context.ports.publisher.publishAccount(command, headersOf(request, key)),
+  );
   const iban = command.iban === null ? null : maskIban(command.iban);
   request.log.info({ accountId: command.accountId, iban }, 'account open command published');
-  return { statusCode: 202, body: { accountId: command.accountId, statusUrl: accountUrlOf(command.accountId) } };
+  return {
+    statusCode: 202,
+    body: { accountId: command.accountId, statusUrl: accountUrlOf(command.accountId) },
+  };
 }
 
 /** The Idempotency-Key is optional here: without it, a retry with no accountId opens a second account. */
-async function openAccount(context: RouteContext, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+async function openAccount(
+  context: RouteContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<unknown> {
   const body = request.body as OpenAccountBody;
   assertKnownCurrency('/currency', body.currency);
   if (body.iban !== undefined) assertIban('/iban', body.iban);
@@ -90,17 +103,34 @@ async function openAccount(context: RouteContext, request: FastifyRequest, reply
   });
 }
 
-async function changeStatus(context: RouteContext, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+async function changeStatus(
+  context: RouteContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<unknown> {
   const accountId = accountIdOf(request);
   const { status } = request.body as { status: AccountStatus };
-  const command: AccountCommand = { type: 'CHANGE_STATUS', commandId: context.newId(), accountId, status, issuedAtMs: context.now() };
-  await publishBounded(context, () => context.ports.publisher.publishAccount(command, headersOf(request, null)));
+  const command: AccountCommand = {
+    type: 'CHANGE_STATUS',
+    commandId: context.newId(),
+    accountId,
+    status,
+    issuedAtMs: context.now(),
+  };
+  await publishBounded(context, () =>
+    context.ports.publisher.publishAccount(command, headersOf(request, null)),
+  );
   request.log.info({ accountId, status }, 'account status command published');
   void reply.code(202);
   return { accountId, status, statusUrl: accountUrlOf(accountId) };
 }
 
-function depositCommand(context: RouteContext, request: FastifyRequest, key: string, hash: string): PaymentCommand {
+function depositCommand(
+  context: RouteContext,
+  request: FastifyRequest,
+  key: string,
+  hash: string,
+): PaymentCommand {
   const body = request.body as DepositBody;
   return {
     commandId: context.newId(),
@@ -119,7 +149,11 @@ function depositCommand(context: RouteContext, request: FastifyRequest, key: str
   };
 }
 
-async function deposit(context: RouteContext, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+async function deposit(
+  context: RouteContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<unknown> {
   const accountId = accountIdOf(request);
   const body = request.body as DepositBody;
   if (accountId.includes(':')) throw invalidField('accountId', 'system accounts cannot receive deposits');
@@ -132,10 +166,7 @@ async function deposit(context: RouteContext, request: FastifyRequest, reply: Fa
     fingerprint: `POST /v1/accounts/:accountId/deposits ${hash}`,
     execute: async () => {
       const command = depositCommand(context, request, key, hash);
-      await publishBounded(context, () => context.ports.publisher.publishPayment(command, headersOf(request, key)));
-      request.log.info({ paymentId: command.paymentId, kind: command.kind, accountId }, 'deposit command published');
-      const accepted = { paymentId: command.paymentId, status: 'INITIATED', statusUrl: paymentStatusUrlOf(command.paymentId) };
-      return { statusCode: 202, body: accepted };
+      return acceptPayment(context, request, command, headersOf(request, key), { accountId });
     },
   });
 }
@@ -205,7 +236,9 @@ export function accountRoutes(app: FastifyInstance, context: RouteContext): Prom
         headers: HEADERS_IDEMPOTENT,
         params: ACCOUNT_ID_PARAMS,
         body: DEPOSIT_BODY,
-        response: { 202: { description: 'The deposit command is on the log; poll statusUrl', ...PAYMENT_ACCEPTED } },
+        response: {
+          202: { description: 'The deposit command is on the log; poll statusUrl', ...PAYMENT_ACCEPTED },
+        },
       },
     },
     (request, reply) => deposit(context, request, reply),
@@ -219,7 +252,10 @@ export function accountRoutes(app: FastifyInstance, context: RouteContext): Prom
         tags: ['accounts'],
         headers: HEADERS_PLAIN,
         params: ACCOUNT_ID_PARAMS,
-        response: { 200: { description: 'The account', ...ACCOUNT_VIEW }, 404: problemResponse('No such account') },
+        response: {
+          200: { description: 'The account', ...ACCOUNT_VIEW },
+          404: problemResponse('No such account'),
+        },
       },
     },
     (request) => getAccount(context, request),

@@ -3,9 +3,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { PaymentCommand } from '../../schemas/types.js';
 import { requestHash } from '../canonical.js';
 import {
+  acceptPayment,
   idempotencyKeyOf,
   principalOf,
-  publishBounded,
   queryBounded,
   runIdempotent,
   type RouteContext,
@@ -33,10 +33,6 @@ interface CreatePaymentBody {
   readonly device?: { readonly id: string; readonly ip?: string };
 }
 
-export function statusUrlOf(paymentId: string): string {
-  return `/v1/payments/${paymentId}`;
-}
-
 function checkPaymentBody(body: CreatePaymentBody): void {
   assertKnownCurrency('/currency', body.currency);
   if (body.senderAccountId === body.recipientAccountId) {
@@ -45,7 +41,12 @@ function checkPaymentBody(body: CreatePaymentBody): void {
   if (body.device?.ip !== undefined) assertIpAddress('/device/ip', body.device.ip);
 }
 
-function toCommand(context: RouteContext, request: FastifyRequest, key: string, hash: string): PaymentCommand {
+function toCommand(
+  context: RouteContext,
+  request: FastifyRequest,
+  key: string,
+  hash: string,
+): PaymentCommand {
   const body = request.body as CreatePaymentBody;
   return {
     commandId: context.newId(),
@@ -64,7 +65,11 @@ function toCommand(context: RouteContext, request: FastifyRequest, key: string, 
   };
 }
 
-async function createPayment(context: RouteContext, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+async function createPayment(
+  context: RouteContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<unknown> {
   const body = request.body as CreatePaymentBody;
   checkPaymentBody(body);
   const principal = principalOf(request);
@@ -76,10 +81,7 @@ async function createPayment(context: RouteContext, request: FastifyRequest, rep
     execute: async () => {
       const command = toCommand(context, request, key, hash);
       const headers = { correlationId: request.id, principal: principal.id, idempotencyKey: key };
-      await publishBounded(context, () => context.ports.publisher.publishPayment(command, headers));
-      request.log.info({ paymentId: command.paymentId, kind: command.kind }, 'payment command published');
-      const accepted = { paymentId: command.paymentId, status: 'INITIATED', statusUrl: statusUrlOf(command.paymentId) };
-      return { statusCode: 202, body: accepted };
+      return acceptPayment(context, request, command, headers);
     },
   });
 }
@@ -98,7 +100,11 @@ export function toPaymentResponse(view: PaymentView) {
     recipientAccountId: view.recipientAccountId,
     reference: view.reference,
     rejection: view.rejection,
-    events: view.events.map((event) => ({ type: event.type, occurredAt: isoTime(event.occurredAtMs), sequence: event.sequence })),
+    events: view.events.map((event) => ({
+      type: event.type,
+      occurredAt: isoTime(event.occurredAtMs),
+      sequence: event.sequence,
+    })),
     createdAt: isoTime(view.createdAtMs),
     updatedAt: isoTime(view.updatedAtMs),
   };
@@ -112,7 +118,8 @@ function mayRead(principal: Principal, view: PaymentView): boolean {
 async function getPayment(context: RouteContext, request: FastifyRequest): Promise<unknown> {
   const { paymentId } = request.params as { paymentId: string };
   const view = await queryBounded(context, () => context.ports.payments.getPayment(paymentId));
-  if (view === undefined || !mayRead(principalOf(request), view)) throw new ApiError('PAYMENT_NOT_FOUND', `no payment ${paymentId}`);
+  if (view === undefined || !mayRead(principalOf(request), view))
+    throw new ApiError('PAYMENT_NOT_FOUND', `no payment ${paymentId}`);
   return toPaymentResponse(view);
 }
 
@@ -141,7 +148,10 @@ export function paymentRoutes(app: FastifyInstance, context: RouteContext): Prom
         tags: ['payments'],
         headers: HEADERS_PLAIN,
         params: PAYMENT_ID_PARAMS,
-        response: { 200: { description: 'The payment', ...PAYMENT_VIEW }, 404: problemResponse('No such payment') },
+        response: {
+          200: { description: 'The payment', ...PAYMENT_VIEW },
+          404: problemResponse('No such payment'),
+        },
       },
     },
     (request) => getPayment(context, request),
