@@ -10,9 +10,9 @@ import type { Registry } from 'prom-client';
 import type { AccountQueries, CommandHeaders, CommandPublisher, PaymentQueries } from '../gateway/index.js';
 import { MemoryAccountsProjection } from '../projections/memory-accounts.js';
 import { MemoryPaymentsProjection } from '../projections/memory.js';
-import type { ProjectedPaymentEvent } from '../projections/payment-view.js';
+import { projectedEvent } from '../projections/payment-view.js';
 import { AVRO, plainAvroSerde } from '../schemas/avro.js';
-import type { AccountCommand, PaymentCommand, PaymentEvent } from '../schemas/types.js';
+import type { AccountCommand, PaymentCommand } from '../schemas/types.js';
 import { paymentCommandKey, TOPIC } from '../topics/catalogue.js';
 import { commandRecordHeaders } from '../gateway/kafka-publisher.js';
 import { paymentPipeline } from './pipeline.js';
@@ -27,19 +27,6 @@ export interface EmbeddedPipelineOptions {
   readonly maxPayments?: number;
   readonly maxAccounts?: number;
   readonly now?: () => number;
-}
-
-export function projectedEvent(event: PaymentEvent): ProjectedPaymentEvent {
-  return {
-    eventId: event.eventId,
-    paymentId: event.paymentId,
-    type: event.type,
-    sequence: event.sequence,
-    occurredAtMs: event.occurredAtMs,
-    correlationId: event.correlationId,
-    ...(event.initiated === null ? {} : { initiated: event.initiated }),
-    ...(event.rejection === null ? {} : { rejection: event.rejection }),
-  };
 }
 
 export class EmbeddedPipeline implements CommandPublisher {

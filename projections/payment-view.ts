@@ -6,7 +6,7 @@
  * Events may arrive more than once (a projection replays the log after a crash): an event whose
  * sequence the view already holds is ignored, so a replay converges to the same view.
  */
-import type { PaymentKind, PaymentStatus } from '../schemas/types.js';
+import type { PaymentEvent, PaymentKind, PaymentStatus } from '../schemas/types.js';
 
 /** The fields of a `payments.events` record the read model needs. */
 export interface ProjectedPaymentEvent {
@@ -42,7 +42,11 @@ export interface PaymentReadModel {
   readonly recipientAccountId: string;
   readonly reference: string | null;
   readonly rejection: { readonly code: string; readonly detail: string | null } | null;
-  readonly events: readonly { readonly type: string; readonly occurredAtMs: number; readonly sequence: number }[];
+  readonly events: readonly {
+    readonly type: string;
+    readonly occurredAtMs: number;
+    readonly sequence: number;
+  }[];
   readonly createdAtMs: number;
   readonly updatedAtMs: number;
 }
@@ -91,7 +95,10 @@ function initialView(event: ProjectedPaymentEvent): PaymentReadModel {
  * Folds one event into the view. Events of one payment share a key, so the log delivers them in
  * order; a gap in sequence means an upstream bug and throws rather than projecting a lie.
  */
-export function applyPaymentEvent(view: PaymentReadModel | undefined, event: ProjectedPaymentEvent): PaymentReadModel {
+export function applyPaymentEvent(
+  view: PaymentReadModel | undefined,
+  event: ProjectedPaymentEvent,
+): PaymentReadModel {
   if (view === undefined) return initialView(event);
   const lastSequence = view.events.at(-1)?.sequence ?? -1;
   if (event.sequence <= lastSequence) return view;
@@ -102,7 +109,24 @@ export function applyPaymentEvent(view: PaymentReadModel | undefined, event: Pro
     ...view,
     status: STATUS_AFTER_EVENT[event.type] ?? view.status,
     rejection: event.rejection ?? view.rejection,
-    events: [...view.events, { type: event.type, occurredAtMs: event.occurredAtMs, sequence: event.sequence }],
+    events: [
+      ...view.events,
+      { type: event.type, occurredAtMs: event.occurredAtMs, sequence: event.sequence },
+    ],
     updatedAtMs: event.occurredAtMs,
+  };
+}
+
+/** The read model's view of a `payments.events` record (both modes project through it). */
+export function projectedEvent(event: PaymentEvent): ProjectedPaymentEvent {
+  return {
+    eventId: event.eventId,
+    paymentId: event.paymentId,
+    type: event.type,
+    sequence: event.sequence,
+    occurredAtMs: event.occurredAtMs,
+    correlationId: event.correlationId,
+    ...(event.initiated === null ? {} : { initiated: event.initiated }),
+    ...(event.rejection === null ? {} : { rejection: event.rejection }),
   };
 }

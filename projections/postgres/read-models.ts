@@ -1,0 +1,173 @@
+/**
+ * The gateway's read models in the Kafka mode: the payments projection (from `payments.events`)
+ * and the accounts projection (from `accounts` and `ledger.postings`) in PostgreSQL, each fed by
+ * its own consumer group reading committed records only. Offsets are committed after the rows
+ * are, and every write is idempotent, so a crash replays a batch harmlessly. Instances of the
+ * main job share the groups (`<applicationId>.read-model.payments`, `.accounts`, `.postings`):
+ * run several and each projects a share of the partitions into the same tables.
+ *
+ * A record that can't be decoded, a tombstone or an unbalanced posting goes to the dead-letter
+ * topic with its reason; a database that is down is waited out with capped backoff (the lag
+ * grows, nothing is skipped). Metrics: records applied, sink errors, dead letters and lag per
+ * read model.
+ */
+import type { Consumer, Kafka, Producer } from 'kafkajs';
+import type pg from 'pg';
+import { Counter, Gauge, type Registry } from 'prom-client';
+
+import type { Serde } from '../../processors/runtime/api.js';
+import { projectedEvent } from '../payment-view.js';
+import { TOPIC } from '../../topics/catalogue.js';
+import type { Account, LedgerPosting, PaymentEvent } from '../../schemas/types.js';
+import { runAccountsProjection, TombstoneError, type RunningAccountsProjection } from '../accounts-runner.js';
+import { kafkaDeadLetter } from '../kafka-dead-letter.js';
+import { runKafkaProjection } from '../kafka-runner.js';
+import { migrateAccountsProjection, PostgresAccountsProjection } from './accounts.js';
+import { migratePaymentsProjection, PostgresPaymentsProjection } from './payments.js';
+
+export interface PostgresReadModelsOptions {
+  readonly kafka: Kafka;
+  readonly pool: pg.Pool;
+  /** Prefix of the consumer groups, normally the pipeline's application id. */
+  readonly applicationId: string;
+  readonly serdes: {
+    readonly paymentEvent: Serde<PaymentEvent>;
+    readonly account: Serde<Account>;
+    readonly posting: Serde<LedgerPosting>;
+  };
+  readonly metricsRegistry: Registry;
+  /** Bound on writing one dead letter. */
+  readonly produceTimeoutMs: number;
+  readonly onError?: (readModel: string, error: unknown, attempt: number, delayMs: number) => void;
+}
+
+export interface PostgresReadModels {
+  readonly payments: PostgresPaymentsProjection;
+  readonly accounts: PostgresAccountsProjection;
+  stop(): Promise<void>;
+}
+
+function readModelMetrics(registry: Registry) {
+  const get = <M>(name: string, make: () => M): M =>
+    (registry.getSingleMetric(name) as M | undefined) ?? make();
+  return {
+    applied: get(
+      'payflow_read_model_records_applied_total',
+      () =>
+        new Counter({
+          name: 'payflow_read_model_records_applied_total',
+          help: 'Records applied to a read model',
+          labelNames: ['read_model', 'topic'],
+          registers: [registry],
+        }),
+    ),
+    errors: get(
+      'payflow_read_model_sink_errors_total',
+      () =>
+        new Counter({
+          name: 'payflow_read_model_sink_errors_total',
+          help: 'Failed attempts to write a batch to a read model (each is retried)',
+          labelNames: ['read_model'],
+          registers: [registry],
+        }),
+    ),
+    deadLetters: get(
+      'payflow_read_model_dead_letters_total',
+      () =>
+        new Counter({
+          name: 'payflow_read_model_dead_letters_total',
+          help: 'Records a read model could not apply, copied to the dead-letter topic',
+          labelNames: ['read_model', 'topic'],
+          registers: [registry],
+        }),
+    ),
+    lag: get(
+      'payflow_read_model_lag_records',
+      () =>
+        new Gauge({
+          name: 'payflow_read_model_lag_records',
+          help: 'Records behind the end of the partition after the last applied batch',
+          labelNames: ['read_model', 'topic', 'partition'],
+          registers: [registry],
+        }),
+    ),
+  };
+}
+
+/** Creates the tables if missing, then starts the three consumers; resolves once all run. */
+export async function startPostgresReadModels(
+  options: PostgresReadModelsOptions,
+): Promise<PostgresReadModels> {
+  await migratePaymentsProjection(options.pool);
+  await migrateAccountsProjection(options.pool);
+  const payments = new PostgresPaymentsProjection(options.pool);
+  const accounts = new PostgresAccountsProjection(options.pool);
+  const metrics = readModelMetrics(options.metricsRegistry);
+
+  const producer: Producer = options.kafka.producer({ idempotent: true, allowAutoTopicCreation: false });
+  await producer.connect();
+  const deadLetter = (readModel: string) => {
+    const write = kafkaDeadLetter(producer, {
+      projection: `read-model.${readModel}`,
+      timeoutMs: options.produceTimeoutMs,
+    });
+    return async (...args: Parameters<typeof write>) => {
+      await write(...args);
+      metrics.deadLetters.inc({ read_model: readModel, topic: args[0] });
+    };
+  };
+
+  const started: { consumer?: Consumer; accounts?: RunningAccountsProjection } = {};
+  try {
+    const eventSerde = options.serdes.paymentEvent;
+    started.consumer = await runKafkaProjection({
+      kafka: options.kafka,
+      groupId: `${options.applicationId}.read-model.payments`,
+      topic: TOPIC.paymentsEvents,
+      decode: async (message) => {
+        if (message.value === null) throw new TombstoneError(TOPIC.paymentsEvents);
+        return projectedEvent(await eventSerde.deserialize(message.value, TOPIC.paymentsEvents));
+      },
+      sink: payments,
+      deadLetter: (message, partition, reason) =>
+        deadLetter('payments')(TOPIC.paymentsEvents, message, partition, reason),
+      onSinkError: (error, attempt, delayMs) => {
+        metrics.errors.inc({ read_model: 'payments' });
+        options.onError?.('payments', error, attempt, delayMs);
+      },
+      onBatchApplied: (partition, count, offsetLag) => {
+        metrics.applied.inc({ read_model: 'payments', topic: TOPIC.paymentsEvents }, count);
+        metrics.lag.set({ read_model: 'payments', topic: TOPIC.paymentsEvents, partition }, offsetLag);
+      },
+    });
+    started.accounts = await runAccountsProjection({
+      kafka: options.kafka,
+      projection: accounts,
+      groupId: `${options.applicationId}.read-model`,
+      accountSerde: options.serdes.account,
+      postingSerde: options.serdes.posting,
+      deadLetter: deadLetter('accounts'),
+      onSinkError: (topic, error, attempt, delayMs) => {
+        metrics.errors.inc({ read_model: 'accounts' });
+        options.onError?.(`accounts (${topic})`, error, attempt, delayMs);
+      },
+      onBatchApplied: (topic, partition, count, offsetLag) => {
+        metrics.applied.inc({ read_model: 'accounts', topic }, count);
+        metrics.lag.set({ read_model: 'accounts', topic, partition }, offsetLag);
+      },
+    });
+  } catch (error) {
+    await started.consumer?.disconnect().catch(() => undefined);
+    await producer.disconnect().catch(() => undefined);
+    throw error;
+  }
+  const { consumer, accounts: accountsRunner } = started as Required<typeof started>;
+  return {
+    payments,
+    accounts,
+    stop: async () => {
+      await Promise.all([consumer.disconnect(), accountsRunner.disconnect()]);
+      await producer.disconnect();
+    },
+  };
+}
