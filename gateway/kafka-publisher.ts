@@ -6,7 +6,7 @@
  * `publishPayment` resolves only once the broker has acknowledged the record on all in-sync
  * replicas, so a 202 from the gateway means the command is durable on the log.
  */
-import type { Kafka, Producer } from 'kafkajs';
+import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 
 import { HEADER } from '../processors/runtime/api.js';
 import type { AccountCommand, PaymentCommand } from '../schemas/types.js';
@@ -52,6 +52,8 @@ export class KafkaCommandPublisher implements CommandPublisher {
 
   static async connect(options: KafkaPublisherOptions): Promise<KafkaCommandPublisher> {
     const producer = options.kafka.producer({
+      // Java's murmur2 partitioner, as every other client of these topics uses.
+      createPartitioner: Partitioners.DefaultPartitioner,
       idempotent: true,
       maxInFlightRequests: 5,
       allowAutoTopicCreation: false,

@@ -45,6 +45,8 @@ export interface AccountsProjectionRunnerOptions {
   readonly onSinkError?: (topic: string, error: unknown, attempt: number, delayMs: number) => void;
   readonly onBatchApplied?: (topic: string, partition: number, count: number, offsetLag: number) => void;
   readonly fromBeginning?: boolean;
+  /** See ProjectionRunnerOptions.isPermanent. */
+  readonly isPermanent?: (error: unknown) => boolean;
 }
 
 export interface RunningAccountsProjection {
@@ -92,6 +94,7 @@ export async function runAccountsProjection(
       onBatchApplied: (partition, count, offsetLag) =>
         options.onBatchApplied?.(topic, partition, count, offsetLag),
       fromBeginning: options.fromBeginning ?? true,
+      ...(options.isPermanent ? { isPermanent: options.isPermanent } : {}),
     });
 
   const accounts = await start(

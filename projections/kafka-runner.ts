@@ -5,7 +5,10 @@
  *
  * A sink that fails (its database is down) is retried with capped exponential backoff for as
  * long as it takes: the consumer keeps its heartbeat, the lag grows, nothing is skipped. A record
- * that can't be decoded is handed to `deadLetter` with the reason and skipped.
+ * that can't be decoded is handed to `deadLetter` with the reason and skipped. A failure that
+ * `isPermanent` recognises (the data itself is refused, e.g. a constraint violation) would fail
+ * every retry and stop the partition for good: the batch is then applied record by record, and
+ * only the records the sink refuses go to `deadLetter`.
  */
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 
@@ -30,6 +33,8 @@ export interface ProjectionRunnerOptions<E> {
   readonly onSinkError?: (error: unknown, attempt: number, delayMs: number) => void;
   readonly onBatchApplied?: (partition: number, count: number, offsetLag: number) => void;
   readonly fromBeginning?: boolean;
+  /** True for an error no retry can fix (the record is refused); default: every error is transient. */
+  readonly isPermanent?: (error: unknown) => boolean;
 }
 
 const DEFAULT_RETRY: RetryPolicy = { initialDelayMs: 100, maxDelayMs: 10_000 };
@@ -51,43 +56,82 @@ async function sleepWithHeartbeat(delayMs: number, payload: EachBatchPayload): P
   }
 }
 
-async function decodeBatch<E>(options: ProjectionRunnerOptions<E>, payload: EachBatchPayload): Promise<E[]> {
-  const events: E[] = [];
-  for (const message of payload.batch.messages) {
-    try {
-      events.push(await options.decode(message));
-    } catch (error) {
-      await options.deadLetter(message, payload.batch.partition, error instanceof Error ? error : new Error(String(error)));
-    }
-  }
-  return events;
+interface Decoded<E> {
+  readonly event: E;
+  readonly message: KafkaMessage;
 }
 
-/** Applies until it succeeds or the consumer stops; returns false if it stopped first. */
-async function applyWithRetry<E>(options: ProjectionRunnerOptions<E>, payload: EachBatchPayload, events: E[]): Promise<boolean> {
+async function decodeBatch<E>(
+  options: ProjectionRunnerOptions<E>,
+  payload: EachBatchPayload,
+): Promise<Decoded<E>[]> {
+  const decoded: Decoded<E>[] = [];
+  for (const message of payload.batch.messages) {
+    try {
+      decoded.push({ event: await options.decode(message), message });
+    } catch (error) {
+      await options.deadLetter(message, payload.batch.partition, asError(error));
+    }
+  }
+  return decoded;
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+type Applied = 'applied' | 'stopped' | { readonly permanent: Error };
+
+/** Applies until it succeeds, fails permanently, or the consumer stops. */
+async function applyWithRetry<E>(
+  options: ProjectionRunnerOptions<E>,
+  payload: EachBatchPayload,
+  events: E[],
+): Promise<Applied> {
   const policy = options.retry ?? DEFAULT_RETRY;
   for (let attempt = 1; payload.isRunning() && !payload.isStale(); attempt += 1) {
     try {
       await options.sink.apply(events);
-      return true;
+      return 'applied';
     } catch (error) {
+      if (options.isPermanent?.(error)) return { permanent: asError(error) };
       const delayMs = backoffDelayMs(policy, attempt);
       options.onSinkError?.(error, attempt, delayMs);
       await sleepWithHeartbeat(delayMs, payload);
     }
   }
-  return false;
+  return 'stopped';
+}
+
+/** After a permanent failure of a batch: each record alone, dead-lettering the ones refused. */
+async function applyOneByOne<E>(
+  options: ProjectionRunnerOptions<E>,
+  payload: EachBatchPayload,
+  decoded: Decoded<E>[],
+): Promise<boolean> {
+  for (const { event, message } of decoded) {
+    const outcome = await applyWithRetry(options, payload, [event]);
+    if (outcome === 'stopped') return false;
+    if (outcome !== 'applied') await options.deadLetter(message, payload.batch.partition, outcome.permanent);
+  }
+  return true;
 }
 
 async function handleBatch<E>(options: ProjectionRunnerOptions<E>, payload: EachBatchPayload): Promise<void> {
   const { batch } = payload;
   if (batch.isEmpty()) return;
-  const events = await decodeBatch(options, payload);
-  if (!(await applyWithRetry(options, payload, events))) return;
+  const decoded = await decodeBatch(options, payload);
+  const outcome = await applyWithRetry(
+    options,
+    payload,
+    decoded.map((d) => d.event),
+  );
+  if (outcome === 'stopped') return;
+  if (outcome !== 'applied' && !(await applyOneByOne(options, payload, decoded))) return;
   payload.resolveOffset(batch.lastOffset());
   await payload.commitOffsetsIfNecessary();
   await payload.heartbeat();
-  options.onBatchApplied?.(batch.partition, events.length, Number(batch.offsetLag()));
+  options.onBatchApplied?.(batch.partition, decoded.length, Number(batch.offsetLag()));
 }
 
 /** Starts the projection; resolves once the consumer is running. `disconnect()` stops it. */

@@ -6,12 +6,12 @@
  * main job share the groups (`<applicationId>.read-model.payments`, `.accounts`, `.postings`):
  * run several and each projects a share of the partitions into the same tables.
  *
- * A record that can't be decoded, a tombstone or an unbalanced posting goes to the dead-letter
- * topic with its reason; a database that is down is waited out with capped backoff (the lag
+ * A record that can't be decoded, a tombstone, an unbalanced posting or a record PostgreSQL
+ * refuses (a constraint violation) goes to the dead-letter topic with its reason; a database that is down is waited out with capped backoff (the lag
  * grows, nothing is skipped). Metrics: records applied, sink errors, dead letters and lag per
  * read model.
  */
-import type { Consumer, Kafka, Producer } from 'kafkajs';
+import { Partitioners, type Consumer, type Kafka, type Producer } from 'kafkajs';
 import type pg from 'pg';
 import { Counter, Gauge, type Registry } from 'prom-client';
 
@@ -24,6 +24,7 @@ import { kafkaDeadLetter } from '../kafka-dead-letter.js';
 import { runKafkaProjection } from '../kafka-runner.js';
 import { migrateAccountsProjection, PostgresAccountsProjection } from './accounts.js';
 import { migratePaymentsProjection, PostgresPaymentsProjection } from './payments.js';
+import { isRefusedData } from './transaction.js';
 
 export interface PostgresReadModelsOptions {
   readonly kafka: Kafka;
@@ -104,7 +105,11 @@ export async function startPostgresReadModels(
   const accounts = new PostgresAccountsProjection(options.pool);
   const metrics = readModelMetrics(options.metricsRegistry);
 
-  const producer: Producer = options.kafka.producer({ idempotent: true, allowAutoTopicCreation: false });
+  const producer: Producer = options.kafka.producer({
+    createPartitioner: Partitioners.DefaultPartitioner,
+    idempotent: true,
+    allowAutoTopicCreation: false,
+  });
   await producer.connect();
   const deadLetter = (readModel: string) => {
     const write = kafkaDeadLetter(producer, {
@@ -129,6 +134,7 @@ export async function startPostgresReadModels(
         return projectedEvent(await eventSerde.deserialize(message.value, TOPIC.paymentsEvents));
       },
       sink: payments,
+      isPermanent: isRefusedData,
       deadLetter: (message, partition, reason) =>
         deadLetter('payments')(TOPIC.paymentsEvents, message, partition, reason),
       onSinkError: (error, attempt, delayMs) => {
@@ -147,6 +153,7 @@ export async function startPostgresReadModels(
       accountSerde: options.serdes.account,
       postingSerde: options.serdes.posting,
       deadLetter: deadLetter('accounts'),
+      isPermanent: isRefusedData,
       onSinkError: (topic, error, attempt, delayMs) => {
         metrics.errors.inc({ read_model: 'accounts' });
         options.onError?.(`accounts (${topic})`, error, attempt, delayMs);

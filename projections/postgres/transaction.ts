@@ -30,3 +30,13 @@ export async function inTransaction<T>(
     client.release();
   }
 }
+
+/**
+ * Whether PostgreSQL refused the data itself (SQLSTATE class 22, data exception, or 23,
+ * integrity constraint violation): the same rows would be refused on every retry. Connection
+ * failures, timeouts, serialization failures and the like are transient.
+ */
+export function isRefusedData(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code);
+}

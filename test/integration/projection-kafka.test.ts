@@ -11,7 +11,11 @@ import pg from 'pg';
 
 import { runKafkaProjection } from '../../projections/kafka-runner.js';
 import type { ProjectedPaymentEvent } from '../../projections/payment-view.js';
-import { migratePaymentsProjection, PostgresPaymentsProjection } from '../../projections/postgres/payments.js';
+import {
+  migratePaymentsProjection,
+  PostgresPaymentsProjection,
+} from '../../projections/postgres/payments.js';
+import { isRefusedData } from '../../projections/postgres/transaction.js';
 import { stackEnv, uniqueName } from '../support/stack.js';
 
 const env = stackEnv();
@@ -20,9 +24,13 @@ const WAIT_MS = 30_000;
 
 /** Test records are JSON with the amount as a string: the runner is decoder-agnostic. */
 function decodeJson(message: KafkaMessage): Promise<ProjectedPaymentEvent> {
-  const raw = JSON.parse(message.value!.toString()) as ProjectedPaymentEvent & { initiated?: { amountMinor: string } };
+  const raw = JSON.parse(message.value!.toString()) as ProjectedPaymentEvent & {
+    initiated?: { amountMinor: string };
+  };
   if (typeof raw.paymentId !== 'string') return Promise.reject(new Error('paymentId missing'));
-  const initiated = raw.initiated ? { ...raw.initiated, amountMinor: BigInt(raw.initiated.amountMinor) } : undefined;
+  const initiated = raw.initiated
+    ? { ...raw.initiated, amountMinor: BigInt(raw.initiated.amountMinor) }
+    : undefined;
   return Promise.resolve({ ...raw, ...(initiated ? { initiated } : {}) });
 }
 
@@ -35,7 +43,15 @@ function paymentRecords(paymentId: string): { key: string; value: string }[] {
       type: 'PaymentInitiated',
       sequence: 0,
       occurredAtMs: 1_000,
-      initiated: { kind: 'TRANSFER', principal: 'm', senderAccountId: 'a', recipientAccountId: 'b', amountMinor: '700', currency: 'EUR', reference: null },
+      initiated: {
+        kind: 'TRANSFER',
+        principal: 'm',
+        senderAccountId: 'a',
+        recipientAccountId: 'b',
+        amountMinor: '700',
+        currency: 'EUR',
+        reference: null,
+      },
     },
     { ...base, eventId: `${paymentId}-1`, type: 'PaymentValidated', sequence: 1, occurredAtMs: 1_001 },
     { ...base, eventId: `${paymentId}-2`, type: 'PaymentCompleted', sequence: 2, occurredAtMs: 1_002 },
@@ -72,6 +88,14 @@ describe('Kafka to PostgreSQL projection', { skip }, () => {
     await pool?.end();
   });
 
+  async function allCompleted(paymentIds: readonly string[]): Promise<boolean> {
+    const { rows } = await pool.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM payflow.payments WHERE payment_id = ANY($1) AND status = 'COMPLETED'",
+      [paymentIds],
+    );
+    return rows[0]!.n === paymentIds.length;
+  }
+
   test('events of many payments are all projected once, a failing target is retried until it recovers, and a bad record is dead-lettered', async () => {
     const paymentIds = Array.from({ length: 20 }, () => uniqueName('pay'));
     const producer = kafka.producer({ idempotent: true });
@@ -106,20 +130,62 @@ describe('Kafka to PostgreSQL projection', { skip }, () => {
       onSinkError: (_error, attempt) => sinkErrors.push(attempt),
     });
     try {
-      await until(async () => {
-        const { rows } = await pool.query<{ n: number }>(
-          "SELECT count(*)::int AS n FROM payflow.payments WHERE payment_id = ANY($1) AND status = 'COMPLETED'",
-          [paymentIds],
-        );
-        return rows[0]!.n === paymentIds.length;
-      }, 'all payments COMPLETED');
+      await until(() => allCompleted(paymentIds), 'all payments COMPLETED');
       await until(() => Promise.resolve(deadLetters.length === 1), 'the poison record to be dead-lettered');
     } finally {
       await consumer.disconnect();
     }
-    const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM payflow.payment_events WHERE payment_id = ANY($1)', [paymentIds]);
+    const { rows } = await pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM payflow.payment_events WHERE payment_id = ANY($1)',
+      [paymentIds],
+    );
     assert.equal(rows[0]!.n, paymentIds.length * 3);
     assert.equal(sinkErrors.length, 3);
     assert.deepEqual(deadLetters, ['poison: paymentId missing']);
+  });
+  test('an event PostgreSQL refuses is dead-lettered with its reason while the rest of its batch is applied, instead of stopping the partition', async () => {
+    const paymentIds = Array.from({ length: 6 }, () => uniqueName('pay'));
+    const refused = uniqueName('pay');
+    const refusedTopic = uniqueName('payments-events');
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: refusedTopic, numPartitions: 1 }], waitForLeaders: true });
+    await admin.disconnect();
+    // A currency of four letters does not fit the projection's char(3) column: refused on every retry.
+    const [bad] = paymentRecords(refused).map((r) => ({ ...r, value: r.value.replace('"EUR"', '"EURO"') }));
+    const records = paymentIds.flatMap((id) => paymentRecords(id));
+    const producer = kafka.producer({ idempotent: true });
+    await producer.connect();
+    await producer.send({
+      topic: refusedTopic,
+      messages: [...records.slice(0, 9), bad!, ...records.slice(9)],
+    });
+    await producer.disconnect();
+
+    const deadLetters: string[] = [];
+    const transientErrors: unknown[] = [];
+    const consumer = await runKafkaProjection({
+      kafka,
+      groupId: uniqueName('projection'),
+      topic: refusedTopic,
+      decode: decodeJson,
+      sink: projection,
+      isPermanent: isRefusedData,
+      deadLetter: (message, _partition, reason) => {
+        deadLetters.push(`${message.key?.toString()}: ${reason.message}`);
+        return Promise.resolve();
+      },
+      retry: { initialDelayMs: 50, maxDelayMs: 200 },
+      onSinkError: (error) => transientErrors.push(error),
+    });
+    try {
+      await until(() => allCompleted(paymentIds), 'every other payment COMPLETED');
+    } finally {
+      await consumer.disconnect();
+    }
+    assert.equal(deadLetters.length, 1, JSON.stringify(deadLetters));
+    assert.match(deadLetters[0]!, new RegExp(`^${refused}: .*character`));
+    assert.deepEqual(transientErrors, []);
+    assert.equal(await projection.getPayment(refused), undefined);
   });
 });
