@@ -1,6 +1,6 @@
 /**
- * Benchmark settings from the environment, each bounded, and the broker address, which must be
- * a loopback address: the benchmark creates, floods and deletes topics.
+ * Benchmark settings from the environment, each bounded, and the servers' addresses, which must
+ * be loopback addresses: the benchmark creates, floods and deletes topics, and sends payments.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
@@ -14,7 +14,34 @@ export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** Partitions of every benchmark topic. */
 export const PARTITIONS = 6;
 
+/** Which rows a run measures (`BENCH_ONLY`). */
+export const ROW_GROUPS = ['identity', 'payments'] as const;
+export type RowGroup = (typeof ROW_GROUPS)[number];
+
+/** The servers the main job uses in the Kafka mode, besides the broker. */
+export interface StackServices {
+  readonly registryUrl: string;
+  readonly postgresUrl: string;
+  readonly redisUrl: string;
+}
+
+export interface PaymentSettings {
+  /** Payments of the bulk (throughput) load. */
+  readonly payments: number;
+  /** Parallel HTTP clients of the bulk load, and the bound on requests in flight of the paced one. */
+  readonly clients: number;
+  /** Offered rate of the paced (latency) load, payments/s; it lasts `seconds`. */
+  readonly rate: number;
+  /** Accounts opened and funded for the run. */
+  readonly accounts: number;
+  /** A phase stops waiting when no payment of it reached a terminal event for this long. */
+  readonly stallSeconds: number;
+  /** The servers of the Kafka mode; undefined when the payment rows are not measured. */
+  readonly services: StackServices | undefined;
+}
+
 export interface BenchSettings {
+  readonly groups: readonly RowGroup[];
   readonly brokers: readonly string[];
   /** Where the broker address came from, for the report. */
   readonly brokerSource: string;
@@ -26,6 +53,7 @@ export interface BenchSettings {
   readonly seconds: number;
   /** Bound on the whole run, seconds. */
   readonly timeoutSeconds: number;
+  readonly payments: PaymentSettings;
 }
 
 interface Bound {
@@ -39,7 +67,17 @@ export const BOUNDS = {
   BENCH_RECORDS: { fallback: 50_000, min: 1_000, max: 500_000, meaning: 'records of the bulk load' },
   BENCH_RATE: { fallback: 1_000, min: 10, max: 20_000, meaning: 'records/s of the paced load' },
   BENCH_SECONDS: { fallback: 10, min: 1, max: 120, meaning: 'seconds of the paced load' },
-  BENCH_TIMEOUT_SECONDS: { fallback: 480, min: 60, max: 3_600, meaning: 'bound on the whole run' },
+  BENCH_TIMEOUT_SECONDS: { fallback: 900, min: 60, max: 3_600, meaning: 'bound on the whole run' },
+  BENCH_PAYMENTS: { fallback: 5_000, min: 100, max: 100_000, meaning: 'payments of the bulk load' },
+  BENCH_PAYMENT_CLIENTS: { fallback: 32, min: 1, max: 256, meaning: 'parallel HTTP clients' },
+  BENCH_PAYMENT_RATE: { fallback: 100, min: 1, max: 2_000, meaning: 'payments/s of the paced load' },
+  BENCH_ACCOUNTS: { fallback: 50, min: 2, max: 1_000, meaning: 'accounts opened and funded' },
+  BENCH_PAYMENT_STALL_SECONDS: {
+    fallback: 30,
+    min: 5,
+    max: 600,
+    meaning: 'seconds without a terminal event after which the rest of a phase counts as stuck',
+  },
 } as const satisfies Record<string, Bound>;
 
 function bounded(name: keyof typeof BOUNDS, env: NodeJS.ProcessEnv): number {
@@ -81,21 +119,47 @@ export function loopbackBroker(address: string): string {
   return address;
 }
 
-/** The `PAYFLOW_KAFKA_BROKERS` line of the local stack's env file, if there is one. */
-function stackBrokers(env: NodeJS.ProcessEnv): { value: string; file: string } | undefined {
+/** A variable's line in the local stack's env file, if there is one. */
+function stackValue(name: string, env: NodeJS.ProcessEnv): { value: string; file: string } | undefined {
   const home = env.PAYFLOW_HOME ?? path.join(REPO_ROOT, '.payflow');
   const file = path.join(home, 'stack.env');
   if (!existsSync(file)) return undefined;
   const line = readFileSync(file, 'utf8')
     .split('\n')
-    .find((l) => l.startsWith('PAYFLOW_KAFKA_BROKERS='));
-  const value = line?.slice('PAYFLOW_KAFKA_BROKERS='.length).trim();
+    .find((l) => l.startsWith(`${name}=`));
+  const value = line?.slice(name.length + 1).trim();
   return value ? { value, file } : undefined;
+}
+
+/** A server URL from the environment, else from the stack's env file; its host must be loopback. */
+function serviceUrl(name: string, env: NodeJS.ProcessEnv): string {
+  const text = env[name]?.trim() || stackValue(name, env)?.value;
+  if (!text) throw new BenchError(`${name} is not set and not in .payflow/stack.env: is the local stack up?`);
+  let host: string;
+  try {
+    host = new URL(text).hostname.replace(/^\[(.*)\]$/, '$1');
+  } catch {
+    throw new BenchError(`${name} is not a URL`);
+  }
+  if (!isLoopbackHost(host))
+    throw new BenchError(`refusing ${name}: the benchmark only talks to servers on this machine`);
+  return text;
+}
+
+function rowGroups(env: NodeJS.ProcessEnv): readonly RowGroup[] {
+  const text = env.BENCH_ONLY?.trim();
+  if (text === undefined || text === '') return ROW_GROUPS;
+  const group = ROW_GROUPS.find((g) => g === text);
+  if (group === undefined)
+    throw new BenchError(
+      `BENCH_ONLY=${text} is not valid: one of ${ROW_GROUPS.join(', ')}, or unset for all`,
+    );
+  return [group];
 }
 
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): BenchSettings {
   const fromEnv = env.PAYFLOW_KAFKA_BROKERS?.trim();
-  const fromStack = fromEnv ? undefined : stackBrokers(env);
+  const fromStack = fromEnv ? undefined : stackValue('PAYFLOW_KAFKA_BROKERS', env);
   const list = fromEnv || fromStack?.value || '127.0.0.1:9092';
   const brokerSource = fromEnv
     ? 'PAYFLOW_KAFKA_BROKERS'
@@ -108,12 +172,28 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
     .filter((b) => b !== '')
     .map(loopbackBroker);
   if (brokers.length === 0) throw new BenchError('PAYFLOW_KAFKA_BROKERS names no broker');
+  const groups = rowGroups(env);
   return {
+    groups,
     brokers,
     brokerSource,
     records: bounded('BENCH_RECORDS', env),
     rate: bounded('BENCH_RATE', env),
     seconds: bounded('BENCH_SECONDS', env),
     timeoutSeconds: bounded('BENCH_TIMEOUT_SECONDS', env),
+    payments: {
+      payments: bounded('BENCH_PAYMENTS', env),
+      clients: bounded('BENCH_PAYMENT_CLIENTS', env),
+      rate: bounded('BENCH_PAYMENT_RATE', env),
+      accounts: bounded('BENCH_ACCOUNTS', env),
+      stallSeconds: bounded('BENCH_PAYMENT_STALL_SECONDS', env),
+      services: groups.includes('payments')
+        ? {
+            registryUrl: serviceUrl('PAYFLOW_SCHEMA_REGISTRY_URL', env),
+            postgresUrl: serviceUrl('PAYFLOW_POSTGRES_URL', env),
+            redisUrl: serviceUrl('PAYFLOW_REDIS_URL', env),
+          }
+        : undefined,
+    },
   };
 }

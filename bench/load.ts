@@ -4,7 +4,7 @@
  * processors untouched); the collector, a read_committed consumer of the last topic, turns
  * arrival time minus send time into the end-to-end latency of that record.
  */
-import type { Consumer, IHeaders, Kafka, Message, Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, IHeaders, Kafka, Message, Producer } from 'kafkajs';
 
 import { BenchError, Deadline, nowMs, sleep, withTimeout } from './limits.js';
 
@@ -126,19 +126,43 @@ export class PhaseTally {
     this.lastArrivalAt = arrivedAt;
   }
 
-  /** Latency percentiles (nearest rank), ms. */
-  latency(): { p50: number; p99: number; max: number } {
-    const sorted = this.#latencies.slice(0, this.distinct).sort();
-    const rank = (p: number) =>
-      sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)] ?? Number.NaN;
-    return { p50: rank(0.5), p99: rank(0.99), max: sorted.at(-1) ?? Number.NaN };
+  /** Latency percentiles, ms. */
+  latency(): Percentiles {
+    return percentiles(this.#latencies.subarray(0, this.distinct));
   }
+}
+
+export interface Percentiles {
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+}
+
+/** p50, p99 (nearest rank) and max of some latencies; NaN when there are none. */
+export function percentiles(latencies: Float64Array | readonly number[]): Percentiles {
+  const sorted = Float64Array.from(latencies).sort();
+  const rank = (p: number) =>
+    sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)] ?? Number.NaN;
+  return { p50: rank(0.5), p99: rank(0.99), max: sorted.at(-1) ?? Number.NaN };
 }
 
 function headerText(headers: IHeaders | undefined, name: string): string | undefined {
   const raw = headers?.[name];
   const first = Array.isArray(raw) ? raw[0] : raw;
   return first === undefined ? undefined : first.toString();
+}
+
+/** Connects `consumer`, subscribes it to `topic` and runs `eachBatch` without committing, each step bounded. */
+export async function startConsumer(
+  consumer: Consumer,
+  name: string,
+  topic: string,
+  fromBeginning: boolean,
+  eachBatch: (payload: EachBatchPayload) => Promise<void>,
+): Promise<void> {
+  await withTimeout(consumer.connect(), 30_000, `connecting ${name}`);
+  await withTimeout(consumer.subscribe({ topic, fromBeginning }), 30_000, `subscribing to ${topic}`);
+  await withTimeout(consumer.run({ autoCommit: false, eachBatch }), 30_000, `starting ${name}`);
 }
 
 /** A read_committed consumer of the last topic that tallies every benchmark record per phase. */
@@ -155,33 +179,20 @@ export class Collector {
   }
 
   async start(): Promise<void> {
-    await withTimeout(this.#consumer.connect(), 30_000, 'connecting the collector');
-    await withTimeout(
-      this.#consumer.subscribe({ topic: this.topic, fromBeginning: true }),
-      30_000,
-      `subscribing to ${this.topic}`,
-    );
-    await withTimeout(
-      this.#consumer.run({
-        autoCommit: false,
-        eachBatch: ({ batch }) => {
-          const arrivedAt = nowMs();
-          for (const { headers } of batch.messages) {
-            const phase = headerText(headers, HEADER.phase) as Phase | undefined;
-            const tally = phase === undefined ? undefined : this.#tallies.get(phase);
-            if (tally === undefined) continue;
-            tally.add(
-              Number(headerText(headers, HEADER.seq)),
-              Number(headerText(headers, HEADER.sentAt)),
-              arrivedAt,
-            );
-          }
-          return Promise.resolve();
-        },
-      }),
-      30_000,
-      'starting the collector',
-    );
+    await startConsumer(this.#consumer, 'the collector', this.topic, true, ({ batch }) => {
+      const arrivedAt = nowMs();
+      for (const { headers } of batch.messages) {
+        const phase = headerText(headers, HEADER.phase) as Phase | undefined;
+        const tally = phase === undefined ? undefined : this.#tallies.get(phase);
+        if (tally === undefined) continue;
+        tally.add(
+          Number(headerText(headers, HEADER.seq)),
+          Number(headerText(headers, HEADER.sentAt)),
+          arrivedAt,
+        );
+      }
+      return Promise.resolve();
+    });
   }
 
   /** Starts counting a phase; call before its first record is produced. */

@@ -12,6 +12,14 @@ export interface Row {
   readonly pacedP99: number;
   readonly pacedMax: number;
   readonly duplicates: number;
+  /** Sent, accepted, and never seen at the end (the identity paths fail the run instead). */
+  readonly stuck: number;
+}
+
+/** One row and what to say about it below the table. */
+export interface Measured {
+  readonly row: Row;
+  readonly notes: readonly string[];
 }
 
 const HEADINGS = [
@@ -25,6 +33,7 @@ const HEADINGS = [
   'paced p99 ms',
   'paced max ms',
   'duplicates',
+  'stuck',
 ] as const;
 
 const integer = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
@@ -44,6 +53,7 @@ function cells(row: Row): string[] {
     millis(row.pacedP99),
     millis(row.pacedMax),
     integer(row.duplicates),
+    integer(row.stuck),
   ];
 }
 

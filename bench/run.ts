@@ -3,114 +3,32 @@
  * one table, of
  *   1. plain kafkajs: idempotent producer → read_committed consumer (the physical limit here),
  *   2. one identity processor on the exactly-once Kafka driver (in → out),
- *   3. six identity processors in a chain (in → t1 → … → t5 → out), exactly-once.
+ *   3. six identity processors in a chain (in → t1 → … → t5 → out), exactly-once,
+ *   4. the payment pipeline end to end: the main job in the Kafka mode, HTTP POST → PaymentCompleted
+ *      event seen by a consumer (bench/payments.ts), and in the embedded mode.
  *
- * Each path gets fresh topics (`bench-<timestamp>-…`, 6 partitions), a warm-up, a bulk load for
- * throughput and a paced load for latency; its topics and groups are deleted afterwards.
- * Settings: BENCH_RECORDS, BENCH_RATE, BENCH_SECONDS, BENCH_TIMEOUT_SECONDS (see config.ts).
+ * Each identity path gets fresh topics (`bench-<timestamp>-…`, 6 partitions), a warm-up, a bulk
+ * load for throughput and a paced load for latency; its topics and groups are deleted afterwards.
+ * The payment rows use the real topics and fresh accounts. Settings: see config.ts and README.md;
+ * BENCH_ONLY=identity|payments measures one group of rows.
  */
 import os from 'node:os';
 
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 
 import { changelogTopic } from '../processors/runtime/kafka/eos-runner.js';
-import { chainNames, identityChain, type ChainStats } from './chain.js';
+import { chainNames, identityChain } from './chain.js';
 import { ChainProcess } from './chain-process.js';
 import { isLoopbackHost, loadSettings, PARTITIONS, type BenchSettings } from './config.js';
+import { Leftovers } from './leftovers.js';
 import { BenchError, Deadline, withTimeout } from './limits.js';
 import { BULK_BATCH, Collector, LoadGenerator, VALUE_BYTES } from './load.js';
-import { brokerPid, describeMachine, processCpuMs } from './machine.js';
-import { markdownTable, textTable, type Row } from './report.js';
+import { describeMachine } from './machine.js';
+import { measurePayments, PAYMENT_LABELS } from './payments.js';
+import { markdownTable, textTable, type Measured } from './report.js';
+import { BROKER_PID, snapshot, usage } from './usage.js';
 
 const WARMUP_RECORDS = 1_200;
-
-/** What a run created on the broker, removed when the path is done or the run fails. */
-class Leftovers {
-  readonly topics = new Set<string>();
-  readonly groups = new Set<string>();
-  readonly chains = new Set<ChainProcess>();
-
-  async remove(admin: Admin): Promise<string[]> {
-    const problems: string[] = [];
-    for (const chain of this.chains) {
-      await chain
-        .stop()
-        .catch((error: unknown) => problems.push(`stopping a chain process: ${String(error)}`));
-    }
-    this.chains.clear();
-    if (this.groups.size > 0) {
-      await withTimeout(admin.deleteGroups([...this.groups]), 15_000, 'deleting consumer groups').catch(
-        (error: unknown) => problems.push(`deleting consumer groups: ${String(error)}`),
-      );
-      this.groups.clear();
-    }
-    if (this.topics.size > 0) {
-      await withTimeout(
-        admin.deleteTopics({ topics: [...this.topics], timeout: 15_000 }),
-        20_000,
-        'deleting topics',
-      ).catch((error: unknown) =>
-        problems.push(`deleting topics ${[...this.topics].join(', ')}: ${String(error)}`),
-      );
-      this.topics.clear();
-    }
-    return problems;
-  }
-}
-
-interface Measured {
-  readonly row: Row;
-  readonly notes: readonly string[];
-}
-
-/** Resource counters at one moment. */
-interface Snapshot {
-  readonly atMs: number;
-  readonly benchCpu: NodeJS.CpuUsage;
-  readonly brokerCpuMs: number;
-  readonly chain: ChainStats | undefined;
-}
-
-const percent = (part: number, whole: number): string =>
-  whole > 0 && Number.isFinite(part) ? `${Math.round((100 * part) / whole)}%` : 'n/a';
-
-async function snapshot(chain: ChainProcess | undefined): Promise<Snapshot> {
-  return {
-    atMs: Date.now(),
-    benchCpu: process.cpuUsage(),
-    brokerCpuMs: brokerCpu(),
-    chain: await chain?.stats(),
-  };
-}
-
-/** CPU per process and, for a chain, what its transactions did between two snapshots. */
-function usage(before: Snapshot, after: Snapshot): string {
-  const wallMs = after.atMs - before.atMs;
-  const cpu = [
-    `bench ${percent((after.benchCpu.user - before.benchCpu.user + after.benchCpu.system - before.benchCpu.system) / 1_000, wallMs)}`,
-    `broker ${percent(after.brokerCpuMs - before.brokerCpuMs, wallMs)}`,
-  ];
-  const parts: string[] = [];
-  const [b, a] = [before.chain, after.chain];
-  if (b !== undefined && a !== undefined) {
-    const active = a.loopActiveMs - b.loopActiveMs;
-    const idle = a.loopIdleMs - b.loopIdleMs;
-    cpu.push(
-      `chain process ${percent(a.cpuMs - b.cpuMs, wallMs)} (its event loop busy ${percent(active, active + idle)})`,
-    );
-    const transactions = a.transactions - b.transactions;
-    const each = (total: number) => (transactions > 0 ? (total / transactions).toFixed(1) : 'n/a');
-    parts.push(
-      `${transactions.toLocaleString('en-US')} transactions over all hops, ${each(a.records - b.records)} records ` +
-        `and ${each(a.commitMs - b.commitMs)} ms each`,
-      `${(a.concurrentRetries - b.concurrentRetries).toLocaleString('en-US')} produce retries on ` +
-        `CONCURRENT_TRANSACTIONS (${((a.concurrentBackoffMs - b.concurrentBackoffMs) / 1_000).toFixed(1)} s backoff)`,
-    );
-    if (a.drops > b.drops)
-      parts.push(`${a.drops - b.drops} task(s) dropped, last: ${a.lastDropReason ?? '?'}`);
-  }
-  return [`CPU of a core: ${cpu.join(', ')}`, ...parts].join('; ');
-}
 
 async function measure(
   hops: number,
@@ -168,7 +86,7 @@ async function measure(
       },
       60_000,
     );
-    leftovers.chains.add(chain);
+    leftovers.processes.set(chain, 'a chain process');
   }
   try {
     const load = new LoadGenerator(producer, deadline);
@@ -178,11 +96,11 @@ async function measure(
     await load.bulk(first, 'warmup', WARMUP_RECORDS, 100);
     await collector.drained('warmup', deadline, 90_000);
 
-    const bulkStart = await snapshot(chain);
+    const bulkStart = await snapshot({ chain });
     const bulk = collector.expect('bulk', settings.records);
     const sent = await load.bulk(first, 'bulk', settings.records);
     await collector.drained('bulk', deadline, 30_000);
-    const bulkEnd = await snapshot(chain);
+    const bulkEnd = await snapshot({ chain });
     const bulkMs = bulk.lastArrivalAt - sent.firstSendAt;
     const bulkRate = (settings.records * 1_000) / bulkMs;
 
@@ -190,7 +108,7 @@ async function measure(
     const paced = collector.expect('paced', pacedCount);
     const pacedSent = await load.paced(first, 'paced', pacedCount, settings.rate);
     await collector.drained('paced', deadline, 30_000);
-    const pacedEnd = await snapshot(chain);
+    const pacedEnd = await snapshot({ chain });
 
     const bulkLatency = bulk.latency();
     const pacedLatency = paced.latency();
@@ -218,13 +136,14 @@ async function measure(
         pacedP99: pacedLatency.p99,
         pacedMax: pacedLatency.max,
         duplicates: bulk.duplicates + paced.duplicates,
+        stuck: 0,
       },
       notes,
     };
   } finally {
     if (chain !== undefined) {
       await chain.stop();
-      leftovers.chains.delete(chain);
+      leftovers.processes.delete(chain);
     }
     await collector.stop();
     await withTimeout(producer.disconnect(), 10_000, 'disconnecting the load producer');
@@ -236,10 +155,6 @@ const loadAverage = (): string =>
     .loadavg()
     .map((n) => n.toFixed(2))
     .join(' / ');
-
-const BROKER_PID = brokerPid();
-const brokerCpu = (): number =>
-  BROKER_PID === undefined ? Number.NaN : (processCpuMs(BROKER_PID) ?? Number.NaN);
 
 async function main(): Promise<void> {
   const settings = loadSettings();
@@ -289,7 +204,7 @@ async function main(): Promise<void> {
   watchdog.unref();
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
-      process.stderr.write(`bench: ${signal}, removing the run's topics\n`);
+      process.stderr.write(`bench: ${signal}, stopping the run's processes and removing its topics\n`);
       void cleanUp().finally(() => process.exit(130));
     });
   }
@@ -317,25 +232,52 @@ async function main(): Promise<void> {
         `${cluster.brokers.length} broker(s) at ${settings.brokers.join(',')} (${settings.brokerSource}), ` +
         `${PARTITIONS} partitions per topic`,
     );
+    const identity = settings.groups.includes('identity');
+    const payments = settings.groups.includes('payments');
+    if (identity)
+      console.log(
+        `load:    bulk ${settings.records.toLocaleString('en-US')} records (${BULK_BATCH} per request, idempotent ` +
+          `producer, acks=-1); paced ${settings.rate.toLocaleString('en-US')} records/s for ${settings.seconds} s; ` +
+          `${VALUE_BYTES}-byte JSON values`,
+      );
+    if (payments) {
+      const p = settings.payments;
+      console.log(
+        `${identity ? 'payments:' : 'load:   '} bulk ${p.payments.toLocaleString('en-US')} payments by ${p.clients} ` +
+          `HTTP clients; paced ${p.rate.toLocaleString('en-US')} payments/s for ${settings.seconds} s; ` +
+          `among ${p.accounts} fresh funded accounts; a payment is stuck when none of its phase ended for ` +
+          `${p.stallSeconds} s`,
+      );
+    }
     console.log(
-      `load:    bulk ${settings.records.toLocaleString('en-US')} records (${BULK_BATCH} per request, idempotent ` +
-        `producer, acks=-1); paced ${settings.rate.toLocaleString('en-US')} records/s for ${settings.seconds} s; ` +
-        `${VALUE_BYTES}-byte JSON values`,
-    );
-    console.log(
-      `load avg at start: ${loadAverage()} (the broker, the chain process and anything else share these cores)`,
+      `load avg at start: ${loadAverage()} (the broker, the process under test and anything else share these cores)`,
     );
     console.log('');
 
-    const paths: readonly (readonly [number, string])[] = [
-      [0, 'kafkajs produce → consume'],
-      [1, '1 identity processor, EOS'],
-      [6, '6 identity processors, EOS'],
+    const paths: readonly (readonly [string, () => Promise<Measured>])[] = [
+      ...(identity
+        ? ([
+            [0, 'kafkajs produce → consume'],
+            [1, '1 identity processor, EOS'],
+            [6, '6 identity processors, EOS'],
+          ] as const)
+        : []
+      ).map(
+        ([hops, label]) =>
+          [label, () => measure(hops, label, runId, settings, kafka, admin, deadline, leftovers)] as const,
+      ),
+      ...(payments ? (['kafka', 'embedded'] as const) : []).map(
+        (mode) =>
+          [
+            PAYMENT_LABELS[mode],
+            () => measurePayments(mode, runId, settings, kafka, deadline, leftovers),
+          ] as const,
+      ),
     ];
     const results: Measured[] = [];
-    for (const [hops, label] of paths) {
+    for (const [label, measurePath] of paths) {
       process.stderr.write(`bench: measuring ${label} …\n`);
-      results.push(await measure(hops, label, runId, settings, kafka, admin, deadline, leftovers));
+      results.push(await measurePath());
       const problems = await leftovers.remove(admin);
       for (const problem of problems) process.stderr.write(`bench: clean-up: ${problem}\n`);
     }
