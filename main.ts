@@ -165,6 +165,7 @@ async function kafkaWiring(
         paymentEvent: serde(TOPIC.paymentsEvents, AVRO.PaymentEvent),
         account: serde(TOPIC.accounts, AVRO.Account),
         posting: serde(TOPIC.ledgerPostings, AVRO.LedgerPosting),
+        balance: serde(TOPIC.ledgerBalances, AVRO.AccountBalance),
       },
       metricsRegistry,
       produceTimeoutMs: config.publishTimeoutMs,

@@ -5,7 +5,13 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, test } from 'node:test';
 
-import type { AccountCommand, LedgerPosting, PaymentCommand, PaymentEvent } from '../schemas/types.js';
+import type {
+  AccountBalance,
+  AccountCommand,
+  LedgerPosting,
+  PaymentCommand,
+  PaymentEvent,
+} from '../schemas/types.js';
 import { accountsProcessor } from './accounts/processor.js';
 import { dedupeScopeOf, DEFAULT_DEDUPE_TTL_MS, type DedupeDecision } from './dedupe/logic.js';
 import { dedupeProcessor, SEEN_STORE } from './dedupe/processor.js';
@@ -94,15 +100,20 @@ const deposit = (recipientAccountId: string, amountMinor: bigint, id: string): P
     amountMinor,
   });
 
+/** acc-a and acc-b opened, 5,000 deposited to acc-a (dep-1), then pay-t1 (1,250 acc-a -> acc-b). */
+async function depositThenTransfer(): Promise<void> {
+  await openAccount('acc-a');
+  await openAccount('acc-b');
+  await submit(deposit('acc-a', 5_000n, 'dep-1'));
+  await submit(
+    paymentCommand({ commandId: 'cmd-t1', paymentId: 'pay-t1', idempotencyKey: 't1' }),
+    T0 + 2_000,
+  );
+}
+
 describe('the payment pipeline on the in-memory driver', () => {
   test('a deposit and a transfer run the whole chain: initiated, validated, debited, completed, with balanced postings', async () => {
-    await openAccount('acc-a');
-    await openAccount('acc-b');
-    await submit(deposit('acc-a', 5_000n, 'dep-1'));
-    await submit(
-      paymentCommand({ commandId: 'cmd-t1', paymentId: 'pay-t1', idempotencyKey: 't1' }),
-      T0 + 2_000,
-    );
+    await depositThenTransfer();
 
     const events = await eventsOf('pay-t1');
     assert.deepEqual(
@@ -131,6 +142,30 @@ describe('the payment pipeline on the in-memory driver', () => {
       0n,
     );
     assert.deepEqual(driver.records(DLQ), []);
+  });
+
+  test('every balance a posting moves is published on ledger.balances keyed by account, in the order the ledger had them, the latest equal to the postings', async () => {
+    await depositThenTransfer();
+    await submit(
+      paymentCommand({ commandId: 'cmd-t2', paymentId: 'pay-t2', idempotencyKey: 't2' }),
+      T0 + 3_000,
+    );
+
+    const published = await driver.read<AccountBalance>(TOPIC.ledgerBalances);
+    for (const { key, value } of published) assert.equal(key, value.accountId);
+    const historyOf = (accountId: string) =>
+      published.filter((r) => r.key === accountId).map((r) => [r.value.balanceMinor, r.value.postingId]);
+    assert.deepEqual(historyOf('acc-a'), [
+      [5_000n, 'dep-1:credit'],
+      [3_750n, 'pay-t1:debit'],
+      [2_500n, 'pay-t2:debit'],
+    ]);
+    assert.deepEqual(historyOf('acc-b'), [
+      [1_250n, 'pay-t1:credit'],
+      [2_500n, 'pay-t2:credit'],
+    ]);
+    const latest = new Map(published.map((r) => [r.key, r.value.balanceMinor]));
+    assert.deepEqual(latest, await balancesFromPostings());
   });
 
   test('a transfer larger than the balance ends rejected with INSUFFICIENT_FUNDS and posts nothing', async () => {

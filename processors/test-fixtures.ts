@@ -33,3 +33,15 @@ export function account(accountId: string, overrides: Partial<Account> = {}): Ac
     ...overrides,
   };
 }
+
+/** A small deterministic PRNG (mulberry32), so a failing seed can be replayed. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}

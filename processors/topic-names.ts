@@ -19,6 +19,8 @@ export const TOPIC = {
   paymentsEvents: 'payments.events',
   /** Balanced journal entries, keyed by paymentId. */
   ledgerPostings: 'ledger.postings',
+  /** The ledger's balance of each account after every posting: compacted, keyed by accountId. */
+  ledgerBalances: 'ledger.balances',
 } as const;
 
 export type TopicName = (typeof TOPIC)[keyof typeof TOPIC];

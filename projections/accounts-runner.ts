@@ -1,8 +1,9 @@
 /**
- * Runs the accounts projection from Kafka: one consumer group on the compacted `accounts` topic
- * and one on `ledger.postings`, both through `runKafkaProjection` (read_committed, offsets
- * committed only after the projection has applied the batch, a failing target retried with
- * capped backoff). The groups are `<groupId>.accounts` and `<groupId>.postings`.
+ * Runs the accounts projection from Kafka: one consumer group each on the compacted `accounts`
+ * topic, on `ledger.postings` (the journal) and on the compacted `ledger.balances` (the ledger's
+ * balance per account), all through `runKafkaProjection` (read_committed, offsets committed only
+ * after the projection has applied the batch, a failing target retried with capped backoff).
+ * The groups are `<groupId>.accounts`, `<groupId>.postings` and `<groupId>.balances`.
  *
  * The two topics are consumed independently: a posting may be projected before the record of
  * the account it moves money to. The balance is kept; the account answers once its record is in.
@@ -15,14 +16,16 @@ import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
 
 import type { Serde } from '../processors/runtime/api.js';
 import { TOPIC } from '../processors/topic-names.js';
-import type { Account, LedgerPosting } from '../schemas/types.js';
+import type { Account, AccountBalance as LedgerBalance, LedgerPosting } from '../schemas/types.js';
+import type { PositionedBalance } from './postgres/accounts.js';
 import { checkPosting } from './account-view.js';
 import { runKafkaProjection, type RetryPolicy } from './kafka-runner.js';
 
-/** What the runner applies to: PostgresAccountsProjection or MemoryAccountsProjection. */
+/** What the runner applies to (PostgresAccountsProjection). */
 export interface AccountsProjectionSink {
   applyAccounts(accounts: readonly Account[]): Promise<void> | void;
   applyPostings(postings: readonly LedgerPosting[]): Promise<void> | void;
+  applyLedgerBalances(balances: readonly PositionedBalance[]): Promise<void> | void;
 }
 
 export interface AccountsProjectionRunnerOptions {
@@ -30,11 +33,12 @@ export interface AccountsProjectionRunnerOptions {
   readonly projection: AccountsProjectionSink;
   /** Prefix of the two consumer groups. */
   readonly groupId: string;
-  /** Default: the catalogue's `accounts` and `ledger.postings`. */
-  readonly topics?: { readonly accounts: string; readonly postings: string };
+  /** Default: the catalogue's `accounts`, `ledger.postings` and `ledger.balances`. */
+  readonly topics?: { readonly accounts: string; readonly postings: string; readonly balances: string };
   /** plainAvroSerde(AVRO.Account) or registryAvroSerde(registry, subject, AVRO.Account). */
   readonly accountSerde: Serde<Account>;
   readonly postingSerde: Serde<LedgerPosting>;
+  readonly balanceSerde: Serde<LedgerBalance>;
   readonly deadLetter: (
     topic: string,
     message: KafkaMessage,
@@ -75,11 +79,15 @@ function decoder<V>(topic: string, serde: Serde<V>, check: (value: V) => void = 
 export async function runAccountsProjection(
   options: AccountsProjectionRunnerOptions,
 ): Promise<RunningAccountsProjection> {
-  const topics = options.topics ?? { accounts: TOPIC.accounts, postings: TOPIC.ledgerPostings };
+  const topics = options.topics ?? {
+    accounts: TOPIC.accounts,
+    postings: TOPIC.ledgerPostings,
+    balances: TOPIC.ledgerBalances,
+  };
   const start = <E>(
     group: string,
     topic: string,
-    decode: (message: KafkaMessage) => Promise<E>,
+    decode: (message: KafkaMessage, partition: number) => Promise<E>,
     apply: (events: readonly E[]) => Promise<void> | void,
   ) =>
     runKafkaProjection<E>({
@@ -103,20 +111,33 @@ export async function runAccountsProjection(
     decoder(topics.accounts, options.accountSerde),
     (batch) => options.projection.applyAccounts(batch),
   );
+  const consumers = [accounts];
+  const disconnect = async () => void (await Promise.all(consumers.map((consumer) => consumer.disconnect())));
   try {
-    const postings = await start(
-      'postings',
-      topics.postings,
-      decoder(topics.postings, options.postingSerde, checkPosting),
-      (batch) => options.projection.applyPostings(batch),
+    consumers.push(
+      await start(
+        'postings',
+        topics.postings,
+        decoder(topics.postings, options.postingSerde, checkPosting),
+        (batch) => options.projection.applyPostings(batch),
+      ),
     );
-    const consumers = [accounts, postings];
-    return {
-      consumers,
-      disconnect: async () => void (await Promise.all(consumers.map((consumer) => consumer.disconnect()))),
-    };
+    const balanceOf = decoder(topics.balances, options.balanceSerde);
+    consumers.push(
+      await start(
+        'balances',
+        topics.balances,
+        async (message, partition): Promise<PositionedBalance> => ({
+          balance: await balanceOf(message),
+          partition,
+          offset: BigInt(message.offset),
+        }),
+        (batch) => options.projection.applyLedgerBalances(batch),
+      ),
+    );
+    return { consumers, disconnect };
   } catch (error) {
-    await accounts.disconnect().catch(() => undefined);
+    await disconnect().catch(() => undefined);
     throw error;
   }
 }

@@ -25,7 +25,8 @@ export interface ProjectionRunnerOptions<E> {
   readonly kafka: Kafka;
   readonly groupId: string;
   readonly topic: string;
-  readonly decode: (message: KafkaMessage) => Promise<E>;
+  /** `partition` is the record's, for sinks that order by log position. */
+  readonly decode: (message: KafkaMessage, partition: number) => Promise<E>;
   readonly sink: ProjectionSink<E>;
   readonly deadLetter: (message: KafkaMessage, partition: number, reason: Error) => Promise<void>;
   readonly retry?: RetryPolicy;
@@ -68,7 +69,7 @@ async function decodeBatch<E>(
   const decoded: Decoded<E>[] = [];
   for (const message of payload.batch.messages) {
     try {
-      decoded.push({ event: await options.decode(message), message });
+      decoded.push({ event: await options.decode(message, payload.batch.partition), message });
     } catch (error) {
       await options.deadLetter(message, payload.batch.partition, asError(error));
     }

@@ -148,6 +148,22 @@ const samples: {
       postedAtMs: AT,
     },
   ] satisfies LedgerPosting[],
+  AccountBalance: [
+    {
+      accountId: 'acc-a',
+      currency: 'EUR',
+      balanceMinor: BEYOND_DOUBLE,
+      postingId: 'pay-1:credit',
+      updatedAtMs: AT,
+    },
+    {
+      accountId: 'funding:EUR',
+      currency: 'EUR',
+      balanceMinor: -BEYOND_DOUBLE,
+      postingId: 'pay-2:debit',
+      updatedAtMs: AT,
+    },
+  ],
 };
 
 function roundTrip<V>(contract: AvroContract<V>, values: readonly V[]): void {

@@ -24,6 +24,7 @@ import type {
   CurrencyCode,
   KycTier,
   LedgerPosting,
+  AccountBalance,
   PaymentCommand,
   PaymentEvent,
   PaymentInFlight,
@@ -269,6 +270,7 @@ const TYPES = loadTypes([
   'PaymentInFlight.avsc',
   'CreditInstruction.avsc',
   'LedgerPosting.avsc',
+  'AccountBalance.avsc',
 ]);
 
 function typeOf(file: string): avro.Type {
@@ -307,6 +309,11 @@ export const AVRO = {
     plainMapping(),
   ),
   LedgerPosting: contract<LedgerPosting>('LedgerPosting.avsc', typeOf('LedgerPosting.avsc'), plainMapping()),
+  AccountBalance: contract<AccountBalance>(
+    'AccountBalance.avsc',
+    typeOf('AccountBalance.avsc'),
+    plainMapping(),
+  ),
 } as const;
 
 /** The avsc type of each record, by its TypeScript name. */

@@ -73,13 +73,7 @@ export interface Account {
 
 /** The lifecycle states of a payment, as projected from `payments.events`. */
 export type PaymentStatus =
-  | 'INITIATED'
-  | 'VALIDATED'
-  | 'DEBITED'
-  | 'COMPLETED'
-  | 'REJECTED'
-  | 'HELD'
-  | 'FAILED';
+  'INITIATED' | 'VALIDATED' | 'DEBITED' | 'COMPLETED' | 'REJECTED' | 'HELD' | 'FAILED';
 
 // ---------------------------------------------------------------------------------------------
 // Payment events (`payments.events`, keyed by paymentId, correlation id in a header)
@@ -104,11 +98,7 @@ export const REJECTION_CODES = [
 export type RejectionCode = (typeof REJECTION_CODES)[number];
 
 export type PaymentEventType =
-  | 'PaymentInitiated'
-  | 'PaymentValidated'
-  | 'PaymentDebited'
-  | 'PaymentCompleted'
-  | 'PaymentRejected';
+  'PaymentInitiated' | 'PaymentValidated' | 'PaymentDebited' | 'PaymentCompleted' | 'PaymentRejected';
 
 /** The facts of the command, carried on PaymentInitiated. */
 export interface PaymentFacts {
@@ -174,6 +164,15 @@ export interface CreditInstruction {
  * (the in-transit account of the recipient's partition -> recipient). In-transit accounts are
  * named `transit:<CURRENCY>:<partition>`; funding accounts `funding:<CURRENCY>`.
  */
+/** The ledger's balance of an account after a posting (ledger.balances, keyed by accountId). */
+export interface AccountBalance {
+  readonly accountId: string;
+  readonly currency: CurrencyCode;
+  readonly balanceMinor: bigint;
+  readonly postingId: string;
+  readonly updatedAtMs: number;
+}
+
 export interface LedgerPosting {
   /** `<paymentId>:debit` or `<paymentId>:credit`: a posting is applied at most once. */
   readonly postingId: string;

@@ -79,14 +79,15 @@ describe('topic catalogue', () => {
       assert.match(asyncapi, new RegExp(`^ {8}${name}:$`, 'm'), `${name} missing from asyncapi.yaml`);
   });
 
-  test('only the accounts table is compacted; events and postings are kept 30 days, commands 7, dead letters 14', () => {
+  test('only the tables (accounts, ledger balances) are compacted; events and postings are kept 30 days, commands 7, dead letters 14', () => {
     const days = (name: (typeof TOPIC)[keyof typeof TOPIC]) =>
       (byName.get(name)?.retentionMs ?? 0) / 86_400_000;
     assert.deepEqual(
       catalogue.filter((topic) => topic.cleanupPolicy === 'compact').map((topic) => topic.name),
-      [TOPIC.accounts],
+      [TOPIC.accounts, TOPIC.ledgerBalances],
     );
     assert.equal(byName.get(TOPIC.accounts)?.retentionMs, null);
+    assert.equal(byName.get(TOPIC.ledgerBalances)?.retentionMs, null);
     assert.equal(days(TOPIC.paymentsEvents), 30);
     assert.equal(days(TOPIC.ledgerPostings), 30);
     assert.equal(days(TOPIC.paymentsCommands), 7);

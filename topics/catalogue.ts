@@ -210,6 +210,16 @@ export function topicCatalogue(env: NodeJS.ProcessEnv = process.env): readonly T
       doc: 'Balanced double-entry journal entries: the debit and credit legs of every payment.',
     }),
     topic({
+      name: TOPIC.ledgerBalances,
+      audience: 'public',
+      key: 'accountId',
+      cleanupPolicy: 'compact',
+      retentionMs: null,
+      value: avroValue(AVRO.AccountBalance),
+      headers: headers.correlation,
+      doc: "The ledger's balance of every account after each posting that moved it; compacted to the latest per account.",
+    }),
+    topic({
       name: TOPIC.deadLetter,
       audience: 'dead-letter',
       key: 'the original record key',

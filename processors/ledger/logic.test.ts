@@ -3,7 +3,7 @@ import { test } from 'node:test';
 
 import type { CreditInstruction, LedgerPosting, PaymentInFlight } from '../../schemas/types.js';
 import { isFundingAccount, isTransitAccount } from '../system-accounts.js';
-import { paymentCommand } from '../test-fixtures.js';
+import { paymentCommand, seededRandom } from '../test-fixtures.js';
 import {
   decideCredit,
   decideDebit,
@@ -245,18 +245,6 @@ test('balances total per currency, system accounts by their name and customers b
   );
 });
 
-/** A small deterministic PRNG (mulberry32), so a failing seed can be replayed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 test('random deposits and transfers, delivered out of order and twice, keep customer balances at or above zero and every currency summing to zero', () => {
   const customers = new Map([
     ['acc-a', 'EUR'],
@@ -274,7 +262,7 @@ test('random deposits and transfers, delivered out of order and twice, keep cust
   let rejected = 0;
   let completed = 0;
   for (let seed = 1; seed <= 40; seed += 1) {
-    const next = random(seed);
+    const next = seededRandom(seed);
     const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!;
     const partitions = Array.from({ length: PARTITIONS }, (_, p) => new Partition(p));
     const delivered: PaymentInFlight[] = [];

@@ -1,8 +1,15 @@
 /**
  * The ledger processor. Its two inputs are co-partitioned by account: `payments.validated`
  * (keyed by sender) brings the debit leg, `ledger.credits` (keyed by recipient) the credit leg.
+ * Every balance a posting moves is published on `ledger.balances` (keyed by account), in the
+ * order this partition applied them: a read model of it only ever shows balances the ledger had.
  */
-import type { CreditInstruction, PaymentEvent, PaymentInFlight } from '../../schemas/types.js';
+import type {
+  AccountBalance,
+  CreditInstruction,
+  PaymentEvent,
+  PaymentInFlight,
+} from '../../schemas/types.js';
 import { correlationIdOf } from '../payment-events.js';
 import type { InputRecord, Processor, ProcessorContext } from '../runtime/api.js';
 import { TOPIC } from '../topic-names.js';
@@ -42,7 +49,7 @@ export function ledgerProcessor(options: LedgerProcessorOptions = {}): Processor
   return {
     name: 'ledger',
     inputs: [TOPIC.paymentsValidated, TOPIC.ledgerCredits],
-    outputs: [TOPIC.paymentsEvents, TOPIC.ledgerPostings, TOPIC.ledgerCredits],
+    outputs: [TOPIC.paymentsEvents, TOPIC.ledgerPostings, TOPIC.ledgerBalances, TOPIC.ledgerCredits],
     stores: [
       { kind: 'kv', name: BALANCES_STORE, maxEntries: options.maxBalances ?? 1_000_000 },
       { kind: 'kv', name: APPLIED_STORE, maxEntries: options.maxApplied ?? 2_000_000 },
@@ -68,12 +75,19 @@ export function ledgerProcessor(options: LedgerProcessorOptions = {}): Processor
         applied.put(decision.postingId, record.timestampMs);
         forwardEvent(context, decision.event);
         if (decision.outcome === 'rejected') return;
-        for (const [accountId, balance] of decision.balances) balances.put(accountId, balance);
-        context.forward({
-          topic: TOPIC.ledgerPostings,
-          key: decision.posting.paymentId,
-          value: decision.posting,
-        });
+        const { posting } = decision;
+        context.forward({ topic: TOPIC.ledgerPostings, key: posting.paymentId, value: posting });
+        for (const [accountId, balanceMinor] of decision.balances) {
+          balances.put(accountId, balanceMinor);
+          const balance: AccountBalance = {
+            accountId,
+            currency: posting.currency,
+            balanceMinor,
+            postingId: posting.postingId,
+            updatedAtMs: posting.postedAtMs,
+          };
+          context.forward({ topic: TOPIC.ledgerBalances, key: accountId, value: balance });
+        }
       };
       if (isCredit(record)) {
         apply(

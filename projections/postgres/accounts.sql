@@ -45,3 +45,21 @@ CREATE TABLE IF NOT EXISTS payflow.balances (
 );
 
 CREATE INDEX IF NOT EXISTS balances_currency_idx ON payflow.balances (currency);
+
+-- The ledger's own balance of each account, from the compacted `ledger.balances` (one record per
+-- posting that moved the account, in the order the ledger applied them). This is the balance the
+-- gateway answers: it is always one the ledger actually had (a wallet never below zero), whereas
+-- `balances` above, summed from `ledger.postings` whose partitions are read independently, can
+-- run ahead on a debit before the credit that funded it. Both converge; reconcile with
+-- PostgresAccountsProjection.journalBalanceOf. A record replaces the row only if it is later in
+-- the same partition (or, after a repartitioning, not older).
+CREATE TABLE IF NOT EXISTS payflow.ledger_balances (
+  account_id        text        PRIMARY KEY,
+  currency          text        NOT NULL,
+  balance_minor     bigint      NOT NULL,
+  posting_id        text        NOT NULL,
+  source_partition  integer     NOT NULL,
+  source_offset     bigint      NOT NULL,
+  first_updated_at  timestamptz NOT NULL,
+  updated_at        timestamptz NOT NULL
+);

@@ -1,7 +1,10 @@
 /**
  * The PostgreSQL accounts projection: the latest Account per id (`payflow.accounts`), every
  * posting line once (`payflow.ledger_entries`) and a maintained balance per account
- * (`payflow.balances`). It answers the gateway's `AccountQueries` from one snapshot.
+ * (`payflow.balances`, the journal's sum), and the ledger's own balance per account
+ * (`payflow.ledger_balances`, from `ledger.balances`). It answers the gateway's `AccountQueries`
+ * from one snapshot, with the ledger's balance: always one the ledger had, never a wallet below
+ * zero, even while the journal's partitions are read at different speeds.
  *
  * Idempotence: a posting's lines are inserted with ON CONFLICT DO NOTHING on
  * (posting_id, line_no), and the same statement adds to the balances only the lines it actually
@@ -13,7 +16,13 @@ import { readFile } from 'node:fs/promises';
 import type pg from 'pg';
 
 import type { AccountQueries, AccountView } from '../../gateway/index.js';
-import type { Account, AccountStatus, KycTier, LedgerPosting } from '../../schemas/types.js';
+import type {
+  Account,
+  AccountBalance as LedgerBalance,
+  AccountStatus,
+  KycTier,
+  LedgerPosting,
+} from '../../schemas/types.js';
 import { accountView, applyAccount, checkPosting, type AccountBalance } from '../account-view.js';
 import { inTransaction } from './transaction.js';
 
@@ -120,6 +129,40 @@ const INSERT_ENTRIES_AND_ADD_TO_BALANCES = `
     first_posted_at = least(payflow.balances.first_posted_at, EXCLUDED.first_posted_at),
     last_posted_at = greatest(payflow.balances.last_posted_at, EXCLUDED.last_posted_at)`;
 
+const UPSERT_LEDGER_BALANCES = `
+  INSERT INTO payflow.ledger_balances
+    (account_id, currency, balance_minor, posting_id, source_partition, source_offset, first_updated_at, updated_at)
+  SELECT a, c, b, p, sp, so, u, u
+    FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::int[], $6::bigint[], $7::timestamptz[])
+      AS t(a, c, b, p, sp, so, u)
+   ORDER BY a
+  ON CONFLICT (account_id) DO UPDATE SET
+    currency = EXCLUDED.currency, balance_minor = EXCLUDED.balance_minor, posting_id = EXCLUDED.posting_id,
+    source_partition = EXCLUDED.source_partition, source_offset = EXCLUDED.source_offset,
+    updated_at = EXCLUDED.updated_at
+  WHERE (payflow.ledger_balances.source_partition = EXCLUDED.source_partition
+         AND payflow.ledger_balances.source_offset < EXCLUDED.source_offset)
+     OR (payflow.ledger_balances.source_partition <> EXCLUDED.source_partition
+         AND payflow.ledger_balances.updated_at <= EXCLUDED.updated_at)`;
+
+/** A `ledger.balances` record with its position in the log (the order of an account's balances). */
+export interface PositionedBalance {
+  readonly balance: LedgerBalance;
+  readonly partition: number;
+  readonly offset: bigint;
+}
+
+/** The last record per account within a batch (one row per key for ON CONFLICT DO UPDATE). */
+function latestBalancePerAccount(records: readonly PositionedBalance[]): PositionedBalance[] {
+  const latest = new Map<string, PositionedBalance>();
+  for (const record of records) {
+    const before = latest.get(record.balance.accountId);
+    if (before === undefined || before.partition !== record.partition || before.offset < record.offset)
+      latest.set(record.balance.accountId, record);
+  }
+  return [...latest.values()];
+}
+
 export class PostgresAccountsProjection implements AccountQueries {
   readonly #statementTimeoutMs: number;
 
@@ -177,18 +220,50 @@ export class PostgresAccountsProjection implements AccountQueries {
     });
   }
 
-  /** The account and its balance from one snapshot (a single statement); the balance is exact. */
+  /**
+   * Applies `ledger.balances` records: an account's row moves only to a record later in the log
+   * than the one it holds, so a replay or a late batch never takes a balance back in time.
+   */
+  async applyLedgerBalances(records: readonly PositionedBalance[]): Promise<void> {
+    await this.#inSlices(records, (client, slice) => {
+      const latest = latestBalancePerAccount(slice);
+      return client.query(UPSERT_LEDGER_BALANCES, [
+        latest.map((r) => r.balance.accountId),
+        latest.map((r) => r.balance.currency),
+        latest.map((r) => r.balance.balanceMinor.toString()),
+        latest.map((r) => r.balance.postingId),
+        latest.map((r) => r.partition),
+        latest.map((r) => r.offset.toString()),
+        latest.map((r) => new Date(r.balance.updatedAtMs)),
+      ]);
+    });
+  }
+
+  /**
+   * The account and the ledger's balance of it (from `ledger.balances`), from one snapshot; an
+   * account the ledger has not moved yet has balance 0.
+   */
   async getAccount(accountId: string): Promise<AccountView | undefined> {
     const { rows } = await this.pool.query<AccountBalanceRow>(
       `SELECT a.*, b.account_id AS balance_account_id, b.currency AS balance_currency,
-              b.balance_minor::text AS balance_minor, b.first_posted_at, b.last_posted_at
+              b.balance_minor::text AS balance_minor, b.first_updated_at AS first_posted_at,
+              b.updated_at AS last_posted_at
          FROM (SELECT $1::text AS id) k
          LEFT JOIN payflow.accounts a ON a.account_id = k.id
-         LEFT JOIN payflow.balances b ON b.account_id = k.id`,
+         LEFT JOIN payflow.ledger_balances b ON b.account_id = k.id`,
       [accountId],
     );
     const row = rows[0];
     return row === undefined ? undefined : accountView(accountOf(row), balanceOf(row), accountId);
+  }
+
+  /** The account's balance as the sum of its journal (`ledger.postings`), for reconciliation. */
+  async journalBalanceOf(accountId: string): Promise<bigint> {
+    const { rows } = await this.pool.query<{ balance: string }>(
+      'SELECT coalesce((SELECT balance_minor FROM payflow.balances WHERE account_id = $1), 0)::text AS balance',
+      [accountId],
+    );
+    return BigInt(rows[0]!.balance);
   }
 
   /** The sum of every balance in the currency: 0 whenever every posting applied was balanced. */

@@ -1,9 +1,9 @@
 /**
  * The gateway's read models in the Kafka mode: the payments projection (from `payments.events`)
- * and the accounts projection (from `accounts` and `ledger.postings`) in PostgreSQL, each fed by
+ * and the accounts projection (from `accounts`, `ledger.postings` and `ledger.balances`) in PostgreSQL, each fed by
  * its own consumer group reading committed records only. Offsets are committed after the rows
  * are, and every write is idempotent, so a crash replays a batch harmlessly. Instances of the
- * main job share the groups (`<applicationId>.read-model.payments`, `.accounts`, `.postings`):
+ * main job share the groups (`<applicationId>.read-model.payments`, `.accounts`, `.postings`, `.balances`):
  * run several and each projects a share of the partitions into the same tables.
  *
  * A record that can't be decoded, a tombstone, an unbalanced posting or a record PostgreSQL
@@ -18,7 +18,12 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Serde } from '../../processors/runtime/api.js';
 import { projectedEvent } from '../payment-view.js';
 import { TOPIC } from '../../topics/catalogue.js';
-import type { Account, LedgerPosting, PaymentEvent } from '../../schemas/types.js';
+import type {
+  Account,
+  AccountBalance as LedgerBalance,
+  LedgerPosting,
+  PaymentEvent,
+} from '../../schemas/types.js';
 import { runAccountsProjection, TombstoneError, type RunningAccountsProjection } from '../accounts-runner.js';
 import { kafkaDeadLetter } from '../kafka-dead-letter.js';
 import { runKafkaProjection } from '../kafka-runner.js';
@@ -35,6 +40,7 @@ export interface PostgresReadModelsOptions {
     readonly paymentEvent: Serde<PaymentEvent>;
     readonly account: Serde<Account>;
     readonly posting: Serde<LedgerPosting>;
+    readonly balance: Serde<LedgerBalance>;
   };
   readonly metricsRegistry: Registry;
   /** Bound on writing one dead letter. */
@@ -152,6 +158,7 @@ export async function startPostgresReadModels(
       groupId: `${options.applicationId}.read-model`,
       accountSerde: options.serdes.account,
       postingSerde: options.serdes.posting,
+      balanceSerde: options.serdes.balance,
       deadLetter: deadLetter('accounts'),
       isPermanent: isRefusedData,
       onSinkError: (topic, error, attempt, delayMs) => {

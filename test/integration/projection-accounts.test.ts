@@ -25,7 +25,7 @@ import {
   registryAvroSerde,
   valueSubject,
 } from '../../schemas/registry.js';
-import type { LedgerPosting } from '../../schemas/types.js';
+import type { AccountBalance as LedgerBalance, LedgerPosting } from '../../schemas/types.js';
 import { stackEnv, uniqueName } from '../support/stack.js';
 
 const env = stackEnv();
@@ -69,8 +69,29 @@ const transfer = (paymentId: string, from: string, to: string, amountMinor: bigi
   ]),
 ];
 
-const balanceOf = async (projection: PostgresAccountsProjection, accountId: string): Promise<bigint> =>
-  (await projection.getAccount(accountId))?.balanceMinor ?? 0n;
+const balanceOf = (projection: PostgresAccountsProjection, accountId: string): Promise<bigint> =>
+  projection.journalBalanceOf(accountId);
+
+/** What the ledger publishes on ledger.balances for these postings, applied in this order. */
+function ledgerBalancesAfter(
+  postings: readonly LedgerPosting[],
+  start: ReadonlyMap<string, bigint>,
+): LedgerBalance[] {
+  const running = new Map(start);
+  return postings.flatMap((p) =>
+    p.lines.map((line) => {
+      const balanceMinor = (running.get(line.accountId) ?? 0n) + line.amountMinor;
+      running.set(line.accountId, balanceMinor);
+      return {
+        accountId: line.accountId,
+        currency: p.currency,
+        balanceMinor,
+        postingId: p.postingId,
+        updatedAtMs: p.postedAtMs,
+      };
+    }),
+  );
+}
 
 /** A pool whose statements are bounded, with the accounts tables in place. */
 async function migratedPool(connectionString: string): Promise<pg.Pool> {
@@ -167,6 +188,37 @@ describe('PostgreSQL accounts projection', { skip }, () => {
     assert.equal(await balanceOf(projection, a), 0n);
   });
 
+  test("the balance answered is the ledger's: it moves only to a record later in its partition, never back, whatever the journal says", async () => {
+    const a = uniqueName('acc');
+    await projection.applyAccount(account(a, { currency: CURRENCY, openedAtMs: 1_000, updatedAtMs: 1_000 }));
+    const at = (offset: bigint, balanceMinor: bigint, partition = 2) => ({
+      balance: {
+        accountId: a,
+        currency: CURRENCY,
+        balanceMinor,
+        postingId: `p${offset}`,
+        updatedAtMs: 5_000,
+      },
+      partition,
+      offset,
+    });
+    await projection.applyLedgerBalances([at(5n, 10n)]);
+    await projection.applyLedgerBalances([at(3n, 99n)]); // replayed older record: ignored
+    assert.equal((await projection.getAccount(a))?.balanceMinor, 10n);
+    await projection.applyLedgerBalances([at(7n, 4n), at(6n, 8n)]); // the later one of a batch wins
+    assert.equal((await projection.getAccount(a))?.balanceMinor, 4n);
+    // A debit in the journal whose funding credit has not been read yet: the journal goes below
+    // zero for a moment, the answered balance does not.
+    await projection.applyPosting(
+      posting(uniqueName('pay') + ':debit', [
+        [a, -4n],
+        [FUNDING, 4n],
+      ]),
+    );
+    assert.equal(await projection.journalBalanceOf(a), -4n);
+    assert.equal((await projection.getAccount(a))?.balanceMinor, 4n);
+  });
+
   test('an account row only moves to a record that is not older; system accounts answer from their balance; unknown ids are undefined', async () => {
     const a = uniqueName('acc');
     const opened = account(a, {
@@ -183,7 +235,19 @@ describe('PostgreSQL accounts projection', { skip }, () => {
     await projection.applyAccount(closedSameMs); // same millisecond, later in the log: wins
     assert.equal((await projection.getAccount(a))?.status, 'CLOSED');
 
-    await projection.applyPosting(deposit(uniqueName('pay'), a, 1n));
+    await projection.applyLedgerBalances([
+      {
+        balance: {
+          accountId: FUNDING,
+          currency: CURRENCY,
+          balanceMinor: -1n,
+          postingId: 'p:debit',
+          updatedAtMs: 3_000,
+        },
+        partition: 0,
+        offset: 0n,
+      },
+    ]);
     const funding = await projection.getAccount(FUNDING);
     assert.equal(funding?.ownerId, 'system');
     assert.equal(funding?.currency, CURRENCY);
@@ -198,7 +262,11 @@ describe('Kafka to PostgreSQL accounts projection', { skip }, () => {
   let admin: Admin;
   let pool: pg.Pool;
   let projection: PostgresAccountsProjection;
-  const topics = { accounts: uniqueName('accounts'), postings: uniqueName('ledger-postings') };
+  const topics = {
+    accounts: uniqueName('accounts'),
+    postings: uniqueName('ledger-postings'),
+    balances: uniqueName('ledger-balances'),
+  };
 
   before(async () => {
     if ('skip' in env) return;
@@ -219,12 +287,18 @@ describe('Kafka to PostgreSQL accounts projection', { skip }, () => {
           configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
         },
         { topic: topics.postings, numPartitions: 3 },
+        {
+          topic: topics.balances,
+          numPartitions: 3,
+          configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
+        },
       ],
       waitForLeaders: true,
     });
     await registerSchemas(env.schemaRegistryUrl, [
       { name: topics.accounts, value: { kind: 'avro', contract: AVRO.Account } },
       { name: topics.postings, value: { kind: 'avro', contract: AVRO.LedgerPosting } },
+      { name: topics.balances, value: { kind: 'avro', contract: AVRO.AccountBalance } },
     ]);
   });
   after(async () => {
@@ -237,6 +311,7 @@ describe('Kafka to PostgreSQL accounts projection', { skip }, () => {
     const registry = createSchemaRegistry(env.schemaRegistryUrl);
     const accountSerde = registryAvroSerde(registry, valueSubject(topics.accounts), AVRO.Account);
     const postingSerde = registryAvroSerde(registry, valueSubject(topics.postings), AVRO.LedgerPosting);
+    const balanceSerde = registryAvroSerde(registry, valueSubject(topics.balances), AVRO.AccountBalance);
 
     const [a, b, c] = [uniqueName('acc'), uniqueName('acc'), uniqueName('acc')];
     const opened = (accountId: string) =>
@@ -285,6 +360,18 @@ describe('Kafka to PostgreSQL accounts projection', { skip }, () => {
         })),
       ),
     });
+    // The ledger's balances, in the order it applied the postings (the funding account's own
+    // history is shared with other tests, so it starts from what is there).
+    const balances = ledgerBalancesAfter(postings, new Map([[FUNDING, fundingBefore]]));
+    await producer.send({
+      topic: topics.balances,
+      messages: await Promise.all(
+        balances.map(async (balance) => ({
+          key: balance.accountId,
+          value: await balanceSerde.serialize(balance, topics.balances),
+        })),
+      ),
+    });
     await producer.disconnect();
 
     const deadLetters: string[] = [];
@@ -296,6 +383,7 @@ describe('Kafka to PostgreSQL accounts projection', { skip }, () => {
         topics,
         accountSerde,
         postingSerde,
+        balanceSerde,
         deadLetter: (topic, message, _partition, reason) => {
           deadLetters.push(
             `${topic === topics.accounts ? 'accounts' : 'postings'} ${message.key?.toString()}: ${reason.name}`,
@@ -308,8 +396,9 @@ describe('Kafka to PostgreSQL accounts projection', { skip }, () => {
         await until(
           async () =>
             (await caughtUp(admin, `${groupId}.accounts`, topics.accounts)) &&
-            (await caughtUp(admin, `${groupId}.postings`, topics.postings)),
-          `${groupId} to commit both topics to their ends`,
+            (await caughtUp(admin, `${groupId}.postings`, topics.postings)) &&
+            (await caughtUp(admin, `${groupId}.balances`, topics.balances)),
+          `${groupId} to commit the three topics to their ends`,
         );
       } finally {
         await running.disconnect();
@@ -324,6 +413,9 @@ describe('Kafka to PostgreSQL accounts projection', { skip }, () => {
     assert.equal(viewC?.balanceMinor, 700n);
     assert.equal(viewC?.status, 'FROZEN');
     assert.equal(viewA?.currency, CURRENCY);
+    for (const id of [a, b, c]) {
+      assert.equal(await projection.journalBalanceOf(id), (await projection.getAccount(id))?.balanceMinor);
+    }
     assert.equal((await balanceOf(projection, FUNDING)) - fundingBefore, -(ABOVE_2_53 + 1_000n));
     assert.equal(await projection.totalOfAllBalances(CURRENCY), 0n);
     assert.deepEqual(deadLetters.sort(), [

@@ -406,6 +406,34 @@ export class JobHarness {
     };
   }
 
+  /**
+   * Debit posting records of these payments on ledger.postings. With `waitForEach` (payments known
+   * to be debited) it first waits until the log reader has seen one for each, then a moment more
+   * so a duplicate written after it would be counted too.
+   */
+  async debitPostingsOf(
+    paymentIds: readonly string[],
+    options: { readonly waitForEach?: boolean } = {},
+  ): Promise<{ readonly total: number; readonly duplicated: readonly string[] }> {
+    if (options.waitForEach ?? true) {
+      await until(
+        `debit postings of ${paymentIds.length} payments on the log`,
+        async () => {
+          const seen = await this.log.debitPostings();
+          return paymentIds.every((id) => (seen.get(id) ?? 0) > 0) ? true : undefined;
+        },
+        120_000,
+      );
+      await new Promise((resolve) => setTimeout(resolve, this.mode === 'kafka' ? 2_000 : 0));
+    }
+    const seen = await this.log.debitPostings();
+    const counts = paymentIds.map((id) => [id, seen.get(id) ?? 0] as const);
+    return {
+      total: counts.reduce((sum, [, n]) => sum + n, 0),
+      duplicated: counts.filter(([, n]) => n > 1).map(([id]) => id),
+    };
+  }
+
   /** Debit posting records on ledger.postings per payment id, since the harness started. */
   debitPostings(): Promise<ReadonlyMap<string, number>> {
     return this.log.debitPostings();
