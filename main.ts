@@ -8,7 +8,9 @@
  *   `PAYFLOW_POSTGRES_URL`): topics and changelogs created, contracts registered, the same
  *   topology on the Kafka driver with exactly-once processing; the gateway publishes commands to
  *   Kafka (acks=all) in the registry's wire format; the read models are the PostgreSQL payments
- *   and accounts projections, fed from the log by this process.
+ *   and accounts projections, fed from the log by this process. A payment the log acknowledged
+ *   answers on its status URL at once (INITIATED) until the read model has it (read-your-writes,
+ *   projections/accepted-payments.ts).
  *
  * Either way `PAYFLOW_REDIS_URL` moves the idempotency fast path from memory to Redis.
  * Configuration comes from the environment and is validated before anything starts; a bad or
@@ -26,6 +28,7 @@ import { z } from 'zod';
 import {
   buildGateway,
   ConfigError,
+  connectRedis,
   createIdempotencyStore,
   KafkaCommandPublisher,
   loadGatewayConfig,
@@ -38,6 +41,12 @@ import {
   startKafkaPipeline,
   type KafkaPipelineConfig,
 } from './processors/kafka-pipeline.js';
+import {
+  MemoryAcceptedPayments,
+  RedisAcceptedPayments,
+  withAcceptedPayments,
+  type AcceptedPaymentsStore,
+} from './projections/accepted-payments.js';
 import { startPostgresReadModels } from './projections/postgres/read-models.js';
 import { AVRO } from './schemas/avro.js';
 import { createSchemaRegistry, registryAvroSerde, valueSubject } from './schemas/registry.js';
@@ -46,6 +55,7 @@ import { TOPIC } from './topics/catalogue.js';
 
 const DEV_TOKEN_TTL_S = 12 * 60 * 60;
 const POSTGRES_CONNECT_TIMEOUT_MS = 5_000;
+const REDIS_CONNECT_TIMEOUT_MS = 5_000;
 
 export type MainJobMode =
   | { readonly mode: 'embedded' }
@@ -196,10 +206,21 @@ async function kafkaWiring(
     });
     closers.unshift(() => publisher.close());
 
+    const accepted = await acceptedPaymentsStore(config);
+    closers.unshift(accepted.close);
+    const readYourWrites = withAcceptedPayments(publisher, readModels.payments, accepted.store, (error) =>
+      log(
+        'the accepted-payments store failed; the status URL may answer 404 until the read model has the payment',
+        {
+          error: error instanceof Error ? error.message : String(error),
+        },
+      ),
+    );
+
     return {
       ports: {
-        publisher,
-        payments: readModels.payments,
+        publisher: readYourWrites.publisher,
+        payments: readYourWrites.payments,
         accounts: readModels.accounts,
         readiness: {
           check: async () => {
@@ -215,6 +236,32 @@ async function kafkaWiring(
     for (const close of closers) await close().catch(() => undefined);
     throw error;
   }
+}
+
+/** How long the status URL of an accepted payment answers before the read model has it. */
+const ACCEPTED_PAYMENT_TTL_MS = 10 * 60_000;
+const ACCEPTED_PAYMENTS_MEMORY_MAX = 100_000;
+
+/** Redis when the gateway has one (shared by every instance), otherwise bounded memory. */
+async function acceptedPaymentsStore(
+  config: GatewayConfig,
+): Promise<{ readonly store: AcceptedPaymentsStore; readonly close: () => Promise<void> }> {
+  if (config.redis === undefined) {
+    const store = new MemoryAcceptedPayments({
+      ttlMs: ACCEPTED_PAYMENT_TTL_MS,
+      maxEntries: ACCEPTED_PAYMENTS_MEMORY_MAX,
+    });
+    return { store, close: () => Promise.resolve() };
+  }
+  const redis = await connectRedis({
+    url: config.redis.url,
+    commandTimeoutMs: config.redis.commandTimeoutMs,
+    connectTimeoutMs: REDIS_CONNECT_TIMEOUT_MS,
+  });
+  return {
+    store: new RedisAcceptedPayments(redis, { ttlMs: ACCEPTED_PAYMENT_TTL_MS }),
+    close: async () => void (await redis.quit()),
+  };
 }
 
 /**

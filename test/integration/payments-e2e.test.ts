@@ -74,6 +74,10 @@ for (const mode of ['embedded', 'kafka'] as const satisfies readonly Mode[]) {
       assert.equal(accepted.status, 202);
       assert.equal(accepted.body.status, 'INITIATED');
       assert.equal(accepted.body.statusUrl, `/v1/payments/${String(accepted.body.paymentId)}`);
+      // Read-your-writes: the status URL answers at once, before any read model has the payment.
+      const atOnce = await h.request(h.tokens.producer, 'GET', String(accepted.body.statusUrl));
+      assert.equal(atOnce.status, 200, JSON.stringify(atOnce.body));
+      assert.equal(atOnce.body.amount, 2_500);
 
       const view = await h.settled(String(accepted.body.paymentId), SETTLE_MS);
       assert.equal(view.status, 'COMPLETED');
