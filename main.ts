@@ -22,6 +22,7 @@ import { pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { SignJWT } from 'jose';
 import pg from 'pg';
+import { pino } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { z } from 'zod';
 
@@ -158,7 +159,8 @@ async function kafkaWiring(
     pool.on('error', (error) => log('idle PostgreSQL connection failed', { error: error.message }));
     closers.unshift(() => pool.end());
 
-    const pipeline = await startKafkaPipeline(mode.pipeline, { metricsRegistry, env });
+    const logger = pino({ name: 'payflow', level: config.logLevel });
+    const pipeline = await startKafkaPipeline(mode.pipeline, { metricsRegistry, env, logger });
     closers.unshift(() => pipeline.stop());
 
     const registry = createSchemaRegistry(mode.pipeline.registryUrl);

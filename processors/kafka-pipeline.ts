@@ -5,6 +5,7 @@
  * Kafka mode and by `npm run processors` (the pipeline alone, scaled out by running more).
  */
 import { Kafka, logLevel } from 'kafkajs';
+import { pino, type Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
 
@@ -20,6 +21,7 @@ import { brokersFromEnv } from '../topics/create-cli.js';
 import { paymentPipeline, PIPELINE_APPLICATION_ID } from './pipeline.js';
 import type { Topology } from './runtime/api.js';
 import { KafkaDriver } from './runtime/kafka/driver.js';
+import { pinoLogCreator } from './runtime/kafka/log.js';
 import { RuntimeMetrics } from './runtime/metrics.js';
 
 export interface KafkaPipelineConfig {
@@ -58,12 +60,18 @@ export interface KafkaPipeline {
 /** Prepares topics and schemas, then starts the pipeline; resolves once it is running. */
 export async function startKafkaPipeline(
   config: KafkaPipelineConfig,
-  options: { readonly metricsRegistry: Registry; readonly env?: NodeJS.ProcessEnv },
+  options: {
+    readonly metricsRegistry: Registry;
+    readonly env?: NodeJS.ProcessEnv;
+    /** Where kafkajs logs go (structured); default: a pino logger on stdout at info. */
+    readonly logger?: Logger;
+  },
 ): Promise<KafkaPipeline> {
   const kafka = new Kafka({
     clientId: config.applicationId,
     brokers: [...config.brokers],
     logLevel: logLevel.WARN,
+    logCreator: pinoLogCreator(options.logger ?? pino({ name: 'payflow-kafka' })),
     connectionTimeout: 10_000,
     requestTimeout: 30_000,
   });

@@ -42,7 +42,7 @@ async function main(): Promise<void> {
   collectDefaultMetrics({ register: metricsRegistry, prefix: 'payflow_' });
   let ready = false;
   const ops = await startOpsServer({ registry: metricsRegistry, ready: () => ready, ...address });
-  const pipeline = await startKafkaPipeline(config, { metricsRegistry });
+  const pipeline = await startKafkaPipeline(config, { metricsRegistry, logger: log });
   ready = true;
   log.info(
     { applicationId: config.applicationId, ops: `${address.host}:${address.port}` },

@@ -29,7 +29,16 @@
  */
 import { randomUUID } from 'node:crypto';
 
-import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
+import {
+  Partitioners,
+  type Admin,
+  type Consumer,
+  type EachBatchPayload,
+  type Kafka,
+  type KafkaMessage,
+  type Message,
+  type Producer,
+} from 'kafkajs';
 
 import type { ChangelogWrite } from '../stores.js';
 import type { RawRecord, TaskResult } from '../task.js';
@@ -367,6 +376,8 @@ export class EosRunner {
     const { kafka, applicationId, name, transactionTimeoutMs } = this.#options;
     const producer = kafka.producer({
       transactionalId: `${applicationId}-${name}-${partition}`,
+      // Outputs carry their partition (murmur2, as Java's clients); the default is the same one.
+      createPartitioner: Partitioners.DefaultPartitioner,
       idempotent: true,
       maxInFlightRequests: 1,
       transactionTimeout: transactionTimeoutMs,
