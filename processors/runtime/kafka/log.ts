@@ -10,7 +10,7 @@ import { logLevel, type logCreator } from 'kafkajs';
 import type { Logger } from 'pino';
 
 const RETRIED_BY_KAFKAJS =
-  /rebalanc|coordinator is (loading|not available)|not the correct coordinator|concurrent.transactions|leader is not available|there is no leader|the group member needs to have a valid member id/i;
+  /rebalanc|coordinator is (loading|not available)|not the correct coordinator|concurrent.transactions|another concurrent operation on the same transaction|leader is not available|there is no leader|the group member needs to have a valid member id/i;
 
 export function pinoLogCreator(logger: Logger): logCreator {
   return () =>
