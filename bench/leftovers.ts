@@ -25,7 +25,10 @@ export class Leftovers {
     this.processes.clear();
     if (this.groups.size > 0) {
       await withTimeout(admin.deleteGroups([...this.groups]), 15_000, 'deleting consumer groups').catch(
-        (error: unknown) => problems.push(`deleting consumer groups: ${String(error)}`),
+        (error: unknown) => {
+          const failed = groupFailures(error);
+          if (failed.length > 0) problems.push(`deleting consumer groups: ${failed.join('; ')}`);
+        },
       );
       this.groups.clear();
     }
@@ -41,4 +44,16 @@ export class Leftovers {
     }
     return problems;
   }
+}
+
+/**
+ * Which groups could not be deleted and why. A group that never committed an offset does not
+ * exist on the broker (GROUP_ID_NOT_FOUND): nothing was left, so it is not a problem.
+ */
+function groupFailures(error: unknown): string[] {
+  const groups = (error as { groups?: unknown }).groups;
+  if (!Array.isArray(groups)) return [String(error)];
+  return (groups as { groupId: string; error?: { type?: string; message?: string } }[])
+    .filter((group) => group.error?.type !== 'GROUP_ID_NOT_FOUND')
+    .map((group) => `${group.groupId} (${group.error?.type ?? group.error?.message ?? 'unknown error'})`);
 }
