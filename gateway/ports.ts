@@ -5,10 +5,9 @@
  * implementation that hangs costs one request, never the process.
  */
 import type {
+  Account,
   AccountCommand,
-  AccountStatus,
   CurrencyCode,
-  KycTier,
   PaymentCommand,
   PaymentKind,
   PaymentStatus,
@@ -61,17 +60,10 @@ export interface PaymentQueries {
   getPayment(paymentId: string): Promise<PaymentView | undefined>;
 }
 
-export interface AccountView {
-  readonly accountId: string;
-  readonly ownerId: string;
-  readonly currency: CurrencyCode;
-  readonly kycTier: KycTier;
-  readonly iban: string | null;
-  readonly status: AccountStatus;
+/** An account as the `accounts` table has it, with its ledger balance. */
+export interface AccountView extends Account {
   /** Ledger balance in minor units; the funding accounts go below zero. */
   readonly balanceMinor: bigint;
-  readonly openedAtMs: number;
-  readonly updatedAtMs: number;
 }
 
 export interface AccountQueries {

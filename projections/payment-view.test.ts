@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { applyPaymentEvent, ProjectionOrderError, type PaymentReadModel, type ProjectedPaymentEvent } from './payment-view.js';
+import {
+  applyPaymentEvent,
+  applyPaymentEvents,
+  ProjectionOrderError,
+  type PaymentReadModel,
+  type ProjectedPaymentEvent,
+} from './payment-view.js';
 
 const initiated: ProjectedPaymentEvent = {
   eventId: 'e0',
@@ -20,7 +26,11 @@ const initiated: ProjectedPaymentEvent = {
     reference: null,
   },
 };
-const event = (sequence: number, type: string, extra: Partial<ProjectedPaymentEvent> = {}): ProjectedPaymentEvent => ({
+const event = (
+  sequence: number,
+  type: string,
+  extra: Partial<ProjectedPaymentEvent> = {},
+): ProjectedPaymentEvent => ({
   eventId: `e${sequence}`,
   paymentId: 'p-1',
   type,
@@ -33,15 +43,26 @@ const fold = (events: ProjectedPaymentEvent[]): PaymentReadModel | undefined =>
   events.reduce<PaymentReadModel | undefined>(applyPaymentEvent, undefined);
 
 test('a completed payment shows COMPLETED with its events in order and its exact amount', () => {
-  const view = fold([initiated, event(1, 'PaymentValidated'), event(2, 'PaymentDebited'), event(3, 'PaymentCompleted')]);
+  const view = fold([
+    initiated,
+    event(1, 'PaymentValidated'),
+    event(2, 'PaymentDebited'),
+    event(3, 'PaymentCompleted'),
+  ]);
   assert.equal(view?.status, 'COMPLETED');
   assert.equal(view?.amountMinor, 9_007_199_254_740_993n);
-  assert.deepEqual(view?.events.map((e) => e.type), ['PaymentInitiated', 'PaymentValidated', 'PaymentDebited', 'PaymentCompleted']);
+  assert.deepEqual(
+    view?.events.map((e) => e.type),
+    ['PaymentInitiated', 'PaymentValidated', 'PaymentDebited', 'PaymentCompleted'],
+  );
   assert.equal(view?.updatedAtMs, 1_003);
 });
 
 test('a rejected payment carries the reason code and detail', () => {
-  const view = fold([initiated, event(1, 'PaymentRejected', { rejection: { code: 'INSUFFICIENT_FUNDS', detail: 'balance 10 < 1250' } })]);
+  const view = fold([
+    initiated,
+    event(1, 'PaymentRejected', { rejection: { code: 'INSUFFICIENT_FUNDS', detail: 'balance 10 < 1250' } }),
+  ]);
   assert.equal(view?.status, 'REJECTED');
   assert.deepEqual(view?.rejection, { code: 'INSUFFICIENT_FUNDS', detail: 'balance 10 < 1250' });
 });
@@ -64,4 +85,19 @@ test('an event type the read model does not know keeps the status and is still l
   const view = fold([initiated, event(1, 'LoyaltyPointsAwarded')]);
   assert.equal(view?.status, 'INITIATED');
   assert.equal(view?.events.length, 2);
+});
+
+test('a slice of events reports as changed only the payments it moved, so a projection writes back nothing for a replay', () => {
+  const stored = fold([initiated, event(1, 'PaymentValidated')])!;
+  const other = { ...initiated, eventId: 'o0', paymentId: 'p-2' };
+  const views = new Map<string, PaymentReadModel>([['p-1', stored]]);
+  const changed = applyPaymentEvents(views, [
+    event(1, 'PaymentValidated'),
+    other,
+    event(2, 'PaymentDebited'),
+  ]);
+  assert.deepEqual([...changed].sort(), ['p-1', 'p-2']);
+  assert.equal(views.get('p-1')?.status, 'DEBITED');
+  assert.equal(views.get('p-2')?.status, 'INITIATED');
+  assert.deepEqual([...applyPaymentEvents(views, [event(2, 'PaymentDebited'), other])], []);
 });

@@ -117,6 +117,25 @@ export function applyPaymentEvent(
   };
 }
 
+/**
+ * Folds a slice of events (in log order) into `views`, the stored views of their payments, in
+ * place; answers which payments changed, i.e. what a projection has to write back. Events
+ * already projected change nothing.
+ */
+export function applyPaymentEvents(
+  views: Map<string, PaymentReadModel>,
+  events: readonly ProjectedPaymentEvent[],
+): Set<string> {
+  const changed = new Set<string>();
+  for (const event of events) {
+    const before = views.get(event.paymentId);
+    const after = applyPaymentEvent(before, event);
+    if (after !== before) changed.add(event.paymentId);
+    views.set(event.paymentId, after);
+  }
+  return changed;
+}
+
 /** The read model's view of a `payments.events` record (both modes project through it). */
 export function projectedEvent(event: PaymentEvent): ProjectedPaymentEvent {
   return {

@@ -10,7 +10,7 @@
 import type { Client } from '@elastic/elasticsearch';
 
 import type { PaymentQueries, PaymentView } from '../../gateway/index.js';
-import { applyPaymentEvent, type PaymentReadModel, type ProjectedPaymentEvent } from '../payment-view.js';
+import { applyPaymentEvents, type PaymentReadModel, type ProjectedPaymentEvent } from '../payment-view.js';
 
 /** Bound on one bulk request. */
 export const MAX_DOCUMENTS_PER_BULK = 1_000;
@@ -34,7 +34,11 @@ export const TRANSACTIONS_MAPPINGS = {
     rejectionCode: { type: 'keyword' },
     rejectionDetail: { type: 'text' },
     events: {
-      properties: { type: { type: 'keyword' }, occurredAtMs: { type: 'date', format: 'epoch_millis' }, sequence: { type: 'integer' } },
+      properties: {
+        type: { type: 'keyword' },
+        occurredAtMs: { type: 'date', format: 'epoch_millis' },
+        sequence: { type: 'integer' },
+      },
     },
     createdAt: { type: 'date', format: 'epoch_millis' },
     updatedAt: { type: 'date', format: 'epoch_millis' },
@@ -131,18 +135,15 @@ export class ElasticsearchTransactionsProjection implements PaymentQueries {
 
   async #applySlice(events: readonly ProjectedPaymentEvent[]): Promise<void> {
     const views = await this.#load([...new Set(events.map((e) => e.paymentId))]);
-    const changed = new Set<string>();
-    for (const event of events) {
-      const before = views.get(event.paymentId);
-      const after = applyPaymentEvent(before, event);
-      if (after !== before) changed.add(event.paymentId);
-      views.set(event.paymentId, after);
-    }
+    const changed = applyPaymentEvents(views, events);
     if (changed.size === 0) return;
     const operations = [...changed].flatMap((paymentId) => {
       const view = views.get(paymentId)!;
       const version = view.events.at(-1)?.sequence ?? 0;
-      return [{ index: { _index: this.index, _id: paymentId, version, version_type: 'external' as const } }, toDocument(view)];
+      return [
+        { index: { _index: this.index, _id: paymentId, version, version_type: 'external' as const } },
+        toDocument(view),
+      ];
     });
     const response = await this.client.bulk({ operations, refresh: false });
     const failures = response.items
@@ -163,7 +164,10 @@ export class ElasticsearchTransactionsProjection implements PaymentQueries {
       size: Math.min(limit, 100),
       sort: [{ createdAt: 'desc' }],
       query: {
-        bool: { should: [{ term: { senderAccountId: accountId } }, { term: { recipientAccountId: accountId } }], minimum_should_match: 1 },
+        bool: {
+          should: [{ term: { senderAccountId: accountId } }, { term: { recipientAccountId: accountId } }],
+          minimum_should_match: 1,
+        },
       },
     });
     return response.hits.hits.flatMap((hit) => (hit._source ? [fromDocument(hit._source)] : []));

@@ -9,7 +9,7 @@ import type pg from 'pg';
 
 import type { PaymentQueries, PaymentView } from '../../gateway/index.js';
 import type { PaymentKind, PaymentStatus } from '../../schemas/types.js';
-import { applyPaymentEvent, type PaymentReadModel, type ProjectedPaymentEvent } from '../payment-view.js';
+import { applyPaymentEvents, type PaymentReadModel, type ProjectedPaymentEvent } from '../payment-view.js';
 import { inTransaction } from './transaction.js';
 
 /** Bound on one batch: larger batches are split so one transaction never holds too many locks. */
@@ -56,14 +56,22 @@ function toReadModel(row: PaymentRow, events: readonly EventRow[]): PaymentReadM
     senderAccountId: row.sender_account_id,
     recipientAccountId: row.recipient_account_id,
     reference: row.reference,
-    rejection: row.rejection_code === null ? null : { code: row.rejection_code, detail: row.rejection_detail },
-    events: events.map((e) => ({ type: e.type, occurredAtMs: e.occurred_at.getTime(), sequence: e.sequence })),
+    rejection:
+      row.rejection_code === null ? null : { code: row.rejection_code, detail: row.rejection_detail },
+    events: events.map((e) => ({
+      type: e.type,
+      occurredAtMs: e.occurred_at.getTime(),
+      sequence: e.sequence,
+    })),
     createdAtMs: row.created_at.getTime(),
     updatedAtMs: row.updated_at.getTime(),
   };
 }
 
-async function loadViews(client: pg.ClientBase, paymentIds: readonly string[]): Promise<Map<string, PaymentReadModel>> {
+async function loadViews(
+  client: pg.ClientBase,
+  paymentIds: readonly string[],
+): Promise<Map<string, PaymentReadModel>> {
   const rows = await client.query<PaymentRow>(
     'SELECT * FROM payflow.payments WHERE payment_id = ANY($1) FOR UPDATE',
     [paymentIds],
@@ -75,7 +83,13 @@ async function loadViews(client: pg.ClientBase, paymentIds: readonly string[]): 
   );
   const views = new Map<string, PaymentReadModel>();
   for (const row of rows.rows) {
-    views.set(row.payment_id, toReadModel(row, events.rows.filter((e) => e.payment_id === row.payment_id)));
+    views.set(
+      row.payment_id,
+      toReadModel(
+        row,
+        events.rows.filter((e) => e.payment_id === row.payment_id),
+      ),
+    );
   }
   return views;
 }
@@ -142,13 +156,7 @@ export class PostgresPaymentsProjection implements PaymentQueries {
   async #applySlice(events: readonly ProjectedPaymentEvent[]): Promise<void> {
     await inTransaction(this.pool, async (client) => {
       const views = await loadViews(client, [...new Set(events.map((e) => e.paymentId))]);
-      const changed = new Set<string>();
-      for (const event of events) {
-        const before = views.get(event.paymentId);
-        const after = applyPaymentEvent(before, event);
-        if (after !== before) changed.add(event.paymentId);
-        views.set(event.paymentId, after);
-      }
+      const changed = applyPaymentEvents(views, events);
       await insertEvents(client, events);
       for (const paymentId of changed) await upsertPayment(client, views.get(paymentId)!);
     });
@@ -159,7 +167,9 @@ export class PostgresPaymentsProjection implements PaymentQueries {
    * a concurrent projection commit can't show a status without the event that set it.
    */
   async getPayment(paymentId: string): Promise<PaymentView | undefined> {
-    const { rows } = await this.pool.query<PaymentRow & { event_type: string; event_sequence: number; event_occurred_at: Date }>(
+    const { rows } = await this.pool.query<
+      PaymentRow & { event_type: string; event_sequence: number; event_occurred_at: Date }
+    >(
       `SELECT p.*, e.type AS event_type, e.sequence AS event_sequence, e.occurred_at AS event_occurred_at
          FROM payflow.payments p JOIN payflow.payment_events e USING (payment_id)
         WHERE p.payment_id = $1 ORDER BY e.sequence`,
@@ -169,7 +179,12 @@ export class PostgresPaymentsProjection implements PaymentQueries {
     if (row === undefined) return undefined;
     return toReadModel(
       row,
-      rows.map((r) => ({ payment_id: paymentId, type: r.event_type, sequence: r.event_sequence, occurred_at: r.event_occurred_at })),
+      rows.map((r) => ({
+        payment_id: paymentId,
+        type: r.event_type,
+        sequence: r.event_sequence,
+        occurred_at: r.event_occurred_at,
+      })),
     );
   }
 }
