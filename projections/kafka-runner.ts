@@ -12,6 +12,8 @@
  */
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 
+import { assertReadCommittedFilter } from '../processors/runtime/kafka/read-committed.js';
+
 export interface ProjectionSink<E> {
   apply(events: readonly E[]): Promise<void> | void;
 }
@@ -137,6 +139,7 @@ async function handleBatch<E>(options: ProjectionRunnerOptions<E>, payload: Each
 
 /** Starts the projection; resolves once the consumer is running. `disconnect()` stops it. */
 export async function runKafkaProjection<E>(options: ProjectionRunnerOptions<E>): Promise<Consumer> {
+  assertReadCommittedFilter();
   const consumer = options.kafka.consumer({
     groupId: options.groupId,
     readUncommitted: false,

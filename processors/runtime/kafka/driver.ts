@@ -12,6 +12,7 @@ import type { GlobalTable, Topology } from '../api.js';
 import { RuntimeMetrics } from '../metrics.js';
 import { ProcessorTask, serdeOf, validateTopology, type RetrySettings, type TaskObserver } from '../task.js';
 import { EosRunner, type RunnerEvent } from './eos-runner.js';
+import { assertReadCommittedFilter } from './read-committed.js';
 
 export interface KafkaDriverOptions {
   readonly kafka: Kafka;
@@ -108,6 +109,7 @@ export class KafkaDriver {
   #started = false;
 
   constructor(topology: Topology, options: KafkaDriverOptions) {
+    assertReadCommittedFilter();
     validateTopology(topology);
     this.#topology = topology;
     this.#options = options;

@@ -43,6 +43,7 @@ import {
 import type { ChangelogWrite } from '../stores.js';
 import type { RawRecord, TaskResult } from '../task.js';
 import { CoPartitionAssigner } from './copartition-assigner.js';
+import { assertReadCommittedFilter } from './read-committed.js';
 
 /** The logic of one partition, as the Kafka runner drives it (ProcessorTask implements it). */
 export interface PartitionTask {
@@ -142,6 +143,7 @@ export class EosRunner {
   #punctuation: NodeJS.Timeout | undefined;
 
   constructor(options: EosRunnerOptions) {
+    assertReadCommittedFilter();
     this.#options = {
       maxRecordsPerTransaction: 500,
       restoreTimeoutMs: 60_000,
