@@ -14,7 +14,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { describe, test } from 'node:test';
 
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
@@ -33,6 +32,7 @@ import type {
 } from '../../schemas/types.js';
 import { TOPIC } from '../../topics/catalogue.js';
 import { kill, sleep } from '../support/eos-harness.js';
+import { freePort, waitHttpOk } from '../support/processes.js';
 import { stackEnv, uniqueName, type StackEnv } from '../support/stack.js';
 
 const env = stackEnv();
@@ -52,15 +52,6 @@ const READY_TIMEOUT_MS = 90_000;
 const SETTLE_TIMEOUT_MS = 240_000;
 const TERMINAL = new Set(['PaymentCompleted', 'PaymentRejected']);
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
-
 function startProcessors(stack: StackEnv, opsPort: number): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', 'processors/main.ts'], {
     env: {
@@ -74,18 +65,8 @@ function startProcessors(stack: StackEnv, opsPort: number): ChildProcess {
   });
 }
 
-async function waitReady(child: ChildProcess, opsPort: number): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`the processors exited with ${child.exitCode}`);
-    const ready = await fetch(`http://127.0.0.1:${opsPort}/readyz`, { signal: AbortSignal.timeout(1_000) })
-      .then((response) => response.ok)
-      .catch(() => false);
-    if (ready) return;
-    await sleep(200);
-  }
-  throw new Error(`the processors were not ready within ${READY_TIMEOUT_MS} ms`);
-}
+const waitReady = (child: ChildProcess, opsPort: number): Promise<void> =>
+  waitHttpOk(child, `http://127.0.0.1:${opsPort}/readyz`, READY_TIMEOUT_MS);
 
 /** What the test reads back from the public topics, read_committed, from its start on. */
 interface Observed {
