@@ -7,7 +7,13 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, invalidField } from './errors.js';
 import type { Principal } from './fastify-types.js';
 import type { PaymentCommand } from '../schemas/types.js';
-import type { CommandHeaders, GatewayPorts, IdempotencyScope, StoredResponse } from './ports.js';
+import type {
+  AttemptIdentity,
+  CommandHeaders,
+  GatewayPorts,
+  IdempotencyScope,
+  StoredResponse,
+} from './ports.js';
 import { withTimeout } from './timeout.js';
 
 export interface RouteContext {
@@ -83,8 +89,16 @@ export interface IdempotentRun {
   readonly scope: IdempotencyScope;
   /** Operation + request hash: a key reused on another route or with another body mismatches. */
   readonly fingerprint: string;
-  /** Publishes the command and returns the response to send (and store for replays). */
-  readonly execute: () => Promise<StoredResponse>;
+  /**
+   * Publishes the command with the attempt's identity (the first attempt's under this key, so a
+   * retry republishes the same command) and returns the response to send and store for replays.
+   */
+  readonly execute: (attempt: AttemptIdentity) => Promise<StoredResponse>;
+}
+
+/** New ids and the time for a command (the identity a first attempt proposes). */
+export function freshAttempt(context: RouteContext): AttemptIdentity {
+  return { commandId: context.newId(), entityId: context.newId(), issuedAtMs: context.now() };
 }
 
 /** Runs `execute` at most once per (principal, key, fingerprint) and answers the client. */
@@ -131,7 +145,9 @@ async function executeHoldingKey(
   const store = context.ports.idempotency;
   let response: StoredResponse;
   try {
-    response = await run.execute();
+    const proposed = freshAttempt(context);
+    const attempt = await storeBounded(context, () => store.firstAttempt(run.scope, run.fingerprint, proposed));
+    response = await run.execute(attempt);
   } catch (error) {
     await storeBounded(context, () => store.release(run.scope, lockToken)).catch((releaseError: unknown) => {
       // The lock then lapses after its TTL; until then retries get 409 rather than a duplicate.

@@ -27,7 +27,10 @@ function freshScope(principal = 'producer-1') {
   return { principal, key: `key-${randomUUID()}` };
 }
 
-async function withHarness(factory: StoreFactory, run: (harness: StoreHarness) => Promise<void>): Promise<void> {
+async function withHarness(
+  factory: StoreFactory,
+  run: (harness: StoreHarness) => Promise<void>,
+): Promise<void> {
   const harness = await factory({ ttlMs: TTL_MS, lockTtlMs: LOCK_TTL_MS });
   try {
     await run(harness);
@@ -117,6 +120,39 @@ export function idempotencyStoreContract(name: string, factory: StoreFactory): v
         await store.complete(scope, stale.lockToken, response);
         await store.release(scope, stale.lockToken);
         assert.deepEqual(await store.begin(scope, 'h1'), { outcome: 'in_flight' });
+      });
+    });
+
+    it("a retry after its holder died gets the first attempt's identity, so it republishes the same command", async () => {
+      await withHarness(factory, async ({ store, advanceMs }) => {
+        const scope = freshScope();
+        const first = { commandId: 'c-1', entityId: 'p-1', issuedAtMs: 1_000 };
+        await store.begin(scope, 'h1');
+        assert.deepEqual(await store.firstAttempt(scope, 'h1', first), first);
+        await advanceMs(LOCK_TTL_MS + 100);
+        assert.equal((await store.begin(scope, 'h1')).outcome, 'acquired');
+        const retry = { commandId: 'c-2', entityId: 'p-2', issuedAtMs: 2_000 };
+        assert.deepEqual(await store.firstAttempt(scope, 'h1', retry), first);
+      });
+    });
+
+    it('another request under a key, or the same key of another principal, keeps its own identity', async () => {
+      await withHarness(factory, async ({ store }) => {
+        const scope = freshScope('alice');
+        await store.firstAttempt(scope, 'h1', { commandId: 'c-1', entityId: 'p-1', issuedAtMs: 1 });
+        const other = { commandId: 'c-2', entityId: 'p-2', issuedAtMs: 2 };
+        assert.deepEqual(await store.firstAttempt(scope, 'h2', other), other);
+        assert.deepEqual(await store.firstAttempt({ principal: 'bob', key: scope.key }, 'h1', other), other);
+      });
+    });
+
+    it('an attempt identity is forgotten with the key, after the retention TTL', async () => {
+      await withHarness(factory, async ({ store, advanceMs }) => {
+        const scope = freshScope();
+        await store.firstAttempt(scope, 'h1', { commandId: 'c-1', entityId: 'p-1', issuedAtMs: 1 });
+        await advanceMs(TTL_MS + 100);
+        const later = { commandId: 'c-2', entityId: 'p-2', issuedAtMs: 2 };
+        assert.deepEqual(await store.firstAttempt(scope, 'h1', later), later);
       });
     });
 

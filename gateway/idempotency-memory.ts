@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type {
+  AttemptIdentity,
   IdempotencyBegin,
   IdempotencyScope,
   IdempotencyStore,
@@ -29,8 +30,16 @@ export function scopeId(scope: IdempotencyScope): string {
   return `${scope.principal.length}:${scope.principal}:${scope.key}`;
 }
 
+interface StoredAttempt {
+  readonly fingerprint: string;
+  readonly attempt: AttemptIdentity;
+  readonly expiresAtMs: number;
+}
+
 export class MemoryIdempotencyStore implements IdempotencyStore {
   readonly #entries = new Map<string, Entry>();
+  /** Bounded like the entries: past `maxKeys` the oldest goes. */
+  readonly #attempts = new Map<string, StoredAttempt>();
   readonly #options: MemoryIdempotencyStoreOptions;
   readonly #now: () => number;
 
@@ -77,8 +86,25 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     return Promise.resolve();
   }
 
+  firstAttempt(scope: IdempotencyScope, fingerprint: string, proposed: AttemptIdentity): Promise<AttemptIdentity> {
+    const id = scopeId(scope);
+    const stored = this.#attempts.get(id);
+    const now = this.#now();
+    if (stored !== undefined && stored.expiresAtMs > now) {
+      return Promise.resolve(stored.fingerprint === fingerprint ? stored.attempt : proposed);
+    }
+    this.#attempts.delete(id);
+    if (this.#attempts.size >= this.#options.maxKeys) {
+      const oldest = this.#attempts.keys().next();
+      if (oldest.done !== true) this.#attempts.delete(oldest.value);
+    }
+    this.#attempts.set(id, { fingerprint, attempt: { ...proposed }, expiresAtMs: now + this.#options.ttlMs });
+    return Promise.resolve(proposed);
+  }
+
   close(): Promise<void> {
     this.#entries.clear();
+    this.#attempts.clear();
     return Promise.resolve();
   }
 

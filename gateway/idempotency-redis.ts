@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { scopeId } from './idempotency-memory.js';
 import type {
+  AttemptIdentity,
   IdempotencyBegin,
   IdempotencyScope,
   IdempotencyStore,
@@ -40,6 +41,15 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0`;
+
+/** KEYS[1] = attempt key; ARGV = proposed attempt record, ttl ms. Answers the stored record. */
+const FIRST_ATTEMPT_SCRIPT = `
+local current = redis.call('GET', KEYS[1])
+if current then return current end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return ARGV[1]`;
+
+type AttemptRecord = { readonly fingerprint: string; readonly attempt: AttemptIdentity };
 
 /** SET NX then GET can race with an expiry in between; a few rounds always settle it. */
 const BEGIN_ATTEMPTS_MAX = 3;
@@ -84,6 +94,19 @@ export class RedisIdempotencyStore implements IdempotencyStore {
     const fingerprint = current === null ? undefined : lockFingerprint(current, lockToken);
     if (fingerprint === undefined) return;
     await this.#bounded(this.#redis.eval(RELEASE_SCRIPT, 1, key, lockRecord(fingerprint, lockToken)));
+  }
+
+  async firstAttempt(
+    scope: IdempotencyScope,
+    fingerprint: string,
+    proposed: AttemptIdentity,
+  ): Promise<AttemptIdentity> {
+    const record: AttemptRecord = { fingerprint, attempt: proposed };
+    const stored = await this.#bounded(
+      this.#redis.eval(FIRST_ATTEMPT_SCRIPT, 1, `${this.#prefix}attempt:${scopeId(scope)}`, JSON.stringify(record), String(this.#options.ttlMs)),
+    );
+    const current = JSON.parse(String(stored)) as AttemptRecord;
+    return current.fingerprint === fingerprint ? current.attempt : proposed;
   }
 
   /** The Redis client belongs to whoever created it; closing the store does not quit it. */

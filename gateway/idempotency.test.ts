@@ -3,7 +3,10 @@ import { describe, it } from 'node:test';
 import { harness, producerHeaders, token, validPayment, type Harness } from './test-support.js';
 
 async function post(h: Harness, key: string, payload: object = validPayment, sub?: string) {
-  const headers = sub === undefined ? await producerHeaders(key) : { authorization: `Bearer ${await token({ sub })}`, 'idempotency-key': key };
+  const headers =
+    sub === undefined
+      ? await producerHeaders(key)
+      : { authorization: `Bearer ${await token({ sub })}`, 'idempotency-key': key };
   return h.app.inject({ method: 'POST', url: '/v1/payments', headers, payload });
 }
 
@@ -75,6 +78,30 @@ describe('Idempotency-Key on POST /v1/payments', () => {
     assert.equal(h.publisher.payments.length, 1);
   });
 
+  it('a retry after a failed publish sends the very same command, so a first attempt that did land is the same payment', async (t) => {
+    const h = await harness();
+    t.after(() => h.app.close());
+    const attempts: { paymentId: string; commandId: string; submittedAtMs: number }[] = [];
+    const publish = h.publisher.publishPayment.bind(h.publisher);
+    h.publisher.publishPayment = (command, headers) => {
+      attempts.push({
+        paymentId: command.paymentId,
+        commandId: command.commandId,
+        submittedAtMs: command.submittedAtMs,
+      });
+      return publish(command, headers);
+    };
+    h.publisher.failNext(new Error('timed out waiting for the acknowledgement'));
+    assert.equal((await post(h, 'k-7')).statusCode, 503);
+    const retry = await post(h, 'k-7');
+    assert.equal(retry.statusCode, 202);
+    assert.equal(attempts.length, 2);
+    assert.deepEqual(attempts[1], attempts[0]);
+    assert.equal(retry.json<{ paymentId: string }>().paymentId, attempts[0]!.paymentId);
+    const other = await post(h, 'k-8');
+    assert.notEqual(other.json<{ paymentId: string }>().paymentId, attempts[0]!.paymentId);
+  });
+
   it('keys are scoped per principal: two producers may use the same key', async (t) => {
     const h = await harness();
     t.after(() => h.app.close());
@@ -99,6 +126,7 @@ describe('Idempotency-Key on POST /v1/payments', () => {
           begin: () => Promise.reject(new Error('connection refused')),
           complete: () => Promise.resolve(),
           release: () => Promise.resolve(),
+          firstAttempt: (_scope, _fingerprint, proposed) => Promise.resolve(proposed),
           close: () => Promise.resolve(),
         },
       },

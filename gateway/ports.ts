@@ -104,6 +104,19 @@ export type IdempotencyBegin =
   | { readonly outcome: 'in_flight' }
   | { readonly outcome: 'mismatch' };
 
+/**
+ * The identity of the command an attempt under a key publishes. Kept as long as the key, so a
+ * retry after its holder died, or after a publish that timed out but may have landed, publishes
+ * the very same command — which the dedupe processor recognises as the same payment — instead of
+ * a new one.
+ */
+export interface AttemptIdentity {
+  readonly commandId: string;
+  /** The payment id, or the id of the account an OPEN creates when the body names none. */
+  readonly entityId: string;
+  readonly issuedAtMs: number;
+}
+
 export interface IdempotencyStore {
   /**
    * Atomically claims the key for this request. The in-flight lock expires by itself after the
@@ -114,6 +127,11 @@ export interface IdempotencyStore {
   complete(scope: IdempotencyScope, lockToken: string, response: StoredResponse): Promise<void>;
   /** Drops our in-flight lock so a retry can go through; a no-op if it is no longer ours. */
   release(scope: IdempotencyScope, lockToken: string): Promise<void>;
+  /**
+   * The attempt identity of this request under the key: the one stored by an earlier attempt
+   * with the same fingerprint, else `proposed`, which is stored for the key's retention TTL.
+   */
+  firstAttempt(scope: IdempotencyScope, fingerprint: string, proposed: AttemptIdentity): Promise<AttemptIdentity>;
   close(): Promise<void>;
 }
 

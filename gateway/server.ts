@@ -27,6 +27,7 @@ export async function createIdempotencyStore(config: GatewayConfig): Promise<Ide
     begin: (scope, fingerprint) => store.begin(scope, fingerprint),
     complete: (scope, lockToken, response) => store.complete(scope, lockToken, response),
     release: (scope, lockToken) => store.release(scope, lockToken),
+    firstAttempt: (scope, fingerprint, proposed) => store.firstAttempt(scope, fingerprint, proposed),
     // This client was created here, so closing the store quits it.
     close: async () => {
       await redis.quit();

@@ -4,6 +4,7 @@ import type { AccountCommand, AccountStatus, KycTier, PaymentCommand } from '../
 import { requestHash } from '../canonical.js';
 import {
   acceptPayment,
+  freshAttempt,
   idempotencyKeyOf,
   principalOf,
   publishBounded,
@@ -13,7 +14,7 @@ import {
 } from '../command-flow.js';
 import { ApiError, invalidField } from '../errors.js';
 import { maskIban } from '../iban.js';
-import type { AccountView, StoredResponse } from '../ports.js';
+import type { AccountView, AttemptIdentity, StoredResponse } from '../ports.js';
 import {
   ACCOUNT_ACCEPTED,
   ACCOUNT_ID_PARAMS,
@@ -54,21 +55,23 @@ function headersOf(request: FastifyRequest, idempotencyKey: string | null) {
   return { correlationId: request.id, principal: principalOf(request).id, idempotencyKey };
 }
 
+/** `attempt`: the first attempt's identity under the request's key, so a retry opens the same account. */
 async function publishOpen(
   context: RouteContext,
   request: FastifyRequest,
   key: string | null,
+  attempt: AttemptIdentity,
 ): Promise<StoredResponse> {
   const body = request.body as OpenAccountBody;
   const command: AccountCommand = {
     type: 'OPEN',
-    commandId: context.newId(),
-    accountId: body.accountId ?? context.newId(),
+    commandId: attempt.commandId,
+    accountId: body.accountId ?? attempt.entityId,
     ownerId: body.ownerId,
     currency: body.currency,
     kycTier: body.kycTier,
     iban: body.iban ?? null,
-    issuedAtMs: context.now(),
+    issuedAtMs: attempt.issuedAtMs,
   };
   await publishBounded(context, () =>
     context.ports.publisher.publishAccount(command, headersOf(request, key)),
@@ -92,14 +95,14 @@ async function openAccount(
   if (body.iban !== undefined) assertIban('/iban', body.iban);
   const key = idempotencyKeyOf(request);
   if (key === undefined) {
-    const response = await publishOpen(context, request, null);
+    const response = await publishOpen(context, request, null, freshAttempt(context));
     void reply.code(response.statusCode);
     return response.body;
   }
   return runIdempotent(context, request, reply, {
     scope: { principal: principalOf(request).id, key },
     fingerprint: `POST /v1/accounts ${requestHash(body)}`,
-    execute: () => publishOpen(context, request, key),
+    execute: (attempt) => publishOpen(context, request, key, attempt),
   });
 }
 
@@ -126,15 +129,15 @@ async function changeStatus(
 }
 
 function depositCommand(
-  context: RouteContext,
   request: FastifyRequest,
   key: string,
   hash: string,
+  attempt: AttemptIdentity,
 ): PaymentCommand {
   const body = request.body as DepositBody;
   return {
-    commandId: context.newId(),
-    paymentId: context.newId(),
+    commandId: attempt.commandId,
+    paymentId: attempt.entityId,
     kind: 'DEPOSIT',
     principal: principalOf(request).id,
     idempotencyKey: key,
@@ -145,7 +148,7 @@ function depositCommand(
     currency: body.currency,
     reference: null,
     device: null,
-    submittedAtMs: context.now(),
+    submittedAtMs: attempt.issuedAtMs,
   };
 }
 
@@ -164,8 +167,8 @@ async function deposit(
   return runIdempotent(context, request, reply, {
     scope: { principal: principalOf(request).id, key },
     fingerprint: `POST /v1/accounts/:accountId/deposits ${hash}`,
-    execute: async () => {
-      const command = depositCommand(context, request, key, hash);
+    execute: async (attempt) => {
+      const command = depositCommand(request, key, hash, attempt);
       return acceptPayment(context, request, command, headersOf(request, key), { accountId });
     },
   });

@@ -12,7 +12,7 @@ import {
 } from '../command-flow.js';
 import { ApiError, invalidField } from '../errors.js';
 import type { Principal } from '../fastify-types.js';
-import type { PaymentView } from '../ports.js';
+import type { AttemptIdentity, PaymentView } from '../ports.js';
 import {
   CREATE_PAYMENT_BODY,
   HEADERS_IDEMPOTENT,
@@ -42,15 +42,15 @@ function checkPaymentBody(body: CreatePaymentBody): void {
 }
 
 function toCommand(
-  context: RouteContext,
   request: FastifyRequest,
   key: string,
   hash: string,
+  attempt: AttemptIdentity,
 ): PaymentCommand {
   const body = request.body as CreatePaymentBody;
   return {
-    commandId: context.newId(),
-    paymentId: context.newId(),
+    commandId: attempt.commandId,
+    paymentId: attempt.entityId,
     kind: 'TRANSFER',
     principal: principalOf(request).id,
     idempotencyKey: key,
@@ -61,7 +61,7 @@ function toCommand(
     currency: body.currency,
     reference: body.reference ?? null,
     device: body.device === undefined ? null : { id: body.device.id, ip: body.device.ip ?? null },
-    submittedAtMs: context.now(),
+    submittedAtMs: attempt.issuedAtMs,
   };
 }
 
@@ -78,8 +78,8 @@ async function createPayment(
   return runIdempotent(context, request, reply, {
     scope: { principal: principal.id, key },
     fingerprint: `POST /v1/payments ${hash}`,
-    execute: async () => {
-      const command = toCommand(context, request, key, hash);
+    execute: async (attempt) => {
+      const command = toCommand(request, key, hash, attempt);
       const headers = { correlationId: request.id, principal: principal.id, idempotencyKey: key };
       return acceptPayment(context, request, command, headers);
     },
