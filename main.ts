@@ -244,6 +244,15 @@ async function kafkaWiring(
 const ACCEPTED_PAYMENT_TTL_MS = 10 * 60_000;
 const ACCEPTED_PAYMENTS_MEMORY_MAX = 100_000;
 
+/** A client of the gateway's Redis (PAYFLOW_REDIS_URL), bounded like the idempotency store's. */
+function connectGatewayRedis(redis: NonNullable<GatewayConfig['redis']>) {
+  return connectRedis({
+    url: redis.url,
+    commandTimeoutMs: redis.commandTimeoutMs,
+    connectTimeoutMs: REDIS_CONNECT_TIMEOUT_MS,
+  });
+}
+
 /** Redis when the gateway has one (shared by every instance), otherwise bounded memory. */
 async function acceptedPaymentsStore(
   config: GatewayConfig,
@@ -255,11 +264,7 @@ async function acceptedPaymentsStore(
     });
     return { store, close: () => Promise.resolve() };
   }
-  const redis = await connectRedis({
-    url: config.redis.url,
-    commandTimeoutMs: config.redis.commandTimeoutMs,
-    connectTimeoutMs: REDIS_CONNECT_TIMEOUT_MS,
-  });
+  const redis = await connectGatewayRedis(config.redis);
   return {
     store: new RedisAcceptedPayments(redis, { ttlMs: ACCEPTED_PAYMENT_TTL_MS }),
     close: async () => void (await redis.quit()),
@@ -292,7 +297,14 @@ export async function startMainJob(
   try {
     const idempotency = await createIdempotencyStore(config);
     wiring.closers.unshift(() => idempotency.close());
-    app = await buildGateway({ config, metricsRegistry, ports: { ...wiring.ports, idempotency } });
+    const rateLimitRedis = config.redis === undefined ? undefined : await connectGatewayRedis(config.redis);
+    if (rateLimitRedis !== undefined) wiring.closers.push(async () => void (await rateLimitRedis.quit()));
+    app = await buildGateway({
+      config,
+      metricsRegistry,
+      ports: { ...wiring.ports, idempotency },
+      ...(rateLimitRedis === undefined ? {} : { rateLimitRedis: { redis: rateLimitRedis } }),
+    });
     // The gateway stops taking requests first; then the log, read models and stores close.
     app.addHook('onClose', async () => {
       for (const close of wiring.closers) await close();

@@ -5,6 +5,7 @@
  * an encapsulated plugin that receives its dependencies explicitly.
  */
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { GatewayConfig } from './config.js';
 import type { RouteContext } from './command-flow.js';
@@ -35,6 +36,8 @@ export interface GatewayOptions {
   readonly now?: () => number;
   /** Payment and command ids; UUID v7 by default. */
   readonly newId?: () => string;
+  /** Rate-limit counters shared by every gateway instance (the main job's, with PAYFLOW_REDIS_URL). */
+  readonly rateLimitRedis?: { readonly redis: Redis; readonly nameSpace?: string };
 }
 
 /** Paths whose values never reach a log line in clear. */
@@ -98,7 +101,12 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
   });
   await app.register(openapi, { version: API_VERSION });
   await app.register(auth, { jwt: config.jwt });
-  await app.register(rateLimits, config.rateLimit);
+  await app.register(rateLimits, {
+    ...config.rateLimit,
+    ...(options.rateLimitRedis === undefined
+      ? {}
+      : { redis: options.rateLimitRedis.redis, redisNameSpace: options.rateLimitRedis.nameSpace }),
+  });
   if (options.metricsRegistry !== undefined) await app.register(metrics, { registry: options.metricsRegistry });
   await app.register((child) => healthRoutes(child, { readiness: ports.readiness, checkTimeoutMs: config.queryTimeoutMs }));
   await app.register((child) => paymentRoutes(child, context));

@@ -19,7 +19,7 @@ const ENV_SCHEMA = z.object({
   PAYFLOW_HTTP_MAX_IN_FLIGHT: integer(1, 100_000).default(1_000).describe('Requests processed at once; more get 503'),
   PAYFLOW_PUBLISH_TIMEOUT_MS: integer(100, 60_000).default(5_000).describe('Bound on publishing one command'),
   PAYFLOW_QUERY_TIMEOUT_MS: integer(50, 30_000).default(2_000).describe('Bound on one read-model query'),
-  PAYFLOW_RATE_LIMIT_PER_MINUTE: integer(1, 1_000_000).default(6_000).describe('API requests a principal may make per minute on one instance; more get 429'),
+  PAYFLOW_RATE_LIMIT_PER_MINUTE: integer(1, 1_000_000).default(6_000).describe('API requests a principal may make per minute, over every instance sharing PAYFLOW_REDIS_URL (else per instance); more get 429'),
   PAYFLOW_RATE_LIMIT_MAX_TRACKED_KEYS: integer(100, 10_000_000).default(100_000).describe('Bound on the principals tracked by the rate limiter'),
   PAYFLOW_PRESSURE_MAX_EVENT_LOOP_DELAY_MS: integer(10, 60_000).default(1_000).describe('Event-loop delay above which requests get 503'),
   PAYFLOW_PRESSURE_RETRY_AFTER_S: integer(1, 3_600).default(5).describe('Retry-After sent with 503 answers'),

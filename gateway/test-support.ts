@@ -33,6 +33,7 @@ export async function harness(
     logging: overrides.logging ?? false,
     ...(overrides.now === undefined ? {} : { now: overrides.now }),
     ...(overrides.metricsRegistry === undefined ? {} : { metricsRegistry: overrides.metricsRegistry }),
+    ...(overrides.rateLimitRedis === undefined ? {} : { rateLimitRedis: overrides.rateLimitRedis }),
     ports: { publisher, payments, accounts, idempotency, ...overrides.ports },
   });
   return { app, publisher, payments, accounts, idempotency };
