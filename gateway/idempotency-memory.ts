@@ -94,10 +94,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
       return Promise.resolve(stored.fingerprint === fingerprint ? stored.attempt : proposed);
     }
     this.#attempts.delete(id);
-    if (this.#attempts.size >= this.#options.maxKeys) {
-      const oldest = this.#attempts.keys().next();
-      if (oldest.done !== true) this.#attempts.delete(oldest.value);
-    }
+    if (this.#attempts.size >= this.#options.maxKeys) evictOldest(this.#attempts);
     this.#attempts.set(id, { fingerprint, attempt: { ...proposed }, expiresAtMs: now + this.#options.ttlMs });
     return Promise.resolve(proposed);
   }
@@ -117,16 +114,16 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
 
   #insert(id: string, entry: Entry): void {
     this.#entries.delete(id); // re-insert so Map order stays oldest-first
-    if (this.#entries.size >= this.#options.maxKeys) this.#evict();
+    if (this.#entries.size >= this.#options.maxKeys) evictOldest(this.#entries);
     this.#entries.set(id, entry);
   }
+}
 
-  /**
-   * Drops the oldest record. Map order is insertion order, which is close to expiry order, so
-   * this is O(1) per insert; expired records elsewhere are dropped when next read.
-   */
-  #evict(): void {
-    const oldest = this.#entries.keys().next();
-    if (oldest.done !== true) this.#entries.delete(oldest.value);
-  }
+/**
+ * Drops the oldest record. Map order is insertion order, which is close to expiry order, so this
+ * is O(1) per insert; expired records elsewhere are dropped when next read.
+ */
+function evictOldest(map: Map<string, unknown>): void {
+  const oldest = map.keys().next();
+  if (oldest.done !== true) map.delete(oldest.value);
 }
