@@ -20,6 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 
 import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
 import { SignJWT } from 'jose';
 import pg from 'pg';
 import { pino } from 'pino';
@@ -147,6 +148,7 @@ async function kafkaWiring(
   env: NodeJS.ProcessEnv,
   metricsRegistry: Registry,
   log: (message: string, detail: Record<string, unknown>) => void,
+  gatewayRedis: Redis | undefined,
 ): Promise<Wiring> {
   const closers: (() => Promise<void>)[] = [];
   try {
@@ -208,9 +210,8 @@ async function kafkaWiring(
     });
     closers.unshift(() => publisher.close());
 
-    const accepted = await acceptedPaymentsStore(config);
-    closers.unshift(accepted.close);
-    const readYourWrites = withAcceptedPayments(publisher, readModels.payments, accepted.store, (error) =>
+    const accepted = acceptedPaymentsStore(gatewayRedis);
+    const readYourWrites = withAcceptedPayments(publisher, readModels.payments, accepted, (error) =>
       log(
         'the accepted-payments store failed; the status URL may answer 404 until the read model has the payment',
         {
@@ -245,7 +246,7 @@ const ACCEPTED_PAYMENT_TTL_MS = 10 * 60_000;
 const ACCEPTED_PAYMENTS_MEMORY_MAX = 100_000;
 
 /** A client of the gateway's Redis (PAYFLOW_REDIS_URL), bounded like the idempotency store's. */
-function connectGatewayRedis(redis: NonNullable<GatewayConfig['redis']>) {
+function connectGatewayRedis(redis: NonNullable<GatewayConfig['redis']>): Promise<Redis> {
   return connectRedis({
     url: redis.url,
     commandTimeoutMs: redis.commandTimeoutMs,
@@ -254,21 +255,14 @@ function connectGatewayRedis(redis: NonNullable<GatewayConfig['redis']>) {
 }
 
 /** Redis when the gateway has one (shared by every instance), otherwise bounded memory. */
-async function acceptedPaymentsStore(
-  config: GatewayConfig,
-): Promise<{ readonly store: AcceptedPaymentsStore; readonly close: () => Promise<void> }> {
-  if (config.redis === undefined) {
-    const store = new MemoryAcceptedPayments({
+function acceptedPaymentsStore(redis: Redis | undefined): AcceptedPaymentsStore {
+  if (redis === undefined) {
+    return new MemoryAcceptedPayments({
       ttlMs: ACCEPTED_PAYMENT_TTL_MS,
       maxEntries: ACCEPTED_PAYMENTS_MEMORY_MAX,
     });
-    return { store, close: () => Promise.resolve() };
   }
-  const redis = await connectGatewayRedis(config.redis);
-  return {
-    store: new RedisAcceptedPayments(redis, { ttlMs: ACCEPTED_PAYMENT_TTL_MS }),
-    close: async () => void (await redis.quit()),
-  };
+  return new RedisAcceptedPayments(redis, { ttlMs: ACCEPTED_PAYMENT_TTL_MS });
 }
 
 /**
@@ -290,20 +284,27 @@ export async function startMainJob(
     app === undefined
       ? process.stderr.write(`${JSON.stringify({ level: 'warn', msg: message, ...detail })}\n`)
       : app.log.warn(detail, message);
-  const wiring =
-    mode.mode === 'embedded'
-      ? embeddedWiring(metricsRegistry)
-      : await kafkaWiring(mode, config, env, metricsRegistry, log);
+  // One client of the gateway's Redis serves idempotency, accepted payments and the rate limit.
+  const gatewayRedis = config.redis === undefined ? undefined : await connectGatewayRedis(config.redis);
+  let wiring: Wiring;
   try {
-    const idempotency = await createIdempotencyStore(config);
+    wiring =
+      mode.mode === 'embedded'
+        ? embeddedWiring(metricsRegistry)
+        : await kafkaWiring(mode, config, env, metricsRegistry, log, gatewayRedis);
+  } catch (error) {
+    await gatewayRedis?.quit().catch(() => undefined);
+    throw error;
+  }
+  if (gatewayRedis !== undefined) wiring.closers.push(async () => void (await gatewayRedis.quit()));
+  try {
+    const idempotency = await createIdempotencyStore(config, gatewayRedis);
     wiring.closers.unshift(() => idempotency.close());
-    const rateLimitRedis = config.redis === undefined ? undefined : await connectGatewayRedis(config.redis);
-    if (rateLimitRedis !== undefined) wiring.closers.push(async () => void (await rateLimitRedis.quit()));
     app = await buildGateway({
       config,
       metricsRegistry,
       ports: { ...wiring.ports, idempotency },
-      ...(rateLimitRedis === undefined ? {} : { rateLimitRedis: { redis: rateLimitRedis } }),
+      ...(gatewayRedis === undefined ? {} : { rateLimitRedis: { redis: gatewayRedis } }),
     });
     // The gateway stops taking requests first; then the log, read models and stores close.
     app.addHook('onClose', async () => {
