@@ -38,6 +38,7 @@ import {
   type GatewayPorts,
 } from './gateway/index.js';
 import { EmbeddedPipeline } from './processors/embedded-pipeline.js';
+import { ComponentHealth } from './processors/runtime/supervision.js';
 import {
   kafkaPipelineConfig,
   startKafkaPipeline,
@@ -162,7 +163,9 @@ async function kafkaWiring(
     closers.unshift(() => pool.end());
 
     const logger = pino({ name: 'payflow', level: config.logLevel });
-    const pipeline = await startKafkaPipeline(mode.pipeline, { metricsRegistry, env, logger });
+    // One health for the process: the broker, the processors, the global tables, the read models.
+    const health = new ComponentHealth({ registry: metricsRegistry, log: logger });
+    const pipeline = await startKafkaPipeline(mode.pipeline, { metricsRegistry, env, logger, health });
     closers.unshift(() => pipeline.stop());
 
     const registry = createSchemaRegistry(mode.pipeline.registryUrl);
@@ -182,6 +185,7 @@ async function kafkaWiring(
         balance: serde(TOPIC.ledgerBalances, AVRO.AccountBalance),
       },
       metricsRegistry,
+      health,
       produceTimeoutMs: config.publishTimeoutMs,
       onError: (readModel, error, attempt, delayMs) =>
         log('read model write failed; retrying', {
@@ -227,9 +231,18 @@ async function kafkaWiring(
         accounts: readModels.accounts,
         readiness: {
           check: async () => {
-            if (!pipeline.driver.ready) return { ready: false, detail: 'the pipeline is not running' };
+            const notUp = pipeline.driver.notReadyDetail ?? health.describeNotUp();
+            if (notUp !== undefined) return { ready: false, detail: `not up: ${notUp}` };
             await pool.query('SELECT 1');
             return { ready: true };
+          },
+        },
+        // New commands are refused while the log or a processor can't take them; a read model
+        // that is down only delays the status URL.
+        intake: {
+          accepting: () => {
+            const notUp = pipeline.driver.notReadyDetail;
+            return notUp === undefined ? { accepting: true } : { accepting: false, detail: notUp };
           },
         },
       },

@@ -48,7 +48,22 @@ export function idempotencyKeyOf(request: FastifyRequest): string | undefined {
   return key;
 }
 
+/** How long a client is asked to wait while the pipeline is down. */
+const PIPELINE_RETRY_AFTER_S = '5';
+
+/**
+ * Publishes within the publish timeout, refusing at once (503 PIPELINE_UNAVAILABLE) while the
+ * pipeline can't take the command, rather than accepting work nothing would process.
+ */
 export async function publishBounded(context: RouteContext, publish: () => Promise<void>): Promise<void> {
+  const intake = context.ports.intake?.accepting();
+  if (intake !== undefined && !intake.accepting) {
+    throw new ApiError(
+      'PIPELINE_UNAVAILABLE',
+      `the payment pipeline is not taking new commands (${intake.detail}); retry with the same Idempotency-Key`,
+      { headers: { 'Retry-After': PIPELINE_RETRY_AFTER_S } },
+    );
+  }
   try {
     await withTimeout(publish(), context.publishTimeoutMs, 'publish command');
   } catch (error) {
@@ -146,7 +161,9 @@ async function executeHoldingKey(
   let response: StoredResponse;
   try {
     const proposed = freshAttempt(context);
-    const attempt = await storeBounded(context, () => store.firstAttempt(run.scope, run.fingerprint, proposed));
+    const attempt = await storeBounded(context, () =>
+      store.firstAttempt(run.scope, run.fingerprint, proposed),
+    );
     response = await run.execute(attempt);
   } catch (error) {
     await storeBounded(context, () => store.release(run.scope, lockToken)).catch((releaseError: unknown) => {

@@ -35,6 +35,11 @@ export const ERROR_CODES = {
   RATE_LIMITED: { status: 429, title: 'Too many requests from this principal', retryable: true },
   OVERLOADED: { status: 503, title: 'The service is overloaded', retryable: true },
   PUBLISH_UNAVAILABLE: { status: 503, title: 'The command log is unavailable', retryable: true },
+  PIPELINE_UNAVAILABLE: {
+    status: 503,
+    title: 'The payment pipeline is not taking new commands',
+    retryable: true,
+  },
   IDEMPOTENCY_UNAVAILABLE: {
     status: 503,
     title: 'The idempotency store is unavailable',

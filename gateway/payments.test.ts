@@ -3,28 +3,49 @@ import { describe, it } from 'node:test';
 import { harness, producerHeaders, token, validPayment, type Harness } from './test-support.js';
 
 async function post(h: Harness, payload: unknown, headers?: Record<string, string>) {
-  return h.app.inject({ method: 'POST', url: '/v1/payments', headers: headers ?? (await producerHeaders()), payload: payload as object });
+  return h.app.inject({
+    method: 'POST',
+    url: '/v1/payments',
+    headers: headers ?? (await producerHeaders()),
+    payload: payload as object,
+  });
 }
 
 function problemOf(response: { headers: Record<string, unknown>; json: () => unknown }) {
   assert.match(String(response.headers['content-type']), /^application\/problem\+json/);
-  return response.json() as { code: string; status: number; errors?: { field: string; message: string }[] };
+  return response.json() as {
+    code: string;
+    status: number;
+    detail: string;
+    errors?: { field: string; message: string }[];
+  };
 }
 
 describe('POST /v1/payments', () => {
   it('a valid transfer is answered 202 after the exact command is published', async (t) => {
     const h = await harness({ now: () => 1_700_000_000_000 });
     t.after(() => h.app.close());
-    const response = await post(h, validPayment, { ...(await producerHeaders('key-1')), 'x-correlation-id': 'corr-123' });
+    const response = await post(h, validPayment, {
+      ...(await producerHeaders('key-1')),
+      'x-correlation-id': 'corr-123',
+    });
 
     assert.equal(response.statusCode, 202);
     assert.equal(response.headers['x-correlation-id'], 'corr-123');
     const body = response.json<{ paymentId: string; status: string; statusUrl: string }>();
     assert.match(body.paymentId, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-    assert.deepEqual(body, { paymentId: body.paymentId, status: 'INITIATED', statusUrl: `/v1/payments/${body.paymentId}` });
+    assert.deepEqual(body, {
+      paymentId: body.paymentId,
+      status: 'INITIATED',
+      statusUrl: `/v1/payments/${body.paymentId}`,
+    });
     assert.equal(h.publisher.payments.length, 1);
     const published = h.publisher.payments[0];
-    assert.deepEqual(published?.headers, { correlationId: 'corr-123', principal: 'merchant-42', idempotencyKey: 'key-1' });
+    assert.deepEqual(published?.headers, {
+      correlationId: 'corr-123',
+      principal: 'merchant-42',
+      idempotencyKey: 'key-1',
+    });
     const command = published?.command;
     assert.deepEqual(command, {
       commandId: command?.commandId,
@@ -51,14 +72,24 @@ describe('POST /v1/payments', () => {
     await post(h, validPayment, await producerHeaders('a'));
     const reordered = `{ "currency":"EUR", "amount":1250, "recipientAccountId":"acc-bob", "senderAccountId":"acc-alice",
       "device":{"ip":"203.0.113.7","id":"device-1"}, "reference":"invoice 2024-001" }`;
-    await h.app.inject({ method: 'POST', url: '/v1/payments', headers: { ...(await producerHeaders('b')), 'content-type': 'application/json' }, payload: reordered });
+    await h.app.inject({
+      method: 'POST',
+      url: '/v1/payments',
+      headers: { ...(await producerHeaders('b')), 'content-type': 'application/json' },
+      payload: reordered,
+    });
     assert.equal(h.publisher.payments[0]?.command.requestHash, h.publisher.payments[1]?.command.requestHash);
   });
 
   it('a transfer without optional fields publishes null reference and device', async (t) => {
     const h = await harness();
     t.after(() => h.app.close());
-    const minimal = { senderAccountId: 'acc-alice', recipientAccountId: 'acc-bob', amount: 1250, currency: 'EUR' };
+    const minimal = {
+      senderAccountId: 'acc-alice',
+      recipientAccountId: 'acc-bob',
+      amount: 1250,
+      currency: 'EUR',
+    };
     assert.equal((await post(h, minimal)).statusCode, 202);
     assert.equal(h.publisher.payments[0]?.command.reference, null);
     assert.equal(h.publisher.payments[0]?.command.device, null);
@@ -75,10 +106,18 @@ describe('POST /v1/payments', () => {
     ['a well-shaped but unknown currency', { ...validPayment, currency: 'ABC' }, '/currency'],
     ['an extra property', { ...validPayment, tip: 5 }, '/tip'],
     ['a missing recipient', { ...validPayment, recipientAccountId: undefined }, '/recipientAccountId'],
-    ['a system funding account as sender', { ...validPayment, senderAccountId: 'funding:EUR' }, '/senderAccountId'],
+    [
+      'a system funding account as sender',
+      { ...validPayment, senderAccountId: 'funding:EUR' },
+      '/senderAccountId',
+    ],
     ['the sender as recipient', { ...validPayment, recipientAccountId: 'acc-alice' }, '/recipientAccountId'],
     ['a reference over 140 characters', { ...validPayment, reference: 'x'.repeat(141) }, '/reference'],
-    ['a device ip that is not an address', { ...validPayment, device: { id: 'd', ip: 'not-an-ip' } }, '/device/ip'],
+    [
+      'a device ip that is not an address',
+      { ...validPayment, device: { id: 'd', ip: 'not-an-ip' } },
+      '/device/ip',
+    ],
     ['an unknown device property', { ...validPayment, device: { id: 'd', imei: '1' } }, '/device/imei'],
   ];
   for (const [what, payload, field] of badBodies) {
@@ -89,7 +128,10 @@ describe('POST /v1/payments', () => {
       assert.equal(response.statusCode, 400);
       const problem = problemOf(response);
       assert.equal(problem.code, 'VALIDATION_FAILED');
-      assert.ok(problem.errors?.some((error) => error.field === field), JSON.stringify(problem.errors));
+      assert.ok(
+        problem.errors?.some((error) => error.field === field),
+        JSON.stringify(problem.errors),
+      );
       assert.equal(h.publisher.payments.length, 0);
     });
   }
@@ -99,7 +141,10 @@ describe('POST /v1/payments', () => {
     t.after(() => h.app.close());
     const response = await post(h, validPayment, { authorization: `Bearer ${await token()}` });
     assert.equal(response.statusCode, 400);
-    assert.deepEqual(problemOf(response).errors?.map((error) => error.field), ['Idempotency-Key']);
+    assert.deepEqual(
+      problemOf(response).errors?.map((error) => error.field),
+      ['Idempotency-Key'],
+    );
   });
 
   it('an Idempotency-Key longer than 255 characters is refused with 400 naming the header', async (t) => {
@@ -107,25 +152,41 @@ describe('POST /v1/payments', () => {
     t.after(() => h.app.close());
     const response = await post(h, validPayment, await producerHeaders('k'.repeat(256)));
     assert.equal(response.statusCode, 400);
-    assert.deepEqual(problemOf(response).errors?.map((error) => error.field), ['Idempotency-Key']);
+    assert.deepEqual(
+      problemOf(response).errors?.map((error) => error.field),
+      ['Idempotency-Key'],
+    );
   });
 
   it('malformed JSON is refused with 400 MALFORMED_JSON', async (t) => {
     const h = await harness();
     t.after(() => h.app.close());
     const headers = { ...(await producerHeaders()), 'content-type': 'application/json' };
-    const response = await h.app.inject({ method: 'POST', url: '/v1/payments', headers, payload: '{"amount": 12,' });
+    const response = await h.app.inject({
+      method: 'POST',
+      url: '/v1/payments',
+      headers,
+      payload: '{"amount": 12,',
+    });
     assert.equal(response.statusCode, 400);
     const problem = problemOf(response);
     assert.equal(problem.code, 'MALFORMED_JSON');
-    assert.deepEqual(problem.errors?.map((error) => error.field), ['']);
+    assert.deepEqual(
+      problem.errors?.map((error) => error.field),
+      [''],
+    );
   });
 
   it('a JSON body trying prototype pollution is refused with 400', async (t) => {
     const h = await harness();
     t.after(() => h.app.close());
     const headers = { ...(await producerHeaders()), 'content-type': 'application/json' };
-    const response = await h.app.inject({ method: 'POST', url: '/v1/payments', headers, payload: '{"__proto__": {"x": 1}}' });
+    const response = await h.app.inject({
+      method: 'POST',
+      url: '/v1/payments',
+      headers,
+      payload: '{"__proto__": {"x": 1}}',
+    });
     assert.equal(response.statusCode, 400);
     problemOf(response);
   });
@@ -134,11 +195,19 @@ describe('POST /v1/payments', () => {
     const h = await harness();
     t.after(() => h.app.close());
     const headers = { ...(await producerHeaders()), 'content-type': 'text/plain' };
-    const response = await h.app.inject({ method: 'POST', url: '/v1/payments', headers, payload: 'amount=5' });
+    const response = await h.app.inject({
+      method: 'POST',
+      url: '/v1/payments',
+      headers,
+      payload: 'amount=5',
+    });
     assert.equal(response.statusCode, 415);
     const problem = problemOf(response);
     assert.equal(problem.code, 'UNSUPPORTED_MEDIA_TYPE');
-    assert.deepEqual(problem.errors?.map((error) => error.field), ['Content-Type']);
+    assert.deepEqual(
+      problem.errors?.map((error) => error.field),
+      ['Content-Type'],
+    );
   });
 
   it('a body over the 16 KiB limit is refused with 413', async (t) => {
@@ -195,7 +264,11 @@ describe('GET /v1/payments/:paymentId', () => {
     const h = await harness();
     t.after(() => h.app.close());
     h.payments.put(view);
-    const response = await h.app.inject({ method: 'GET', url: `/v1/payments/${paymentId}`, headers: { authorization: `Bearer ${await token()}` } });
+    const response = await h.app.inject({
+      method: 'GET',
+      url: `/v1/payments/${paymentId}`,
+      headers: { authorization: `Bearer ${await token()}` },
+    });
     assert.equal(response.statusCode, 200);
     assert.deepEqual(response.json(), {
       paymentId,
@@ -219,7 +292,11 @@ describe('GET /v1/payments/:paymentId', () => {
   it('an unknown payment is 404 problem+json', async (t) => {
     const h = await harness();
     t.after(() => h.app.close());
-    const response = await h.app.inject({ method: 'GET', url: `/v1/payments/${paymentId}`, headers: { authorization: `Bearer ${await token()}` } });
+    const response = await h.app.inject({
+      method: 'GET',
+      url: `/v1/payments/${paymentId}`,
+      headers: { authorization: `Bearer ${await token()}` },
+    });
     assert.equal(response.statusCode, 404);
     assert.equal(problemOf(response).code, 'PAYMENT_NOT_FOUND');
   });
@@ -229,17 +306,56 @@ describe('GET /v1/payments/:paymentId', () => {
     t.after(() => h.app.close());
     h.payments.put(view);
     const url = `/v1/payments/${paymentId}`;
-    const other = await h.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${await token({ sub: 'someone-else' })}` } });
+    const other = await h.app.inject({
+      method: 'GET',
+      url,
+      headers: { authorization: `Bearer ${await token({ sub: 'someone-else' })}` },
+    });
     assert.equal(other.statusCode, 404);
-    const admin = await h.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${await token({ sub: 'ops', roles: ['admin'] })}` } });
+    const admin = await h.app.inject({
+      method: 'GET',
+      url,
+      headers: { authorization: `Bearer ${await token({ sub: 'ops', roles: ['admin'] })}` },
+    });
     assert.equal(admin.statusCode, 200);
   });
 
   it('a payment id that is not a UUID is 400 naming paymentId', async (t) => {
     const h = await harness();
     t.after(() => h.app.close());
-    const response = await h.app.inject({ method: 'GET', url: '/v1/payments/nope', headers: { authorization: `Bearer ${await token()}` } });
+    const response = await h.app.inject({
+      method: 'GET',
+      url: '/v1/payments/nope',
+      headers: { authorization: `Bearer ${await token()}` },
+    });
     assert.equal(response.statusCode, 400);
-    assert.deepEqual(problemOf(response).errors?.map((error) => error.field), ['paymentId']);
+    assert.deepEqual(
+      problemOf(response).errors?.map((error) => error.field),
+      ['paymentId'],
+    );
+  });
+
+  it('while the pipeline cannot take commands, a payment is refused 503 PIPELINE_UNAVAILABLE with Retry-After naming what is down, nothing is published, and the same key goes through once it is back', async (t) => {
+    let down: string | undefined =
+      'processor:ledger down (KafkaJSNonRetriableError: Failed to find group coordinator)';
+    const h = await harness({
+      ports: {
+        intake: {
+          accepting: () => (down === undefined ? { accepting: true } : { accepting: false, detail: down }),
+        },
+      },
+    });
+    t.after(() => h.app.close());
+    const headers = await producerHeaders('key-pipeline-down');
+    const refused = await post(h, validPayment, headers);
+    assert.equal(refused.statusCode, 503);
+    assert.equal(refused.headers['retry-after'], '5');
+    assert.equal(problemOf(refused).code, 'PIPELINE_UNAVAILABLE');
+    assert.match(problemOf(refused).detail, /processor:ledger down/);
+    assert.equal(h.publisher.payments.length, 0);
+    down = undefined;
+    const accepted = await post(h, validPayment, headers);
+    assert.equal(accepted.statusCode, 202);
+    assert.equal(h.publisher.payments.length, 1);
   });
 });

@@ -131,7 +131,11 @@ export interface IdempotencyStore {
    * The attempt identity of this request under the key: the one stored by an earlier attempt
    * with the same fingerprint, else `proposed`, which is stored for the key's retention TTL.
    */
-  firstAttempt(scope: IdempotencyScope, fingerprint: string, proposed: AttemptIdentity): Promise<AttemptIdentity>;
+  firstAttempt(
+    scope: IdempotencyScope,
+    fingerprint: string,
+    proposed: AttemptIdentity,
+  ): Promise<AttemptIdentity>;
   close(): Promise<void>;
 }
 
@@ -142,4 +146,14 @@ export interface GatewayPorts {
   readonly idempotency: IdempotencyStore;
   /** Optional: without it, `/readyz` reports ready once the server is listening. */
   readonly readiness?: ReadinessCheck;
+  /** Optional: without it, commands are always taken (the embedded pipeline can't be down). */
+  readonly intake?: IntakeCheck;
+}
+
+/**
+ * Whether the pipeline can take new commands now (the log and the processors are up). Checked
+ * on every command before it is published, so it must answer from memory, at once.
+ */
+export interface IntakeCheck {
+  accepting(): { readonly accepting: true } | { readonly accepting: false; readonly detail: string };
 }

@@ -23,6 +23,28 @@ import type { Topology } from './runtime/api.js';
 import { KafkaDriver } from './runtime/kafka/driver.js';
 import { pinoLogCreator } from './runtime/kafka/log.js';
 import { RuntimeMetrics } from './runtime/metrics.js';
+import { ComponentHealth, reasonOf, restartDelayMs } from './runtime/supervision.js';
+
+/** Bound on registering the contracts at start-up while the registry answers errors (e.g. its database restarts). */
+const REGISTER_SCHEMAS_TIMEOUT_MS = 120_000;
+
+async function registerWithRetry(
+  register: () => Promise<unknown>,
+  logger: Logger | undefined,
+): Promise<void> {
+  const deadline = Date.now() + REGISTER_SCHEMAS_TIMEOUT_MS;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await register();
+      return;
+    } catch (error) {
+      const delayMs = restartDelayMs({ initialDelayMs: 500, maxDelayMs: 10_000 }, attempt);
+      if (Date.now() + delayMs > deadline) throw error;
+      logger?.warn({ attempt, delayMs, reason: reasonOf(error) }, 'registering the schemas failed; retrying');
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
+}
 
 export interface KafkaPipelineConfig {
   readonly brokers: readonly string[];
@@ -65,6 +87,8 @@ export async function startKafkaPipeline(
     readonly env?: NodeJS.ProcessEnv;
     /** Where kafkajs logs go (structured); default: a pino logger on stdout at info. */
     readonly logger?: Logger;
+    /** Where the runners, tables and broker report; default: one of the pipeline's own. */
+    readonly health?: ComponentHealth;
   },
 ): Promise<KafkaPipeline> {
   const kafka = new Kafka({
@@ -95,8 +119,13 @@ export async function startKafkaPipeline(
   } finally {
     await admin.disconnect();
   }
-  await registerSchemas(config.registryUrl, catalogue);
-  const driver = new KafkaDriver(topology, { kafka, metrics: new RuntimeMetrics(options.metricsRegistry) });
+  await registerWithRetry(() => registerSchemas(config.registryUrl, catalogue), options.logger);
+  const driver = new KafkaDriver(topology, {
+    kafka,
+    metrics: new RuntimeMetrics(options.metricsRegistry),
+    metricsRegistry: options.metricsRegistry,
+    health: options.health ?? new ComponentHealth({ registry: options.metricsRegistry }),
+  });
   await driver.start();
   return { kafka, topology, driver, stop: () => driver.stop() };
 }

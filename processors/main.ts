@@ -9,8 +9,9 @@ import { pino } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { z } from 'zod';
 
-import { kafkaPipelineConfig, startKafkaPipeline } from './kafka-pipeline.js';
+import { kafkaPipelineConfig, startKafkaPipeline, type KafkaPipeline } from './kafka-pipeline.js';
 import { startOpsServer } from './runtime/ops-server.js';
+import { ComponentHealth } from './runtime/supervision.js';
 
 const log = pino({ name: 'payflow-processors' });
 
@@ -40,18 +41,25 @@ async function main(): Promise<void> {
   }
   const metricsRegistry = new Registry();
   collectDefaultMetrics({ register: metricsRegistry, prefix: 'payflow_' });
-  let ready = false;
-  const ops = await startOpsServer({ registry: metricsRegistry, ready: () => ready, ...address });
-  const pipeline = await startKafkaPipeline(config, { metricsRegistry, logger: log });
-  ready = true;
+  const state: { pipeline?: KafkaPipeline; stopping: boolean } = { stopping: false };
+  const ops = await startOpsServer({
+    registry: metricsRegistry,
+    ready: () => !state.stopping && (state.pipeline?.driver.ready ?? false),
+    notReadyDetail: () =>
+      state.stopping ? 'stopping' : (state.pipeline?.driver.notReadyDetail ?? 'starting'),
+    ...address,
+  });
+  const health = new ComponentHealth({ registry: metricsRegistry, log });
+  const running = await startKafkaPipeline(config, { metricsRegistry, logger: log, health });
+  state.pipeline = running;
   log.info(
     { applicationId: config.applicationId, ops: `${address.host}:${address.port}` },
     'payment pipeline running on Kafka',
   );
   const shutdown = (signal: string) => {
-    ready = false;
+    state.stopping = true;
     log.info({ signal }, 'stopping: finishing the batches in flight');
-    void pipeline
+    void running
       .stop()
       .then(() => ops.close())
       .then(() => process.exit(0));

@@ -9,11 +9,15 @@ import type { Registry } from 'prom-client';
 export interface OpsServerOptions {
   readonly registry: Registry;
   readonly ready: () => boolean;
+  /** What is not up (named components and why), for the 503 body. */
+  readonly notReadyDetail?: () => string | undefined;
   readonly host?: string;
   readonly port: number;
 }
 
-export function buildOpsServer(options: Pick<OpsServerOptions, 'registry' | 'ready'>): FastifyInstance {
+export function buildOpsServer(
+  options: Pick<OpsServerOptions, 'registry' | 'ready' | 'notReadyDetail'>,
+): FastifyInstance {
   const app = Fastify({ logger: false, connectionTimeout: 10_000, requestTimeout: 10_000 });
   app.get('/healthz', () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
@@ -26,7 +30,7 @@ export function buildOpsServer(options: Pick<OpsServerOptions, 'registry' | 'rea
         type: 'https://payflow.dev/problems/not-ready',
         title: 'Not ready',
         status: 503,
-        detail: 'processors are restoring state or catching up global tables',
+        detail: options.notReadyDetail?.() ?? 'processors are restoring state or catching up global tables',
       });
   });
   app.get('/metrics', async (_request, reply) => {

@@ -137,8 +137,12 @@ stop_service() {
     rm -f "$(pid_file "$name")"
     return 0
   }
-  say "stopping $name (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
+  # PostgreSQL takes SIGTERM as a "smart" shutdown that waits for every client to leave; SIGINT
+  # is its "fast" shutdown (clients are disconnected, the data is checkpointed).
+  local signal=TERM
+  [ "$name" = postgres ] && signal=INT
+  say "stopping $name (pid $pid, SIG$signal)"
+  kill -"$signal" "$pid" 2>/dev/null || true
   while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt "$((STOP_TIMEOUT_S * 10))" ]; do
     sleep 0.1
     waited=$((waited + 1))

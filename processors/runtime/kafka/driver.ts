@@ -3,16 +3,24 @@
  * `<applicationId>-<processor>`) per processor, the shared ProcessorTask per partition, and one
  * read_committed reader per global table. `start()` returns once every global table has caught
  * up with its topic; `stop()` finishes the batches in flight, commits and leaves the groups.
+ *
+ * Every runner and table reader is supervised (../supervision.ts): after any client error it is
+ * replaced by a new one with capped backoff, and its health (`processor:<name>`,
+ * `global-table:<topic>`) is in the driver's ComponentHealth together with the broker's
+ * (`kafka`, probed every second). `ready` is true only while all of them are up.
  */
 import { randomUUID } from 'node:crypto';
 
 import type { Consumer, Kafka } from 'kafkajs';
+import type { Registry } from 'prom-client';
 
 import type { GlobalTable, Topology } from '../api.js';
 import { RuntimeMetrics } from '../metrics.js';
+import { ComponentHealth, Supervisor, type SupervisorHooks } from '../supervision.js';
 import { ProcessorTask, serdeOf, validateTopology, type RetrySettings, type TaskObserver } from '../task.js';
 import { EosRunner, type RunnerEvent } from './eos-runner.js';
 import { assertReadCommittedFilter } from './read-committed.js';
+import { BrokerProbe, SUPERVISED_CONSUMER_RETRY } from './supervision.js';
 
 export interface KafkaDriverOptions {
   readonly kafka: Kafka;
@@ -25,6 +33,10 @@ export interface KafkaDriverOptions {
   /** Bound on a global table catching up at start. */
   readonly globalTableTimeoutMs?: number;
   readonly wallClockPunctuationMs?: number;
+  /** Where the runners, tables and broker report; default: a health of the driver's own. */
+  readonly health?: ComponentHealth;
+  /** Registry of the supervision metrics (restarts); usually the metrics' registry. */
+  readonly metricsRegistry?: Registry;
 }
 
 /** A compacted topic read from the beginning into memory (latest value per key), kept current. */
@@ -47,7 +59,16 @@ class GlobalTableReader implements GlobalTable<unknown> {
   }
 
   /** Starts reading and resolves once every partition has reached the end it had at start. */
-  async start(timeoutMs: number): Promise<void> {
+  async start(timeoutMs: number, hooks: SupervisorHooks): Promise<void> {
+    try {
+      await this.#start(timeoutMs, hooks);
+    } catch (error) {
+      await this.stop().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async #start(timeoutMs: number, hooks: SupervisorHooks): Promise<void> {
     const admin = this.kafka.admin();
     await admin.connect();
     const ends = new Map(
@@ -57,8 +78,13 @@ class GlobalTableReader implements GlobalTable<unknown> {
     const remaining = new Set([...ends].filter(([, high]) => high > 0n).map(([partition]) => partition));
     const serde = serdeOf(this.topology, this.topic);
     const groupId = `payflow-global-${this.topic}-${randomUUID()}`;
-    const consumer = this.kafka.consumer({ groupId, readUncommitted: false });
+    const consumer = this.kafka.consumer({
+      groupId,
+      readUncommitted: false,
+      retry: SUPERVISED_CONSUMER_RETRY,
+    });
     this.#consumer = consumer;
+    consumer.on(consumer.events.CRASH, (event) => hooks.crashed(event.payload.error));
     await consumer.connect();
     await consumer.subscribe({ topic: this.topic, fromBeginning: true });
     let caughtUp: () => void = () => undefined;
@@ -94,18 +120,28 @@ class GlobalTableReader implements GlobalTable<unknown> {
     } finally {
       clearTimeout(timer);
     }
+    hooks.up();
   }
 
   async stop(): Promise<void> {
-    await this.#consumer?.disconnect();
+    const consumer = this.#consumer;
+    this.#consumer = undefined;
+    await consumer?.disconnect();
   }
 }
+
+/** The components a driver reports; /readyz of a process may add its own (read models). */
+export const DRIVER_COMPONENTS = ['kafka', 'processor:', 'global-table:'] as const;
 
 export class KafkaDriver {
   readonly #topology: Topology;
   readonly #options: KafkaDriverOptions;
   readonly #tables = new Map<string, GlobalTableReader>();
   readonly #runners = new Map<string, EosRunner>();
+  /** Supervisors of the global tables and of the runners, stopped in that order's reverse. */
+  readonly #supervisors = { tables: [] as Supervisor[], runners: [] as Supervisor[] };
+  readonly #probe: BrokerProbe;
+  readonly health: ComponentHealth;
   #started = false;
 
   constructor(topology: Topology, options: KafkaDriverOptions) {
@@ -113,6 +149,8 @@ export class KafkaDriver {
     validateTopology(topology);
     this.#topology = topology;
     this.#options = options;
+    this.health = options.health ?? new ComponentHealth();
+    this.#probe = new BrokerProbe({ kafka: options.kafka, health: this.health });
     for (const processor of topology.processors) {
       for (const table of processor.globalTables ?? []) {
         if (!this.#tables.has(table))
@@ -122,22 +160,59 @@ export class KafkaDriver {
     }
   }
 
-  /** True once started and every global table has caught up. */
+  /** True once started while the broker, every global table and every processor runner are up. */
   get ready(): boolean {
-    return this.#started;
+    return this.#started && this.health.notUp(DRIVER_COMPONENTS).length === 0;
+  }
+
+  /** What is not up, naming each component and why; undefined when ready. */
+  get notReadyDetail(): string | undefined {
+    if (!this.#started) return 'the pipeline is starting';
+    return this.health.describeNotUp(DRIVER_COMPONENTS);
   }
 
   async start(): Promise<void> {
+    await this.#probe.start();
     const timeout = this.#options.globalTableTimeoutMs ?? 60_000;
-    await Promise.all([...this.#tables.values()].map((table) => table.start(timeout)));
-    for (const runner of this.#runners.values()) await runner.start();
+    const supervise = (
+      kind: 'tables' | 'runners',
+      component: string,
+      start: (hooks: SupervisorHooks) => Promise<{ stop(): Promise<void> }>,
+    ) => {
+      const supervisor = new Supervisor({
+        component,
+        health: this.health,
+        start,
+        ...(this.#options.metricsRegistry === undefined ? {} : { registry: this.#options.metricsRegistry }),
+      });
+      this.#supervisors[kind].push(supervisor);
+      return supervisor.start();
+    };
+    await Promise.all(
+      [...this.#tables].map(([topic, table]) =>
+        supervise('tables', `global-table:${topic}`, async (hooks) => {
+          await table.start(timeout, hooks);
+          return table;
+        }),
+      ),
+    );
+    for (const name of this.#runners.keys()) {
+      await supervise('runners', `processor:${name}`, async (hooks) => {
+        // A crashed runner is replaced by a new one: no state of the old consumer carries over.
+        const runner = this.#runnerFor(name);
+        this.#runners.set(name, runner);
+        await runner.start(hooks);
+        return runner;
+      });
+    }
     this.#started = true;
   }
 
   async stop(): Promise<void> {
     this.#started = false;
-    await Promise.all([...this.#runners.values()].map((runner) => runner.stop()));
-    await Promise.all([...this.#tables.values()].map((table) => table.stop()));
+    await Promise.all(this.#supervisors.runners.splice(0).map((supervisor) => supervisor.stop()));
+    await Promise.all(this.#supervisors.tables.splice(0).map((supervisor) => supervisor.stop()));
+    await this.#probe.stop();
   }
 
   /** Restores a processor's partition from its changelogs, as a new owner would, for inspection. */

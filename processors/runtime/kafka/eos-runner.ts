@@ -41,9 +41,11 @@ import {
 } from 'kafkajs';
 
 import type { ChangelogWrite } from '../stores.js';
+import type { SupervisorHooks } from '../supervision.js';
 import type { RawRecord, TaskResult } from '../task.js';
 import { CoPartitionAssigner } from './copartition-assigner.js';
 import { assertReadCommittedFilter } from './read-committed.js';
+import { reportConsumer, SUPERVISED_CONSUMER_RETRY } from './supervision.js';
 
 /** The logic of one partition, as the Kafka runner drives it (ProcessorTask implements it). */
 export interface PartitionTask {
@@ -141,6 +143,8 @@ export class EosRunner {
   #consumer: Consumer | undefined;
   #admin: Admin | undefined;
   #punctuation: NodeJS.Timeout | undefined;
+  /** Set by stop(): a task still being created then is closed instead of kept. */
+  #stopped = false;
 
   constructor(options: EosRunnerOptions) {
     assertReadCommittedFilter();
@@ -164,7 +168,21 @@ export class EosRunner {
     return [...this.#tasks.keys()].sort((a, b) => a - b);
   }
 
-  async start(): Promise<void> {
+  /**
+   * Joins the group and starts consuming. With `hooks`, the runner reports to its supervisor:
+   * up once it has joined the group, crashed when its consumer stops on an error (kafkajs is told
+   * not to restart it; the supervisor starts a new runner). A start that fails cleans up after itself.
+   */
+  async start(hooks?: SupervisorHooks): Promise<void> {
+    try {
+      await this.#start(hooks);
+    } catch (error) {
+      await this.stop().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async #start(hooks: SupervisorHooks | undefined): Promise<void> {
     const { kafka, inputTopics, sessionTimeoutMs } = this.#options;
     this.#admin = kafka.admin();
     await this.#admin.connect();
@@ -175,6 +193,7 @@ export class EosRunner {
       rebalanceTimeout: sessionTimeoutMs * 2,
       heartbeatInterval: Math.floor(sessionTimeoutMs / 5),
       partitionAssigners: [CoPartitionAssigner],
+      retry: SUPERVISED_CONSUMER_RETRY,
     });
     this.#consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
@@ -183,6 +202,7 @@ export class EosRunner {
         if (!owned.has(partition)) void this.#dropTask(partition, 'partition revoked');
       }
     });
+    if (hooks !== undefined) reportConsumer(consumer, hooks);
     await consumer.connect();
     await consumer.subscribe({ topics: [...inputTopics], fromBeginning: true });
     await consumer.run({
@@ -196,13 +216,23 @@ export class EosRunner {
     }
   }
 
-  /** Finishes the batch in flight, then leaves the group and closes every producer. */
+  /**
+   * Finishes the batch in flight (waiting at most the transaction timeout for it: after a crash
+   * a batch may be stuck on an unreachable broker), then leaves the group and closes every
+   * producer. A transaction left open is aborted by the next owner's fencing.
+   */
   async stop(): Promise<void> {
+    this.#stopped = true;
     clearInterval(this.#punctuation);
-    await this.#consumer?.disconnect();
-    await Promise.all([...this.#tasks.values()].map((task) => task.lock));
+    await this.#consumer?.disconnect().catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all([...this.#tasks.values()].map((task) => task.lock)),
+      new Promise((resolve) => (timer = setTimeout(resolve, this.#options.transactionTimeoutMs))),
+    ]);
+    clearTimeout(timer);
     await Promise.all([...this.#tasks.keys()].map((partition) => this.#dropTask(partition, 'shutdown')));
-    await this.#admin?.disconnect();
+    await this.#admin?.disconnect().catch(() => undefined);
   }
 
   /**
@@ -429,6 +459,10 @@ export class EosRunner {
       lock: Promise.resolve(),
     };
     this.#tasks.set(partition, task);
+    if (this.#stopped) {
+      await this.#dropTask(partition, 'shutdown');
+      throw new Error(`the runner of ${name} stopped while partition ${partition} was restored`);
+    }
     this.#options.onEvent?.({
       type: 'task-ready',
       partition,
