@@ -43,6 +43,7 @@ export const EMPTY_LEDGER: LedgerState = { balances: new Map(), appliedPostingId
 
 /** A posting the ledger must not hold: no lines, or lines that don't sum to zero. */
 export class LedgerPostingError extends Error {
+  readonly deadLetterCode = 'UNBALANCED_POSTING';
   constructor(posting: Pick<LedgerPosting, 'postingId'>, reason: string) {
     super(`posting ${posting.postingId} ${reason}`);
     this.name = 'LedgerPostingError';

@@ -12,14 +12,16 @@
  * accounts table never deletes, an account is CLOSED instead), and an unbalanced posting (it
  * would fail every retry and stop the partition).
  */
-import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
+import type { Kafka, KafkaMessage } from 'kafkajs';
+import type { Registry } from 'prom-client';
 
 import type { Serde } from '../processors/runtime/api.js';
 import { TOPIC } from '../processors/topic-names.js';
 import type { Account, AccountBalance as LedgerBalance, LedgerPosting } from '../schemas/types.js';
 import type { PositionedBalance } from './postgres/accounts.js';
 import { checkPosting } from './account-view.js';
-import { runKafkaProjection, type RetryPolicy } from './kafka-runner.js';
+import type { ComponentHealth } from '../processors/runtime/supervision.js';
+import { runKafkaProjection, type RetryPolicy, type RunningProjection } from './kafka-runner.js';
 
 /** What the runner applies to (PostgresAccountsProjection). */
 export interface AccountsProjectionSink {
@@ -49,17 +51,24 @@ export interface AccountsProjectionRunnerOptions {
   readonly onSinkError?: (topic: string, error: unknown, attempt: number, delayMs: number) => void;
   readonly onBatchApplied?: (topic: string, partition: number, count: number, offsetLag: number) => void;
   readonly fromBeginning?: boolean;
-  /** See ProjectionRunnerOptions.isPermanent. */
-  readonly isPermanent?: (error: unknown) => boolean;
+  /** See ProjectionRunnerOptions.isUnreachable. */
+  readonly isUnreachable?: (error: unknown) => boolean;
+  /** Where the three consumers report, as `<componentPrefix>accounts`, `…postings`, `…balances`. */
+  readonly supervision?: {
+    readonly componentPrefix: string;
+    readonly health: ComponentHealth;
+    readonly registry?: Registry;
+  };
 }
 
 export interface RunningAccountsProjection {
-  readonly consumers: readonly Consumer[];
+  readonly consumers: readonly RunningProjection[];
   /** Stops both consumers (a batch in flight finishes or is replayed later). */
   disconnect(): Promise<void>;
 }
 
 export class TombstoneError extends Error {
+  readonly deadLetterCode = 'TOMBSTONE';
   constructor(topic: string) {
     super(`a record without a value on ${topic} (tombstones are not part of the contract)`);
     this.name = 'TombstoneError';
@@ -102,7 +111,18 @@ export async function runAccountsProjection(
       onBatchApplied: (partition, count, offsetLag) =>
         options.onBatchApplied?.(topic, partition, count, offsetLag),
       fromBeginning: options.fromBeginning ?? true,
-      ...(options.isPermanent ? { isPermanent: options.isPermanent } : {}),
+      ...(options.isUnreachable ? { isUnreachable: options.isUnreachable } : {}),
+      ...(options.supervision === undefined
+        ? {}
+        : {
+            supervision: {
+              component: `${options.supervision.componentPrefix}${group}`,
+              health: options.supervision.health,
+              ...(options.supervision.registry === undefined
+                ? {}
+                : { registry: options.supervision.registry }),
+            },
+          }),
     });
 
   const accounts = await start(

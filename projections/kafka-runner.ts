@@ -3,16 +3,23 @@
  * hands it to the sink, and commits the offsets only after the sink has made the batch durable.
  * The sink is idempotent, so a crash between the two replays a batch harmlessly.
  *
- * A sink that fails (its database is down) is retried with capped exponential backoff for as
- * long as it takes: the consumer keeps its heartbeat, the lag grows, nothing is skipped. A record
- * that can't be decoded is handed to `deadLetter` with the reason and skipped. A failure that
- * `isPermanent` recognises (the data itself is refused, e.g. a constraint violation) would fail
- * every retry and stop the partition for good: the batch is then applied record by record, and
- * only the records the sink refuses go to `deadLetter`.
+ * No record blocks a projection. Only an unreachable target (`isUnreachable`: connection
+ * refused or reset, a timeout, the database shutting down) is retried, with capped exponential
+ * backoff for as long as it takes: the consumer keeps its heartbeat, the lag grows, nothing is
+ * skipped. Any other failure is the data's: the batch is then applied record by record, and each
+ * record the sink refuses goes to `deadLetter` with a reason code from a closed list
+ * (`deadLetterCode`), and the projection moves on. A record that can't be decoded is
+ * dead-lettered (`UNDECODABLE`) and skipped.
+ *
+ * The consumer is supervised (processors/runtime/supervision.ts): after any client error it is
+ * replaced with capped backoff, and its health is reported as `supervision.component`.
  */
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import type { EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import type { Registry } from 'prom-client';
 
 import { assertReadCommittedFilter } from '../processors/runtime/kafka/read-committed.js';
+import { reportConsumer, SUPERVISED_CONSUMER_RETRY } from '../processors/runtime/kafka/supervision.js';
+import { ComponentHealth, Supervisor, type SupervisorHooks } from '../processors/runtime/supervision.js';
 
 export interface ProjectionSink<E> {
   apply(events: readonly E[]): Promise<void> | void;
@@ -36,8 +43,99 @@ export interface ProjectionRunnerOptions<E> {
   readonly onSinkError?: (error: unknown, attempt: number, delayMs: number) => void;
   readonly onBatchApplied?: (partition: number, count: number, offsetLag: number) => void;
   readonly fromBeginning?: boolean;
-  /** True for an error no retry can fix (the record is refused); default: every error is transient. */
-  readonly isPermanent?: (error: unknown) => boolean;
+  /** True when the target could not be reached (retried); default `isUnreachableTarget`. Anything else is the record's. */
+  readonly isUnreachable?: (error: unknown) => boolean;
+  /** Where the consumer's health is reported; default: a health of its own named by the group. */
+  readonly supervision?: {
+    readonly component: string;
+    readonly health: ComponentHealth;
+    readonly registry?: Registry;
+  };
+}
+
+/**
+ * The closed list of reasons a projection dead-letters a record for (header
+ * `payflow-dlq-error-code`):
+ * - `UNDECODABLE`: the bytes are not a record of the topic's contract;
+ * - `TOMBSTONE`: a record without a value, which no PayFlow topic contract has;
+ * - `UNBALANCED_POSTING`: a ledger posting whose lines don't sum to zero, or have none;
+ * - `MISSING_PREDECESSOR`: an event of a payment whose earlier events the projection doesn't
+ *   have (dead-lettered before it, or never written);
+ * - `SEQUENCE_GAP`: an event that skips a sequence number of its payment;
+ * - `REFUSED_BY_TARGET`: the target refused the data (a constraint or data exception);
+ * - `UNAPPLICABLE`: any other failure of the record itself.
+ */
+export const DEAD_LETTER_CODES = [
+  'UNDECODABLE',
+  'TOMBSTONE',
+  'UNBALANCED_POSTING',
+  'MISSING_PREDECESSOR',
+  'SEQUENCE_GAP',
+  'REFUSED_BY_TARGET',
+  'UNAPPLICABLE',
+] as const;
+export type DeadLetterCode = (typeof DEAD_LETTER_CODES)[number];
+
+/** An error that names its dead-letter code (`deadLetterCode` reads it). */
+export interface CodedError extends Error {
+  readonly deadLetterCode: DeadLetterCode;
+}
+
+/** Wraps a decode failure so it is dead-lettered UNDECODABLE, unless it already names its code. */
+export class UndecodableError extends Error implements CodedError {
+  readonly deadLetterCode = 'UNDECODABLE';
+  constructor(cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    this.name = 'UndecodableError';
+  }
+}
+
+/** The dead-letter code of a record's failure. */
+export function deadLetterCode(error: unknown): DeadLetterCode {
+  const named = (error as Partial<CodedError> | null)?.deadLetterCode;
+  if (named !== undefined && (DEAD_LETTER_CODES as readonly string[]).includes(named)) return named;
+  const sqlState = (error as { code?: unknown } | null)?.code;
+  if (typeof sqlState === 'string' && /^2[23][0-9A-Z]{3}$/.test(sqlState)) return 'REFUSED_BY_TARGET';
+  return 'UNAPPLICABLE';
+}
+
+/** Socket-level failures: the peer is not there or went away. */
+const NETWORK_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNABORTED',
+]);
+
+/**
+ * Whether an error says the target could not be reached, rather than refusing the record: a
+ * network error, PostgreSQL's SQLSTATE classes 08 (connection exception) and 53 (insufficient
+ * resources), 57P01–57P03 (shutting down, cannot connect now), 57014 (a statement timeout),
+ * 40001 / 40P01 (serialization failure, deadlock: retry), and node-postgres's own connection
+ * errors, which carry no code. Looks through `cause` chains.
+ */
+export function isUnreachableTarget(error: unknown): boolean {
+  for (let current = error, depth = 0; current !== undefined && current !== null && depth < 5; depth += 1) {
+    const { code, message } = current as { code?: unknown; message?: unknown };
+    if (typeof code === 'string') {
+      if (NETWORK_ERRORS.has(code)) return true;
+      if (/^(08|53)[0-9A-Z]{3}$/.test(code) || /^(57P0[1-3]|57014|40001|40P01)$/.test(code)) return true;
+    }
+    if (
+      typeof message === 'string' &&
+      /timeout exceeded when trying to connect|Connection terminated|connection error and is not queryable|Client was closed/i.test(
+        message,
+      )
+    )
+      return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
 }
 
 const DEFAULT_RETRY: RetryPolicy = { initialDelayMs: 100, maxDelayMs: 10_000 };
@@ -73,7 +171,12 @@ async function decodeBatch<E>(
     try {
       decoded.push({ event: await options.decode(message, payload.batch.partition), message });
     } catch (error) {
-      await options.deadLetter(message, payload.batch.partition, asError(error));
+      const coded = (error as Partial<CodedError> | null)?.deadLetterCode !== undefined;
+      await options.deadLetter(
+        message,
+        payload.batch.partition,
+        coded ? asError(error) : new UndecodableError(error),
+      );
     }
   }
   return decoded;
@@ -97,7 +200,7 @@ async function applyWithRetry<E>(
       await options.sink.apply(events);
       return 'applied';
     } catch (error) {
-      if (options.isPermanent?.(error)) return { permanent: asError(error) };
+      if (!(options.isUnreachable ?? isUnreachableTarget)(error)) return { permanent: asError(error) };
       const delayMs = backoffDelayMs(policy, attempt);
       options.onSinkError?.(error, attempt, delayMs);
       await sleepWithHeartbeat(delayMs, payload);
@@ -106,7 +209,7 @@ async function applyWithRetry<E>(
   return 'stopped';
 }
 
-/** After a permanent failure of a batch: each record alone, dead-lettering the ones refused. */
+/** After a batch failed on its data: each record alone, dead-lettering the ones refused. */
 async function applyOneByOne<E>(
   options: ProjectionRunnerOptions<E>,
   payload: EachBatchPayload,
@@ -137,22 +240,49 @@ async function handleBatch<E>(options: ProjectionRunnerOptions<E>, payload: Each
   options.onBatchApplied?.(batch.partition, decoded.length, Number(batch.offsetLag()));
 }
 
-/** Starts the projection; resolves once the consumer is running. `disconnect()` stops it. */
-export async function runKafkaProjection<E>(options: ProjectionRunnerOptions<E>): Promise<Consumer> {
-  assertReadCommittedFilter();
+export interface RunningProjection {
+  /** Stops the consumer (a batch in flight finishes or is replayed later). */
+  disconnect(): Promise<void>;
+}
+
+async function startConsumer<E>(
+  options: ProjectionRunnerOptions<E>,
+  hooks: SupervisorHooks,
+): Promise<RunningProjection> {
   const consumer = options.kafka.consumer({
     groupId: options.groupId,
     readUncommitted: false,
     sessionTimeout: 30_000,
     heartbeatInterval: HEARTBEAT_INTERVAL_MS,
     maxBytesPerPartition: 1_048_576,
+    retry: SUPERVISED_CONSUMER_RETRY,
   });
-  await consumer.connect();
-  await consumer.subscribe({ topic: options.topic, fromBeginning: options.fromBeginning ?? true });
-  await consumer.run({
-    autoCommit: true,
-    eachBatchAutoResolve: false,
-    eachBatch: (payload) => handleBatch(options, payload),
+  reportConsumer(consumer, hooks);
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topic: options.topic, fromBeginning: options.fromBeginning ?? true });
+    await consumer.run({
+      autoCommit: true,
+      eachBatchAutoResolve: false,
+      eachBatch: (payload) => handleBatch(options, payload),
+    });
+  } catch (error) {
+    await consumer.disconnect().catch(() => undefined);
+    throw error;
+  }
+  return { disconnect: () => consumer.disconnect() };
+}
+
+/** Starts the projection; resolves once the consumer is running. `disconnect()` stops it for good. */
+export async function runKafkaProjection<E>(options: ProjectionRunnerOptions<E>): Promise<RunningProjection> {
+  assertReadCommittedFilter();
+  const supervision = options.supervision ?? { component: options.groupId, health: new ComponentHealth() };
+  const supervisor = new Supervisor({
+    component: supervision.component,
+    health: supervision.health,
+    start: (hooks) => startConsumer(options, hooks).then((running) => ({ stop: () => running.disconnect() })),
+    ...(supervision.registry === undefined ? {} : { registry: supervision.registry }),
   });
-  return consumer;
+  await supervisor.start();
+  return { disconnect: () => supervisor.stop() };
 }

@@ -63,16 +63,19 @@ export const STATUS_AFTER_EVENT: Readonly<Record<string, PaymentStatus>> = {
 };
 
 export class ProjectionOrderError extends Error {
-  constructor(event: ProjectedPaymentEvent, reason: string) {
+  /** MISSING_PREDECESSOR: the view has none of the payment's earlier events; SEQUENCE_GAP: it skips one. */
+  readonly deadLetterCode: 'MISSING_PREDECESSOR' | 'SEQUENCE_GAP';
+  constructor(event: ProjectedPaymentEvent, reason: string, code: 'MISSING_PREDECESSOR' | 'SEQUENCE_GAP') {
     super(`payment ${event.paymentId}: event ${event.type}#${event.sequence} (${event.eventId}) ${reason}`);
     this.name = 'ProjectionOrderError';
+    this.deadLetterCode = code;
   }
 }
 
 function initialView(event: ProjectedPaymentEvent): PaymentReadModel {
   const facts = event.initiated;
   if (event.sequence !== 0 || facts === undefined) {
-    throw new ProjectionOrderError(event, 'arrived before PaymentInitiated');
+    throw new ProjectionOrderError(event, 'arrived before PaymentInitiated', 'MISSING_PREDECESSOR');
   }
   return {
     paymentId: event.paymentId,
@@ -103,7 +106,7 @@ export function applyPaymentEvent(
   const lastSequence = view.events.at(-1)?.sequence ?? -1;
   if (event.sequence <= lastSequence) return view;
   if (event.sequence !== lastSequence + 1) {
-    throw new ProjectionOrderError(event, `skips sequence ${lastSequence + 1}`);
+    throw new ProjectionOrderError(event, `skips sequence ${lastSequence + 1}`, 'SEQUENCE_GAP');
   }
   return {
     ...view,

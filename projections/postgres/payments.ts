@@ -12,6 +12,15 @@ import type { PaymentKind, PaymentStatus } from '../../schemas/types.js';
 import { applyPaymentEvents, type PaymentReadModel, type ProjectedPaymentEvent } from '../payment-view.js';
 import { inTransaction } from './transaction.js';
 
+/**
+ * PostgreSQL text can't hold U+0000; a NUL in a payment's text (a hostile `reference`) would make
+ * every write of its rows fail. The read model stores U+FFFD in its place; the log keeps the
+ * original bytes.
+ */
+export function storableText<T extends string | null>(text: T): T {
+  return (text === null ? null : text.replaceAll('\u0000', '\uFFFD')) as T;
+}
+
 /** Bound on one batch: larger batches are split so one transaction never holds too many locks. */
 export const MAX_EVENTS_PER_TRANSACTION = 1_000;
 
@@ -100,12 +109,12 @@ async function insertEvents(client: pg.ClientBase, events: readonly ProjectedPay
      SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::timestamptz[], $6::text[])
      ON CONFLICT (event_id) DO NOTHING`,
     [
-      events.map((e) => e.eventId),
-      events.map((e) => e.paymentId),
+      events.map((e) => storableText(e.eventId)),
+      events.map((e) => storableText(e.paymentId)),
       events.map((e) => e.sequence),
-      events.map((e) => e.type),
+      events.map((e) => storableText(e.type)),
       events.map((e) => new Date(e.occurredAtMs)),
-      events.map((e) => e.correlationId),
+      events.map((e) => storableText(e.correlationId)),
     ],
   );
 }
@@ -122,17 +131,17 @@ async function upsertPayment(client: pg.ClientBase, view: PaymentReadModel): Pro
        updated_at = EXCLUDED.updated_at
      WHERE payflow.payments.last_sequence < EXCLUDED.last_sequence`,
     [
-      view.paymentId,
+      storableText(view.paymentId),
       view.kind,
-      view.principal,
+      storableText(view.principal),
       view.status,
       view.amountMinor.toString(),
-      view.currency,
-      view.senderAccountId,
-      view.recipientAccountId,
-      view.reference,
-      view.rejection?.code ?? null,
-      view.rejection?.detail ?? null,
+      storableText(view.currency),
+      storableText(view.senderAccountId),
+      storableText(view.recipientAccountId),
+      storableText(view.reference),
+      storableText(view.rejection?.code ?? null),
+      storableText(view.rejection?.detail ?? null),
       view.events.at(-1)?.sequence ?? 0,
       new Date(view.createdAtMs),
       new Date(view.updatedAtMs),

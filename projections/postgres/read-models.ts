@@ -6,16 +6,20 @@
  * main job share the groups (`<applicationId>.read-model.payments`, `.accounts`, `.postings`, `.balances`):
  * run several and each projects a share of the partitions into the same tables.
  *
- * A record that can't be decoded, a tombstone, an unbalanced posting or a record PostgreSQL
- * refuses (a constraint violation) goes to the dead-letter topic with its reason; a database that is down is waited out with capped backoff (the lag
- * grows, nothing is skipped). Metrics: records applied, sink errors, dead letters and lag per
- * read model.
+ * No record blocks a read model: a record that can't be decoded, a tombstone, an unbalanced
+ * posting, an event of a payment whose earlier events were dead-lettered, or a record PostgreSQL
+ * refuses goes to the dead-letter topic with a reason code and the projection moves on; only a
+ * database that can't be reached is waited out with capped backoff (the lag grows, nothing is
+ * skipped). Each consumer is supervised and reports its health as `read-model:payments`,
+ * `read-model:accounts`, `read-model:postings` and `read-model:balances`. Metrics: records
+ * applied, sink errors, dead letters and lag per read model.
  */
-import { Partitioners, type Consumer, type Kafka, type Producer } from 'kafkajs';
+import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import type pg from 'pg';
 import { Counter, Gauge, type Registry } from 'prom-client';
 
 import type { Serde } from '../../processors/runtime/api.js';
+import type { ComponentHealth } from '../../processors/runtime/supervision.js';
 import { projectedEvent } from '../payment-view.js';
 import { TOPIC } from '../../topics/catalogue.js';
 import type {
@@ -26,10 +30,9 @@ import type {
 } from '../../schemas/types.js';
 import { runAccountsProjection, TombstoneError, type RunningAccountsProjection } from '../accounts-runner.js';
 import { kafkaDeadLetter } from '../kafka-dead-letter.js';
-import { runKafkaProjection } from '../kafka-runner.js';
+import { runKafkaProjection, type RunningProjection } from '../kafka-runner.js';
 import { migrateAccountsProjection, PostgresAccountsProjection } from './accounts.js';
 import { migratePaymentsProjection, PostgresPaymentsProjection } from './payments.js';
-import { isRefusedData } from './transaction.js';
 
 export interface PostgresReadModelsOptions {
   readonly kafka: Kafka;
@@ -43,6 +46,8 @@ export interface PostgresReadModelsOptions {
     readonly balance: Serde<LedgerBalance>;
   };
   readonly metricsRegistry: Registry;
+  /** Where the consumers report their health (the process's, so /readyz names them). */
+  readonly health: ComponentHealth;
   /** Bound on writing one dead letter. */
   readonly produceTimeoutMs: number;
   readonly onError?: (readModel: string, error: unknown, attempt: number, delayMs: number) => void;
@@ -128,7 +133,7 @@ export async function startPostgresReadModels(
     };
   };
 
-  const started: { consumer?: Consumer; accounts?: RunningAccountsProjection } = {};
+  const started: { consumer?: RunningProjection; accounts?: RunningAccountsProjection } = {};
   try {
     const eventSerde = options.serdes.paymentEvent;
     started.consumer = await runKafkaProjection({
@@ -140,7 +145,11 @@ export async function startPostgresReadModels(
         return projectedEvent(await eventSerde.deserialize(message.value, TOPIC.paymentsEvents));
       },
       sink: payments,
-      isPermanent: isRefusedData,
+      supervision: {
+        component: 'read-model:payments',
+        health: options.health,
+        registry: options.metricsRegistry,
+      },
       deadLetter: (message, partition, reason) =>
         deadLetter('payments')(TOPIC.paymentsEvents, message, partition, reason),
       onSinkError: (error, attempt, delayMs) => {
@@ -160,7 +169,11 @@ export async function startPostgresReadModels(
       postingSerde: options.serdes.posting,
       balanceSerde: options.serdes.balance,
       deadLetter: deadLetter('accounts'),
-      isPermanent: isRefusedData,
+      supervision: {
+        componentPrefix: 'read-model:',
+        health: options.health,
+        registry: options.metricsRegistry,
+      },
       onSinkError: (topic, error, attempt, delayMs) => {
         metrics.errors.inc({ read_model: 'accounts' });
         options.onError?.(`accounts (${topic})`, error, attempt, delayMs);

@@ -13,6 +13,10 @@ export async function inTransaction<T>(
   options: TransactionOptions = {},
 ): Promise<T> {
   const client = await pool.connect();
+  // A checked-out client whose server goes away emits 'error'; without a listener that would end
+  // the process. The statement in flight fails with the same error and the caller handles it.
+  const ignore = () => undefined;
+  client.on('error', ignore);
   try {
     await client.query('BEGIN');
     if (options.statementTimeoutMs !== undefined) {
@@ -27,16 +31,7 @@ export async function inTransaction<T>(
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
   } finally {
+    client.off('error', ignore);
     client.release();
   }
-}
-
-/**
- * Whether PostgreSQL refused the data itself (SQLSTATE class 22, data exception, or 23,
- * integrity constraint violation): the same rows would be refused on every retry. Connection
- * failures, timeouts, serialization failures and the like are transient.
- */
-export function isRefusedData(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code);
 }

@@ -15,7 +15,6 @@ import {
   migratePaymentsProjection,
   PostgresPaymentsProjection,
 } from '../../projections/postgres/payments.js';
-import { isRefusedData } from '../../projections/postgres/transaction.js';
 import { stackEnv, uniqueName } from '../support/stack.js';
 
 const env = stackEnv();
@@ -117,7 +116,7 @@ describe('Kafka to PostgreSQL projection', { skip }, () => {
           // The target is "down" for the first three attempts, as a database restart would be.
           if (failuresLeft > 0) {
             failuresLeft -= 1;
-            throw new Error('connection refused');
+            throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
           }
           await projection.apply(events);
         },
@@ -170,7 +169,6 @@ describe('Kafka to PostgreSQL projection', { skip }, () => {
       topic: refusedTopic,
       decode: decodeJson,
       sink: projection,
-      isPermanent: isRefusedData,
       deadLetter: (message, _partition, reason) => {
         deadLetters.push(`${message.key?.toString()}: ${reason.message}`);
         return Promise.resolve();
