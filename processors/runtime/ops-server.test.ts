@@ -8,6 +8,7 @@ import { jsonSerde } from './json-serde.js';
 import { MemoryDriver } from './memory/driver.js';
 import { RuntimeMetrics } from './metrics.js';
 import { buildOpsServer } from './ops-server.js';
+import { ComponentHealth } from './supervision.js';
 
 const topology: Topology = {
   applicationId: 'ops',
@@ -53,5 +54,23 @@ describe('processor operations endpoints', () => {
     ready = true;
     assert.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
     await app.close();
+  });
+
+  test('/readyz answers 503 naming each component that is not up and why, and 200 once all are up', async () => {
+    const registry = new Registry();
+    const health = new ComponentHealth({ registry });
+    health.report('kafka', 'up');
+    health.report('processor:ledger', 'down', 'KafkaJSNonRetriableError: Failed to find group coordinator');
+    const app = buildOpsServer({
+      registry,
+      ready: () => health.notUp().length === 0,
+      notReadyDetail: () => health.describeNotUp(),
+    });
+    const down = await app.inject({ method: 'GET', url: '/readyz' });
+    assert.equal(down.statusCode, 503);
+    assert.match(down.json<{ detail: string }>().detail, /processor:ledger down \(KafkaJSNonRetriableError/);
+    assert.match(await registry.metrics(), /payflow_component_up\{component="processor:ledger"\} 0/);
+    health.report('processor:ledger', 'up');
+    assert.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
   });
 });
