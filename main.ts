@@ -58,6 +58,8 @@ import { TOPIC } from './topics/catalogue.js';
 
 const DEV_TOKEN_TTL_S = 12 * 60 * 60;
 const POSTGRES_CONNECT_TIMEOUT_MS = 5_000;
+/** The client-side bound on a query is the server's statement timeout plus this. */
+const POSTGRES_QUERY_TIMEOUT_MARGIN_MS = 5_000;
 const REDIS_CONNECT_TIMEOUT_MS = 5_000;
 
 export type MainJobMode =
@@ -158,6 +160,9 @@ async function kafkaWiring(
       max: mode.postgres.poolMax,
       connectionTimeoutMillis: POSTGRES_CONNECT_TIMEOUT_MS,
       statement_timeout: mode.postgres.statementTimeoutMs,
+      // A server that stops answering (frozen, partitioned) fails the query on the client too.
+      query_timeout: mode.postgres.statementTimeoutMs + POSTGRES_QUERY_TIMEOUT_MARGIN_MS,
+      keepAlive: true,
     });
     pool.on('error', (error) => log('idle PostgreSQL connection failed', { error: error.message }));
     closers.unshift(() => pool.end());

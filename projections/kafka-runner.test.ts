@@ -20,6 +20,11 @@ describe('projection failures: retried or dead-lettered', () => {
       pgError('53300', 'too many connections'),
       pgError('57014', 'canceling statement due to statement timeout'),
       pgError('40P01', 'deadlock detected'),
+      pgError('25006', 'cannot execute INSERT in a read-only transaction'),
+      pgError('42P01', 'relation "payflow.payments" does not exist'),
+      pgError('XX000', 'internal error'),
+      new Error('Query read timeout'),
+      new Error('There was an error establishing an SSL connection'),
       new Error('timeout exceeded when trying to connect'),
       new Error('Connection terminated unexpectedly'),
       new Error('wrapped', { cause: Object.assign(new Error('x'), { code: 'ETIMEDOUT' }) }),
@@ -40,6 +45,7 @@ describe('projection failures: retried or dead-lettered', () => {
     for (const error of [
       pgError('22021', 'invalid byte sequence for encoding "UTF8": 0x00'),
       pgError('23505', 'duplicate key'),
+      pgError('22P02', 'invalid input syntax for type bigint: "Connection terminated"'),
       new ProjectionOrderError(event, 'arrived before PaymentInitiated', 'MISSING_PREDECESSOR'),
       new TypeError("Cannot read properties of undefined (reading 'x')"),
     ]) {

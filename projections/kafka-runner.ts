@@ -112,27 +112,27 @@ const NETWORK_ERRORS = new Set([
   'ECONNABORTED',
 ]);
 
+/** node-postgres's own failures to reach or keep a server, which carry no SQLSTATE. */
+const PG_CONNECTION_MESSAGES =
+  /timeout exceeded when trying to connect|Connection terminated|connection error and is not queryable|Client was closed|Query read timeout|error establishing an SSL connection|server does not support SSL connections/i;
+
 /**
- * Whether an error says the target could not be reached, rather than refusing the record: a
- * network error, PostgreSQL's SQLSTATE classes 08 (connection exception) and 53 (insufficient
- * resources), 57P01–57P03 (shutting down, cannot connect now), 57014 (a statement timeout),
- * 40001 / 40P01 (serialization failure, deadlock: retry), and node-postgres's own connection
- * errors, which carry no code. Looks through `cause` chains.
+ * Whether an error says the target could not be reached or can't serve now, rather than refusing
+ * the record. An error with a PostgreSQL SQLSTATE is judged by its code alone: the data classes
+ * 22 (data exception) and 23 (integrity constraint violation) are the record's; every other class
+ * (08 connection, 53 resources, 57 shutdown or statement timeout, 40 serialization, 25006
+ * read-only after a failover, 58 / XX server faults, 28 / 3D access, 42 a table missing after the
+ * database was re-created) is the server's and retried: the lag grows and shows it. Without a SQLSTATE: a network error
+ * code, or node-postgres's connection messages. Looks through `cause` chains.
  */
 export function isUnreachableTarget(error: unknown): boolean {
   for (let current = error, depth = 0; current !== undefined && current !== null && depth < 5; depth += 1) {
     const { code, message } = current as { code?: unknown; message?: unknown };
     if (typeof code === 'string') {
       if (NETWORK_ERRORS.has(code)) return true;
-      if (/^(08|53)[0-9A-Z]{3}$/.test(code) || /^(57P0[1-3]|57014|40001|40P01)$/.test(code)) return true;
+      if (/^[0-9A-Z]{5}$/.test(code) && !/^E[A-Z]+$/.test(code)) return !/^(22|23)/.test(code);
     }
-    if (
-      typeof message === 'string' &&
-      /timeout exceeded when trying to connect|Connection terminated|connection error and is not queryable|Client was closed/i.test(
-        message,
-      )
-    )
-      return true;
+    if (typeof message === 'string' && PG_CONNECTION_MESSAGES.test(message)) return true;
     current = (current as { cause?: unknown }).cause;
   }
   return false;

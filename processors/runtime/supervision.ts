@@ -145,7 +145,8 @@ export interface SupervisorOptions {
   readonly registry?: Registry;
 }
 
-const DEFAULT_STOP_TIMEOUT_MS = 30_000;
+/** Above the runners' own bound on a stuck batch (the 30 s transaction timeout), with a margin. */
+const DEFAULT_STOP_TIMEOUT_MS = 45_000;
 
 function restartsCounter(registry: Registry | undefined): Counter<'component'> | undefined {
   if (registry === undefined) return undefined;
@@ -190,11 +191,17 @@ export class Supervisor {
   /** The first start; throws (and stays stopped) if it fails, as a process start-up should. */
   async start(): Promise<void> {
     this.#busy = true;
+    let run: SupervisedRun;
     try {
-      this.#run = await this.#startOnce();
+      run = await this.#startOnce();
     } finally {
       this.#busy = false;
     }
+    if (this.#stopping) {
+      await run.stop().catch(() => undefined);
+      return;
+    }
+    this.#run = run;
     this.#restartIfCrashed();
   }
 
@@ -205,7 +212,7 @@ export class Supervisor {
     await this.#restarting;
     const run = this.#run;
     this.#run = undefined;
-    await run?.stop();
+    if (run !== undefined) await bounded(run.stop(), this.#options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS);
     this.#options.health.remove(this.#options.component);
   }
 
@@ -250,6 +257,8 @@ export class Supervisor {
     for (let attempt = 1; !this.#stopping; attempt += 1) {
       await this.#sleep(restartDelayMs(this.#options.backoff ?? DEFAULT_RESTART_BACKOFF, attempt));
       if (this.#stopping) return;
+      // A crash the replaced run reported after this restart began is moot.
+      this.#crash = undefined;
       try {
         this.#run = await this.#startOnce();
         if (this.#stopping) {

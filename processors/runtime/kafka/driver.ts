@@ -70,11 +70,14 @@ class GlobalTableReader implements GlobalTable<unknown> {
 
   async #start(timeoutMs: number, hooks: SupervisorHooks): Promise<void> {
     const admin = this.kafka.admin();
-    await admin.connect();
-    const ends = new Map(
-      (await admin.fetchTopicOffsets(this.topic)).map((p) => [p.partition, BigInt(p.high)]),
-    );
-    await admin.disconnect();
+    let offsets;
+    try {
+      await admin.connect();
+      offsets = await admin.fetchTopicOffsets(this.topic);
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+    const ends = new Map(offsets.map((p) => [p.partition, BigInt(p.high)]));
     const remaining = new Set([...ends].filter(([, high]) => high > 0n).map(([partition]) => partition));
     const serde = serdeOf(this.topology, this.topic);
     const groupId = `payflow-global-${this.topic}-${randomUUID()}`;
@@ -84,7 +87,13 @@ class GlobalTableReader implements GlobalTable<unknown> {
       retry: SUPERVISED_CONSUMER_RETRY,
     });
     this.#consumer = consumer;
-    consumer.on(consumer.events.CRASH, (event) => hooks.crashed(event.payload.error));
+    let failed: (error: unknown) => void = () => undefined;
+    const crashed = new Promise<never>((_, reject) => (failed = reject));
+    crashed.catch(() => undefined);
+    consumer.on(consumer.events.CRASH, (event) => {
+      failed(event.payload.error);
+      hooks.crashed(event.payload.error);
+    });
     await consumer.connect();
     await consumer.subscribe({ topic: this.topic, fromBeginning: true });
     let caughtUp: () => void = () => undefined;
@@ -116,7 +125,7 @@ class GlobalTableReader implements GlobalTable<unknown> {
       );
     });
     try {
-      await Promise.race([done, timeout]);
+      await Promise.race([done, timeout, crashed]);
     } finally {
       clearTimeout(timer);
     }
@@ -171,7 +180,17 @@ export class KafkaDriver {
     return this.health.describeNotUp(DRIVER_COMPONENTS);
   }
 
+  /** Starts everything; if any part fails to start, what did start is stopped again. */
   async start(): Promise<void> {
+    try {
+      await this.#start();
+    } catch (error) {
+      await this.stop().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async #start(): Promise<void> {
     await this.#probe.start();
     const timeout = this.#options.globalTableTimeoutMs ?? 60_000;
     const supervise = (

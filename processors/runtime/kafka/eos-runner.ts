@@ -224,10 +224,15 @@ export class EosRunner {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#punctuation);
-    await this.#consumer?.disconnect().catch(() => undefined);
+    // kafkajs's disconnect waits for the batch in flight, so both are bounded together; past the
+    // bound, closing the producers makes a send stuck on the broker fail and the batch return.
+    const drained = (async () => {
+      await this.#consumer?.disconnect().catch(() => undefined);
+      await Promise.all([...this.#tasks.values()].map((task) => task.lock));
+    })();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      Promise.all([...this.#tasks.values()].map((task) => task.lock)),
+      drained,
       new Promise((resolve) => (timer = setTimeout(resolve, this.#options.transactionTimeoutMs))),
     ]);
     clearTimeout(timer);
@@ -449,15 +454,21 @@ export class EosRunner {
       await producer.disconnect().catch(() => undefined);
       throw error;
     }
-    const logic = this.#options.createTask(partition);
-    await this.#restore(partition, nonce, logic);
-    const task: Task = {
-      partition,
-      producer,
-      logic,
-      nextOffsets: await this.#committedOffsets(partition),
-      lock: Promise.resolve(),
-    };
+    let task: Task;
+    try {
+      const logic = this.#options.createTask(partition);
+      await this.#restore(partition, nonce, logic);
+      task = {
+        partition,
+        producer,
+        logic,
+        nextOffsets: await this.#committedOffsets(partition),
+        lock: Promise.resolve(),
+      };
+    } catch (error) {
+      await producer.disconnect().catch(() => undefined);
+      throw error;
+    }
     this.#tasks.set(partition, task);
     if (this.#stopped) {
       await this.#dropTask(partition, 'shutdown');
@@ -466,7 +477,7 @@ export class EosRunner {
     this.#options.onEvent?.({
       type: 'task-ready',
       partition,
-      restoredEntries: logic.entries,
+      restoredEntries: task.logic.entries,
       restoreMs: Date.now() - startedMs,
     });
     return task;

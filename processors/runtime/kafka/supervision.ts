@@ -73,10 +73,10 @@ export class BrokerProbe {
     const { kafka, health, timeoutMs } = this.#options;
     let timer: NodeJS.Timeout | undefined;
     try {
+      const admin = (this.#admin ??= kafka.admin({ retry: { retries: 0 } }));
       const round = (async () => {
-        this.#admin ??= kafka.admin({ retry: { retries: 0 } });
-        await this.#admin.connect();
-        await this.#admin.describeCluster();
+        await admin.connect();
+        await admin.describeCluster();
       })();
       round.catch(() => undefined);
       await Promise.race([
@@ -91,9 +91,9 @@ export class BrokerProbe {
       health.report(BROKER_COMPONENT, 'up');
     } catch (error) {
       health.report(BROKER_COMPONENT, 'down', reasonOf(error));
-      const admin = this.#admin;
+      const failed = this.#admin;
       this.#admin = undefined;
-      void admin?.disconnect().catch(() => undefined);
+      void failed?.disconnect().catch(() => undefined);
     } finally {
       clearTimeout(timer);
     }
