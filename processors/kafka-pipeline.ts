@@ -23,7 +23,7 @@ import type { Topology } from './runtime/api.js';
 import { KafkaDriver } from './runtime/kafka/driver.js';
 import { pinoLogCreator } from './runtime/kafka/log.js';
 import { RuntimeMetrics } from './runtime/metrics.js';
-import { ComponentHealth, reasonOf, restartDelayMs } from './runtime/supervision.js';
+import { ComponentHealth, reasonOf, backoffDelayMs } from './runtime/supervision.js';
 
 /** Bound on registering the contracts at start-up while the registry answers errors (e.g. its database restarts). */
 const REGISTER_SCHEMAS_TIMEOUT_MS = 120_000;
@@ -38,7 +38,7 @@ async function registerWithRetry(
       await register();
       return;
     } catch (error) {
-      const delayMs = restartDelayMs({ initialDelayMs: 500, maxDelayMs: 10_000 }, attempt);
+      const delayMs = backoffDelayMs({ initialDelayMs: 500, maxDelayMs: 10_000 }, attempt);
       if (Date.now() + delayMs > deadline) throw error;
       logger?.warn({ attempt, delayMs, reason: reasonOf(error) }, 'registering the schemas failed; retrying');
       await new Promise((resolve) => setTimeout(resolve, delayMs));

@@ -19,16 +19,20 @@ import type { Registry } from 'prom-client';
 
 import { assertReadCommittedFilter } from '../processors/runtime/kafka/read-committed.js';
 import { reportConsumer, SUPERVISED_CONSUMER_RETRY } from '../processors/runtime/kafka/supervision.js';
-import { ComponentHealth, Supervisor, type SupervisorHooks } from '../processors/runtime/supervision.js';
+import {
+  backoffDelayMs,
+  ComponentHealth,
+  Supervisor,
+  type BackoffPolicy,
+  type SupervisorHooks,
+} from '../processors/runtime/supervision.js';
 
 export interface ProjectionSink<E> {
   apply(events: readonly E[]): Promise<void> | void;
 }
 
-export interface RetryPolicy {
-  readonly initialDelayMs: number;
-  readonly maxDelayMs: number;
-}
+/** Capped exponential backoff of a failing target, as the supervisor's restarts. */
+export type RetryPolicy = BackoffPolicy;
 
 export interface ProjectionRunnerOptions<E> {
   readonly kafka: Kafka;
@@ -141,11 +145,6 @@ export function isUnreachableTarget(error: unknown): boolean {
 const DEFAULT_RETRY: RetryPolicy = { initialDelayMs: 100, maxDelayMs: 10_000 };
 /** Heartbeat at least this often while waiting out a failing sink, well within the session timeout. */
 const HEARTBEAT_INTERVAL_MS = 3_000;
-
-export function backoffDelayMs(policy: RetryPolicy, attempt: number): number {
-  const exponential = policy.initialDelayMs * 2 ** Math.min(attempt - 1, 30);
-  return Math.min(policy.maxDelayMs, exponential);
-}
 
 async function sleepWithHeartbeat(delayMs: number, payload: EachBatchPayload): Promise<void> {
   let remainingMs = delayMs;

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 
 import { Registry } from 'prom-client';
 
-import { ComponentHealth, restartDelayMs, Supervisor, type SupervisorHooks } from './supervision.js';
+import { ComponentHealth, backoffDelayMs, Supervisor, type SupervisorHooks } from './supervision.js';
 
 const FAST = { initialDelayMs: 1, maxDelayMs: 4 };
 
@@ -112,7 +112,7 @@ describe('component supervision', () => {
   test('the backoff doubles from its initial delay and stays at its cap', () => {
     const policy = { initialDelayMs: 250, maxDelayMs: 30_000 };
     assert.deepEqual(
-      [1, 2, 3, 8, 9, 50].map((attempt) => restartDelayMs(policy, attempt)),
+      [1, 2, 3, 8, 9, 50].map((attempt) => backoffDelayMs(policy, attempt)),
       [250, 500, 1_000, 30_000, 30_000, 30_000],
     );
   });

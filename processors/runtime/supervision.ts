@@ -119,7 +119,7 @@ export interface BackoffPolicy {
 
 export const DEFAULT_RESTART_BACKOFF: BackoffPolicy = { initialDelayMs: 250, maxDelayMs: 5_000 };
 
-export function restartDelayMs(policy: BackoffPolicy, attempt: number): number {
+export function backoffDelayMs(policy: BackoffPolicy, attempt: number): number {
   return Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** Math.min(Math.max(attempt - 1, 0), 30));
 }
 
@@ -255,7 +255,7 @@ export class Supervisor {
     if (crashed !== undefined)
       await bounded(crashed.stop(), this.#options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS);
     for (let attempt = 1; !this.#stopping; attempt += 1) {
-      await this.#sleep(restartDelayMs(this.#options.backoff ?? DEFAULT_RESTART_BACKOFF, attempt));
+      await this.#sleep(backoffDelayMs(this.#options.backoff ?? DEFAULT_RESTART_BACKOFF, attempt));
       if (this.#stopping) return;
       // A crash the replaced run reported after this restart began is moot.
       this.#crash = undefined;
