@@ -109,7 +109,7 @@ export class MainJobProcess {
   static async start(options: JobOptions, deadline: Deadline): Promise<MainJobProcess> {
     const port = await freeLoopbackPort();
     const jwtSecret = randomBytes(32).toString('base64url');
-    const child = spawn(process.execPath, ['--import', 'tsx', '--import', GUARD, 'main.ts'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--import', GUARD, 'app/main.ts'], {
       cwd: REPO_ROOT,
       env: jobEnv(options, port, jwtSecret),
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],

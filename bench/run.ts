@@ -16,7 +16,7 @@ import os from 'node:os';
 
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 
-import { changelogTopic } from '../processors/runtime/kafka/eos-runner.js';
+import { changelogTopic } from '../topics/names.js';
 import { chainNames, identityChain } from './chain.js';
 import { ChainProcess } from './chain-process.js';
 import { isLoopbackHost, loadSettings, PARTITIONS, type BenchSettings } from './config.js';

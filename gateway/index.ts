@@ -23,4 +23,4 @@ export type {
 } from './ports.js';
 export { AMOUNT_MINOR_MAX } from './schemas.js';
 export { createIdempotencyStore, listenGateway } from './server.js';
-export { COMMAND_HEADER, KafkaCommandPublisher, type CommandSerializer, type KafkaPublisherOptions } from './kafka-publisher.js';
+export { KafkaCommandPublisher, type CommandSerializer, type KafkaPublisherOptions } from './kafka-publisher.js';

@@ -26,11 +26,11 @@
  */
 import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
 
-import { HEADER } from '../processors/runtime/api.js';
 import type { AccountCommand, PaymentCommand } from '../schemas/types.js';
+import { HEADER } from '../topics/headers.js';
+import { paymentCommandKey } from '../topics/keys.js';
 import type { CommandHeaders, CommandPublisher } from './ports.js';
 import { TimeoutError } from './timeout.js';
-import { paymentCommandKey } from '../topics/catalogue.js';
 
 export interface CommandSerializer {
   serialize(topic: string, value: unknown): Promise<Buffer>;
@@ -73,11 +73,6 @@ export const PUBLISHER_DEFAULTS = {
   maxQueuedRecords: 10_000,
 } as const;
 
-export const COMMAND_HEADER = {
-  principal: 'payflow-principal',
-  idempotencyKey: 'payflow-idempotency-key',
-} as const;
-
 /** The publisher already holds `maxQueuedRecords` records waiting to be sent. */
 export class PublishQueueFullError extends Error {
   constructor(readonly maxQueuedRecords: number) {
@@ -98,8 +93,8 @@ export class PublisherClosedError extends Error {
 export function commandRecordHeaders(headers: CommandHeaders): Record<string, string> {
   return {
     [HEADER.correlationId]: headers.correlationId,
-    [COMMAND_HEADER.principal]: headers.principal,
-    ...(headers.idempotencyKey === null ? {} : { [COMMAND_HEADER.idempotencyKey]: headers.idempotencyKey }),
+    [HEADER.principal]: headers.principal,
+    ...(headers.idempotencyKey === null ? {} : { [HEADER.idempotencyKey]: headers.idempotencyKey }),
   };
 }
 

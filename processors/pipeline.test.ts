@@ -20,7 +20,7 @@ import { HEADER, type Topology } from './runtime/api.js';
 import { jsonSerde } from './runtime/json-serde.js';
 import { MemoryDriver } from './runtime/memory/driver.js';
 import { paymentCommand } from './test-fixtures.js';
-import { TOPIC } from './topic-names.js';
+import { TOPIC } from '../topics/names.js';
 import { validateProcessor } from './validate/processor.js';
 
 const DLQ = 'payflow.dlq';

@@ -12,7 +12,7 @@
  */
 import type { Redis } from 'ioredis';
 
-import type { CommandHeaders, CommandPublisher, PaymentQueries, PaymentView } from '../gateway/index.js';
+import type { CommandHeaders, CommandPublisher, PaymentQueries, PaymentView } from '../gateway/ports.js';
 import type { AccountCommand, PaymentCommand } from '../schemas/types.js';
 
 export interface AcceptedPaymentsStore {

@@ -16,8 +16,8 @@
  *   account (`funding:<CUR>`, `transit:<CUR>:<partition>`) has no Account record and answers
  *   once a posting has touched it.
  */
-import type { AccountView } from '../gateway/index.js';
-import { currencyOfSystemAccount } from '../processors/system-accounts.js';
+import type { AccountView } from '../gateway/ports.js';
+import { currencyOfSystemAccount } from '../schemas/system-accounts.js';
 import type { Account, LedgerPosting } from '../schemas/types.js';
 
 /** The owner id of the ledger's system accounts. */

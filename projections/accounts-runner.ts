@@ -16,7 +16,7 @@ import type { Kafka, KafkaMessage } from 'kafkajs';
 import type { Registry } from 'prom-client';
 
 import type { Serde } from '../processors/runtime/api.js';
-import { TOPIC } from '../processors/topic-names.js';
+import { TOPIC } from '../topics/names.js';
 import type { Account, AccountBalance as LedgerBalance, LedgerPosting } from '../schemas/types.js';
 import type { PositionedBalance } from './postgres/accounts.js';
 import { checkPosting } from './account-view.js';

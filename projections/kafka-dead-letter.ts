@@ -9,15 +9,9 @@
  */
 import type { KafkaMessage, Producer } from 'kafkajs';
 
-import { HEADER } from '../processors/runtime/api.js';
-import { TOPIC } from '../topics/catalogue.js';
+import { deadLetterHeaders } from '../topics/headers.js';
+import { TOPIC } from '../topics/names.js';
 import { deadLetterCode } from './kafka-runner.js';
-
-/** The payment a dead-lettered record belongs to, where its topic is keyed by payment id. */
-export const DLQ_PAYMENT_ID_HEADER = 'payflow-dlq-payment-id';
-
-/** Same bound as the runtime's: a reason is a sentence, not a stack trace. */
-const MAX_REASON_CHARS = 1_000;
 
 export type ProjectionDeadLetter = (
   sourceTopic: string,
@@ -31,20 +25,21 @@ export function kafkaDeadLetter(
   options: { readonly projection: string; readonly timeoutMs: number; readonly topic?: string },
 ): ProjectionDeadLetter {
   return async (sourceTopic, message, partition, reason) => {
-    const headers: Record<string, string | Buffer> = {};
+    const original: Record<string, string | Buffer> = {};
     for (const [name, value] of Object.entries(message.headers ?? {})) {
-      if (typeof value === 'string' || Buffer.isBuffer(value)) headers[name] = value;
+      if (typeof value === 'string' || Buffer.isBuffer(value)) original[name] = value;
     }
-    Object.assign(headers, {
-      [HEADER.dlqReason]: reason.message.slice(0, MAX_REASON_CHARS),
-      [HEADER.dlqErrorCode]: deadLetterCode(reason),
-      [HEADER.dlqProcessor]: options.projection,
-      [HEADER.dlqSourceTopic]: sourceTopic,
-      [HEADER.dlqSourcePartition]: String(partition),
-      [HEADER.dlqSourceOffset]: message.offset,
+    const paymentId =
+      sourceTopic === TOPIC.paymentsEvents && message.key !== null ? message.key.toString() : undefined;
+    const headers = deadLetterHeaders(original, {
+      reason: reason.message,
+      code: deadLetterCode(reason),
+      processor: options.projection,
+      sourceTopic,
+      sourcePartition: partition,
+      sourceOffset: message.offset,
+      ...(paymentId === undefined ? {} : { paymentId }),
     });
-    if (sourceTopic === TOPIC.paymentsEvents && message.key !== null)
-      headers[DLQ_PAYMENT_ID_HEADER] = message.key;
     await producer.send({
       topic: options.topic ?? TOPIC.deadLetter,
       acks: -1,

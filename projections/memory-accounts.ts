@@ -2,7 +2,7 @@
  * The accounts projection of the embedded default: the same fold as PostgreSQL's
  * (`account-view.ts`), held in memory with bounds on the accounts and the posting ids kept.
  */
-import type { AccountQueries, AccountView } from '../gateway/index.js';
+import type { AccountQueries, AccountView } from '../gateway/ports.js';
 import type { Account, LedgerPosting } from '../schemas/types.js';
 import { accountView, applyAccount, postingBalances, type AccountBalance } from './account-view.js';
 

@@ -2,7 +2,7 @@
  * The payments projection of the embedded default: the same fold as PostgreSQL's, held in
  * memory with a bound on the number of payments kept.
  */
-import type { PaymentQueries, PaymentView } from '../gateway/index.js';
+import type { PaymentQueries, PaymentView } from '../gateway/ports.js';
 import { applyPaymentEvent, type PaymentReadModel, type ProjectedPaymentEvent } from './payment-view.js';
 
 export class ProjectionCapacityError extends Error {

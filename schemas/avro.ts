@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 
 import avro from 'avsc';
 
-import type { Serde } from '../processors/runtime/api.js';
+import type { Serde } from './serde.js';
 import type {
   Account,
   AccountCommand,

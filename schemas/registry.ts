@@ -10,7 +10,7 @@
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import avro from 'avsc';
 
-import type { Serde } from '../processors/runtime/api.js';
+import type { Serde } from './serde.js';
 import { parseAvroSchema, type AvroContract } from './avro.js';
 
 export const DEFAULT_REGISTRY_TIMEOUT_MS = 10_000;

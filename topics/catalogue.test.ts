@@ -3,17 +3,17 @@ import { existsSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 
 import { HEADER } from '../processors/runtime/api.js';
-import { changelogTopic } from '../processors/runtime/kafka/eos-runner.js';
+import { changelogTopic } from './names.js';
 import {
   changelogTopicConfig,
   DEFAULT_PARTITIONS,
-  paymentCommandKey,
   TOPIC,
   TopicConfigError,
   topicCatalogue,
   topicCreateSpecs,
   topicPartitions,
 } from './catalogue.js';
+import { paymentCommandKey } from './keys.js';
 
 const asyncapi = readFileSync(new URL('./asyncapi.yaml', import.meta.url), 'utf8');
 const catalogue = topicCatalogue({});

@@ -9,22 +9,16 @@
  */
 import { z } from 'zod';
 
-import { COMMAND_HEADER } from '../gateway/kafka-publisher.js';
-import { dedupeScopeOf } from '../processors/dedupe/logic.js';
-import { HEADER } from '../processors/runtime/api.js';
-import { changelogTopic } from '../processors/runtime/kafka/eos-runner.js';
-import { TOPIC as PROCESSOR_TOPIC } from '../processors/topic-names.js';
 import { AVRO, type AvroContract } from '../schemas/avro.js';
-import type { PaymentCommand } from '../schemas/types.js';
+import { HEADER } from './headers.js';
+import { changelogTopic, TOPIC, type TopicName } from './names.js';
+
+export { changelogTopic, TOPIC, type TopicName } from './names.js';
 
 export const DEFAULT_PARTITIONS = 6;
 export const MAX_PARTITIONS = 10_000;
 const DAY_MS = 86_400_000;
 
-/** Every topic of the pipeline: the processors' topics and the dead-letter topic. */
-export const TOPIC = { ...PROCESSOR_TOPIC, deadLetter: 'payflow.dlq' } as const;
-
-export type TopicName = (typeof TOPIC)[keyof typeof TOPIC];
 export type CleanupPolicy = 'delete' | 'compact';
 /** ingress: written by the gateway; table: compacted state; internal: between processors; public: for downstream teams. */
 export type TopicAudience = 'ingress' | 'table' | 'internal' | 'public' | 'dead-letter';
@@ -82,21 +76,9 @@ export function topicPartitions(env: NodeJS.ProcessEnv = process.env): number {
   return parsed.data;
 }
 
-/**
- * The key of a record on payments.commands: the request's identity (the dedupe scope), so every
- * retry of one request lands on the same partition and the dedupe processor sees them in order.
- * A command without an idempotency key is keyed by its own commandId.
- */
-export const paymentCommandKey: (
-  command: Pick<PaymentCommand, 'principal' | 'idempotencyKey' | 'commandId'>,
-) => string = dedupeScopeOf;
-
 const avroValue = (contract: AvroContract<unknown>): TopicValue => ({ kind: 'avro', contract });
 
-/**
- * Header name -> meaning, per kind of topic. Built on call, not at load: the gateway's publisher
- * imports this module, so the gateway's header names are only ready once both have loaded.
- */
+/** Header name -> meaning, per kind of topic. */
 function headerDocs() {
   const correlation = {
     [HEADER.correlationId]:
@@ -106,8 +88,8 @@ function headerDocs() {
     correlation,
     command: {
       ...correlation,
-      [COMMAND_HEADER.principal]: 'The authenticated principal (JWT sub) that submitted the command.',
-      [COMMAND_HEADER.idempotencyKey]: 'The Idempotency-Key of the request, when it had one.',
+      [HEADER.principal]: 'The authenticated principal (JWT sub) that submitted the command.',
+      [HEADER.idempotencyKey]: 'The Idempotency-Key of the request, when it had one.',
     },
     /** The original record's headers travel along, with these added. */
     deadLetter: {
@@ -119,6 +101,8 @@ function headerDocs() {
       [HEADER.dlqSourceTopic]: 'Topic the record was read from.',
       [HEADER.dlqSourcePartition]: 'Partition the record was read from.',
       [HEADER.dlqSourceOffset]: 'Offset of the record in its source partition.',
+      [HEADER.dlqPaymentId]:
+        'The payment the record belongs to, when its source topic is keyed by payment id.',
     },
   };
 }

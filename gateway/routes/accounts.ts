@@ -1,6 +1,7 @@
 /** Administrators open, freeze/close and fund accounts, and read balances. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AccountCommand, AccountStatus, KycTier, PaymentCommand } from '../../schemas/types.js';
+import { fundingAccountOf } from '../../schemas/system-accounts.js';
 import { requestHash } from '../canonical.js';
 import {
   acceptPayment,
@@ -41,11 +42,6 @@ interface OpenAccountBody {
 interface DepositBody {
   readonly amount: number;
   readonly currency: string;
-}
-
-/** The system account a currency's deposits are drawn from (the only one allowed below zero). */
-export function fundingAccountOf(currency: string): string {
-  return `funding:${currency}`;
 }
 
 const accountUrlOf = (accountId: string): string => `/v1/accounts/${accountId}`;

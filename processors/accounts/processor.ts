@@ -1,7 +1,7 @@
 /** The accounts processor: applies account commands to the `accounts` store and table topic. */
 import type { Account, AccountCommand } from '../../schemas/types.js';
 import type { Processor } from '../runtime/api.js';
-import { TOPIC } from '../topic-names.js';
+import { TOPIC } from '../../topics/names.js';
 import { decideAccountCommand, type AccountDecision, type AccountRefusalCode } from './logic.js';
 
 export const ACCOUNTS_STORE = 'accounts';

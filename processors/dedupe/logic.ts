@@ -6,6 +6,7 @@
 import type { PaymentCommand, PaymentEvent, PaymentInFlight, RejectionCode } from '../../schemas/types.js';
 import { initiatedEvent, rejectedEvent } from '../payment-events.js';
 import { isExpired } from '../ttl.js';
+import { paymentCommandKey } from '../../topics/keys.js';
 
 const HOUR_MS = 3_600_000;
 /** How long a scope is remembered unless configured otherwise. */
@@ -23,16 +24,11 @@ export interface SeenEntry {
 
 /**
  * The idempotency scope of a command: the principal and its Idempotency-Key, or the command id
- * alone when the command came without a key. `payments.commands` is keyed by this, so every
- * command of one scope lands in the same partition and the same `seen` store.
+ * alone when the command came without a key. It is the key of `payments.commands`
+ * (topics/keys.ts), so every command of one scope lands in the same partition and the same
+ * `seen` store.
  */
-export function dedupeScopeOf(
-  command: Pick<PaymentCommand, 'principal' | 'idempotencyKey' | 'commandId'>,
-): string {
-  return command.idempotencyKey === ''
-    ? command.commandId
-    : JSON.stringify([command.principal, command.idempotencyKey]);
-}
+export const dedupeScopeOf = paymentCommandKey;
 
 export type DedupeDecision =
   /** First sight of the scope: remember it, emit PaymentInitiated and pass the payment on. */

@@ -2,7 +2,7 @@
 import type { PaymentCommand } from '../../schemas/types.js';
 import { correlationIdOf } from '../payment-events.js';
 import type { Processor } from '../runtime/api.js';
-import { TOPIC } from '../topic-names.js';
+import { TOPIC } from '../../topics/names.js';
 import { assertPositiveMs, ttlPurger } from '../ttl.js';
 import {
   decideDedupe,

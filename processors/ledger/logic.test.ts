@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import type { CreditInstruction, LedgerPosting, PaymentInFlight } from '../../schemas/types.js';
-import { isFundingAccount, isTransitAccount } from '../system-accounts.js';
+import { isFundingAccount, isTransitAccount } from '../../schemas/system-accounts.js';
 import { paymentCommand, seededRandom } from '../test-fixtures.js';
 import {
   decideCredit,

@@ -6,7 +6,7 @@
  */
 import type { CreditInstruction, LedgerPosting, PaymentEvent, PaymentInFlight } from '../../schemas/types.js';
 import { paymentEvent, rejectedEvent, type EventStamp } from '../payment-events.js';
-import { currencyOfSystemAccount, isFundingAccount, transitAccountOf } from '../system-accounts.js';
+import { currencyOfSystemAccount, isFundingAccount, transitAccountOf } from '../../schemas/system-accounts.js';
 import { formatAmount, isSupportedCurrency } from '../validate/currencies.js';
 
 const DAY_MS = 86_400_000;

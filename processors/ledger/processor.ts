@@ -12,7 +12,7 @@ import type {
 } from '../../schemas/types.js';
 import { correlationIdOf } from '../payment-events.js';
 import type { InputRecord, Processor, ProcessorContext } from '../runtime/api.js';
-import { TOPIC } from '../topic-names.js';
+import { TOPIC } from '../../topics/names.js';
 import { assertPositiveMs, ttlPurger } from '../ttl.js';
 import {
   decideCredit,

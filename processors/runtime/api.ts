@@ -8,19 +8,12 @@
  * atomically by the runtime: outputs, state changes and the input offset, or none of them.
  */
 
-/** Kafka headers as the runtime exposes them: UTF-8 strings, one value per name. */
-export type Headers = Readonly<Record<string, string>>;
+import type { Serde } from '../../schemas/serde.js';
+import type { Headers } from '../../topics/headers.js';
 
-/** Well-known header names carried end to end. */
-export const HEADER = {
-  correlationId: 'payflow-correlation-id',
-  dlqReason: 'payflow-dlq-reason',
-  dlqErrorCode: 'payflow-dlq-error-code',
-  dlqProcessor: 'payflow-dlq-processor',
-  dlqSourceTopic: 'payflow-dlq-source-topic',
-  dlqSourcePartition: 'payflow-dlq-source-partition',
-  dlqSourceOffset: 'payflow-dlq-source-offset',
-} as const;
+/** Kafka headers as the runtime exposes them, and the header names carried end to end (topics/headers.ts). */
+export { HEADER, type Headers } from '../../topics/headers.js';
+export type { Serde } from '../../schemas/serde.js';
 
 /** An input record, immutable. Keys are strings (payment id, account id, ...). */
 export interface InputRecord<V> {
@@ -187,12 +180,6 @@ export class StoreCapacityError extends Error {
     super(`state store ${store} is full (${maxEntries} entries per partition)`);
     this.name = 'StoreCapacityError';
   }
-}
-
-/** Turns a topic's values into bytes and back (Avro via the registry, or JSON). */
-export interface Serde<V> {
-  serialize(value: V, topic: string): Buffer | Promise<Buffer>;
-  deserialize(bytes: Buffer, topic: string): V | Promise<V>;
 }
 
 /** A topic as the runtime sees it. */

@@ -14,7 +14,6 @@
 import { ExponentialBackoff, handleType, retry, type RetryPolicy } from 'cockatiel';
 
 import {
-  HEADER,
   RetriableError,
   StoreCapacityError,
   type GlobalTable,
@@ -29,6 +28,7 @@ import {
   type Topology,
   type WindowStore,
 } from './api.js';
+import { deadLetterHeaders } from '../../topics/headers.js';
 import { MemoryKeyValueStore, MemoryWindowStore, type ChangelogWrite, type RuntimeStore } from './stores.js';
 
 /** A record as it comes off a log: bytes, before decoding. */
@@ -362,15 +362,14 @@ export class ProcessorTask {
       key: raw.key,
       value: raw.value,
       timestampMs: raw.timestampMs,
-      headers: {
-        ...raw.headers,
-        [HEADER.dlqReason]: message.slice(0, 1_000),
-        [HEADER.dlqErrorCode]: reason,
-        [HEADER.dlqProcessor]: this.processor.name,
-        [HEADER.dlqSourceTopic]: raw.topic,
-        [HEADER.dlqSourcePartition]: String(raw.partition),
-        [HEADER.dlqSourceOffset]: String(raw.offset),
-      },
+      headers: deadLetterHeaders(raw.headers, {
+        reason: message,
+        code: reason,
+        processor: this.processor.name,
+        sourceTopic: raw.topic,
+        sourcePartition: raw.partition,
+        sourceOffset: raw.offset,
+      }),
     };
   }
 }

@@ -12,7 +12,7 @@ import type {
   RejectionCode,
 } from '../../schemas/types.js';
 import { paymentEvent, rejectedEvent } from '../payment-events.js';
-import { fundingAccountOf, isFundingAccount } from '../system-accounts.js';
+import { fundingAccountOf, isFundingAccount } from '../../schemas/system-accounts.js';
 import {
   isSupportedCurrency,
   LONG_MAX,

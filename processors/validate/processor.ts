@@ -2,7 +2,7 @@
 import type { Account, PaymentInFlight } from '../../schemas/types.js';
 import { correlationIdOf } from '../payment-events.js';
 import type { Processor } from '../runtime/api.js';
-import { TOPIC } from '../topic-names.js';
+import { TOPIC } from '../../topics/names.js';
 import { validatePayment, type ValidationDecision } from './logic.js';
 
 export interface ValidateProcessorOptions {

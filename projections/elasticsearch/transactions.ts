@@ -9,7 +9,7 @@
  */
 import type { Client } from '@elastic/elasticsearch';
 
-import type { PaymentQueries, PaymentView } from '../../gateway/index.js';
+import type { PaymentQueries, PaymentView } from '../../gateway/ports.js';
 import { applyPaymentEvents, type PaymentReadModel, type ProjectedPaymentEvent } from '../payment-view.js';
 
 /** Bound on one bulk request. */

@@ -15,7 +15,7 @@ import { readFile } from 'node:fs/promises';
 
 import type pg from 'pg';
 
-import type { AccountQueries, AccountView } from '../../gateway/index.js';
+import type { AccountQueries, AccountView } from '../../gateway/ports.js';
 import type {
   Account,
   AccountBalance as LedgerBalance,

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 
 import type pg from 'pg';
 
-import type { PaymentQueries, PaymentView } from '../../gateway/index.js';
+import type { PaymentQueries, PaymentView } from '../../gateway/ports.js';
 import type { PaymentKind, PaymentStatus } from '../../schemas/types.js';
 import { applyPaymentEvents, type PaymentReadModel, type ProjectedPaymentEvent } from '../payment-view.js';
 import { inTransaction } from './transaction.js';

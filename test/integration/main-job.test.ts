@@ -31,7 +31,7 @@ function waitForOutput(child: ReturnType<typeof spawn>, pattern: RegExp): Promis
 
 test('the main job starts with no servers or settings, accepts a payment with its development token, and exits 0 on SIGTERM', async () => {
   const port = 20_000 + Math.floor(Math.random() * 20_000);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'main.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'app/main.ts'], {
     env: { PATH: process.env.PATH, PAYFLOW_HTTP_PORT: String(port), PAYFLOW_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -68,7 +68,7 @@ test('the main job starts with no servers or settings, accepts a payment with it
 
 test('on the embedded default a deposit and a payment run the whole pipeline: the payment reads COMPLETED with its events and both balances move; an unknown recipient is rejected with its reason code', async () => {
   const port = 20_000 + Math.floor(Math.random() * 20_000);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'main.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'app/main.ts'], {
     env: { PATH: process.env.PATH, PAYFLOW_HTTP_PORT: String(port), PAYFLOW_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -19,7 +19,7 @@ import { describe, test } from 'node:test';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 
 import { KafkaCommandPublisher, type CommandHeaders } from '../../gateway/index.js';
-import { fundingAccountOf } from '../../processors/system-accounts.js';
+import { fundingAccountOf } from '../../schemas/system-accounts.js';
 import { seededRandom } from '../../processors/test-fixtures.js';
 import { AVRO } from '../../schemas/avro.js';
 import { createSchemaRegistry, registryAvroSerde, valueSubject } from '../../schemas/registry.js';
@@ -53,7 +53,7 @@ const SETTLE_TIMEOUT_MS = 240_000;
 const TERMINAL = new Set(['PaymentCompleted', 'PaymentRejected']);
 
 function startProcessors(stack: StackEnv, opsPort: number): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', 'processors/main.ts'], {
+  return spawn(process.execPath, ['--import', 'tsx', 'app/processors.ts'], {
     env: {
       ...process.env,
       PAYFLOW_KAFKA_BROKERS: stack.kafkaBrokers.join(','),

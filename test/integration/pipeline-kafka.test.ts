@@ -10,7 +10,7 @@ import type { Consumer } from 'kafkajs';
 import { Registry } from 'prom-client';
 
 import { KafkaCommandPublisher } from '../../gateway/kafka-publisher.js';
-import { startKafkaPipeline, type KafkaPipeline } from '../../processors/kafka-pipeline.js';
+import { startKafkaPipeline, type KafkaPipeline } from '../../app/kafka.js';
 import { HEADER } from '../../processors/runtime/api.js';
 import { createSchemaRegistry, registryAvroSerde, valueSubject } from '../../schemas/registry.js';
 import { AVRO } from '../../schemas/avro.js';

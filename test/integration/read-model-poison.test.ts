@@ -13,7 +13,6 @@ import { after, before, describe, test } from 'node:test';
 import { Kafka, logLevel, Partitioners, type Consumer } from 'kafkajs';
 
 import { HEADER } from '../../processors/runtime/api.js';
-import { DLQ_PAYMENT_ID_HEADER } from '../../projections/kafka-dead-letter.js';
 import type { PaymentCommand } from '../../schemas/types.js';
 import { TOPIC } from '../../topics/catalogue.js';
 import { JobHarness } from '../support/main-job-harness.js';
@@ -49,7 +48,7 @@ describe('the payments read model under records it cannot store (Kafka mode)', {
         deadLetters.push({
           processor: header(HEADER.dlqProcessor) ?? '',
           code: header(HEADER.dlqErrorCode) ?? '',
-          paymentId: header(DLQ_PAYMENT_ID_HEADER),
+          paymentId: header(HEADER.dlqPaymentId),
         });
         return Promise.resolve();
       },

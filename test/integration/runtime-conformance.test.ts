@@ -13,7 +13,7 @@ import {
   type ObservedRecord,
 } from '../../processors/runtime/conformance/scenarios.js';
 import { KafkaDriver } from '../../processors/runtime/kafka/driver.js';
-import { changelogTopic } from '../../processors/runtime/kafka/eos-runner.js';
+import { changelogTopic } from '../../topics/names.js';
 import { sleep } from '../support/eos-harness.js';
 import { stackEnv, uniqueName } from '../support/stack.js';
 

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 
 import type { Consumer, Kafka } from 'kafkajs';
 
-import { changelogTopic } from '../../processors/runtime/kafka/eos-runner.js';
+import { changelogTopic } from '../../topics/names.js';
 import type { RunningSumApp } from './running-sum.js';
 import { uniqueName } from './stack.js';
 

@@ -41,7 +41,7 @@ export function startMainJobProcess(
   port: number,
   options: { readonly stdout?: 'ignore' | 'pipe' } = {},
 ): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', 'main.ts'], {
+  return spawn(process.execPath, ['--import', 'tsx', 'app/main.ts'], {
     env: {
       ...process.env,
       PAYFLOW_KAFKA_BROKERS: stack.kafkaBrokers.join(','),

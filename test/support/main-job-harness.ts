@@ -16,11 +16,12 @@ import { Kafka, logLevel, Partitioners, type Consumer, type IHeaders, type Produ
 import { requestHash } from '../../gateway/canonical.js';
 import { connectRedis, RedisIdempotencyStore } from '../../gateway/index.js';
 import { TEST_SECRET, token } from '../../gateway/test-support.js';
-import { startMainJob, type MainJob } from '../../main.js';
+import { startMainJob, type MainJob } from '../../app/main.js';
 import { AVRO } from '../../schemas/avro.js';
 import { createSchemaRegistry, registryAvroSerde, valueSubject } from '../../schemas/registry.js';
 import type { LedgerPosting, PaymentCommand } from '../../schemas/types.js';
-import { paymentCommandKey, TOPIC } from '../../topics/catalogue.js';
+import { TOPIC } from '../../topics/catalogue.js';
+import { paymentCommandKey } from '../../topics/keys.js';
 import type { Serde } from '../../processors/runtime/api.js';
 import type { StackEnv } from './stack.js';
 

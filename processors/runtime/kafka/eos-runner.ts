@@ -46,6 +46,7 @@ import type { RawRecord, TaskResult } from '../task.js';
 import { CoPartitionAssigner } from './copartition-assigner.js';
 import { assertReadCommittedFilter } from './read-committed.js';
 import { reportConsumer, SUPERVISED_CONSUMER_RETRY } from './supervision.js';
+import { changelogTopic } from '../../../topics/names.js';
 
 /** The logic of one partition, as the Kafka runner drives it (ProcessorTask implements it). */
 export interface PartitionTask {
@@ -97,10 +98,6 @@ export type RunnerEvent =
 
 /** Reserved changelog key of restore sentinels; never a store key. */
 export const RESTORE_SENTINEL_KEY = '\u0000payflow-restore-sentinel';
-
-export function changelogTopic(applicationId: string, name: string, store: string): string {
-  return `${applicationId}-${name}-${store}-changelog`;
-}
 
 interface Task {
   readonly partition: number;

@@ -10,7 +10,7 @@
 import { Partitioners, type PartitionMetadata } from 'kafkajs';
 
 import type { GlobalTable, Headers, Topology } from '../api.js';
-import { changelogTopic } from '../kafka/eos-runner.js';
+import { changelogTopic } from '../../../topics/names.js';
 import {
   ProcessorTask,
   serdeOf,

@@ -1,9 +1,10 @@
 /**
- * The topics the payment processors read and write, in one place. The topic catalogue
- * (topics/catalogue.ts) holds their partitions, keys and retention; these are the names.
+ * Every topic PayFlow reads or writes, by name, in one place. The catalogue (catalogue.ts) holds
+ * their partitions, keys, retention, contracts and headers; this is the list of names, and the
+ * naming rule of the state stores' changelog topics.
  */
 export const TOPIC = {
-  /** Payment commands from the gateway, keyed by the dedupe scope (see dedupe/README.md). */
+  /** Payment commands from the gateway, keyed by the dedupe scope (see keys.ts). */
   paymentsCommands: 'payments.commands',
   /** Account commands from the gateway, keyed by accountId. */
   accountsCommands: 'accounts.commands',
@@ -21,6 +22,16 @@ export const TOPIC = {
   ledgerPostings: 'ledger.postings',
   /** The ledger's balance of each account after every posting: compacted, keyed by accountId. */
   ledgerBalances: 'ledger.balances',
+  /** Records that could not be decoded or processed, with the reason in headers. */
+  deadLetter: 'payflow.dlq',
 } as const;
 
 export type TopicName = (typeof TOPIC)[keyof typeof TOPIC];
+
+/**
+ * The compacted changelog topic backing one state store of one processor:
+ * `<applicationId>-<processor>-<store>-changelog`, as Kafka Streams names them.
+ */
+export function changelogTopic(applicationId: string, processor: string, store: string): string {
+  return `${applicationId}-${processor}-${store}-changelog`;
+}

@@ -36,25 +36,21 @@ import {
   loadGatewayConfig,
   type GatewayConfig,
   type GatewayPorts,
-} from './gateway/index.js';
-import { EmbeddedPipeline } from './processors/embedded-pipeline.js';
-import { ComponentHealth } from './processors/runtime/supervision.js';
-import {
-  kafkaPipelineConfig,
-  startKafkaPipeline,
-  type KafkaPipelineConfig,
-} from './processors/kafka-pipeline.js';
+} from '../gateway/index.js';
+import { EmbeddedPipeline } from './embedded.js';
+import { ComponentHealth } from '../processors/runtime/supervision.js';
+import { kafkaPipelineConfig, startKafkaPipeline, type KafkaPipelineConfig } from './kafka.js';
 import {
   MemoryAcceptedPayments,
   RedisAcceptedPayments,
   withAcceptedPayments,
   type AcceptedPaymentsStore,
-} from './projections/accepted-payments.js';
-import { startPostgresReadModels } from './projections/postgres/read-models.js';
-import { AVRO } from './schemas/avro.js';
-import { createSchemaRegistry, registryAvroSerde, valueSubject } from './schemas/registry.js';
-import type { AccountCommand, PaymentCommand } from './schemas/types.js';
-import { TOPIC } from './topics/catalogue.js';
+} from '../projections/accepted-payments.js';
+import { startPostgresReadModels } from './read-models.js';
+import { AVRO } from '../schemas/avro.js';
+import { createSchemaRegistry, registryAvroSerde, valueSubject } from '../schemas/registry.js';
+import type { AccountCommand, PaymentCommand } from '../schemas/types.js';
+import { TOPIC } from '../topics/catalogue.js';
 
 const DEV_TOKEN_TTL_S = 12 * 60 * 60;
 const POSTGRES_CONNECT_TIMEOUT_MS = 5_000;

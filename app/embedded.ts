@@ -13,11 +13,12 @@ import { MemoryPaymentsProjection } from '../projections/memory.js';
 import { projectedEvent } from '../projections/payment-view.js';
 import { AVRO, plainAvroSerde } from '../schemas/avro.js';
 import type { AccountCommand, PaymentCommand } from '../schemas/types.js';
-import { paymentCommandKey, TOPIC } from '../topics/catalogue.js';
+import { TOPIC } from '../topics/catalogue.js';
+import { paymentCommandKey } from '../topics/keys.js';
 import { commandRecordHeaders } from '../gateway/kafka-publisher.js';
-import { paymentPipeline } from './pipeline.js';
-import { MemoryDriver } from './runtime/memory/driver.js';
-import { RuntimeMetrics } from './runtime/metrics.js';
+import { paymentPipeline } from '../processors/pipeline.js';
+import { MemoryDriver } from '../processors/runtime/memory/driver.js';
+import { RuntimeMetrics } from '../processors/runtime/metrics.js';
 
 export interface EmbeddedPipelineOptions {
   readonly metricsRegistry: Registry;

@@ -18,12 +18,12 @@ import {
 import { changelogTopicConfig, topicCatalogue, topicCreateSpecs } from '../topics/catalogue.js';
 import { createTopics } from '../topics/create.js';
 import { brokersFromEnv } from '../topics/create-cli.js';
-import { paymentPipeline, PIPELINE_APPLICATION_ID } from './pipeline.js';
-import type { Topology } from './runtime/api.js';
-import { KafkaDriver } from './runtime/kafka/driver.js';
-import { pinoLogCreator } from './runtime/kafka/log.js';
-import { RuntimeMetrics } from './runtime/metrics.js';
-import { ComponentHealth, reasonOf, backoffDelayMs } from './runtime/supervision.js';
+import { paymentPipeline, PIPELINE_APPLICATION_ID } from '../processors/pipeline.js';
+import type { Topology } from '../processors/runtime/api.js';
+import { KafkaDriver } from '../processors/runtime/kafka/driver.js';
+import { pinoLogCreator } from '../processors/runtime/kafka/log.js';
+import { RuntimeMetrics } from '../processors/runtime/metrics.js';
+import { ComponentHealth, reasonOf, backoffDelayMs } from '../processors/runtime/supervision.js';
 
 /** Bound on registering the contracts at start-up while the registry answers errors (e.g. its database restarts). */
 const REGISTER_SCHEMAS_TIMEOUT_MS = 120_000;

@@ -9,9 +9,9 @@ import { pino } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { z } from 'zod';
 
-import { kafkaPipelineConfig, startKafkaPipeline, type KafkaPipeline } from './kafka-pipeline.js';
-import { startOpsServer } from './runtime/ops-server.js';
-import { ComponentHealth } from './runtime/supervision.js';
+import { kafkaPipelineConfig, startKafkaPipeline, type KafkaPipeline } from './kafka.js';
+import { startOpsServer } from '../processors/runtime/ops-server.js';
+import { ComponentHealth } from '../processors/runtime/supervision.js';
 
 const log = pino({ name: 'payflow-processors' });
 

@@ -18,21 +18,25 @@ import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import type pg from 'pg';
 import { Counter, Gauge, type Registry } from 'prom-client';
 
-import type { Serde } from '../../processors/runtime/api.js';
-import type { ComponentHealth } from '../../processors/runtime/supervision.js';
-import { projectedEvent } from '../payment-view.js';
-import { TOPIC } from '../../topics/catalogue.js';
+import type { Serde } from '../processors/runtime/api.js';
+import type { ComponentHealth } from '../processors/runtime/supervision.js';
+import { projectedEvent } from '../projections/payment-view.js';
+import { TOPIC } from '../topics/catalogue.js';
 import type {
   Account,
   AccountBalance as LedgerBalance,
   LedgerPosting,
   PaymentEvent,
-} from '../../schemas/types.js';
-import { runAccountsProjection, TombstoneError, type RunningAccountsProjection } from '../accounts-runner.js';
-import { kafkaDeadLetter } from '../kafka-dead-letter.js';
-import { runKafkaProjection, type RunningProjection } from '../kafka-runner.js';
-import { migrateAccountsProjection, PostgresAccountsProjection } from './accounts.js';
-import { migratePaymentsProjection, PostgresPaymentsProjection } from './payments.js';
+} from '../schemas/types.js';
+import {
+  runAccountsProjection,
+  TombstoneError,
+  type RunningAccountsProjection,
+} from '../projections/accounts-runner.js';
+import { kafkaDeadLetter } from '../projections/kafka-dead-letter.js';
+import { runKafkaProjection, type RunningProjection } from '../projections/kafka-runner.js';
+import { migrateAccountsProjection, PostgresAccountsProjection } from '../projections/postgres/accounts.js';
+import { migratePaymentsProjection, PostgresPaymentsProjection } from '../projections/postgres/payments.js';
 
 export interface PostgresReadModelsOptions {
   readonly kafka: Kafka;
