@@ -19,6 +19,7 @@ import { commandRecordHeaders } from '../gateway/kafka-publisher.js';
 import { paymentPipeline } from '../processors/pipeline.js';
 import { MemoryDriver } from '../processors/runtime/memory/driver.js';
 import { RuntimeMetrics } from '../processors/runtime/metrics.js';
+import type { PipelineSettings } from './config.js';
 
 export interface EmbeddedPipelineOptions {
   readonly metricsRegistry: Registry;
@@ -28,6 +29,8 @@ export interface EmbeddedPipelineOptions {
   readonly maxPayments?: number;
   readonly maxAccounts?: number;
   readonly now?: () => number;
+  /** Partitions and processor bounds (defaults: the catalogue's and each processor's). */
+  readonly pipeline?: Pick<PipelineSettings, 'partitions' | 'processors'>;
 }
 
 export class EmbeddedPipeline implements CommandPublisher {
@@ -39,7 +42,12 @@ export class EmbeddedPipeline implements CommandPublisher {
 
   constructor(options: EmbeddedPipelineOptions) {
     this.#now = options.now ?? Date.now;
-    const topology = paymentPipeline({ serdeOf: (topic) => plainAvroSerde(topic.value.contract) });
+    const topology = paymentPipeline({
+      serdeOf: (topic) => plainAvroSerde(topic.value.contract),
+      ...(options.pipeline === undefined
+        ? {}
+        : { partitions: options.pipeline.partitions, processors: options.pipeline.processors }),
+    });
     this.driver = new MemoryDriver(topology, {
       startWallClockMs: this.#now(),
       observer: new RuntimeMetrics(options.metricsRegistry),

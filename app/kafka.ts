@@ -7,7 +7,6 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { pino, type Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { z } from 'zod';
 
 import {
   createSchemaRegistry,
@@ -15,10 +14,10 @@ import {
   registryAvroSerde,
   valueSubject,
 } from '../schemas/registry.js';
+import type { KafkaSettings, PipelineSettings } from './config.js';
 import { changelogTopicConfig, topicCatalogue, topicCreateSpecs } from '../topics/catalogue.js';
 import { createTopics } from '../topics/create.js';
-import { brokersFromEnv } from '../topics/create-cli.js';
-import { paymentPipeline, PIPELINE_APPLICATION_ID } from '../processors/pipeline.js';
+import { paymentPipeline } from '../processors/pipeline.js';
 import type { Topology } from '../processors/runtime/api.js';
 import { KafkaDriver } from '../processors/runtime/kafka/driver.js';
 import { pinoLogCreator } from '../processors/runtime/kafka/log.js';
@@ -46,31 +45,6 @@ async function registerWithRetry(
   }
 }
 
-export interface KafkaPipelineConfig {
-  readonly brokers: readonly string[];
-  readonly registryUrl: string;
-  readonly applicationId: string;
-}
-
-const registrySchema = z.url({ error: 'must be an http(s) URL' });
-const applicationIdSchema = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be 1-64 of a-z 0-9 . _ -');
-
-/** Reads PAYFLOW_KAFKA_BROKERS, PAYFLOW_SCHEMA_REGISTRY_URL and PAYFLOW_APPLICATION_ID; throws naming the variable. */
-export function kafkaPipelineConfig(env: NodeJS.ProcessEnv = process.env): KafkaPipelineConfig {
-  const brokers = brokersFromEnv(env);
-  const registry = registrySchema.safeParse(env.PAYFLOW_SCHEMA_REGISTRY_URL);
-  if (!registry.success) {
-    throw new Error(
-      `PAYFLOW_SCHEMA_REGISTRY_URL ${registry.error.issues[0]?.message ?? 'is invalid'} (got ${JSON.stringify(env.PAYFLOW_SCHEMA_REGISTRY_URL ?? null)})`,
-    );
-  }
-  const applicationId = applicationIdSchema.safeParse(env.PAYFLOW_APPLICATION_ID ?? PIPELINE_APPLICATION_ID);
-  if (!applicationId.success) {
-    throw new Error(`PAYFLOW_APPLICATION_ID ${applicationId.error.issues[0]?.message ?? 'is invalid'}`);
-  }
-  return { brokers, registryUrl: registry.data, applicationId: applicationId.data };
-}
-
 export interface KafkaPipeline {
   readonly kafka: Kafka;
   readonly topology: Topology;
@@ -81,10 +55,10 @@ export interface KafkaPipeline {
 
 /** Prepares topics and schemas, then starts the pipeline; resolves once it is running. */
 export async function startKafkaPipeline(
-  config: KafkaPipelineConfig,
+  config: KafkaSettings,
+  settings: PipelineSettings,
   options: {
     readonly metricsRegistry: Registry;
-    readonly env?: NodeJS.ProcessEnv;
     /** Where kafkajs logs go (structured); default: a pino logger on stdout at info. */
     readonly logger?: Logger;
     /** Where the runners, tables and broker report; default: one of the pipeline's own. */
@@ -99,11 +73,12 @@ export async function startKafkaPipeline(
     connectionTimeout: 10_000,
     requestTimeout: 30_000,
   });
-  const catalogue = topicCatalogue(options.env);
+  const catalogue = topicCatalogue({ partitions: settings.partitions });
   const registry = createSchemaRegistry(config.registryUrl);
   const topology = paymentPipeline({
     applicationId: config.applicationId,
-    env: options.env,
+    partitions: settings.partitions,
+    processors: settings.processors,
     serdeOf: (topic) => registryAvroSerde(registry, valueSubject(topic.name), topic.value.contract),
   });
   const admin = kafka.admin();
@@ -124,6 +99,7 @@ export async function startKafkaPipeline(
     kafka,
     metrics: new RuntimeMetrics(options.metricsRegistry),
     metricsRegistry: options.metricsRegistry,
+    ...settings.runtime,
     health: options.health ?? new ComponentHealth({ registry: options.metricsRegistry }),
   });
   await driver.start();

@@ -25,21 +25,20 @@ import { SignJWT } from 'jose';
 import pg from 'pg';
 import { pino } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { z } from 'zod';
 
 import {
   buildGateway,
-  ConfigError,
   connectRedis,
   createIdempotencyStore,
   KafkaCommandPublisher,
-  loadGatewayConfig,
   type GatewayConfig,
   type GatewayPorts,
 } from '../gateway/index.js';
 import { EmbeddedPipeline } from './embedded.js';
 import { ComponentHealth } from '../processors/runtime/supervision.js';
-import { kafkaPipelineConfig, startKafkaPipeline, type KafkaPipelineConfig } from './kafka.js';
+import { configOrExit, mainJobConfig, type MainJobConfig } from './config.js';
+import { startKafkaPipeline } from './kafka.js';
+import { Lifecycle } from './lifecycle.js';
 import {
   MemoryAcceptedPayments,
   RedisAcceptedPayments,
@@ -58,63 +57,8 @@ const POSTGRES_CONNECT_TIMEOUT_MS = 5_000;
 const POSTGRES_QUERY_TIMEOUT_MARGIN_MS = 5_000;
 const REDIS_CONNECT_TIMEOUT_MS = 5_000;
 
-export type MainJobMode =
-  | { readonly mode: 'embedded' }
-  | {
-      readonly mode: 'kafka';
-      readonly pipeline: KafkaPipelineConfig;
-      readonly postgres: {
-        readonly url: string;
-        readonly poolMax: number;
-        readonly statementTimeoutMs: number;
-      };
-    };
-
-const postgresUrl = z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' });
-const integerIn = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-
-function parsed<T>(name: string, schema: z.ZodType<T>, value: unknown): T {
-  const result = schema.safeParse(value);
-  if (result.success) return result.data;
-  const got = name.includes('URL') ? '' : ` (got ${JSON.stringify(value ?? null)})`;
-  throw new ConfigError([`${name} ${result.error.issues[0]?.message ?? 'is invalid'}${got}`]);
-}
-
-/** Kafka mode when PAYFLOW_KAFKA_BROKERS is set; then the registry and PostgreSQL are required. */
-export function mainJobMode(env: NodeJS.ProcessEnv): MainJobMode {
-  if (!env.PAYFLOW_KAFKA_BROKERS) return { mode: 'embedded' };
-  let pipeline: KafkaPipelineConfig;
-  try {
-    pipeline = kafkaPipelineConfig(env);
-  } catch (error) {
-    throw new ConfigError([error instanceof Error ? error.message : String(error)]);
-  }
-  if (!env.PAYFLOW_POSTGRES_URL) {
-    throw new ConfigError([
-      'PAYFLOW_POSTGRES_URL is required when PAYFLOW_KAFKA_BROKERS is set (the read models are in PostgreSQL)',
-    ]);
-  }
-  return {
-    mode: 'kafka',
-    pipeline,
-    postgres: {
-      url: parsed('PAYFLOW_POSTGRES_URL', postgresUrl, env.PAYFLOW_POSTGRES_URL),
-      poolMax: parsed(
-        'PAYFLOW_POSTGRES_POOL_MAX',
-        integerIn(1, 1_000),
-        env.PAYFLOW_POSTGRES_POOL_MAX ?? '10',
-      ),
-      statementTimeoutMs: parsed(
-        'PAYFLOW_POSTGRES_STATEMENT_TIMEOUT_MS',
-        integerIn(100, 600_000),
-        env.PAYFLOW_POSTGRES_STATEMENT_TIMEOUT_MS ?? '10000',
-      ),
-    },
-  };
-}
-
 export interface MainJob {
-  readonly mode: MainJobMode['mode'];
+  readonly mode: MainJobConfig['mode'];
   /** `http://host:port` the gateway listens on. */
   readonly address: string;
   readonly app: FastifyInstance;
@@ -127,58 +71,74 @@ export interface MainJob {
 interface Wiring {
   readonly ports: Omit<GatewayPorts, 'idempotency'>;
   readonly embedded?: EmbeddedPipeline;
-  /** Undo of everything started, newest first. */
-  readonly closers: (() => Promise<void>)[];
 }
 
-function embeddedWiring(metricsRegistry: Registry): Wiring {
-  const pipeline = new EmbeddedPipeline({ metricsRegistry });
+type Log = (message: string, detail: Record<string, unknown>) => void;
+
+function embeddedWiring(
+  config: Extract<MainJobConfig, { mode: 'embedded' }>,
+  metricsRegistry: Registry,
+  lifecycle: Lifecycle,
+): Wiring {
+  const pipeline = new EmbeddedPipeline({
+    metricsRegistry,
+    pipeline: config.pipeline,
+    maxRecordsPerTopic: config.embedded.maxRecordsPerTopic,
+    maxPayments: config.embedded.maxPayments,
+    maxAccounts: config.embedded.maxAccounts,
+  });
   pipeline.start();
+  lifecycle.own('embedded pipeline', pipeline, (p) => p.stop());
   return {
     ports: { publisher: pipeline, payments: pipeline.payments, accounts: pipeline.accounts },
     embedded: pipeline,
-    closers: [() => Promise.resolve(pipeline.stop())],
   };
 }
 
 async function kafkaWiring(
-  mode: Extract<MainJobMode, { mode: 'kafka' }>,
-  config: GatewayConfig,
-  env: NodeJS.ProcessEnv,
+  config: Extract<MainJobConfig, { mode: 'kafka' }>,
   metricsRegistry: Registry,
-  log: (message: string, detail: Record<string, unknown>) => void,
+  log: Log,
   gatewayRedis: Redis | undefined,
+  lifecycle: Lifecycle,
 ): Promise<Wiring> {
-  const closers: (() => Promise<void>)[] = [];
-  try {
-    const pool = new pg.Pool({
-      connectionString: mode.postgres.url,
-      max: mode.postgres.poolMax,
+  const pool = lifecycle.own(
+    'PostgreSQL pool',
+    new pg.Pool({
+      connectionString: config.postgres.url,
+      max: config.postgres.poolMax,
       connectionTimeoutMillis: POSTGRES_CONNECT_TIMEOUT_MS,
-      statement_timeout: mode.postgres.statementTimeoutMs,
+      statement_timeout: config.postgres.statementTimeoutMs,
       // A server that stops answering (frozen, partitioned) fails the query on the client too.
-      query_timeout: mode.postgres.statementTimeoutMs + POSTGRES_QUERY_TIMEOUT_MARGIN_MS,
+      query_timeout: config.postgres.statementTimeoutMs + POSTGRES_QUERY_TIMEOUT_MARGIN_MS,
       keepAlive: true,
-    });
-    pool.on('error', (error) => log('idle PostgreSQL connection failed', { error: error.message }));
-    closers.unshift(() => pool.end());
+    }),
+    (p) => p.end(),
+  );
+  pool.on('error', (error) => log('idle PostgreSQL connection failed', { error: error.message }));
 
-    const logger = pino({ name: 'payflow', level: config.logLevel });
-    // One health for the process: the broker, the processors, the global tables, the read models.
-    const health = new ComponentHealth({ registry: metricsRegistry, log: logger });
-    const pipeline = await startKafkaPipeline(mode.pipeline, { metricsRegistry, env, logger, health });
-    closers.unshift(() => pipeline.stop());
+  const logger = pino({ name: 'payflow', level: config.gateway.logLevel });
+  // One health for the process: the broker, the processors, the global tables, the read models.
+  const health = new ComponentHealth({ registry: metricsRegistry, log: logger });
+  const pipeline = lifecycle.own(
+    'pipeline',
+    await startKafkaPipeline(config.kafka, config.pipeline, { metricsRegistry, logger, health }),
+    (p) => p.stop(),
+  );
 
-    const registry = createSchemaRegistry(mode.pipeline.registryUrl);
-    const serde = <V>(topic: string, contract: Parameters<typeof registryAvroSerde<V>>[2]) =>
-      registryAvroSerde<V>(registry, valueSubject(topic), contract);
-    const paymentCommands = serde(TOPIC.paymentsCommands, AVRO.PaymentCommand);
-    const accountCommands = serde(TOPIC.accountsCommands, AVRO.AccountCommand);
+  const registry = createSchemaRegistry(config.kafka.registryUrl);
+  const serde = <V>(topic: string, contract: Parameters<typeof registryAvroSerde<V>>[2]) =>
+    registryAvroSerde<V>(registry, valueSubject(topic), contract);
+  const paymentCommands = serde(TOPIC.paymentsCommands, AVRO.PaymentCommand);
+  const accountCommands = serde(TOPIC.accountsCommands, AVRO.AccountCommand);
 
-    const readModels = await startPostgresReadModels({
+  const readModels = lifecycle.own(
+    'read models',
+    await startPostgresReadModels({
       kafka: pipeline.kafka,
       pool,
-      applicationId: mode.pipeline.applicationId,
+      applicationId: config.kafka.applicationId,
+      statementTimeoutMs: config.postgres.statementTimeoutMs,
       serdes: {
         paymentEvent: serde(TOPIC.paymentsEvents, AVRO.PaymentEvent),
         account: serde(TOPIC.accounts, AVRO.Account),
@@ -187,7 +147,7 @@ async function kafkaWiring(
       },
       metricsRegistry,
       health,
-      produceTimeoutMs: config.publishTimeoutMs,
+      produceTimeoutMs: config.gateway.publishTimeoutMs,
       onError: (readModel, error, attempt, delayMs) =>
         log('read model write failed; retrying', {
           readModel,
@@ -195,10 +155,13 @@ async function kafkaWiring(
           delayMs,
           error: error instanceof Error ? error.message : String(error),
         }),
-    });
-    closers.unshift(() => readModels.stop());
+    }),
+    (r) => r.stop(),
+  );
 
-    const publisher = await KafkaCommandPublisher.connect({
+  const publisher = lifecycle.own(
+    'command publisher',
+    await KafkaCommandPublisher.connect({
       kafka: pipeline.kafka,
       serializer: {
         serialize: async (topic, value) => {
@@ -211,48 +174,42 @@ async function kafkaWiring(
       },
       paymentsTopic: TOPIC.paymentsCommands,
       accountsTopic: TOPIC.accountsCommands,
-      produceTimeoutMs: config.publishTimeoutMs,
-    });
-    closers.unshift(() => publisher.close());
+      produceTimeoutMs: config.gateway.publishTimeoutMs,
+    }),
+    (p) => p.close(),
+  );
 
-    const accepted = acceptedPaymentsStore(gatewayRedis);
-    const readYourWrites = withAcceptedPayments(publisher, readModels.payments, accepted, (error) =>
-      log(
-        'the accepted-payments store failed; the status URL may answer 404 until the read model has the payment',
-        {
-          error: error instanceof Error ? error.message : String(error),
-        },
-      ),
-    );
+  const accepted = acceptedPaymentsStore(gatewayRedis);
+  const readYourWrites = withAcceptedPayments(publisher, readModels.payments, accepted, (error) =>
+    log(
+      'the accepted-payments store failed; the status URL may answer 404 until the read model has the payment',
+      { error: error instanceof Error ? error.message : String(error) },
+    ),
+  );
 
-    return {
-      ports: {
-        publisher: readYourWrites.publisher,
-        payments: readYourWrites.payments,
-        accounts: readModels.accounts,
-        readiness: {
-          check: async () => {
-            const notUp = pipeline.driver.notReadyDetail ?? health.describeNotUp();
-            if (notUp !== undefined) return { ready: false, detail: `not up: ${notUp}` };
-            await pool.query('SELECT 1');
-            return { ready: true };
-          },
-        },
-        // New commands are refused while the log or a processor can't take them; a read model
-        // that is down only delays the status URL.
-        intake: {
-          accepting: () => {
-            const notUp = pipeline.driver.notReadyDetail;
-            return notUp === undefined ? { accepting: true } : { accepting: false, detail: notUp };
-          },
+  return {
+    ports: {
+      publisher: readYourWrites.publisher,
+      payments: readYourWrites.payments,
+      accounts: readModels.accounts,
+      readiness: {
+        check: async () => {
+          const notUp = pipeline.driver.notReadyDetail ?? health.describeNotUp();
+          if (notUp !== undefined) return { ready: false, detail: `not up: ${notUp}` };
+          await pool.query('SELECT 1');
+          return { ready: true };
         },
       },
-      closers,
-    };
-  } catch (error) {
-    for (const close of closers) await close().catch(() => undefined);
-    throw error;
-  }
+      // New commands are refused while the log or a processor can't take them; a read model
+      // that is down only delays the status URL.
+      intake: {
+        accepting: () => {
+          const notUp = pipeline.driver.notReadyDetail;
+          return notUp === undefined ? { accepting: true } : { accepting: false, detail: notUp };
+        },
+      },
+    },
+  };
 }
 
 /** How long the status URL of an accepted payment answers before the read model has it. */
@@ -280,63 +237,73 @@ function acceptedPaymentsStore(redis: Redis | undefined): AcceptedPaymentsStore 
 }
 
 /**
- * Starts the main job as configured by `env` and listens. Throws ConfigError (naming the
- * variable) before starting anything when the configuration is wrong.
+ * Starts the main job as configured by `env` and listens. The whole configuration is parsed
+ * first: a bad value throws ConfigError (naming the variable) before anything opens.
  */
 export async function startMainJob(
   env: NodeJS.ProcessEnv,
   options: { readonly metricsRegistry?: Registry } = {},
 ): Promise<MainJob> {
-  const config = loadGatewayConfig(env);
-  const mode = mainJobMode(env);
+  return startConfiguredMainJob(mainJobConfig(env), options);
+}
+
+/** Starts the main job from a parsed configuration (see app/config.ts) and listens. */
+export async function startConfiguredMainJob(
+  config: MainJobConfig,
+  options: { readonly metricsRegistry?: Registry } = {},
+): Promise<MainJob> {
+  const gateway = config.gateway;
   const metricsRegistry = options.metricsRegistry ?? new Registry();
   if (options.metricsRegistry === undefined)
     collectDefaultMetrics({ register: metricsRegistry, prefix: 'payflow_' });
 
   let app: FastifyInstance | undefined;
-  const log = (message: string, detail: Record<string, unknown>) =>
+  const log: Log = (message, detail) =>
     app === undefined
       ? process.stderr.write(`${JSON.stringify({ level: 'warn', msg: message, ...detail })}\n`)
       : app.log.warn(detail, message);
-  // One client of the gateway's Redis serves idempotency, accepted payments and the rate limit.
-  const gatewayRedis = config.redis === undefined ? undefined : await connectGatewayRedis(config.redis);
-  let wiring: Wiring;
+  // Everything the job opens is closed through this, newest first, once the gateway has stopped.
+  const lifecycle = new Lifecycle({ log: { warn: (detail, message) => log(message, detail) } });
   try {
-    wiring =
-      mode.mode === 'embedded'
-        ? embeddedWiring(metricsRegistry)
-        : await kafkaWiring(mode, config, env, metricsRegistry, log, gatewayRedis);
-  } catch (error) {
-    await gatewayRedis?.quit().catch(() => undefined);
-    throw error;
-  }
-  if (gatewayRedis !== undefined) wiring.closers.push(async () => void (await gatewayRedis.quit()));
-  try {
-    const idempotency = await createIdempotencyStore(config, gatewayRedis);
-    wiring.closers.unshift(() => idempotency.close());
+    // One client of the gateway's Redis serves idempotency, accepted payments and the rate limit.
+    const gatewayRedis =
+      gateway.redis === undefined
+        ? undefined
+        : lifecycle.own(
+            'Redis',
+            await connectGatewayRedis(gateway.redis),
+            async (r) => void (await r.quit()),
+          );
+    const wiring =
+      config.mode === 'embedded'
+        ? embeddedWiring(config, metricsRegistry, lifecycle)
+        : await kafkaWiring(config, metricsRegistry, log, gatewayRedis, lifecycle);
+    const idempotency = lifecycle.own(
+      'idempotency store',
+      await createIdempotencyStore(gateway, gatewayRedis),
+      (store) => store.close(),
+    );
     app = await buildGateway({
-      config,
+      config: gateway,
       metricsRegistry,
       ports: { ...wiring.ports, idempotency },
       ...(gatewayRedis === undefined ? {} : { rateLimitRedis: { redis: gatewayRedis } }),
     });
     // The gateway stops taking requests first; then the log, read models and stores close.
-    app.addHook('onClose', async () => {
-      for (const close of wiring.closers) await close();
-    });
-    const address = await app.listen({ host: config.host, port: config.port });
+    app.addHook('onClose', () => lifecycle.close());
+    const address = await app.listen({ host: gateway.host, port: gateway.port });
     app.log.info(
       {
         address,
-        mode: mode.mode,
-        idempotency: config.redis === undefined ? 'memory' : 'redis',
-        ...(mode.mode === 'kafka' ? { applicationId: mode.pipeline.applicationId } : {}),
+        mode: config.mode,
+        idempotency: gateway.redis === undefined ? 'memory' : 'redis',
+        ...(config.mode === 'kafka' ? { applicationId: config.kafka.applicationId } : {}),
       },
       'PayFlow is listening; the OpenAPI document is at /openapi.json',
     );
     const listening = app;
     return {
-      mode: mode.mode,
+      mode: config.mode,
       address,
       app: listening,
       embedded: wiring.embedded,
@@ -344,7 +311,7 @@ export async function startMainJob(
     };
   } catch (error) {
     if (app !== undefined) await app.close().catch(() => undefined);
-    else for (const close of wiring.closers) await close().catch(() => undefined);
+    await lifecycle.close().catch(() => undefined);
     throw error;
   }
 }
@@ -372,14 +339,8 @@ async function developmentAuth(
 
 async function cli(): Promise<void> {
   const devTokens = await developmentAuth(process.env);
-  let job: MainJob;
-  try {
-    job = await startMainJob(process.env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`payflow: invalid configuration: ${error.message}\n`);
-    process.exit(2);
-  }
+  const config = configOrExit('payflow', () => mainJobConfig(process.env));
+  const job = await startConfiguredMainJob(config);
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       job.app.log.info({ signal }, 'stopping: in-flight requests and batches finish first');

@@ -52,6 +52,8 @@ export interface PostgresReadModelsOptions {
   readonly metricsRegistry: Registry;
   /** Where the consumers report their health (the process's, so /readyz names them). */
   readonly health: ComponentHealth;
+  /** Bound on one statement of a read model's write transaction. */
+  readonly statementTimeoutMs: number;
   /** Bound on writing one dead letter. */
   readonly produceTimeoutMs: number;
   readonly onError?: (readModel: string, error: unknown, attempt: number, delayMs: number) => void;
@@ -117,7 +119,9 @@ export async function startPostgresReadModels(
   await migratePaymentsProjection(options.pool);
   await migrateAccountsProjection(options.pool);
   const payments = new PostgresPaymentsProjection(options.pool);
-  const accounts = new PostgresAccountsProjection(options.pool);
+  const accounts = new PostgresAccountsProjection(options.pool, {
+    statementTimeoutMs: options.statementTimeoutMs,
+  });
   const metrics = readModelMetrics(options.metricsRegistry);
 
   const producer: Producer = options.kafka.producer({

@@ -1,44 +1,94 @@
 /**
- * The gateway's configuration, read from the environment and validated at start-up. Each
- * variable is declared once here with its meaning, default and bounds; the README table lists
- * the same. A bad or missing value stops the process with a message naming the variable.
+ * The gateway's section of PayFlow's configuration: each variable declared once here with its
+ * meaning, default and bounds. `app/config.ts` joins it with every other section into the one
+ * schema the programs parse at start-up (and the README's table is checked against); a bad or
+ * missing value stops the process with exit 2 and a line naming the variable.
  */
 import { z } from 'zod';
 
 const SECONDS_PER_DAY = 86_400;
 
-const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/** A whole number from `min` to `max`, read from its text; the messages name the bound. */
+export const envInteger = (min: number, max: number) =>
+  z.coerce
+    .number({ error: 'must be a whole number' })
+    .int('must be a whole number')
+    .min(min, `must be at least ${min}`)
+    .max(max, `must be at most ${max}`);
 const optionalText = z.string().trim().min(1).optional();
 
 /** Variable name -> schema. `.describe()` carries the documentation shown in the README. */
-const ENV_SCHEMA = z.object({
-  PAYFLOW_HTTP_HOST: z.string().min(1).default('127.0.0.1').describe('Interface to listen on (loopback by default; 0.0.0.0 to serve other hosts)'),
-  PAYFLOW_HTTP_PORT: integer(0, 65_535).default(8080).describe('TCP port to listen on'),
-  PAYFLOW_HTTP_BODY_LIMIT_BYTES: integer(1_024, 1_048_576).default(16_384).describe('Largest accepted request body'),
-  PAYFLOW_HTTP_REQUEST_TIMEOUT_MS: integer(1_000, 120_000).default(10_000).describe('Time allowed to receive a whole request'),
-  PAYFLOW_HTTP_MAX_IN_FLIGHT: integer(1, 100_000).default(1_000).describe('Requests processed at once; more get 503'),
-  PAYFLOW_PUBLISH_TIMEOUT_MS: integer(100, 60_000).default(5_000).describe('Bound on publishing one command'),
-  PAYFLOW_QUERY_TIMEOUT_MS: integer(50, 30_000).default(2_000).describe('Bound on one read-model query'),
-  PAYFLOW_RATE_LIMIT_PER_MINUTE: integer(1, 1_000_000).default(6_000).describe('API requests a principal may make per minute, over every instance sharing PAYFLOW_REDIS_URL (else per instance); more get 429'),
-  PAYFLOW_RATE_LIMIT_MAX_TRACKED_KEYS: integer(100, 10_000_000).default(100_000).describe('Bound on the principals tracked by the rate limiter'),
-  PAYFLOW_PRESSURE_MAX_EVENT_LOOP_DELAY_MS: integer(10, 60_000).default(1_000).describe('Event-loop delay above which requests get 503'),
-  PAYFLOW_PRESSURE_RETRY_AFTER_S: integer(1, 3_600).default(5).describe('Retry-After sent with 503 answers'),
-  PAYFLOW_JWT_SECRET: z.string().min(32, 'must be at least 32 characters (256 bits for HS256)').optional().describe('HS256 shared secret'),
+export const GATEWAY_ENV = z.object({
+  PAYFLOW_HTTP_HOST: z
+    .string()
+    .min(1)
+    .default('127.0.0.1')
+    .describe('Interface to listen on (loopback by default; 0.0.0.0 to serve other hosts)'),
+  PAYFLOW_HTTP_PORT: envInteger(0, 65_535).default(8080).describe('TCP port to listen on'),
+  PAYFLOW_HTTP_BODY_LIMIT_BYTES: envInteger(1_024, 1_048_576)
+    .default(16_384)
+    .describe('Largest accepted request body'),
+  PAYFLOW_HTTP_REQUEST_TIMEOUT_MS: envInteger(1_000, 120_000)
+    .default(10_000)
+    .describe('Time allowed to receive a whole request'),
+  PAYFLOW_HTTP_MAX_IN_FLIGHT: envInteger(1, 100_000)
+    .default(1_000)
+    .describe('Requests processed at once; more get 503'),
+  PAYFLOW_PUBLISH_TIMEOUT_MS: envInteger(100, 60_000)
+    .default(5_000)
+    .describe('Bound on publishing one command'),
+  PAYFLOW_QUERY_TIMEOUT_MS: envInteger(50, 30_000).default(2_000).describe('Bound on one read-model query'),
+  PAYFLOW_RATE_LIMIT_PER_MINUTE: envInteger(1, 1_000_000)
+    .default(6_000)
+    .describe(
+      'API requests a principal may make per minute, over every instance sharing PAYFLOW_REDIS_URL (else per instance); more get 429',
+    ),
+  PAYFLOW_RATE_LIMIT_MAX_TRACKED_KEYS: envInteger(100, 10_000_000)
+    .default(100_000)
+    .describe('Bound on the principals tracked by the rate limiter'),
+  PAYFLOW_PRESSURE_MAX_EVENT_LOOP_DELAY_MS: envInteger(10, 60_000)
+    .default(1_000)
+    .describe('Event-loop delay above which requests get 503'),
+  PAYFLOW_PRESSURE_RETRY_AFTER_S: envInteger(1, 3_600)
+    .default(5)
+    .describe('Retry-After sent with 503 answers'),
+  PAYFLOW_JWT_SECRET: z
+    .string()
+    .min(32, 'must be at least 32 characters (256 bits for HS256)')
+    .optional()
+    .describe('HS256 shared secret'),
   PAYFLOW_JWT_PUBLIC_KEY: optionalText.describe('RS256 public key (PEM)'),
-  PAYFLOW_JWT_JWKS_URL: z.url({ protocol: /^https?$/ }).optional().describe('RS256 JWKS endpoint'),
-  PAYFLOW_JWT_JWKS_TIMEOUT_MS: integer(100, 30_000).default(2_000).describe('Bound on fetching the JWKS'),
+  PAYFLOW_JWT_JWKS_URL: z
+    .url({ protocol: /^https?$/ })
+    .optional()
+    .describe('RS256 JWKS endpoint'),
+  PAYFLOW_JWT_JWKS_TIMEOUT_MS: envInteger(100, 30_000).default(2_000).describe('Bound on fetching the JWKS'),
   PAYFLOW_JWT_ISSUER: optionalText.describe('Required `iss` claim, if set'),
   PAYFLOW_JWT_AUDIENCE: optionalText.describe('Required `aud` claim, if set'),
-  PAYFLOW_JWT_CLOCK_TOLERANCE_S: integer(0, 300).default(5).describe('Allowed clock skew for exp/nbf'),
-  PAYFLOW_IDEMPOTENCY_TTL_S: integer(SECONDS_PER_DAY, 30 * SECONDS_PER_DAY).default(SECONDS_PER_DAY).describe('How long a key and its response are kept (at least 24 h)'),
-  PAYFLOW_IDEMPOTENCY_LOCK_TTL_MS: integer(1_000, 600_000).default(30_000).describe('How long an abandoned in-flight key stays locked'),
-  PAYFLOW_IDEMPOTENCY_MEMORY_MAX_KEYS: integer(1, 10_000_000).default(100_000).describe('Bound on the in-memory store (no Redis)'),
-  PAYFLOW_REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional().describe('Redis for idempotency; in-memory store when unset'),
-  PAYFLOW_REDIS_COMMAND_TIMEOUT_MS: integer(10, 10_000).default(500).describe('Bound on one Redis command'),
-  PAYFLOW_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level'),
+  PAYFLOW_JWT_CLOCK_TOLERANCE_S: envInteger(0, 300).default(5).describe('Allowed clock skew for exp/nbf'),
+  PAYFLOW_IDEMPOTENCY_TTL_S: envInteger(SECONDS_PER_DAY, 30 * SECONDS_PER_DAY)
+    .default(SECONDS_PER_DAY)
+    .describe('How long a key and its response are kept (at least 24 h)'),
+  PAYFLOW_IDEMPOTENCY_LOCK_TTL_MS: envInteger(1_000, 600_000)
+    .default(30_000)
+    .describe('How long an abandoned in-flight key stays locked'),
+  PAYFLOW_IDEMPOTENCY_MEMORY_MAX_KEYS: envInteger(1, 10_000_000)
+    .default(100_000)
+    .describe('Bound on the in-memory store (no Redis)'),
+  PAYFLOW_REDIS_URL: z
+    .url({ protocol: /^rediss?$/ })
+    .optional()
+    .describe('Redis for idempotency; in-memory store when unset'),
+  PAYFLOW_REDIS_COMMAND_TIMEOUT_MS: envInteger(10, 10_000)
+    .default(500)
+    .describe('Bound on one Redis command'),
+  PAYFLOW_LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info')
+    .describe('Log level'),
 });
 
-export type GatewayEnv = z.infer<typeof ENV_SCHEMA>;
+export type GatewayEnv = z.infer<typeof GATEWAY_ENV>;
 
 export interface GatewayConfig {
   readonly host: string;
@@ -66,53 +116,65 @@ export interface JwtConfig {
   readonly clockToleranceS: number;
 }
 
+/**
+ * Bad configuration: one line per problem, each starting with the variable's name. The programs
+ * print the lines and exit 2 before opening anything.
+ */
 export class ConfigError extends Error {
   constructor(readonly problems: readonly string[]) {
-    super(`invalid gateway configuration:\n  ${problems.join('\n  ')}`);
+    super(problems.join('; '));
     this.name = 'ConfigError';
   }
 }
 
-/** Parses the environment; throws ConfigError naming every bad variable. */
-export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
-  const parsed = ENV_SCHEMA.safeParse(nonEmpty(env));
+/** One problem line: the variable, what is wrong, and the value unless it may be a secret. */
+export function problemLine(name: string, message: string, value: unknown): string {
+  const secret = /SECRET|KEY|URL|PASSWORD/.test(name);
+  const got = value === undefined || secret ? '' : ` (got ${JSON.stringify(value)})`;
+  return `${name} ${message}${got}`;
+}
+
+/** Parses `schema` over the environment; throws ConfigError naming every bad variable. */
+export function parseEnv<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv): z.infer<S> {
+  const values = nonEmpty(schema, env);
+  const parsed = schema.safeParse(values);
   if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const name = String(issue.path[0] ?? 'configuration');
+        return problemLine(name, issue.message, values[name]);
+      }),
+    );
   }
-  const values = parsed.data;
-  if (values.PAYFLOW_JWT_SECRET === undefined && values.PAYFLOW_JWT_PUBLIC_KEY === undefined && values.PAYFLOW_JWT_JWKS_URL === undefined) {
-    throw new ConfigError(['PAYFLOW_JWT_SECRET: required (or PAYFLOW_JWT_PUBLIC_KEY / PAYFLOW_JWT_JWKS_URL for RS256)']);
-  }
-  return toConfig(values);
+  return parsed.data;
 }
 
-/** For the entry point: prints the problems and stops the process with exit code 1. */
-export function loadGatewayConfigOrExit(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
-  try {
-    return loadGatewayConfig(env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`${error.message}\n`);
-    process.exit(1);
-  }
-}
-
-/** The documented variables, for generating the README table. */
-export function describeGatewayEnv(): { name: string; description: string }[] {
-  return Object.entries(ENV_SCHEMA.shape).map(([name, schema]) => ({ name, description: schema.description ?? '' }));
+/** Parses the gateway's variables alone; throws ConfigError naming every bad variable. */
+export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  return gatewayConfigOf(parseEnv(GATEWAY_ENV, env));
 }
 
 /** An empty variable counts as unset, so `FOO= cmd` falls back to the default. */
-function nonEmpty(env: NodeJS.ProcessEnv): Record<string, string> {
+function nonEmpty(schema: z.ZodObject, env: NodeJS.ProcessEnv): Record<string, string> {
   const result: Record<string, string> = {};
-  for (const name of Object.keys(ENV_SCHEMA.shape)) {
-    const value = env[name];
+  for (const name of Object.keys(schema.shape)) {
+    const value = env[name]?.trim();
     if (value !== undefined && value !== '') result[name] = value;
   }
   return result;
 }
 
-function toConfig(values: GatewayEnv): GatewayConfig {
+/** The gateway's settings from its parsed variables; throws ConfigError when no JWT key is set. */
+export function gatewayConfigOf(values: GatewayEnv): GatewayConfig {
+  if (
+    values.PAYFLOW_JWT_SECRET === undefined &&
+    values.PAYFLOW_JWT_PUBLIC_KEY === undefined &&
+    values.PAYFLOW_JWT_JWKS_URL === undefined
+  ) {
+    throw new ConfigError([
+      'PAYFLOW_JWT_SECRET is required (or PAYFLOW_JWT_PUBLIC_KEY / PAYFLOW_JWT_JWKS_URL for RS256)',
+    ]);
+  }
   return {
     host: values.PAYFLOW_HTTP_HOST,
     port: values.PAYFLOW_HTTP_PORT,
@@ -121,8 +183,14 @@ function toConfig(values: GatewayEnv): GatewayConfig {
     maxInFlight: values.PAYFLOW_HTTP_MAX_IN_FLIGHT,
     publishTimeoutMs: values.PAYFLOW_PUBLISH_TIMEOUT_MS,
     queryTimeoutMs: values.PAYFLOW_QUERY_TIMEOUT_MS,
-    pressure: { maxEventLoopDelayMs: values.PAYFLOW_PRESSURE_MAX_EVENT_LOOP_DELAY_MS, retryAfterS: values.PAYFLOW_PRESSURE_RETRY_AFTER_S },
-    rateLimit: { perMinute: values.PAYFLOW_RATE_LIMIT_PER_MINUTE, maxTrackedKeys: values.PAYFLOW_RATE_LIMIT_MAX_TRACKED_KEYS },
+    pressure: {
+      maxEventLoopDelayMs: values.PAYFLOW_PRESSURE_MAX_EVENT_LOOP_DELAY_MS,
+      retryAfterS: values.PAYFLOW_PRESSURE_RETRY_AFTER_S,
+    },
+    rateLimit: {
+      perMinute: values.PAYFLOW_RATE_LIMIT_PER_MINUTE,
+      maxTrackedKeys: values.PAYFLOW_RATE_LIMIT_MAX_TRACKED_KEYS,
+    },
     jwt: {
       secret: values.PAYFLOW_JWT_SECRET,
       publicKeyPem: values.PAYFLOW_JWT_PUBLIC_KEY,
@@ -137,7 +205,10 @@ function toConfig(values: GatewayEnv): GatewayConfig {
       lockTtlMs: values.PAYFLOW_IDEMPOTENCY_LOCK_TTL_MS,
       memoryMaxKeys: values.PAYFLOW_IDEMPOTENCY_MEMORY_MAX_KEYS,
     },
-    redis: values.PAYFLOW_REDIS_URL === undefined ? undefined : { url: values.PAYFLOW_REDIS_URL, commandTimeoutMs: values.PAYFLOW_REDIS_COMMAND_TIMEOUT_MS },
+    redis:
+      values.PAYFLOW_REDIS_URL === undefined
+        ? undefined
+        : { url: values.PAYFLOW_REDIS_URL, commandTimeoutMs: values.PAYFLOW_REDIS_COMMAND_TIMEOUT_MS },
     logLevel: values.PAYFLOW_LOG_LEVEL,
   };
 }

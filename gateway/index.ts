@@ -1,6 +1,16 @@
 /** The gateway's public surface: import from here, not from files inside the folder. */
 export { API_VERSION, buildGateway, type GatewayOptions } from './app.js';
-export { ConfigError, describeGatewayEnv, loadGatewayConfig, loadGatewayConfigOrExit, type GatewayConfig } from './config.js';
+export {
+  ConfigError,
+  envInteger,
+  GATEWAY_ENV,
+  gatewayConfigOf,
+  loadGatewayConfig,
+  parseEnv,
+  problemLine,
+  type GatewayConfig,
+  type GatewayEnv,
+} from './config.js';
 export { ERROR_CODES, type ErrorCode, type Problem } from './errors.js';
 export { maskIban } from './iban.js';
 export { MemoryIdempotencyStore } from './idempotency-memory.js';
@@ -23,4 +33,8 @@ export type {
 } from './ports.js';
 export { AMOUNT_MINOR_MAX } from './schemas.js';
 export { createIdempotencyStore, listenGateway } from './server.js';
-export { KafkaCommandPublisher, type CommandSerializer, type KafkaPublisherOptions } from './kafka-publisher.js';
+export {
+  KafkaCommandPublisher,
+  type CommandSerializer,
+  type KafkaPublisherOptions,
+} from './kafka-publisher.js';

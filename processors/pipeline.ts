@@ -5,9 +5,9 @@
  */
 import type { Serde, Topology } from './runtime/api.js';
 import { topicCatalogue, TOPIC, type TopicContract } from '../topics/catalogue.js';
-import { accountsProcessor } from './accounts/processor.js';
-import { dedupeProcessor } from './dedupe/processor.js';
-import { ledgerProcessor } from './ledger/processor.js';
+import { accountsProcessor, type AccountsProcessorOptions } from './accounts/processor.js';
+import { dedupeProcessor, type DedupeProcessorOptions } from './dedupe/processor.js';
+import { ledgerProcessor, type LedgerProcessorOptions } from './ledger/processor.js';
 import { validateProcessor } from './validate/processor.js';
 
 export const PIPELINE_APPLICATION_ID = 'payflow';
@@ -16,11 +16,20 @@ export interface PipelineOptions {
   readonly applicationId?: string;
   /** The serde of an Avro topic of the catalogue. */
   readonly serdeOf: (topic: TopicContract & { readonly value: { readonly kind: 'avro' } }) => Serde<unknown>;
-  readonly env?: NodeJS.ProcessEnv;
+  /** Partitions of every topic (default 6). */
+  readonly partitions?: number;
+  /** Bounds and time-to-lives of the processors' stores (defaults: each processor's). */
+  readonly processors?: {
+    readonly dedupe?: DedupeProcessorOptions;
+    readonly accounts?: AccountsProcessorOptions;
+    readonly ledger?: LedgerProcessorOptions;
+  };
 }
 
 export function paymentPipeline(options: PipelineOptions): Topology {
-  const topics = topicCatalogue(options.env).flatMap((topic) =>
+  const topics = topicCatalogue(
+    options.partitions === undefined ? {} : { partitions: options.partitions },
+  ).flatMap((topic) =>
     topic.value.kind === 'avro'
       ? [
           {
@@ -34,7 +43,12 @@ export function paymentPipeline(options: PipelineOptions): Topology {
   return {
     applicationId: options.applicationId ?? PIPELINE_APPLICATION_ID,
     topics,
-    processors: [accountsProcessor(), dedupeProcessor(), validateProcessor(), ledgerProcessor()],
+    processors: [
+      accountsProcessor(options.processors?.accounts),
+      dedupeProcessor(options.processors?.dedupe),
+      validateProcessor(),
+      ledgerProcessor(options.processors?.ledger),
+    ],
     deadLetterTopic: TOPIC.deadLetter,
   };
 }

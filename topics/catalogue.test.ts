@@ -8,10 +8,8 @@ import {
   changelogTopicConfig,
   DEFAULT_PARTITIONS,
   TOPIC,
-  TopicConfigError,
   topicCatalogue,
   topicCreateSpecs,
-  topicPartitions,
 } from './catalogue.js';
 import { paymentCommandKey } from './keys.js';
 
@@ -101,25 +99,14 @@ describe('topic catalogue', () => {
     });
   });
 
-  test('every topic has 6 partitions by default, and PAYFLOW_TOPIC_PARTITIONS changes all of them together', () => {
-    assert.ok(catalogue.every((topic) => topic.partitions === 6));
-    assert.ok(topicCatalogue({ PAYFLOW_TOPIC_PARTITIONS: '12' }).every((topic) => topic.partitions === 12));
-    assert.equal(topicPartitions({ PAYFLOW_TOPIC_PARTITIONS: ' ' }), DEFAULT_PARTITIONS);
+  test('every topic has 6 partitions by default, and one partition count changes all of them together', () => {
+    assert.ok(catalogue.every((topic) => topic.partitions === DEFAULT_PARTITIONS));
+    assert.ok(topicCatalogue({ partitions: 12 }).every((topic) => topic.partitions === 12));
   });
 
-  test('a PAYFLOW_TOPIC_PARTITIONS that is not a whole number from 1 to 10000 is refused with the variable named', () => {
-    for (const bad of ['0', '-3', '2.5', 'six', '10001']) {
-      assert.throws(
-        () => topicPartitions({ PAYFLOW_TOPIC_PARTITIONS: bad }),
-        (error: unknown) => {
-          return (
-            error instanceof TopicConfigError &&
-            error.message.includes('PAYFLOW_TOPIC_PARTITIONS') &&
-            error.message.includes(bad)
-          );
-        },
-      );
-    }
+  test('a partition count that is not a whole number from 1 to 10000 is refused', () => {
+    for (const bad of [0, -3, 2.5, 10_001])
+      assert.throws(() => topicCatalogue({ partitions: bad }), RangeError);
   });
 
   test('a payment command is keyed by its request identity, or by its command id when it has no idempotency key', () => {
@@ -135,11 +122,11 @@ describe('topic catalogue', () => {
   });
 
   test("a store's changelog topic is compacted, named like the runtime names it, and partitioned like the catalogue", () => {
-    const spec = changelogTopicConfig('payflow', 'dedupe', 'seen');
+    const spec = changelogTopicConfig('payflow', 'dedupe', 'seen', DEFAULT_PARTITIONS);
     assert.equal(spec.name, changelogTopic('payflow', 'dedupe', 'seen'));
     assert.equal(spec.name, 'payflow-dedupe-seen-changelog');
     assert.deepEqual(spec.config, { 'cleanup.policy': 'compact' });
-    assert.equal(spec.partitions, topicPartitions());
+    assert.equal(spec.partitions, DEFAULT_PARTITIONS);
     assert.equal(changelogTopicConfig('payflow', 'dedupe', 'seen', 3).partitions, 3);
   });
 });

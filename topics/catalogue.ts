@@ -7,8 +7,6 @@
  * (payments by sender, credits by recipient, the accounts table by account), which needs
  * co-partitioned topics.
  */
-import { z } from 'zod';
-
 import { AVRO, type AvroContract } from '../schemas/avro.js';
 import { HEADER } from './headers.js';
 import { changelogTopic, TOPIC, type TopicName } from './names.js';
@@ -49,33 +47,6 @@ export interface TopicCreateSpec {
   readonly config: Readonly<Record<string, string>>;
 }
 
-export class TopicConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'TopicConfigError';
-  }
-}
-
-const PARTITIONS_ENV = 'PAYFLOW_TOPIC_PARTITIONS';
-const partitionsSchema = z.coerce
-  .number({ error: 'must be a whole number' })
-  .int('must be a whole number')
-  .min(1, 'must be at least 1')
-  .max(MAX_PARTITIONS, `must be at most ${MAX_PARTITIONS}`);
-
-/** The partition count of every catalogue topic: PAYFLOW_TOPIC_PARTITIONS, default 6. */
-export function topicPartitions(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env[PARTITIONS_ENV]?.trim();
-  if (raw === undefined || raw === '') return DEFAULT_PARTITIONS;
-  const parsed = partitionsSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new TopicConfigError(
-      `${PARTITIONS_ENV} ${parsed.error.issues[0]?.message ?? 'is invalid'} (got "${raw}")`,
-    );
-  }
-  return parsed.data;
-}
-
 const avroValue = (contract: AvroContract<unknown>): TopicValue => ({ kind: 'avro', contract });
 
 /** Header name -> meaning, per kind of topic. */
@@ -107,9 +78,16 @@ function headerDocs() {
   };
 }
 
-/** The catalogue, with partition counts from the environment (see topicPartitions). */
-export function topicCatalogue(env: NodeJS.ProcessEnv = process.env): readonly TopicContract[] {
-  const partitions = topicPartitions(env);
+/**
+ * The catalogue. Every topic has `partitions` partitions (PAYFLOW_TOPIC_PARTITIONS in the
+ * programs' configuration); the processors' joins need them co-partitioned.
+ */
+export function topicCatalogue(options: { readonly partitions?: number } = {}): readonly TopicContract[] {
+  const partitions = options.partitions ?? DEFAULT_PARTITIONS;
+  if (!Number.isInteger(partitions) || partitions < 1 || partitions > MAX_PARTITIONS)
+    throw new RangeError(
+      `a topic's partitions must be a whole number from 1 to ${MAX_PARTITIONS}, got ${partitions}`,
+    );
   const headers = headerDocs();
   const topic = (contract: Omit<TopicContract, 'partitions'>): TopicContract => ({ ...contract, partitions });
   return [
@@ -242,7 +220,7 @@ export function changelogTopicConfig(
   applicationId: string,
   processor: string,
   store: string,
-  partitions: number = topicPartitions(),
+  partitions: number,
 ): TopicCreateSpec {
   return {
     name: changelogTopic(applicationId, processor, store),

@@ -18,6 +18,7 @@ import type { AccountCommand, PaymentCommand, PaymentEvent } from '../../schemas
 import { TOPIC } from '../../topics/catalogue.js';
 import { sleep } from '../support/eos-harness.js';
 import { stackEnv, uniqueName } from '../support/stack.js';
+import { defaultPipelineSettings } from '../../app/config.js';
 
 const env = stackEnv();
 const skip = 'skip' in env ? env.skip : false;
@@ -32,6 +33,7 @@ describe('payment pipeline on Kafka', { skip }, () => {
     if ('skip' in env) return;
     pipeline = await startKafkaPipeline(
       { brokers: env.kafkaBrokers, registryUrl: env.schemaRegistryUrl, applicationId: 'payflow' },
+      defaultPipelineSettings(),
       { metricsRegistry: new Registry() },
     );
     const registry = createSchemaRegistry(env.schemaRegistryUrl);

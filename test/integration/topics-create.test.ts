@@ -44,9 +44,10 @@ describe('topic creation on Kafka', { skip }, () => {
   /** The catalogue's specs under names no other run uses. */
   function uniqueSpecs(partitions: number): TopicCreateSpec[] {
     const prefix = uniqueName('topics');
-    const specs = topicCreateSpecs(topicCatalogue({ PAYFLOW_TOPIC_PARTITIONS: String(partitions) })).map(
-      (spec) => ({ ...spec, name: `${prefix}.${spec.name}` }),
-    );
+    const specs = topicCreateSpecs(topicCatalogue({ partitions })).map((spec) => ({
+      ...spec,
+      name: `${prefix}.${spec.name}`,
+    }));
     const changelog = changelogTopicConfig(prefix, 'dedupe', 'seen', partitions);
     created.push(...specs.map((spec) => spec.name), changelog.name);
     return [...specs, changelog];

@@ -30,6 +30,10 @@ export interface KafkaDriverOptions {
   readonly onEvent?: (processor: string, event: RunnerEvent) => void;
   readonly maxRecordsPerTransaction?: number;
   readonly sessionTimeoutMs?: number;
+  /** Kafka transaction timeout of the runners' producers. */
+  readonly transactionTimeoutMs?: number;
+  /** Bound on restoring one task's stores from their changelogs. */
+  readonly restoreTimeoutMs?: number;
   /** Bound on a global table catching up at start. */
   readonly globalTableTimeoutMs?: number;
   readonly wallClockPunctuationMs?: number;
@@ -270,6 +274,12 @@ export class KafkaDriver {
       ...(this.#options.sessionTimeoutMs === undefined
         ? {}
         : { sessionTimeoutMs: this.#options.sessionTimeoutMs }),
+      ...(this.#options.transactionTimeoutMs === undefined
+        ? {}
+        : { transactionTimeoutMs: this.#options.transactionTimeoutMs }),
+      ...(this.#options.restoreTimeoutMs === undefined
+        ? {}
+        : { restoreTimeoutMs: this.#options.restoreTimeoutMs }),
       wallClockPunctuationMs: hasWallClock ? (this.#options.wallClockPunctuationMs ?? 1_000) : 0,
       onEvent: (event) => {
         metrics?.runnerEvent(name, event);

@@ -2,27 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import { topicCatalogue } from './catalogue.js';
-import { brokersFromEnv, resultTable } from './create-cli.js';
+import { resultTable } from './table.js';
 
-describe('topics:create command line', () => {
-  test('PAYFLOW_KAFKA_BROKERS is read as a comma-separated list of host:port', () => {
-    assert.deepEqual(brokersFromEnv({ PAYFLOW_KAFKA_BROKERS: '127.0.0.1:9092, kafka-2.internal:19092' }), [
-      '127.0.0.1:9092',
-      'kafka-2.internal:19092',
-    ]);
-  });
-
-  test('a missing or malformed PAYFLOW_KAFKA_BROKERS is refused with the variable named', () => {
-    for (const env of [
-      {},
-      { PAYFLOW_KAFKA_BROKERS: '' },
-      { PAYFLOW_KAFKA_BROKERS: 'localhost' },
-      { PAYFLOW_KAFKA_BROKERS: 'a:1,,b:2' },
-    ]) {
-      assert.throws(() => brokersFromEnv(env), /PAYFLOW_KAFKA_BROKERS/);
-    }
-  });
-
+describe('topics:create table', () => {
   test('the printed table has one row per catalogue topic with its partitions, cleanup, retention, key and outcome', () => {
     const catalogue = topicCatalogue({});
     const table = resultTable(catalogue, [

@@ -1,0 +1,186 @@
+import assert from 'node:assert/strict';
+import { spawnSync, execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import { ConfigError } from '../gateway/index.js';
+import { paymentPipeline } from '../processors/pipeline.js';
+import {
+  documentedVariables,
+  ENV_SCHEMA,
+  mainJobConfig,
+  parseConfig,
+  processorsConfig,
+  STACK_VARIABLES,
+  topicsConfig,
+} from './config.js';
+import { readmeConfigRows } from './config-docs.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const JWT = { PAYFLOW_JWT_SECRET: 'a-test-secret-of-at-least-32-characters!' };
+const KAFKA = {
+  PAYFLOW_KAFKA_BROKERS: '127.0.0.1:9092',
+  PAYFLOW_SCHEMA_REGISTRY_URL: 'http://127.0.0.1:8081',
+  PAYFLOW_POSTGRES_URL: 'postgres://payflow:payflow@127.0.0.1:5432/payflow',
+};
+
+function problemsOf(load: () => unknown): readonly string[] {
+  try {
+    load();
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('configuration', () => {
+  test('a bad value is one problem line that names the variable and the value', () => {
+    assert.deepEqual(
+      problemsOf(() => mainJobConfig({ ...JWT, PAYFLOW_TOPIC_PARTITIONS: 'abc' })),
+      ['PAYFLOW_TOPIC_PARTITIONS must be a whole number (got "abc")'],
+    );
+    assert.deepEqual(
+      problemsOf(() => mainJobConfig({ ...JWT, PAYFLOW_TOPIC_PARTITIONS: '0' })),
+      ['PAYFLOW_TOPIC_PARTITIONS must be at least 1 (got "0")'],
+    );
+  });
+
+  test('every bad variable is reported at once, secrets and URLs without their value', () => {
+    const problems = problemsOf(() =>
+      mainJobConfig({
+        PAYFLOW_JWT_SECRET: 'too-short-secret',
+        PAYFLOW_HTTP_PORT: 'eighty',
+        PAYFLOW_POSTGRES_URL: 'mysql://user:hunter2@db/x',
+      }),
+    );
+    assert.equal(problems.length, 3);
+    assert.ok(
+      problems.some((line) => line.startsWith('PAYFLOW_JWT_SECRET ') && !line.includes('too-short-secret')),
+    );
+    assert.ok(problems.some((line) => line.startsWith('PAYFLOW_HTTP_PORT ') && line.includes('"eighty"')));
+    assert.ok(problems.some((line) => line.startsWith('PAYFLOW_POSTGRES_URL ') && !line.includes('hunter2')));
+  });
+
+  test('an empty variable counts as unset and takes its default', () => {
+    const config = mainJobConfig({ ...JWT, PAYFLOW_TOPIC_PARTITIONS: ' ', PAYFLOW_KAFKA_BROKERS: '' });
+    assert.equal(config.mode, 'embedded');
+    assert.equal(config.pipeline.partitions, 6);
+  });
+
+  test('PAYFLOW_KAFKA_BROKERS is a comma-separated list of host:port, and a malformed one is refused', () => {
+    const config = topicsConfig({ PAYFLOW_KAFKA_BROKERS: '127.0.0.1:9092, kafka-2.internal:19092' });
+    assert.deepEqual(config.brokers, ['127.0.0.1:9092', 'kafka-2.internal:19092']);
+    for (const bad of ['localhost', 'a:1,,b:2'])
+      assert.match(
+        problemsOf(() => topicsConfig({ PAYFLOW_KAFKA_BROKERS: bad }))[0] ?? '',
+        /^PAYFLOW_KAFKA_BROKERS /,
+      );
+    assert.match(problemsOf(() => topicsConfig({}))[0] ?? '', /^PAYFLOW_KAFKA_BROKERS is required/);
+  });
+
+  test('the Kafka mode needs the registry and PostgreSQL; the processors need the brokers and the registry', () => {
+    const kafkaOnly = { ...JWT, PAYFLOW_KAFKA_BROKERS: KAFKA.PAYFLOW_KAFKA_BROKERS };
+    assert.match(
+      problemsOf(() => mainJobConfig(kafkaOnly)).join('\n'),
+      /PAYFLOW_SCHEMA_REGISTRY_URL is required/,
+    );
+    const noPostgres = { ...kafkaOnly, PAYFLOW_SCHEMA_REGISTRY_URL: KAFKA.PAYFLOW_SCHEMA_REGISTRY_URL };
+    assert.match(problemsOf(() => mainJobConfig(noPostgres))[0] ?? '', /^PAYFLOW_POSTGRES_URL is required/);
+    assert.equal(mainJobConfig({ ...JWT, ...KAFKA }).mode, 'kafka');
+    assert.match(problemsOf(() => processorsConfig({})).join('\n'), /PAYFLOW_KAFKA_BROKERS is required/);
+    // The processors need no JWT key: they serve no API.
+    assert.equal(processorsConfig(KAFKA).kafka.applicationId, 'payflow');
+  });
+
+  test('the main job needs a JWT key, the processors do not', () => {
+    assert.match(problemsOf(() => mainJobConfig({}))[0] ?? '', /^PAYFLOW_JWT_SECRET is required/);
+  });
+
+  test("the processors' bounds and time-to-lives are settable and reach the topology's stores", () => {
+    const config = processorsConfig({
+      ...KAFKA,
+      PAYFLOW_LEDGER_MAX_APPLIED: '5000',
+      PAYFLOW_DEDUPE_MAX_ENTRIES: '7000',
+      PAYFLOW_ACCOUNTS_MAX_ENTRIES: '9000',
+    });
+    const topology = paymentPipeline({
+      serdeOf: () => ({ serialize: () => Buffer.alloc(0), deserialize: () => undefined }),
+      partitions: config.pipeline.partitions,
+      processors: config.pipeline.processors,
+    });
+    const bound = (processor: string, store: string) =>
+      topology.processors.find((p) => p.name === processor)?.stores.find((s) => s.name === store)?.maxEntries;
+    assert.equal(bound('ledger', 'applied'), 5000);
+    assert.equal(bound('dedupe', 'seen'), 7000);
+    assert.equal(bound('accounts', 'accounts'), 9000);
+  });
+
+  test('a dedupe window shorter than the 24 h the API promises is refused', () => {
+    assert.match(
+      problemsOf(() => parseConfig({ PAYFLOW_DEDUPE_TTL_MS: '3600000' }))[0] ?? '',
+      /^PAYFLOW_DEDUPE_TTL_MS must be at least 86400000/,
+    );
+  });
+
+  test('a retry delay cap below the first delay is refused', () => {
+    assert.deepEqual(
+      problemsOf(() =>
+        parseConfig({
+          PAYFLOW_RECORD_RETRY_INITIAL_DELAY_MS: '500',
+          PAYFLOW_RECORD_RETRY_MAX_DELAY_MS: '100',
+        }),
+      ),
+      ['PAYFLOW_RECORD_RETRY_MAX_DELAY_MS must be at least PAYFLOW_RECORD_RETRY_INITIAL_DELAY_MS'],
+    );
+  });
+
+  test("the README's configuration table is the schema's, row for row (npm run config:docs writes it)", () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const expected = documentedVariables().map((row) => [
+      `\`${row.name}\``,
+      row.description.replaceAll('|', '\\|'),
+      row.default,
+      row.bounds,
+    ]);
+    assert.deepEqual(readmeConfigRows(readme), expected);
+  });
+
+  test('every PAYFLOW_* variable the code or the scripts mention is declared in the schema', () => {
+    const files = execFileSync('git', ['ls-files', '*.ts', '*.mjs', 'scripts/*', '.ci/*'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    })
+      .split('\n')
+      .filter((file) => file !== '' && !file.endsWith('.test.ts') && !file.startsWith('test/'));
+    const declared = new Set([...Object.keys(ENV_SCHEMA.shape), ...Object.keys(STACK_VARIABLES)]);
+    const undeclared = new Set<string>();
+    for (const file of files) {
+      let text: string;
+      try {
+        text = readFileSync(new URL(`../${file}`, import.meta.url), 'utf8');
+      } catch {
+        continue;
+      }
+      for (const [name] of text.matchAll(/\bPAYFLOW_[A-Z0-9_]*[A-Z0-9]\b/g))
+        if (!declared.has(name)) undeclared.add(`${name} (${file})`);
+    }
+    assert.deepEqual([...undeclared], []);
+  });
+
+  test('npm start with a bad value exits 2 with one line naming the variable, before opening anything', () => {
+    const result = spawnSync(process.execPath, ['--import', 'tsx', 'app/main.ts'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, PAYFLOW_TOPIC_PARTITIONS: 'abc', PAYFLOW_HTTP_PORT: '0' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(result.status, 2, result.stderr);
+    assert.equal(
+      result.stderr,
+      'payflow: invalid configuration: PAYFLOW_TOPIC_PARTITIONS must be a whole number (got "abc")\n',
+    );
+    assert.equal(result.stdout, '');
+  });
+});

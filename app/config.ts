@@ -1,0 +1,485 @@
+/**
+ * PayFlow's configuration: every `PAYFLOW_*` variable of every program (the main job, `npm run
+ * processors`, `npm run topics:create`) in one schema, each with its meaning, default and bounds,
+ * parsed once at start-up before anything opens. The gateway's section is declared beside the
+ * gateway (gateway/config.ts) and joined here. A bad value, or a value a program needs and does
+ * not have, stops the program with exit 2 and one line per problem naming the variable:
+ *
+ *     payflow: invalid configuration: PAYFLOW_TOPIC_PARTITIONS must be a whole number (got "abc")
+ *
+ * The README's configuration table is generated from this schema (`npm run config:docs`) and a
+ * test fails when the two differ. The variables of the local stack's scripts are listed too
+ * (`STACK_VARIABLES`); they are read by bash, not by node.
+ */
+import { z } from 'zod';
+
+import {
+  ConfigError,
+  envInteger,
+  GATEWAY_ENV,
+  gatewayConfigOf,
+  parseEnv,
+  type GatewayConfig,
+} from '../gateway/index.js';
+import { DEFAULT_DEDUPE_TTL_MS, MIN_DEDUPE_TTL_MS } from '../processors/dedupe/logic.js';
+import { DEFAULT_APPLIED_TTL_MS } from '../processors/ledger/logic.js';
+import { DEFAULT_PARTITIONS, MAX_PARTITIONS } from '../topics/catalogue.js';
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+
+const integer = envInteger;
+
+const HOST_PORT = /^[A-Za-z0-9.[\]:-]+:\d{1,5}$/;
+const brokers = z
+  .string()
+  .transform((value) => value.split(',').map((broker) => broker.trim()))
+  .pipe(z.array(z.string().regex(HOST_PORT, 'must be a comma-separated list of host:port')));
+
+const PIPELINE_ENV = z.object({
+  PAYFLOW_KAFKA_BROKERS: brokers
+    .optional()
+    .describe(
+      'Comma-separated `host:port` of the Kafka cluster; setting it selects the Kafka mode of `npm start`',
+    ),
+  PAYFLOW_SCHEMA_REGISTRY_URL: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+    .optional()
+    .describe('Confluent-compatible schema registry API (required with PAYFLOW_KAFKA_BROKERS)'),
+  PAYFLOW_APPLICATION_ID: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be 1-64 of a-z 0-9 . _ -')
+    .default('payflow')
+    .describe('Prefix of the consumer groups, transactional ids and changelog topics'),
+  PAYFLOW_TOPIC_PARTITIONS: integer(1, MAX_PARTITIONS)
+    .default(DEFAULT_PARTITIONS)
+    .describe('Partitions of every catalogue topic and changelog when they are created'),
+  PAYFLOW_POSTGRES_URL: z
+    .url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' })
+    .optional()
+    .describe('PostgreSQL of the read models (required with PAYFLOW_KAFKA_BROKERS for `npm start`)'),
+  PAYFLOW_POSTGRES_POOL_MAX: integer(1, 1_000)
+    .default(10)
+    .describe('Connections in the read models\u2019 pool'),
+  PAYFLOW_POSTGRES_STATEMENT_TIMEOUT_MS: integer(100, 600_000)
+    .default(10_000)
+    .describe('Bound on one read-model statement, reads and writes'),
+  PAYFLOW_OPS_HOST: z
+    .string()
+    .min(1)
+    .default('127.0.0.1')
+    .describe('Interface of `npm run processors`\u2019 /metrics, /healthz, /readyz'),
+  PAYFLOW_OPS_PORT: integer(0, 65_535)
+    .default(9464)
+    .describe('Port of `npm run processors`\u2019 operations endpoints'),
+});
+
+const RUNTIME_ENV = z.object({
+  PAYFLOW_MAX_RECORDS_PER_TRANSACTION: integer(1, 100_000)
+    .default(500)
+    .describe('Records of one partition processed in one Kafka transaction at most'),
+  PAYFLOW_TRANSACTION_TIMEOUT_MS: integer(1_000, 900_000)
+    .default(30_000)
+    .describe(
+      'Kafka transaction timeout (at most the broker\u2019s transaction.max.timeout.ms): a stopped instance\u2019s transaction is aborted after it',
+    ),
+  PAYFLOW_SESSION_TIMEOUT_MS: integer(6_000, 300_000)
+    .default(10_000)
+    .describe('Consumer-group session timeout of the processors'),
+  PAYFLOW_RESTORE_TIMEOUT_MS: integer(1_000, 3_600_000)
+    .default(60_000)
+    .describe('Bound on restoring one task\u2019s state stores from their changelogs'),
+  PAYFLOW_GLOBAL_TABLE_TIMEOUT_MS: integer(1_000, 3_600_000)
+    .default(60_000)
+    .describe('Bound on a global table (the accounts table) catching up at start'),
+  PAYFLOW_RECORD_MAX_RETRIES: integer(0, 20)
+    .default(5)
+    .describe(
+      'Retries of a record whose processing failed with a retriable error, before it is dead-lettered',
+    ),
+  PAYFLOW_RECORD_RETRY_INITIAL_DELAY_MS: integer(1, 60_000)
+    .default(100)
+    .describe('First retry delay of a record (doubles per retry)'),
+  PAYFLOW_RECORD_RETRY_MAX_DELAY_MS: integer(1, 600_000)
+    .default(5_000)
+    .describe('Largest retry delay of a record'),
+});
+
+const PROCESSORS_ENV = z.object({
+  PAYFLOW_DEDUPE_TTL_MS: integer(MIN_DEDUPE_TTL_MS, 30 * DAY_MS)
+    .default(DEFAULT_DEDUPE_TTL_MS)
+    .describe('How long the dedupe processor remembers a request identity (at least 24 h)'),
+  PAYFLOW_DEDUPE_MAX_ENTRIES: integer(1_000, 100_000_000)
+    .default(1_000_000)
+    .describe('Bound on the request identities remembered, per partition'),
+  PAYFLOW_ACCOUNTS_MAX_ENTRIES: integer(1_000, 100_000_000)
+    .default(1_000_000)
+    .describe('Bound on the accounts, per partition'),
+  PAYFLOW_LEDGER_MAX_BALANCES: integer(1_000, 100_000_000)
+    .default(1_000_000)
+    .describe('Bound on the ledger\u2019s account balances, per partition'),
+  PAYFLOW_LEDGER_MAX_APPLIED: integer(1_000, 100_000_000)
+    .default(2_000_000)
+    .describe('Bound on the payment legs the ledger remembers as applied, per partition'),
+  PAYFLOW_LEDGER_APPLIED_TTL_MS: integer(HOUR_MS, 90 * DAY_MS)
+    .default(DEFAULT_APPLIED_TTL_MS)
+    .describe('How long the ledger remembers an applied leg (its guard against a redelivered one)'),
+  PAYFLOW_PURGE_INTERVAL_MS: integer(1_000, HOUR_MS)
+    .default(60_000)
+    .describe('How often expired dedupe and ledger entries are purged'),
+});
+
+const EMBEDDED_ENV = z.object({
+  PAYFLOW_EMBEDDED_MAX_RECORDS_PER_TOPIC: integer(1_000, 100_000_000)
+    .default(1_000_000)
+    .describe('Embedded mode: bound on each in-memory topic'),
+  PAYFLOW_EMBEDDED_MAX_PAYMENTS: integer(1_000, 100_000_000)
+    .default(1_000_000)
+    .describe('Embedded mode: bound on the payments read model'),
+  PAYFLOW_EMBEDDED_MAX_ACCOUNTS: integer(100, 10_000_000)
+    .default(100_000)
+    .describe('Embedded mode: bound on the accounts read model'),
+});
+
+/** Every variable a PayFlow program reads. */
+export const ENV_SCHEMA = z.object({
+  ...GATEWAY_ENV.shape,
+  ...PIPELINE_ENV.shape,
+  ...RUNTIME_ENV.shape,
+  ...PROCESSORS_ENV.shape,
+  ...EMBEDDED_ENV.shape,
+});
+
+export type Env = z.infer<typeof ENV_SCHEMA>;
+
+/** Read by scripts/stack and scripts/test-all (bash), documented here with the rest. */
+export const STACK_VARIABLES: Readonly<
+  Record<string, { readonly description: string; readonly default: string }>
+> = {
+  PAYFLOW_HOME: {
+    description: 'Where the local stack installs, keeps data and logs',
+    default: '`.payflow/`',
+  },
+  PAYFLOW_KAFKA_PORT: { description: 'Local stack: Kafka\u2019s listener', default: '9092' },
+  PAYFLOW_KAFKA_CONTROLLER_PORT: {
+    description: 'Local stack: Kafka\u2019s KRaft controller',
+    default: '9093',
+  },
+  PAYFLOW_REGISTRY_PORT: { description: 'Local stack: the schema registry', default: '8081' },
+  PAYFLOW_REGISTRY_MANAGEMENT_PORT: {
+    description: 'Local stack: the registry\u2019s management port',
+    default: '8091',
+  },
+  PAYFLOW_POSTGRES_PORT: { description: 'Local stack: PostgreSQL', default: '5432' },
+  PAYFLOW_REDIS_PORT: { description: 'Local stack: Redis', default: '6379' },
+  PAYFLOW_ELASTICSEARCH_PORT: { description: 'Local stack: Elasticsearch HTTP', default: '9200' },
+  PAYFLOW_ELASTICSEARCH_TRANSPORT_PORT: {
+    description: 'Local stack: Elasticsearch transport',
+    default: '9300',
+  },
+  PAYFLOW_S3_PORT: { description: 'Local stack: the S3 store', default: '9000' },
+  PAYFLOW_STACK_DOWNLOAD_TIMEOUT_S: { description: 'Local stack: bound on one download', default: '600' },
+  PAYFLOW_STACK_START_TIMEOUT_S: {
+    description: 'Local stack: bound on one service becoming healthy',
+    default: '180',
+  },
+  PAYFLOW_STACK_STOP_TIMEOUT_S: { description: 'Local stack: bound on one service stopping', default: '60' },
+  PAYFLOW_JAVA_HOME: {
+    description: 'Local stack: a Java 17+ to use instead of installing one',
+    default: 'unset',
+  },
+  PAYFLOW_JAVA21_HOME: { description: 'Local stack: a Java 21+ for Elasticsearch', default: 'unset' },
+  PAYFLOW_SERVICE_USER: {
+    description: 'Local stack: the user services run as when started by root',
+    default: 'unset',
+  },
+  PAYFLOW_APT_UPDATED: {
+    description: 'Local stack: set to skip `apt-get update` before installing packages',
+    default: 'unset',
+  },
+  PAYFLOW_STACK: {
+    description: '`npm test`: `local` (start the local stack) or `external`',
+    default: '`local`',
+  },
+  PAYFLOW_STACK_ENV_FILE: {
+    description: '`npm test` with `PAYFLOW_STACK=external`: the client environment file',
+    default: '`scripts/compose/stack.env`',
+  },
+  PAYFLOW_KEEP_STACK: { description: '`npm test`: `1` leaves the stack it started running', default: '0' },
+  PAYFLOW_REQUIRE_STACK: {
+    description: 'Tests: `1` fails (instead of skipping) a test whose server is missing',
+    default: 'unset',
+  },
+  PAYFLOW_ELASTICSEARCH_URL: {
+    description: 'Tests: Elasticsearch of the search projection',
+    default: 'from the stack',
+  },
+  PAYFLOW_S3_ENDPOINT: {
+    description: 'Tests: the S3 store of the Parquet archive',
+    default: 'from the stack',
+  },
+  PAYFLOW_S3_REGION: { description: 'Tests: the S3 store\u2019s region', default: 'from the stack' },
+  PAYFLOW_S3_ACCESS_KEY_ID: {
+    description: 'Tests: the S3 store\u2019s access key',
+    default: 'from the stack',
+  },
+  PAYFLOW_S3_SECRET_ACCESS_KEY: {
+    description: 'Tests: the S3 store\u2019s secret key',
+    default: 'from the stack',
+  },
+};
+
+export interface KafkaSettings {
+  readonly brokers: readonly string[];
+  readonly registryUrl: string;
+  readonly applicationId: string;
+}
+
+export interface PostgresSettings {
+  readonly url: string;
+  readonly poolMax: number;
+  readonly statementTimeoutMs: number;
+}
+
+/** How the Kafka driver runs the processors. */
+export interface RuntimeSettings {
+  readonly maxRecordsPerTransaction: number;
+  readonly transactionTimeoutMs: number;
+  readonly sessionTimeoutMs: number;
+  readonly restoreTimeoutMs: number;
+  readonly globalTableTimeoutMs: number;
+  readonly retry: {
+    readonly maxRetries: number;
+    readonly initialDelayMs: number;
+    readonly maxDelayMs: number;
+  };
+}
+
+/** The processors' bounds and time-to-lives. */
+export interface ProcessorSettings {
+  readonly dedupe: { readonly ttlMs: number; readonly maxEntries: number; readonly purgeIntervalMs: number };
+  readonly accounts: { readonly maxEntries: number };
+  readonly ledger: {
+    readonly maxBalances: number;
+    readonly maxApplied: number;
+    readonly appliedTtlMs: number;
+    readonly purgeIntervalMs: number;
+  };
+}
+
+export interface EmbeddedSettings {
+  readonly maxRecordsPerTopic: number;
+  readonly maxPayments: number;
+  readonly maxAccounts: number;
+}
+
+/** What every program shares: the topics' partitions and the processors' settings. */
+export interface PipelineSettings {
+  readonly partitions: number;
+  readonly processors: ProcessorSettings;
+  readonly runtime: RuntimeSettings;
+}
+
+export type MainJobConfig = {
+  readonly gateway: GatewayConfig;
+  readonly pipeline: PipelineSettings;
+} & (
+  | { readonly mode: 'embedded'; readonly embedded: EmbeddedSettings }
+  | { readonly mode: 'kafka'; readonly kafka: KafkaSettings; readonly postgres: PostgresSettings }
+);
+
+export interface ProcessorsConfig {
+  readonly kafka: KafkaSettings;
+  readonly pipeline: PipelineSettings;
+  readonly ops: { readonly host: string; readonly port: number };
+  readonly logLevel: Env['PAYFLOW_LOG_LEVEL'];
+}
+
+export interface TopicsConfig {
+  readonly brokers: readonly string[];
+  readonly partitions: number;
+}
+
+function pipelineSettings(env: Env): PipelineSettings {
+  return {
+    partitions: env.PAYFLOW_TOPIC_PARTITIONS,
+    processors: {
+      dedupe: {
+        ttlMs: env.PAYFLOW_DEDUPE_TTL_MS,
+        maxEntries: env.PAYFLOW_DEDUPE_MAX_ENTRIES,
+        purgeIntervalMs: env.PAYFLOW_PURGE_INTERVAL_MS,
+      },
+      accounts: { maxEntries: env.PAYFLOW_ACCOUNTS_MAX_ENTRIES },
+      ledger: {
+        maxBalances: env.PAYFLOW_LEDGER_MAX_BALANCES,
+        maxApplied: env.PAYFLOW_LEDGER_MAX_APPLIED,
+        appliedTtlMs: env.PAYFLOW_LEDGER_APPLIED_TTL_MS,
+        purgeIntervalMs: env.PAYFLOW_PURGE_INTERVAL_MS,
+      },
+    },
+    runtime: {
+      maxRecordsPerTransaction: env.PAYFLOW_MAX_RECORDS_PER_TRANSACTION,
+      transactionTimeoutMs: env.PAYFLOW_TRANSACTION_TIMEOUT_MS,
+      sessionTimeoutMs: env.PAYFLOW_SESSION_TIMEOUT_MS,
+      restoreTimeoutMs: env.PAYFLOW_RESTORE_TIMEOUT_MS,
+      globalTableTimeoutMs: env.PAYFLOW_GLOBAL_TABLE_TIMEOUT_MS,
+      retry: {
+        maxRetries: env.PAYFLOW_RECORD_MAX_RETRIES,
+        initialDelayMs: env.PAYFLOW_RECORD_RETRY_INITIAL_DELAY_MS,
+        maxDelayMs: env.PAYFLOW_RECORD_RETRY_MAX_DELAY_MS,
+      },
+    },
+  };
+}
+
+/** The pipeline's settings when no variable is set (tests, benchmarks). */
+export function defaultPipelineSettings(): PipelineSettings {
+  return pipelineSettings(parseConfig({}));
+}
+
+/** Parses every variable once; throws ConfigError with a line per bad variable. */
+export function parseConfig(env: NodeJS.ProcessEnv): Env {
+  const values = parseEnv(ENV_SCHEMA, env);
+  const problems: string[] = [];
+  if (values.PAYFLOW_RECORD_RETRY_MAX_DELAY_MS < values.PAYFLOW_RECORD_RETRY_INITIAL_DELAY_MS)
+    problems.push('PAYFLOW_RECORD_RETRY_MAX_DELAY_MS must be at least PAYFLOW_RECORD_RETRY_INITIAL_DELAY_MS');
+  if (problems.length > 0) throw new ConfigError(problems);
+  return values;
+}
+
+function kafkaSettings(env: Env, required: string): KafkaSettings {
+  const problems: string[] = [];
+  if (env.PAYFLOW_KAFKA_BROKERS === undefined) problems.push(`PAYFLOW_KAFKA_BROKERS is required ${required}`);
+  if (env.PAYFLOW_SCHEMA_REGISTRY_URL === undefined)
+    problems.push(`PAYFLOW_SCHEMA_REGISTRY_URL is required ${required}`);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    brokers: env.PAYFLOW_KAFKA_BROKERS!,
+    registryUrl: env.PAYFLOW_SCHEMA_REGISTRY_URL!,
+    applicationId: env.PAYFLOW_APPLICATION_ID,
+  };
+}
+
+/** `npm start`: the gateway and the pipeline, embedded or (with PAYFLOW_KAFKA_BROKERS) on Kafka. */
+export function mainJobConfig(env: NodeJS.ProcessEnv): MainJobConfig {
+  const values = parseConfig(env);
+  const gateway = gatewayConfigOf(values);
+  const pipeline = pipelineSettings(values);
+  if (values.PAYFLOW_KAFKA_BROKERS === undefined) {
+    return {
+      gateway,
+      pipeline,
+      mode: 'embedded',
+      embedded: {
+        maxRecordsPerTopic: values.PAYFLOW_EMBEDDED_MAX_RECORDS_PER_TOPIC,
+        maxPayments: values.PAYFLOW_EMBEDDED_MAX_PAYMENTS,
+        maxAccounts: values.PAYFLOW_EMBEDDED_MAX_ACCOUNTS,
+      },
+    };
+  }
+  const kafka = kafkaSettings(values, 'in the Kafka mode (PAYFLOW_KAFKA_BROKERS is set)');
+  if (values.PAYFLOW_POSTGRES_URL === undefined) {
+    throw new ConfigError([
+      'PAYFLOW_POSTGRES_URL is required when PAYFLOW_KAFKA_BROKERS is set (the read models are in PostgreSQL)',
+    ]);
+  }
+  return {
+    gateway,
+    pipeline,
+    mode: 'kafka',
+    kafka,
+    postgres: {
+      url: values.PAYFLOW_POSTGRES_URL,
+      poolMax: values.PAYFLOW_POSTGRES_POOL_MAX,
+      statementTimeoutMs: values.PAYFLOW_POSTGRES_STATEMENT_TIMEOUT_MS,
+    },
+  };
+}
+
+/** `npm run processors`: the pipeline on Kafka without the gateway. */
+export function processorsConfig(env: NodeJS.ProcessEnv): ProcessorsConfig {
+  const values = parseConfig(env);
+  return {
+    kafka: kafkaSettings(values, 'by npm run processors'),
+    pipeline: pipelineSettings(values),
+    ops: { host: values.PAYFLOW_OPS_HOST, port: values.PAYFLOW_OPS_PORT },
+    logLevel: values.PAYFLOW_LOG_LEVEL,
+  };
+}
+
+/** `npm run topics:create`: the catalogue's topics on a cluster. */
+export function topicsConfig(env: NodeJS.ProcessEnv): TopicsConfig {
+  const values = parseConfig(env);
+  if (values.PAYFLOW_KAFKA_BROKERS === undefined)
+    throw new ConfigError(['PAYFLOW_KAFKA_BROKERS is required by npm run topics:create']);
+  return { brokers: values.PAYFLOW_KAFKA_BROKERS, partitions: values.PAYFLOW_TOPIC_PARTITIONS };
+}
+
+/**
+ * For a program's entry point: the configuration, or the problems on stderr (one line each,
+ * prefixed with the program's name) and exit 2. Call before opening anything.
+ */
+export function configOrExit<C>(program: string, load: () => C): C {
+  try {
+    return load();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    for (const problem of error.problems)
+      process.stderr.write(`${program}: invalid configuration: ${problem}\n`);
+    process.exit(2);
+  }
+}
+
+interface Documented {
+  readonly name: string;
+  readonly description: string;
+  readonly default: string;
+  /** Allowed values: a number range, a list, or empty. */
+  readonly bounds: string;
+}
+
+/** The schema's bounds in words: `1–10000` for a number, `a, b, c` for an enum. */
+function boundsOf(schema: z.ZodType): string {
+  let inner: z.ZodType = schema;
+  while (inner instanceof z.ZodDefault || inner instanceof z.ZodOptional) inner = inner.unwrap() as z.ZodType;
+  if (inner instanceof z.ZodNumber && inner.minValue !== null && inner.maxValue !== null)
+    return `${inner.minValue}–${inner.maxValue}`;
+  if (inner instanceof z.ZodEnum) return inner.options.join(', ');
+  return '';
+}
+
+/** Every variable with its doc and default, in schema order, then the stack's. */
+export function documentedVariables(): readonly Documented[] {
+  const rows: Documented[] = Object.entries(ENV_SCHEMA.shape).map(([name, schema]) => {
+    const parsed = (schema as z.ZodType).safeParse(undefined);
+    const fallback =
+      parsed.success && parsed.data !== undefined
+        ? `\`${JSON.stringify(parsed.data).replace(/^"|"$/g, '')}\``
+        : 'unset';
+    return {
+      name,
+      description: (schema as z.ZodType).description ?? '',
+      default: fallback,
+      bounds: boundsOf(schema as z.ZodType),
+    };
+  });
+  for (const [name, { description, default: fallback }] of Object.entries(STACK_VARIABLES))
+    rows.push({ name, description, default: fallback, bounds: '' });
+  return rows;
+}
+
+export const CONFIG_DOCS_BEGIN =
+  '<!-- configuration table: generated by `npm run config:docs` from app/config.ts -->';
+export const CONFIG_DOCS_END = '<!-- end of configuration table -->';
+
+/** The README's configuration table. */
+export function configTable(): string {
+  const escape = (text: string) => text.replaceAll('|', '\\|');
+  return [
+    '| Variable | Meaning | Default | Allowed |',
+    '| --- | --- | --- | --- |',
+    ...documentedVariables().map(
+      (row) => `| \`${row.name}\` | ${escape(row.description)} | ${row.default} | ${row.bounds} |`,
+    ),
+  ].join('\n');
+}
