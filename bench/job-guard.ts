@@ -1,6 +1,6 @@
 /**
  * Preloaded into the main job the benchmark starts (`node --import tsx --import
- * ./bench/job-guard.ts main.ts`): the job must not outlive the benchmark, even one that was
+ * ./bench/job-guard.ts app/main.ts`): the job must not outlive the benchmark, even one that was
  * killed outright. When the benchmark's IPC channel closes, or the lifetime in
  * BENCH_JOB_LIFETIME_MS has passed, the job gets SIGTERM (its own orderly stop), and exits for
  * sure 30 s later.

@@ -1,6 +1,6 @@
 /**
- * The main job (main.ts) as a child process of the benchmark, as it is deployed: its own event
- * loop, apart from the load generator's. Started with `node --import tsx main.ts` (plus
+ * The main job (app/main.ts) as a child process of the benchmark, as it is deployed: its own event
+ * loop, apart from the load generator's. Started with `node --import tsx app/main.ts` (plus
  * bench/job-guard.ts, which stops it should the benchmark die), ready once `GET /readyz` answers
  * 200, stopped with SIGTERM and, when that takes too long, SIGKILL.
  */

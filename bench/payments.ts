@@ -1,5 +1,5 @@
 /**
- * The payment pipeline end to end: the main job (main.ts) in a child process, driven over its
+ * The payment pipeline end to end: the main job (app/main.ts) in a child process, driven over its
  * HTTP API by parallel clients in the benchmark process; a payment's latency runs from sending
  * its `POST /v1/payments` to seeing its `PaymentCompleted` event (Kafka mode: a read_committed
  * consumer of `payments.events`; embedded mode: polling its status).

@@ -1,5 +1,5 @@
 /**
- * The main job on the real stack (`main.ts` in the Kafka mode: gateway, processors and the
+ * The main job on the real stack (`app/main.ts` in the Kafka mode: gateway, processors and the
  * PostgreSQL read models in one process) under a steady payment load over HTTP while, in turn,
  * the broker is stopped for 10 s and started again, PostgreSQL is stopped for 10 s and started
  * again, and the main job is SIGKILLed and started again. Producers behave as the API asks: an

@@ -1,5 +1,5 @@
 /**
- * The README's main-job command (`npm start`, i.e. `tsx main.ts`) works on a fresh machine with
+ * The README's main-job command (`npm start`, i.e. `tsx app/main.ts`) works on a fresh machine with
  * no servers and no configuration: it listens, prints development tokens, accepts a payment and
  * stops cleanly on SIGTERM.
  */

@@ -1,5 +1,5 @@
 /**
- * The main job as a child process (`main.ts` in the Kafka mode on the real stack) and what a
+ * The main job as a child process (`app/main.ts` in the Kafka mode on the real stack) and what a
  * producer and an operator do with it over HTTP only: open and fund accounts, pay as the API asks
  * (an answer that never came, 409, 429 or 503 is sent again with the same Idempotency-Key and
  * body until a 202), wait for a payment to end, and compare balances with the payments that
@@ -33,7 +33,7 @@ export interface Transfer {
 }
 
 /**
- * Starts `main.ts` in the Kafka mode on `port`. Its stdout is piped when `stdout` is 'pipe' (the
+ * Starts `app/main.ts` in the Kafka mode on `port`. Its stdout is piped when `stdout` is 'pipe' (the
  * caller must then read it, or the child blocks on a full pipe); stderr is inherited.
  */
 export function startMainJobProcess(
