@@ -31,13 +31,14 @@ import {
   connectRedis,
   createIdempotencyStore,
   KafkaCommandPublisher,
+  type CommandSerializer,
   type GatewayConfig,
   type GatewayPorts,
 } from '../gateway/index.js';
 import { EmbeddedPipeline } from './embedded.js';
 import { ComponentHealth } from '../processors/runtime/supervision.js';
 import { configOrExit, mainJobConfig, type MainJobConfig } from './config.js';
-import { startKafkaPipeline } from './kafka.js';
+import { startKafkaPipeline, type KafkaPipeline } from './kafka.js';
 import { Lifecycle } from './lifecycle.js';
 import {
   MemoryAcceptedPayments,
@@ -48,6 +49,7 @@ import {
 import { startPostgresReadModels } from './read-models.js';
 import { AVRO } from '../schemas/avro.js';
 import { createSchemaRegistry, registryAvroSerde, valueSubject } from '../schemas/registry.js';
+import type { Serde } from '../schemas/serde.js';
 import type { AccountCommand, PaymentCommand } from '../schemas/types.js';
 import { TOPIC } from '../topics/catalogue.js';
 
@@ -102,20 +104,7 @@ async function kafkaWiring(
   gatewayRedis: Redis | undefined,
   lifecycle: Lifecycle,
 ): Promise<Wiring> {
-  const pool = lifecycle.own(
-    'PostgreSQL pool',
-    new pg.Pool({
-      connectionString: config.postgres.url,
-      max: config.postgres.poolMax,
-      connectionTimeoutMillis: POSTGRES_CONNECT_TIMEOUT_MS,
-      statement_timeout: config.postgres.statementTimeoutMs,
-      // A server that stops answering (frozen, partitioned) fails the query on the client too.
-      query_timeout: config.postgres.statementTimeoutMs + POSTGRES_QUERY_TIMEOUT_MARGIN_MS,
-      keepAlive: true,
-    }),
-    (p) => p.end(),
-  );
-  pool.on('error', (error) => log('idle PostgreSQL connection failed', { error: error.message }));
+  const pool = lifecycle.own('PostgreSQL pool', readModelsPool(config.postgres, log), (p) => p.end());
 
   const logger = pino({ name: 'payflow', level: config.gateway.logLevel });
   // One health for the process: the broker, the processors, the global tables, the read models.
@@ -129,8 +118,6 @@ async function kafkaWiring(
   const registry = createSchemaRegistry(config.kafka.registryUrl);
   const serde = <V>(topic: string, contract: Parameters<typeof registryAvroSerde<V>>[2]) =>
     registryAvroSerde<V>(registry, valueSubject(topic), contract);
-  const paymentCommands = serde(TOPIC.paymentsCommands, AVRO.PaymentCommand);
-  const accountCommands = serde(TOPIC.accountsCommands, AVRO.AccountCommand);
 
   const readModels = lifecycle.own(
     'read models',
@@ -163,15 +150,10 @@ async function kafkaWiring(
     'command publisher',
     await KafkaCommandPublisher.connect({
       kafka: pipeline.kafka,
-      serializer: {
-        serialize: async (topic, value) => {
-          if (topic === TOPIC.paymentsCommands)
-            return paymentCommands.serialize(value as PaymentCommand, topic);
-          if (topic === TOPIC.accountsCommands)
-            return accountCommands.serialize(value as AccountCommand, topic);
-          throw new Error(`no command contract for topic ${topic}`);
-        },
-      },
+      serializer: commandSerializer(
+        serde(TOPIC.paymentsCommands, AVRO.PaymentCommand),
+        serde(TOPIC.accountsCommands, AVRO.AccountCommand),
+      ),
       paymentsTopic: TOPIC.paymentsCommands,
       accountsTopic: TOPIC.accountsCommands,
       produceTimeoutMs: config.gateway.publishTimeoutMs,
@@ -192,21 +174,61 @@ async function kafkaWiring(
       publisher: readYourWrites.publisher,
       payments: readYourWrites.payments,
       accounts: readModels.accounts,
-      readiness: {
-        check: async () => {
-          const notUp = pipeline.driver.notReadyDetail ?? health.describeNotUp();
-          if (notUp !== undefined) return { ready: false, detail: `not up: ${notUp}` };
-          await pool.query('SELECT 1');
-          return { ready: true };
-        },
+      ...readinessPorts(pipeline, health, pool),
+    },
+  };
+}
+
+/** The read models' pool: every query bounded on the server and, for a server gone silent, on the client. */
+function readModelsPool(postgres: Extract<MainJobConfig, { mode: 'kafka' }>['postgres'], log: Log): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: postgres.url,
+    max: postgres.poolMax,
+    connectionTimeoutMillis: POSTGRES_CONNECT_TIMEOUT_MS,
+    statement_timeout: postgres.statementTimeoutMs,
+    query_timeout: postgres.statementTimeoutMs + POSTGRES_QUERY_TIMEOUT_MARGIN_MS,
+    keepAlive: true,
+  });
+  pool.on('error', (error) => log('idle PostgreSQL connection failed', { error: error.message }));
+  return pool;
+}
+
+/** The gateway's commands in the registry's wire format, by topic. */
+function commandSerializer(
+  payments: Serde<PaymentCommand>,
+  accounts: Serde<AccountCommand>,
+): CommandSerializer {
+  return {
+    serialize: async (topic, value) => {
+      if (topic === TOPIC.paymentsCommands) return payments.serialize(value as PaymentCommand, topic);
+      if (topic === TOPIC.accountsCommands) return accounts.serialize(value as AccountCommand, topic);
+      throw new Error(`no command contract for topic ${topic}`);
+    },
+  };
+}
+
+/**
+ * Readiness: every component up and PostgreSQL answering. Intake: new commands are refused while
+ * the log or a processor can't take them; a read model that is down only delays the status URL.
+ */
+function readinessPorts(
+  pipeline: KafkaPipeline,
+  health: ComponentHealth,
+  pool: pg.Pool,
+): Pick<GatewayPorts, 'readiness' | 'intake'> {
+  return {
+    readiness: {
+      check: async () => {
+        const notUp = pipeline.driver.notReadyDetail ?? health.describeNotUp();
+        if (notUp !== undefined) return { ready: false, detail: `not up: ${notUp}` };
+        await pool.query('SELECT 1');
+        return { ready: true };
       },
-      // New commands are refused while the log or a processor can't take them; a read model
-      // that is down only delays the status URL.
-      intake: {
-        accepting: () => {
-          const notUp = pipeline.driver.notReadyDetail;
-          return notUp === undefined ? { accepting: true } : { accepting: false, detail: notUp };
-        },
+    },
+    intake: {
+      accepting: () => {
+        const notUp = pipeline.driver.notReadyDetail;
+        return notUp === undefined ? { accepting: true } : { accepting: false, detail: notUp };
       },
     },
   };
