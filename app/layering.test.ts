@@ -76,6 +76,13 @@ describe('layering', () => {
       const from = layerOf(file);
       for (const target of imports) {
         const to = layerOf(target);
+        // A processor sees the runtime only through its contract.
+        if (from === 'processors' && to === 'runtime' && target !== 'processors/runtime/api.ts') {
+          violations.push(
+            `${file} (processors) imports ${target}: a processor may use only processors/runtime/api.ts`,
+          );
+          continue;
+        }
         if (to === from || ALLOWED[from].includes(to)) continue;
         if (EXCEPTIONS[`${from} -> ${target}`] !== undefined) continue;
         violations.push(`${file} (${from}) imports ${target} (${to})`);
