@@ -135,11 +135,25 @@ interface Wiring {
   readonly closers: (() => Promise<void>)[];
 }
 
-function embeddedWiring(metricsRegistry: Registry): Wiring {
-  const pipeline = new EmbeddedPipeline({ metricsRegistry });
+function embeddedWiring(metricsRegistry: Registry, logLevel: GatewayConfig['logLevel']): Wiring {
+  const health = new ComponentHealth({
+    registry: metricsRegistry,
+    log: pino({ name: 'payflow', level: logLevel }),
+  });
+  const pipeline = new EmbeddedPipeline({ metricsRegistry, health });
   pipeline.start();
+  // A partition a program error stopped makes /readyz 503 naming it; commands are still taken
+  // (the other partitions go on, and the stopped one processes them once restarted with a fix).
+  const readiness = {
+    check: () => {
+      const notUp = pipeline.driver.notReadyDetail;
+      return Promise.resolve(
+        notUp === undefined ? { ready: true } : { ready: false, detail: `not up: ${notUp}` },
+      );
+    },
+  };
   return {
-    ports: { publisher: pipeline, payments: pipeline.payments, accounts: pipeline.accounts },
+    ports: { publisher: pipeline, payments: pipeline.payments, accounts: pipeline.accounts, readiness },
     embedded: pipeline,
     closers: [() => Promise.resolve(pipeline.stop())],
   };
@@ -308,7 +322,7 @@ export async function startMainJob(
   try {
     wiring =
       mode.mode === 'embedded'
-        ? embeddedWiring(metricsRegistry)
+        ? embeddedWiring(metricsRegistry, config.logLevel)
         : await kafkaWiring(mode, config, env, metricsRegistry, log, gatewayRedis);
   } catch (error) {
     await gatewayRedis?.quit().catch(() => undefined);

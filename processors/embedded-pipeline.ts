@@ -18,6 +18,7 @@ import { commandRecordHeaders } from '../gateway/kafka-publisher.js';
 import { paymentPipeline } from './pipeline.js';
 import { MemoryDriver } from './runtime/memory/driver.js';
 import { RuntimeMetrics } from './runtime/metrics.js';
+import { ComponentHealth } from './runtime/supervision.js';
 
 export interface EmbeddedPipelineOptions {
   readonly metricsRegistry: Registry;
@@ -27,6 +28,8 @@ export interface EmbeddedPipelineOptions {
   readonly maxPayments?: number;
   readonly maxAccounts?: number;
   readonly now?: () => number;
+  /** Where the processors report (`processor:<name>`); default: one on the metrics registry. */
+  readonly health?: ComponentHealth;
 }
 
 export class EmbeddedPipeline implements CommandPublisher {
@@ -43,6 +46,8 @@ export class EmbeddedPipeline implements CommandPublisher {
       startWallClockMs: this.#now(),
       observer: new RuntimeMetrics(options.metricsRegistry),
       maxRecordsPerTopic: options.maxRecordsPerTopic ?? 1_000_000,
+      // processor:<name> in payflow_component_up; a partition stopped by a program error is logged.
+      health: options.health ?? new ComponentHealth({ registry: options.metricsRegistry }),
     });
     const payments = new MemoryPaymentsProjection(options.maxPayments ?? 1_000_000);
     const accounts = new MemoryAccountsProjection({

@@ -20,6 +20,8 @@ export const HEADER = {
   dlqSourceTopic: 'payflow-dlq-source-topic',
   dlqSourcePartition: 'payflow-dlq-source-partition',
   dlqSourceOffset: 'payflow-dlq-source-offset',
+  /** The payment a record on a payment's path belongs to, where its key is another id. */
+  paymentId: 'payflow-payment-id',
 } as const;
 
 /** An input record, immutable. Keys are strings (payment id, account id, ...). */
@@ -64,7 +66,7 @@ export type StoreSpec = KeyValueStoreSpec | WindowStoreSpec;
 export interface KeyValueStoreSpec {
   readonly kind: 'kv';
   readonly name: string;
-  /** Hard bound per partition; exceeding it is a StoreCapacityError (the record is dead-lettered). */
+  /** Hard bound per partition; exceeding it is a StoreCapacityError (the record is dead-lettered STORE_CAPACITY). */
   readonly maxEntries: number;
 }
 
@@ -164,12 +166,87 @@ export interface Processor<V = unknown> {
   /** Compacted topics read as replicated tables through `context.globalTable(topic)`. */
   readonly globalTables?: readonly string[];
   process(record: InputRecord<V>, context: ProcessorContext): void;
+  /**
+   * Called (pure, like `process`) for an input that is dead-lettered as bad data, in the same
+   * transaction as its dead letter: a processor on a payment's path forwards the payment's
+   * terminal event here so the payment ends visibly. Throwing from it stops the partition.
+   */
+  onBadRecord?(record: BadRecord, context: ProcessorContext): void;
+}
+
+/** An input dead-lettered as bad data, as `onBadRecord` sees it (its value could not be used). */
+export interface BadRecord {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly key: string;
+  readonly timestampMs: number;
+  readonly headers: Headers;
+  readonly code: DeadLetterCode;
+  /** The error message, as in `payflow-dlq-reason`. */
+  readonly reason: string;
 }
 
 /**
- * Thrown by a processor (or a serde) for a failure worth retrying: the runtime retries the record
- * with capped exponential backoff, then dead-letters it when the attempts are used up. Any other
- * error dead-letters the record at once.
+ * The closed list of `payflow-dlq-error-code` values: every writer of the dead-letter topic (the
+ * processors' runtime and the read models) uses one of these, and nothing else.
+ * - `UNDECODABLE`: the bytes are not a record of the topic's contract;
+ * - `TOMBSTONE`: a record without a value, which no PayFlow topic contract has;
+ * - `STORE_CAPACITY`: a processor's state store is full and the record would add a key;
+ * - `UNBALANCED_POSTING`: (read models) a ledger posting whose lines don't sum to zero, or have none;
+ * - `MISSING_PREDECESSOR`: (read models) an event of a payment whose earlier events the read
+ *   model doesn't have (dead-lettered before it, or never written);
+ * - `SEQUENCE_GAP`: (read models) an event that skips a sequence number of its payment;
+ * - `REFUSED_BY_TARGET`: (read models) the target refused the data (a constraint or data exception);
+ * - `UNAPPLICABLE`: any other failure of the record itself (a processor's BadRecordError, a read
+ *   model's record it cannot apply).
+ */
+export const DEAD_LETTER_CODES = [
+  'UNDECODABLE',
+  'TOMBSTONE',
+  'STORE_CAPACITY',
+  'UNBALANCED_POSTING',
+  'MISSING_PREDECESSOR',
+  'SEQUENCE_GAP',
+  'REFUSED_BY_TARGET',
+  'UNAPPLICABLE',
+] as const;
+export type DeadLetterCode = (typeof DEAD_LETTER_CODES)[number];
+
+/*
+ * Failure classes. What a processor or a serde throws decides what happens to the record:
+ *
+ * - BadRecordError (bad data): the record is dead-lettered with its code, the processor's
+ *   `onBadRecord` may end the payment it belongs to, and the partition moves on.
+ * - RetriableError (infrastructure: registry, broker, a store out of reach): retried with capped
+ *   backoff, never dead-lettered; the record is not committed until it succeeds.
+ * - anything else (a program error or a broken invariant, see `assertInvariant`): the partition
+ *   stops. Nothing of the record is committed or dead-lettered; its task fails, is counted and
+ *   logged, and the processor's component is reported `failed` (readiness is red) until the
+ *   process is restarted with a fix.
+ */
+
+/**
+ * A record that is bad data: it is dead-lettered with `deadLetterCode` and the partition moves on.
+ * A serde throws it (or any error but a RetriableError) for bytes it cannot read; a processor
+ * throws it for an input its contract can't accept.
+ */
+export class BadRecordError extends Error {
+  constructor(
+    readonly deadLetterCode: DeadLetterCode,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'BadRecordError';
+  }
+}
+
+/**
+ * An infrastructure failure (the registry, the broker or a store can't be reached): the runtime
+ * retries the record with capped exponential backoff for as long as it takes and never
+ * dead-letters it. The task retries in place first; after that the driver fails the task and
+ * reads the uncommitted record again once it has restarted it (the Kafka driver's supervisor).
  */
 export class RetriableError extends Error {
   constructor(message: string, options?: ErrorOptions) {
@@ -178,13 +255,26 @@ export class RetriableError extends Error {
   }
 }
 
-/** Raised when a store would exceed its declared `maxEntries`; the record is dead-lettered. */
-export class StoreCapacityError extends Error {
+/** A broken invariant: a program error, so the partition stops rather than go on. */
+export class InvariantError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvariantError';
+  }
+}
+
+/** Throws InvariantError when `condition` is false: the partition stops, nothing is committed. */
+export function assertInvariant(condition: boolean, message: () => string): asserts condition {
+  if (!condition) throw new InvariantError(message());
+}
+
+/** Raised when a store would exceed its declared `maxEntries`; the record is dead-lettered STORE_CAPACITY. */
+export class StoreCapacityError extends BadRecordError {
   constructor(
     readonly store: string,
     readonly maxEntries: number,
   ) {
-    super(`state store ${store} is full (${maxEntries} entries per partition)`);
+    super('STORE_CAPACITY', `state store ${store} is full (${maxEntries} entries per partition)`);
     this.name = 'StoreCapacityError';
   }
 }
@@ -210,6 +300,6 @@ export interface Topology {
   readonly applicationId: string;
   readonly topics: readonly TopicSpec[];
   readonly processors: readonly Processor[];
-  /** Records that fail decoding or processing land here, with the reason in headers. */
+  /** Records that are bad data (BadRecordError, undecodable, full store) land here, with the code in headers. */
   readonly deadLetterTopic: string;
 }
