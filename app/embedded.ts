@@ -19,6 +19,7 @@ import { commandRecordHeaders } from '../gateway/kafka-publisher.js';
 import { paymentPipeline } from '../processors/pipeline.js';
 import { MemoryDriver } from '../processors/runtime/memory/driver.js';
 import { RuntimeMetrics } from '../processors/runtime/metrics.js';
+import { ComponentHealth } from '../processors/runtime/supervision.js';
 import type { PipelineSettings } from './config.js';
 
 export interface EmbeddedPipelineOptions {
@@ -31,6 +32,8 @@ export interface EmbeddedPipelineOptions {
   readonly now?: () => number;
   /** Partitions and processor bounds (defaults: the catalogue's and each processor's). */
   readonly pipeline?: Pick<PipelineSettings, 'partitions' | 'processors'>;
+  /** Where the processors report (`processor:<name>`); default: one on the metrics registry. */
+  readonly health?: ComponentHealth;
 }
 
 export class EmbeddedPipeline implements CommandPublisher {
@@ -52,6 +55,8 @@ export class EmbeddedPipeline implements CommandPublisher {
       startWallClockMs: this.#now(),
       observer: new RuntimeMetrics(options.metricsRegistry),
       maxRecordsPerTopic: options.maxRecordsPerTopic ?? 1_000_000,
+      // processor:<name> in payflow_component_up; a partition stopped by a program error is logged.
+      health: options.health ?? new ComponentHealth({ registry: options.metricsRegistry }),
     });
     const payments = new MemoryPaymentsProjection(options.maxPayments ?? 1_000_000);
     const accounts = new MemoryAccountsProjection({

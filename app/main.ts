@@ -82,8 +82,13 @@ function embeddedWiring(
   metricsRegistry: Registry,
   lifecycle: Lifecycle,
 ): Wiring {
+  const health = new ComponentHealth({
+    registry: metricsRegistry,
+    log: pino({ name: 'payflow', level: config.gateway.logLevel }),
+  });
   const pipeline = new EmbeddedPipeline({
     metricsRegistry,
+    health,
     pipeline: config.pipeline,
     maxRecordsPerTopic: config.embedded.maxRecordsPerTopic,
     maxPayments: config.embedded.maxPayments,
@@ -91,8 +96,18 @@ function embeddedWiring(
   });
   pipeline.start();
   lifecycle.own('embedded pipeline', pipeline, (p) => p.stop());
+  // A partition a program error stopped makes /readyz 503 naming it; commands are still taken
+  // (the other partitions go on, and the stopped one processes them once restarted with a fix).
+  const readiness = {
+    check: () => {
+      const notUp = pipeline.driver.notReadyDetail;
+      return Promise.resolve(
+        notUp === undefined ? { ready: true } : { ready: false, detail: `not up: ${notUp}` },
+      );
+    },
+  };
   return {
-    ports: { publisher: pipeline, payments: pipeline.payments, accounts: pipeline.accounts },
+    ports: { publisher: pipeline, payments: pipeline.payments, accounts: pipeline.accounts, readiness },
     embedded: pipeline,
   };
 }

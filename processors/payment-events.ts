@@ -9,7 +9,7 @@ import type {
   PaymentFacts,
   RejectionCode,
 } from '../schemas/types.js';
-import { HEADER, type Headers } from './runtime/api.js';
+import { HEADER, type BadRecord, type Headers } from './runtime/api.js';
 
 /** The correlation id the gateway put on the command, carried end to end in a header. */
 export function correlationIdOf(headers: Headers): string | null {
@@ -69,4 +69,33 @@ export function initiatedEvent(
 
 export function rejectedEvent(stamp: EventStamp, code: RejectionCode, detail: string): PaymentEvent {
   return { ...paymentEvent('PaymentRejected', stamp), rejection: { code, detail } };
+}
+
+/**
+ * The sequence each stage's event takes in a payment's history (Initiated 0 by dedupe, Validated
+ * or Rejected 1 by validate, Debited or Rejected 2 by the ledger's debit leg, Completed 3).
+ */
+export const STAGE_SEQUENCE = { dedupe: 0, validate: 1, debit: 2, credit: 3 } as const;
+
+/**
+ * The terminal event of a payment whose record a stage dead-lettered as bad data: the payment
+ * ends RECORD_DEAD_LETTERED, the detail says where its record is.
+ */
+export function deadLetteredEvent(paymentId: string, sequence: number, bad: BadRecord): PaymentEvent {
+  const stamp: EventStamp = {
+    paymentId,
+    sequence,
+    occurredAtMs: bad.timestampMs,
+    correlationId: correlationIdOf(bad.headers),
+  };
+  const detail =
+    `its record on ${bad.topic} (partition ${bad.partition}, offset ${bad.offset}) was dead-lettered ` +
+    `${bad.code}: ${bad.reason}`;
+  return rejectedEvent(stamp, 'RECORD_DEAD_LETTERED', detail.slice(0, 1_000));
+}
+
+/** The payment a record on a payment's path belongs to, from its `payflow-payment-id` header. */
+export function paymentIdOf(headers: Headers): string | undefined {
+  const value = headers[HEADER.paymentId];
+  return value === undefined || value === '' ? undefined : value;
 }

@@ -11,6 +11,7 @@ import type {
   LedgerPosting,
   PaymentCommand,
   PaymentEvent,
+  PaymentInFlight,
 } from '../schemas/types.js';
 import { accountsProcessor } from './accounts/processor.js';
 import { dedupeScopeOf, DEFAULT_DEDUPE_TTL_MS, type DedupeDecision } from './dedupe/logic.js';
@@ -236,7 +237,7 @@ describe('the payment pipeline on the in-memory driver', () => {
     assert.equal(seen(), 2, 'the first scope is gone, the two younger ones remain');
   });
 
-  test('an account command the rules refuse is dead-lettered with its reason, and the table keeps what it had', async () => {
+  test('an account command the rules refuse is a decision, not a dead letter: nothing is dead-lettered or published, and the partition goes on', async () => {
     const change: AccountCommand = {
       type: 'CHANGE_STATUS',
       commandId: 'c-1',
@@ -245,10 +246,82 @@ describe('the payment pipeline on the in-memory driver', () => {
       issuedAtMs: T0,
     };
     await driver.pipe(TOPIC.accountsCommands, 'acc-x', change, { timestampMs: T0 });
-    const [dead] = driver.records(DLQ);
-    assert.match(dead?.headers[HEADER.dlqReason] ?? '', /^ACCOUNT_NOT_FOUND: account acc-x does not exist/);
-    assert.equal(dead?.headers[HEADER.dlqProcessor], 'accounts');
+    assert.deepEqual(driver.records(DLQ), []);
     assert.deepEqual(driver.records(TOPIC.accounts), []);
+    await openAccount('acc-x');
+    assert.deepEqual(
+      driver.records(TOPIC.accounts).map((r) => r.key),
+      ['acc-x'],
+    );
+    assert.equal(driver.ready, true);
+  });
+
+  test('a validated payment whose posting would not balance per currency stops the ledger partition: no money moves, nothing is dead-lettered', async () => {
+    const inFlight: PaymentInFlight = {
+      command: paymentCommand({
+        kind: 'DEPOSIT',
+        commandId: 'cmd-u',
+        paymentId: 'pay-u',
+        senderAccountId: 'funding:EUR',
+        recipientAccountId: 'acc-b',
+        currency: 'USD',
+        amountMinor: 100n,
+      }),
+      nextSequence: 2,
+    };
+    await driver.pipe(TOPIC.paymentsValidated, 'funding:EUR', inFlight, { timestampMs: T0 });
+    assert.deepEqual(driver.records(DLQ), []);
+    assert.deepEqual(driver.records(TOPIC.ledgerPostings), []);
+    assert.deepEqual(driver.records(TOPIC.ledgerBalances), []);
+    assert.deepEqual(await eventsOf('pay-u'), []);
+    const [failed, ...others] = driver.failedTasks;
+    assert.equal(failed?.processor, 'ledger');
+    assert.deepEqual(others, []);
+    assert.match(
+      failed.reason,
+      /InvariantError: posting pay-u:debit is unbalanced: its EUR lines sum to -100, not 0/,
+    );
+    assert.equal(driver.task('ledger', failed.partition).entries, 0, 'no balance moved');
+    assert.equal(driver.ready, false);
+    assert.match(driver.notReadyDetail ?? '', /processor:ledger failed/);
+  });
+
+  test('an undecodable payment record is dead-lettered UNDECODABLE and its payment ends PaymentRejected RECORD_DEAD_LETTERED', async () => {
+    const corr = { [HEADER.correlationId]: 'corr-bad' };
+    await driver.pipeRaw(TOPIC.paymentsAccepted, 'pay-bad', Buffer.from('{not json'), {
+      timestampMs: T0,
+      headers: corr,
+    });
+    // payments.validated is keyed by sender: the payment id comes from the header dedupe sets.
+    await driver.pipeRaw(TOPIC.paymentsValidated, 'acc-a', Buffer.from('{not json'), {
+      timestampMs: T0,
+      headers: { ...corr, [HEADER.paymentId]: 'pay-bad2' },
+    });
+    assert.deepEqual(
+      driver.records(DLQ).map((r) => [r.key, r.headers[HEADER.dlqErrorCode], r.headers[HEADER.dlqProcessor]]),
+      [
+        ['pay-bad', 'UNDECODABLE', 'validate'],
+        ['acc-a', 'UNDECODABLE', 'ledger'],
+      ],
+    );
+    for (const [paymentId, sequence] of [
+      ['pay-bad', 1],
+      ['pay-bad2', 2],
+    ] as const) {
+      const events = await eventsOf(paymentId);
+      assert.deepEqual(
+        events.map((e) => [e.eventId, e.type, e.rejection?.code, e.correlationId]),
+        [[`${paymentId}:${sequence}`, 'PaymentRejected', 'RECORD_DEAD_LETTERED', 'corr-bad']],
+      );
+      assert.match(events[0]?.rejection?.detail ?? '', /dead-lettered UNDECODABLE/);
+    }
+    assert.equal(driver.ready, true);
+  });
+
+  test("dedupe puts the payment id on the payment's records, so records keyed by account carry it", async () => {
+    await depositThenTransfer();
+    const validated = driver.records(TOPIC.paymentsValidated).find((r) => r.key === 'acc-a');
+    assert.equal(validated?.headers[HEADER.paymentId], 'pay-t1');
   });
 
   test('a frozen account stops its transfers at validation, through the accounts table', async () => {

@@ -9,7 +9,8 @@
  * skipped. Any other failure is the data's: the batch is then applied record by record, and each
  * record the sink refuses goes to `deadLetter` with a reason code from a closed list
  * (`deadLetterCode`), and the projection moves on. A record that can't be decoded is
- * dead-lettered (`UNDECODABLE`) and skipped.
+ * dead-lettered (`UNDECODABLE`) and skipped; a decoder that can't reach the schema registry
+ * (RetriableError) fails the batch instead, and the supervisor's new consumer reads it again.
  *
  * The consumer is supervised (processors/runtime/supervision.ts): after any client error it is
  * replaced with capped backoff, and its health is reported as `supervision.component`.
@@ -17,6 +18,7 @@
 import type { EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Registry } from 'prom-client';
 
+import { DEAD_LETTER_CODES, RetriableError, type DeadLetterCode } from '../processors/runtime/api.js';
 import { assertReadCommittedFilter } from '../processors/runtime/kafka/read-committed.js';
 import { reportConsumer, SUPERVISED_CONSUMER_RETRY } from '../processors/runtime/kafka/supervision.js';
 import {
@@ -58,27 +60,12 @@ export interface ProjectionRunnerOptions<E> {
 }
 
 /**
- * The closed list of reasons a projection dead-letters a record for (header
- * `payflow-dlq-error-code`):
- * - `UNDECODABLE`: the bytes are not a record of the topic's contract;
- * - `TOMBSTONE`: a record without a value, which no PayFlow topic contract has;
- * - `UNBALANCED_POSTING`: a ledger posting whose lines don't sum to zero, or have none;
- * - `MISSING_PREDECESSOR`: an event of a payment whose earlier events the projection doesn't
- *   have (dead-lettered before it, or never written);
- * - `SEQUENCE_GAP`: an event that skips a sequence number of its payment;
- * - `REFUSED_BY_TARGET`: the target refused the data (a constraint or data exception);
- * - `UNAPPLICABLE`: any other failure of the record itself.
+ * A projection dead-letters a record with a code (header `payflow-dlq-error-code`) from the one
+ * closed list every writer of the dead-letter topic shares (`DEAD_LETTER_CODES`, see
+ * processors/runtime/api.ts): `UNDECODABLE`, `TOMBSTONE`, `UNBALANCED_POSTING`,
+ * `MISSING_PREDECESSOR`, `SEQUENCE_GAP`, `REFUSED_BY_TARGET` or `UNAPPLICABLE`.
  */
-export const DEAD_LETTER_CODES = [
-  'UNDECODABLE',
-  'TOMBSTONE',
-  'UNBALANCED_POSTING',
-  'MISSING_PREDECESSOR',
-  'SEQUENCE_GAP',
-  'REFUSED_BY_TARGET',
-  'UNAPPLICABLE',
-] as const;
-export type DeadLetterCode = (typeof DEAD_LETTER_CODES)[number];
+export { DEAD_LETTER_CODES, type DeadLetterCode };
 
 /** An error that names its dead-letter code (`deadLetterCode` reads it). */
 export interface CodedError extends Error {
@@ -170,6 +157,7 @@ async function decodeBatch<E>(
     try {
       decoded.push({ event: await options.decode(message, payload.batch.partition), message });
     } catch (error) {
+      if (error instanceof RetriableError) throw error;
       const coded = (error as Partial<CodedError> | null)?.deadLetterCode !== undefined;
       await options.deadLetter(
         message,

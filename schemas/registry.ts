@@ -10,7 +10,7 @@
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import avro from 'avsc';
 
-import type { Serde } from './serde.js';
+import { RetriableError, UndecodableError, type Serde } from './serde.js';
 import { parseAvroSchema, type AvroContract } from './avro.js';
 
 export const DEFAULT_REGISTRY_TIMEOUT_MS = 10_000;
@@ -138,9 +138,23 @@ export async function registerSchemas(
 }
 
 /**
+ * Whether a registry call failed because the registry answered that the schema does not exist
+ * (HTTP 404), rather than because it could not be reached or could not serve (no answer, a
+ * timeout, 5xx, 429).
+ */
+function isNotFound(error: unknown): boolean {
+  return (error as { status?: unknown } | null)?.status === 404;
+}
+
+/**
  * A Serde in the Confluent wire format. It writes with the id the registry holds for this
  * contract's schema under `subject` (looked up once, the schema must be registered), and reads
  * records written with any schema id, resolving the writer schema to this contract's.
+ *
+ * Its failures say whose they are, as the runtime's failure classes need: bytes that are not in
+ * the wire format, name a schema id the registry does not have, or don't decode with it are bad
+ * data (UndecodableError, dead-lettered UNDECODABLE); a registry that can't be reached or can't serve is
+ * infrastructure (RetriableError), so the record is retried and never dead-lettered.
  */
 export function registryAvroSerde<V>(
   registry: SchemaRegistry,
@@ -155,6 +169,11 @@ export function registryAvroSerde<V>(
       .getRegistryIdBySchema(subject, { type: SchemaType.AVRO, schema: contract.schemaText })
       .catch((error: unknown) => {
         writeId = undefined;
+        if (!isNotFound(error)) {
+          throw new RetriableError(`the schema registry did not give the id of ${contract.name}`, {
+            cause: error,
+          });
+        }
         throw new SchemaRegistryError(`${contract.name} is not registered under ${subject}`, {
           cause: error,
         });
@@ -165,10 +184,19 @@ export function registryAvroSerde<V>(
   const writerType = (id: number): Promise<avro.Type> => {
     let writer = writers.get(id);
     if (writer === undefined) {
-      writer = registry.getSchema(id).then((schema: unknown) => {
-        if (!avro.Type.isType(schema)) throw new SchemaRegistryError(`schema id ${id} is not an Avro schema`);
-        return parseAvroSchema((schema as avro.Type).schema({ exportAttrs: true }));
-      });
+      writer = registry.getSchema(id).then(
+        (schema: unknown) => {
+          if (!avro.Type.isType(schema)) throw new UndecodableError(`schema id ${id} is not an Avro schema`);
+          return parseAvroSchema((schema as avro.Type).schema({ exportAttrs: true }));
+        },
+        (error: unknown) => {
+          if (isNotFound(error))
+            throw new UndecodableError(`schema id ${id} is not in the registry`, {
+              cause: error,
+            });
+          throw new RetriableError(`the schema registry did not give schema id ${id}`, { cause: error });
+        },
+      );
       void writer.catch(() => writers.delete(id));
       writers.set(id, writer);
     }
@@ -185,12 +213,19 @@ export function registryAvroSerde<V>(
     },
     async deserialize(bytes, topic) {
       if (bytes.length < WIRE_HEADER_BYTES || bytes.readUInt8(0) !== MAGIC_BYTE) {
-        throw new SchemaRegistryError(
+        throw new UndecodableError(
           `a record on ${topic} is not in the Confluent wire format (magic byte 0 + schema id)`,
         );
       }
       const writer = await writerType(bytes.readInt32BE(1));
-      return contract.decode(bytes.subarray(WIRE_HEADER_BYTES), writer);
+      try {
+        return contract.decode(bytes.subarray(WIRE_HEADER_BYTES), writer);
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        throw new UndecodableError(`a record on ${topic} does not decode: ${message}`, {
+          cause: error,
+        });
+      }
     },
   };
 }

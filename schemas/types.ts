@@ -94,6 +94,7 @@ export const REJECTION_CODES = [
   'INSUFFICIENT_FUNDS',
   'IDEMPOTENCY_KEY_REUSED',
   'DUPLICATE_REQUEST',
+  'RECORD_DEAD_LETTERED',
 ] as const;
 export type RejectionCode = (typeof REJECTION_CODES)[number];
 

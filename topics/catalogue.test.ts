@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 
 import { HEADER } from '../processors/runtime/api.js';
+import { DEAD_LETTER_CODES } from './headers.js';
 import { changelogTopic } from './names.js';
 import {
   changelogTopicConfig,
@@ -75,6 +76,17 @@ describe('topic catalogue', () => {
     );
     for (const name of dlqHeaders)
       assert.match(asyncapi, new RegExp(`^ {8}${name}:$`, 'm'), `${name} missing from asyncapi.yaml`);
+  });
+
+  test('the dead-letter error codes documented in asyncapi.yaml and the catalogue are exactly the closed list every writer uses', () => {
+    const block = /payflow-dlq-error-code:\n {10}type: string\n {10}enum:\n((?: {12}- \w+\n)+)/.exec(
+      asyncapi,
+    );
+    assert.ok(block, 'payflow-dlq-error-code has no enum in asyncapi.yaml');
+    const documented = [...block[1]!.matchAll(/- (\w+)/g)].map((match) => match[1]);
+    assert.deepEqual(documented, [...DEAD_LETTER_CODES]);
+    const doc = byName.get(TOPIC.deadLetter)?.headers[HEADER.dlqErrorCode] ?? '';
+    assert.deepEqual(doc.match(/\b[A-Z][A-Z_]+[A-Z]\b/g), [...DEAD_LETTER_CODES]);
   });
 
   test('only the tables (accounts, ledger balances) are compacted; events and postings are kept 30 days, commands 7, dead letters 14', () => {

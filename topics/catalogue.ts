@@ -3,12 +3,19 @@
  * key is, its cleanup policy and retention, its value contract, its headers and a doc line.
  * Topic creation, schema registration and `asyncapi.yaml` all follow this list.
  *
+ * The dead-letter topic holds bad data only: a record that does not decode, a tombstone, a
+ * record a processor refuses as bad (BadRecordError) or that would overfill a state store, and a
+ * record a read model cannot apply. Its `payflow-dlq-error-code` is one of DEAD_LETTER_CODES
+ * (processors/runtime/api.ts), a closed list. An unreachable registry, broker or database is
+ * retried and never dead-lettered; a program error or broken invariant stops the partition and
+ * dead-letters nothing (see processors/runtime/README.md).
+ *
  * Every topic has the same partition count: the processors join streams and tables by key
  * (payments by sender, credits by recipient, the accounts table by account), which needs
  * co-partitioned topics.
  */
 import { AVRO, type AvroContract } from '../schemas/avro.js';
-import { HEADER } from './headers.js';
+import { DEAD_LETTER_CODES, HEADER } from './headers.js';
 import { changelogTopic, TOPIC, type TopicName } from './names.js';
 
 export { changelogTopic, TOPIC, type TopicName } from './names.js';
@@ -57,6 +64,12 @@ function headerDocs() {
   };
   return {
     correlation,
+    /** Records of a payment's path after dedupe: the payment id rides along, whatever the key. */
+    payment: {
+      ...correlation,
+      [HEADER.paymentId]:
+        'The paymentId the record belongs to (set by dedupe on payments.accepted and carried to every derived record).',
+    },
     command: {
       ...correlation,
       [HEADER.principal]: 'The authenticated principal (JWT sub) that submitted the command.',
@@ -66,8 +79,7 @@ function headerDocs() {
     deadLetter: {
       ...correlation,
       [HEADER.dlqReason]: 'Why the record could not be processed (error message).',
-      [HEADER.dlqErrorCode]:
-        'Machine-readable class of the failure: decode, processing, retries-exhausted or store-capacity.',
+      [HEADER.dlqErrorCode]: `Machine-readable class of the failure, one of the closed list ${DEAD_LETTER_CODES.join(', ')}.`,
       [HEADER.dlqProcessor]: 'The processor that gave up on the record.',
       [HEADER.dlqSourceTopic]: 'Topic the record was read from.',
       [HEADER.dlqSourcePartition]: 'Partition the record was read from.',
@@ -128,7 +140,7 @@ export function topicCatalogue(options: { readonly partitions?: number } = {}): 
       cleanupPolicy: 'delete',
       retentionMs: 7 * DAY_MS,
       value: avroValue(AVRO.PaymentInFlight),
-      headers: headers.correlation,
+      headers: headers.payment,
       doc: 'Payments that passed the idempotency dedupe, on their way to validation.',
     }),
     topic({
@@ -138,7 +150,7 @@ export function topicCatalogue(options: { readonly partitions?: number } = {}): 
       cleanupPolicy: 'delete',
       retentionMs: 7 * DAY_MS,
       value: avroValue(AVRO.PaymentInFlight),
-      headers: headers.correlation,
+      headers: headers.payment,
       doc: "Validated payments, re-keyed by sender so the ledger debits each sender's balance on one partition.",
     }),
     topic({
@@ -148,7 +160,7 @@ export function topicCatalogue(options: { readonly partitions?: number } = {}): 
       cleanupPolicy: 'delete',
       retentionMs: 7 * DAY_MS,
       value: avroValue(AVRO.CreditInstruction),
-      headers: headers.correlation,
+      headers: headers.payment,
       doc: "Credit legs of debited transfers, keyed by recipient so the credit is posted on the recipient's partition.",
     }),
     topic({
@@ -158,7 +170,7 @@ export function topicCatalogue(options: { readonly partitions?: number } = {}): 
       cleanupPolicy: 'delete',
       retentionMs: 30 * DAY_MS,
       value: avroValue(AVRO.PaymentEvent),
-      headers: headers.correlation,
+      headers: headers.payment,
       doc: 'Every state change of every payment (initiated, validated, debited, completed, rejected), in order per payment.',
     }),
     topic({
@@ -168,7 +180,7 @@ export function topicCatalogue(options: { readonly partitions?: number } = {}): 
       cleanupPolicy: 'delete',
       retentionMs: 30 * DAY_MS,
       value: avroValue(AVRO.LedgerPosting),
-      headers: headers.correlation,
+      headers: headers.payment,
       doc: 'Balanced double-entry journal entries: the debit and credit legs of every payment.',
     }),
     topic({
@@ -178,7 +190,7 @@ export function topicCatalogue(options: { readonly partitions?: number } = {}): 
       cleanupPolicy: 'compact',
       retentionMs: null,
       value: avroValue(AVRO.AccountBalance),
-      headers: headers.correlation,
+      headers: headers.payment,
       doc: "The ledger's balance of every account after each posting that moved it; compacted to the latest per account.",
     }),
     topic({
@@ -189,7 +201,7 @@ export function topicCatalogue(options: { readonly partitions?: number } = {}): 
       retentionMs: 14 * DAY_MS,
       value: { kind: 'raw', doc: 'The original record value, byte for byte (it may not decode).' },
       headers: headers.deadLetter,
-      doc: 'Records a processor could not decode or process, with the reason and their origin in headers.',
+      doc: 'Bad data: records a processor or read model could not decode or refused as bad, with the code, reason and origin in headers. Never infrastructure failures or program errors.',
     }),
   ];
 }

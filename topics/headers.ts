@@ -22,7 +22,35 @@ export const HEADER = {
   dlqSourceOffset: 'payflow-dlq-source-offset',
   /** The payment a dead-lettered record belongs to, where its source topic is keyed by payment id. */
   dlqPaymentId: 'payflow-dlq-payment-id',
+  /** The payment a record on a payment's path belongs to, where its key is another id. */
+  paymentId: 'payflow-payment-id',
 } as const;
+
+/**
+ * The closed list of `payflow-dlq-error-code` values: every writer of the dead-letter topic (the
+ * processors' runtime and the read models) uses one of these, and nothing else.
+ * - `UNDECODABLE`: the bytes are not a record of the topic's contract;
+ * - `TOMBSTONE`: a record without a value, which no PayFlow topic contract has;
+ * - `STORE_CAPACITY`: a processor's state store is full and the record would add a key;
+ * - `UNBALANCED_POSTING`: (read models) a ledger posting whose lines don't sum to zero, or have none;
+ * - `MISSING_PREDECESSOR`: (read models) an event of a payment whose earlier events the read
+ *   model doesn't have (dead-lettered before it, or never written);
+ * - `SEQUENCE_GAP`: (read models) an event that skips a sequence number of its payment;
+ * - `REFUSED_BY_TARGET`: (read models) the target refused the data (a constraint or data exception);
+ * - `UNAPPLICABLE`: any other failure of the record itself (a processor's BadRecordError, a read
+ *   model's record it cannot apply).
+ */
+export const DEAD_LETTER_CODES = [
+  'UNDECODABLE',
+  'TOMBSTONE',
+  'STORE_CAPACITY',
+  'UNBALANCED_POSTING',
+  'MISSING_PREDECESSOR',
+  'SEQUENCE_GAP',
+  'REFUSED_BY_TARGET',
+  'UNAPPLICABLE',
+] as const;
+export type DeadLetterCode = (typeof DEAD_LETTER_CODES)[number];
 
 /** A reason is a sentence, not a stack trace. */
 export const MAX_DEAD_LETTER_REASON_CHARS = 1_000;
@@ -30,8 +58,8 @@ export const MAX_DEAD_LETTER_REASON_CHARS = 1_000;
 export interface DeadLetterOrigin {
   /** Why the record could not be processed. */
   readonly reason: string;
-  /** Machine-readable class of the failure, from the writer's closed list. */
-  readonly code: string;
+  /** Machine-readable class of the failure, from the closed list. */
+  readonly code: DeadLetterCode;
   /** The processor or projection that gave up on the record. */
   readonly processor: string;
   readonly sourceTopic: string;

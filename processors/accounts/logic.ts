@@ -4,7 +4,7 @@
  */
 import type { Account, AccountCommand, AccountStatus } from '../../schemas/types.js';
 
-/** Why a command is refused; the command is dead-lettered with this code. */
+/** Why a command is refused: a decision, told to `onDecision`; nothing is stored, published or dead-lettered. */
 export type AccountRefusalCode = 'ACCOUNT_NOT_FOUND' | 'ACCOUNT_CLOSED';
 
 /** Why a command changes nothing; it is counted and dropped. */

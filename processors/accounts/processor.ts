@@ -2,28 +2,14 @@
 import type { Account, AccountCommand } from '../../schemas/types.js';
 import type { Processor } from '../runtime/api.js';
 import { TOPIC } from '../../topics/names.js';
-import { decideAccountCommand, type AccountDecision, type AccountRefusalCode } from './logic.js';
+import { decideAccountCommand, type AccountDecision } from './logic.js';
 
 export const ACCOUNTS_STORE = 'accounts';
-
-/**
- * A command the rules refuse. Not a RetriableError: the runtime dead-letters the command at once,
- * with this message as the reason.
- */
-export class AccountCommandRefusedError extends Error {
-  constructor(
-    readonly code: AccountRefusalCode,
-    detail: string,
-  ) {
-    super(`${code}: ${detail}`);
-    this.name = 'AccountCommandRefusedError';
-  }
-}
 
 export interface AccountsProcessorOptions {
   /** Accounts per partition. */
   readonly maxEntries?: number;
-  /** Told every decision, so no-ops and refusals can be counted. */
+  /** Told every decision, so no-ops and refusals (ACCOUNT_NOT_FOUND, ACCOUNT_CLOSED) can be counted. */
   readonly onDecision?: (decision: AccountDecision) => void;
 }
 
@@ -48,10 +34,11 @@ export function accountsProcessor(options: AccountsProcessorOptions = {}): Proce
             value: decision.account,
           });
           return;
+        // A refusal is a decision like a no-op: nothing is stored or published, and the command
+        // is not dead-lettered (it is not bad data); `onDecision` counts it by code.
         case 'no-op':
-          return;
         case 'refused':
-          throw new AccountCommandRefusedError(decision.code, decision.detail);
+          return;
       }
     },
   };

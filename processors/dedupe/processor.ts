@@ -1,7 +1,7 @@
 /** The dedupe processor: first sight of an idempotency scope starts a payment; repeats don't. */
 import type { PaymentCommand } from '../../schemas/types.js';
 import { correlationIdOf } from '../payment-events.js';
-import type { Processor } from '../runtime/api.js';
+import { HEADER, type Processor } from '../runtime/api.js';
 import { TOPIC } from '../../topics/names.js';
 import { assertPositiveMs, ttlPurger } from '../ttl.js';
 import {
@@ -56,7 +56,13 @@ export function dedupeProcessor(options: DedupeProcessorOptions = {}): Processor
       for (const event of decision.events)
         context.forward({ topic: TOPIC.paymentsEvents, key: event.paymentId, value: event });
       if (decision.outcome === 'accepted') {
-        context.forward({ topic: TOPIC.paymentsAccepted, key: command.paymentId, value: decision.accepted });
+        // The payment id travels on (headers are inherited) to records keyed by account.
+        context.forward({
+          topic: TOPIC.paymentsAccepted,
+          key: command.paymentId,
+          value: decision.accepted,
+          headers: { ...record.headers, [HEADER.paymentId]: command.paymentId },
+        });
       }
     },
   };

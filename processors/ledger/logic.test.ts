@@ -2,12 +2,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import type { CreditInstruction, LedgerPosting, PaymentInFlight } from '../../schemas/types.js';
+import { InvariantError } from '../runtime/api.js';
 import { isFundingAccount, isTransitAccount } from '../../schemas/system-accounts.js';
 import { paymentCommand, seededRandom } from '../test-fixtures.js';
 import {
   decideCredit,
   decideDebit,
   linesSumToZero,
+  sumsByCurrency,
   totalsByCurrency,
   type CreditDecision,
   type DebitDecision,
@@ -219,6 +221,48 @@ test('a posting whose lines do not sum to zero is recognised as unbalanced', () 
     false,
   );
   assert.equal(linesSumToZero([]), true);
+});
+
+test('a debit whose lines would not balance per currency is a broken invariant, never a posting', () => {
+  const ledger = new Partition(0);
+  const inFlight: PaymentInFlight = {
+    command: paymentCommand({
+      kind: 'DEPOSIT',
+      senderAccountId: 'funding:EUR',
+      currency: 'USD',
+      amountMinor: 100n,
+    }),
+    nextSequence: 2,
+  };
+  assert.throws(() => ledger.debit(inFlight), InvariantError);
+  assert.deepEqual([...ledger.balances], []);
+  assert.deepEqual(
+    sumsByCurrency({
+      currency: 'USD',
+      lines: [
+        { accountId: 'funding:EUR', amountMinor: -100n },
+        { accountId: 'transit:USD:0', amountMinor: 100n },
+      ],
+    }),
+    new Map([
+      ['EUR', -100n],
+      ['USD', 100n],
+    ]),
+  );
+});
+
+test('a credit that would take a customer below zero is a broken invariant, never a posting', () => {
+  const ledger = new Partition(1);
+  const instruction: CreditInstruction = {
+    paymentId: 'pay-neg',
+    recipientAccountId: 'acc-b',
+    amountMinor: -500n,
+    currency: 'EUR',
+    nextSequence: 3,
+    correlationId: null,
+  };
+  assert.throws(() => ledger.credit(instruction), /would leave acc-b at -500, below zero/);
+  assert.deepEqual([...ledger.balances], []);
 });
 
 test('balances total per currency, system accounts by their name and customers by lookup', () => {

@@ -6,7 +6,13 @@
  */
 import type { CreditInstruction, LedgerPosting, PaymentEvent, PaymentInFlight } from '../../schemas/types.js';
 import { paymentEvent, rejectedEvent, type EventStamp } from '../payment-events.js';
-import { currencyOfSystemAccount, isFundingAccount, transitAccountOf } from '../../schemas/system-accounts.js';
+import { assertInvariant } from '../runtime/api.js';
+import {
+  currencyOfSystemAccount,
+  isFundingAccount,
+  isTransitAccount,
+  transitAccountOf,
+} from '../../schemas/system-accounts.js';
 import { formatAmount, isSupportedCurrency } from '../validate/currencies.js';
 
 const DAY_MS = 86_400_000;
@@ -60,6 +66,24 @@ export const creditPostingIdOf = (paymentId: string): string => `${paymentId}:cr
 
 export function linesSumToZero(lines: readonly LedgerLine[]): boolean {
   return lines.reduce((sum, line) => sum + line.amountMinor, 0n) === 0n;
+}
+
+/**
+ * The sum of a posting's lines per currency: a system account's own currency (`funding:<CUR>`,
+ * `transit:<CUR>:<p>`), the posting's for a customer account. A balanced posting has every sum 0.
+ */
+export function sumsByCurrency(posting: Pick<LedgerPosting, 'currency' | 'lines'>): Map<string, bigint> {
+  const sums = new Map<string, bigint>();
+  for (const line of posting.lines) {
+    const currency = currencyOfSystemAccount(line.accountId) ?? posting.currency;
+    sums.set(currency, (sums.get(currency) ?? 0n) + line.amountMinor);
+  }
+  return sums;
+}
+
+/** Only a funding account (deposits) and a transit account (money between legs) may go below zero. */
+export function mayGoNegative(accountId: string): boolean {
+  return isFundingAccount(accountId) || isTransitAccount(accountId);
 }
 
 /**
@@ -148,12 +172,35 @@ export function decideCredit(
   };
 }
 
+/**
+ * Posts an entry, asserting the ledger's invariants: a program error, never a rejection, if one
+ * breaks — the partition stops and no money moves, rather than go on with a wrong book.
+ */
 function post(posting: LedgerPosting, view: LedgerView): Omit<Posted, 'event'> {
-  if (!linesSumToZero(posting.lines)) throw new Error(`posting ${posting.postingId} is unbalanced`);
+  const { postingId } = posting;
+  assertInvariant(posting.lines.length >= 2, () => `posting ${postingId} has fewer than two lines`);
+  for (const line of posting.lines) {
+    assertInvariant(
+      line.amountMinor !== 0n,
+      () => `posting ${postingId} has a zero line for ${line.accountId}`,
+    );
+  }
+  for (const [currency, sum] of sumsByCurrency(posting)) {
+    assertInvariant(
+      sum === 0n,
+      () => `posting ${postingId} is unbalanced: its ${currency} lines sum to ${sum}, not 0`,
+    );
+  }
   const balances = posting.lines.map(
     (line) => [line.accountId, view.balanceOf(line.accountId) + line.amountMinor] as const,
   );
-  return { outcome: 'posted', postingId: posting.postingId, posting, balances };
+  for (const [accountId, balance] of balances) {
+    assertInvariant(
+      balance >= 0n || mayGoNegative(accountId),
+      () => `posting ${postingId} would leave ${accountId} at ${balance}, below zero`,
+    );
+  }
+  return { outcome: 'posted', postingId, posting, balances };
 }
 
 function stampOf(paymentId: string, sequence: number, at: LegContext): EventStamp {

@@ -10,13 +10,20 @@ import type {
   PaymentEvent,
   PaymentInFlight,
 } from '../../schemas/types.js';
-import { correlationIdOf } from '../payment-events.js';
-import type { InputRecord, Processor, ProcessorContext } from '../runtime/api.js';
+import { correlationIdOf, deadLetteredEvent, paymentIdOf, STAGE_SEQUENCE } from '../payment-events.js';
+import {
+  assertInvariant,
+  type BadRecord,
+  type InputRecord,
+  type Processor,
+  type ProcessorContext,
+} from '../runtime/api.js';
 import { TOPIC } from '../../topics/names.js';
 import { assertPositiveMs, ttlPurger } from '../ttl.js';
 import {
   decideCredit,
   decideDebit,
+  debitPostingIdOf,
   DEFAULT_APPLIED_TTL_MS,
   type CreditDecision,
   type DebitDecision,
@@ -108,7 +115,29 @@ export function ledgerProcessor(options: LedgerProcessorOptions = {}): Processor
         });
       }
     },
+    onBadRecord(bad, context) {
+      endPaymentOfBadRecord(bad, context);
+    },
   };
+}
+
+/**
+ * A bad payments.validated record ends its payment before any money moved: PaymentRejected
+ * RECORD_DEAD_LETTERED at the debit's sequence, and the debit posting id is remembered so a
+ * later copy of the payment is not debited. A bad ledger.credits record can't be dropped: its
+ * debit is posted, and dropping it would leave the money in transit — the partition stops.
+ */
+function endPaymentOfBadRecord(bad: BadRecord, context: ProcessorContext): void {
+  assertInvariant(
+    bad.topic !== TOPIC.ledgerCredits,
+    () =>
+      `credit instruction ${bad.key} at offset ${bad.offset} is ${bad.code} (${bad.reason}); ` +
+      'its debit is posted, so it is not dropped',
+  );
+  const paymentId = paymentIdOf(bad.headers);
+  if (paymentId === undefined) return;
+  context.keyValueStore<number>(APPLIED_STORE).put(debitPostingIdOf(paymentId), bad.timestampMs);
+  forwardEvent(context, deadLetteredEvent(paymentId, STAGE_SEQUENCE.debit, bad));
 }
 
 function isCredit(record: InputRecord<LedgerInput>): record is InputRecord<CreditInstruction> {

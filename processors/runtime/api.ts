@@ -9,11 +9,11 @@
  */
 
 import type { Serde } from '../../schemas/serde.js';
-import type { Headers } from '../../topics/headers.js';
+import type { DeadLetterCode, Headers } from '../../topics/headers.js';
 
 /** Kafka headers as the runtime exposes them, and the header names carried end to end (topics/headers.ts). */
-export { HEADER, type Headers } from '../../topics/headers.js';
-export type { Serde } from '../../schemas/serde.js';
+export { DEAD_LETTER_CODES, HEADER, type DeadLetterCode, type Headers } from '../../topics/headers.js';
+export { RetriableError, type Serde } from '../../schemas/serde.js';
 
 /** An input record, immutable. Keys are strings (payment id, account id, ...). */
 export interface InputRecord<V> {
@@ -57,7 +57,7 @@ export type StoreSpec = KeyValueStoreSpec | WindowStoreSpec;
 export interface KeyValueStoreSpec {
   readonly kind: 'kv';
   readonly name: string;
-  /** Hard bound per partition; exceeding it is a StoreCapacityError (the record is dead-lettered). */
+  /** Hard bound per partition; exceeding it is a StoreCapacityError (the record is dead-lettered STORE_CAPACITY). */
   readonly maxEntries: number;
 }
 
@@ -157,27 +157,76 @@ export interface Processor<V = unknown> {
   /** Compacted topics read as replicated tables through `context.globalTable(topic)`. */
   readonly globalTables?: readonly string[];
   process(record: InputRecord<V>, context: ProcessorContext): void;
+  /**
+   * Called (pure, like `process`) for an input that is dead-lettered as bad data, in the same
+   * transaction as its dead letter: a processor on a payment's path forwards the payment's
+   * terminal event here so the payment ends visibly. Throwing from it stops the partition.
+   */
+  onBadRecord?(record: BadRecord, context: ProcessorContext): void;
 }
 
-/**
- * Thrown by a processor (or a serde) for a failure worth retrying: the runtime retries the record
- * with capped exponential backoff, then dead-letters it when the attempts are used up. Any other
- * error dead-letters the record at once.
+/** An input dead-lettered as bad data, as `onBadRecord` sees it (its value could not be used). */
+export interface BadRecord {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly key: string;
+  readonly timestampMs: number;
+  readonly headers: Headers;
+  readonly code: DeadLetterCode;
+  /** The error message, as in `payflow-dlq-reason`. */
+  readonly reason: string;
+}
+
+/*
+ * Failure classes. What a processor or a serde throws decides what happens to the record:
+ *
+ * - BadRecordError (bad data): the record is dead-lettered with its code, the processor's
+ *   `onBadRecord` may end the payment it belongs to, and the partition moves on.
+ * - RetriableError (infrastructure: registry, broker, a store out of reach): retried with capped
+ *   backoff, never dead-lettered; the record is not committed until it succeeds.
+ * - anything else (a program error or a broken invariant, see `assertInvariant`): the partition
+ *   stops. Nothing of the record is committed or dead-lettered; its task fails, is counted and
+ *   logged, and the processor's component is reported `failed` (readiness is red) until the
+ *   process is restarted with a fix.
  */
-export class RetriableError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
+
+/**
+ * A record that is bad data: it is dead-lettered with `deadLetterCode` and the partition moves on.
+ * A serde throws it (or any error but a RetriableError) for bytes it cannot read; a processor
+ * throws it for an input its contract can't accept.
+ */
+export class BadRecordError extends Error {
+  constructor(
+    readonly deadLetterCode: DeadLetterCode,
+    message: string,
+    options?: ErrorOptions,
+  ) {
     super(message, options);
-    this.name = 'RetriableError';
+    this.name = 'BadRecordError';
   }
 }
 
-/** Raised when a store would exceed its declared `maxEntries`; the record is dead-lettered. */
-export class StoreCapacityError extends Error {
+/** A broken invariant: a program error, so the partition stops rather than go on. */
+export class InvariantError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvariantError';
+  }
+}
+
+/** Throws InvariantError when `condition` is false: the partition stops, nothing is committed. */
+export function assertInvariant(condition: boolean, message: () => string): asserts condition {
+  if (!condition) throw new InvariantError(message());
+}
+
+/** Raised when a store would exceed its declared `maxEntries`; the record is dead-lettered STORE_CAPACITY. */
+export class StoreCapacityError extends BadRecordError {
   constructor(
     readonly store: string,
     readonly maxEntries: number,
   ) {
-    super(`state store ${store} is full (${maxEntries} entries per partition)`);
+    super('STORE_CAPACITY', `state store ${store} is full (${maxEntries} entries per partition)`);
     this.name = 'StoreCapacityError';
   }
 }
@@ -197,6 +246,6 @@ export interface Topology {
   readonly applicationId: string;
   readonly topics: readonly TopicSpec[];
   readonly processors: readonly Processor[];
-  /** Records that fail decoding or processing land here, with the reason in headers. */
+  /** Records that are bad data (BadRecordError, undecodable, full store) land here, with the code in headers. */
   readonly deadLetterTopic: string;
 }

@@ -1,13 +1,14 @@
 /**
  * Prometheus metrics of the stream runtime, per processor: records in and out, processing
  * latency, consumer lag, dead letters, retries, late records, transaction commit latency, state
- * store entries and restore time. One instance per prom-client Registry; both drivers report
+ * store entries, restore time and partitions stopped by a program error. One instance per prom-client Registry; both drivers report
  * through it (the Kafka driver adds lag, commits and restores).
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 import type { RunnerEvent } from './kafka/eos-runner.js';
-import type { DeadLetterReason, TaskObserver } from './task.js';
+import type { DeadLetterCode } from './api.js';
+import type { TaskFailedError, TaskObserver } from './task.js';
 
 const SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -55,7 +56,8 @@ export class RuntimeMetrics implements TaskObserver {
   readonly recordsOut: Counter<'processor' | 'topic'>;
   readonly processing: Histogram<'processor'>;
   readonly lag: Gauge<'processor' | 'topic' | 'partition'>;
-  readonly deadLetters: Counter<'processor' | 'reason'>;
+  readonly deadLetters: Counter<'processor' | 'code'>;
+  readonly taskFailures: Counter<'processor' | 'partition'>;
   readonly retries: Counter<'processor'>;
   readonly late: Counter<'processor' | 'store'>;
   readonly punctuationFailures: Counter<'processor'>;
@@ -85,10 +87,18 @@ export class RuntimeMetrics implements TaskObserver {
       'Records behind the partition end at the last fetched batch',
       ['processor', 'topic', 'partition'],
     );
-    this.deadLetters = counter(registry, `${p}dead_letters_total`, 'Records sent to the dead-letter topic', [
-      'processor',
-      'reason',
-    ]);
+    this.deadLetters = counter(
+      registry,
+      `${p}dead_letters_total`,
+      'Records sent to the dead-letter topic, by payflow-dlq-error-code',
+      ['processor', 'code'],
+    );
+    this.taskFailures = counter(
+      registry,
+      `${p}task_failures_total`,
+      'Partitions stopped by a program error or a broken invariant (nothing committed, nothing dead-lettered)',
+      ['processor', 'partition'],
+    );
     this.retries = counter(
       registry,
       `${p}retries_total`,
@@ -104,7 +114,7 @@ export class RuntimeMetrics implements TaskObserver {
     this.punctuationFailures = counter(
       registry,
       `${p}punctuation_failures_total`,
-      'Punctuations that threw (their writes were undone)',
+      'Punctuations that hit an infrastructure failure (their writes were undone)',
       ['processor'],
     );
     this.commit = histogram(
@@ -136,8 +146,12 @@ export class RuntimeMetrics implements TaskObserver {
     this.recordsOut.inc({ processor, topic });
   }
 
-  deadLettered(processor: string, reason: DeadLetterReason): void {
-    this.deadLetters.inc({ processor, reason });
+  deadLettered(processor: string, code: DeadLetterCode): void {
+    this.deadLetters.inc({ processor, code });
+  }
+
+  taskFailed(processor: string, error: TaskFailedError): void {
+    this.taskFailures.inc({ processor, partition: String(error.partition) });
   }
 
   lateRecordDropped(processor: string, store: string): void {

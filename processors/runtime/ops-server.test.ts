@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 
 import { Registry } from 'prom-client';
 
-import { HEADER, type Topology } from './api.js';
+import { BadRecordError, HEADER, type Topology } from './api.js';
 import { jsonSerde } from './json-serde.js';
 import { MemoryDriver } from './memory/driver.js';
 import { RuntimeMetrics } from './metrics.js';
@@ -21,7 +21,7 @@ const topology: Topology = {
       outputs: ['out'],
       stores: [],
       process(record, context) {
-        if (record.value === 'bad') throw new Error('unreadable amount');
+        if (record.value === 'bad') throw new BadRecordError('UNAPPLICABLE', 'unreadable amount');
         context.forward({ topic: 'out', key: record.key, value: record.value });
       },
     },
@@ -29,7 +29,7 @@ const topology: Topology = {
 };
 
 describe('processor operations endpoints', () => {
-  test('/metrics counts records in and out, dead letters by reason and processing latency per processor', async () => {
+  test('/metrics counts records in and out, dead letters by code and processing latency per processor', async () => {
     const registry = new Registry();
     const driver = new MemoryDriver(topology, { observer: new RuntimeMetrics(registry) });
     await driver.pipe('in', 'a', 1);
@@ -39,7 +39,7 @@ describe('processor operations endpoints', () => {
     const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
     assert.match(text, /payflow_processor_records_in_total\{processor="echo",topic="in"\} 2/);
     assert.match(text, /payflow_processor_records_out_total\{processor="echo",topic="out"\} 1/);
-    assert.match(text, /payflow_processor_dead_letters_total\{processor="echo",reason="processing"\} 1/);
+    assert.match(text, /payflow_processor_dead_letters_total\{processor="echo",code="UNAPPLICABLE"\} 1/);
     assert.match(text, /payflow_processor_processing_seconds_count\{processor="echo"\} 2/);
     await app.close();
   });

@@ -42,17 +42,26 @@ function fakeComponent(options: { failStarts?: number } = {}) {
   };
 }
 
+/** A started supervisor of `processor:ledger` with fast restarts. */
+async function superviseLedger(
+  health: ComponentHealth,
+  component: ReturnType<typeof fakeComponent>,
+): Promise<Supervisor> {
+  const supervisor = new Supervisor({
+    component: 'processor:ledger',
+    health,
+    start: component.start,
+    backoff: FAST,
+  });
+  await supervisor.start();
+  return supervisor;
+}
+
 describe('component supervision', () => {
   test('a component that crashes with any error is stopped and started again, and is up afterwards', async () => {
     const health = new ComponentHealth();
     const component = fakeComponent();
-    const supervisor = new Supervisor({
-      component: 'processor:ledger',
-      health,
-      start: component.start,
-      backoff: FAST,
-    });
-    await supervisor.start();
+    const supervisor = await superviseLedger(health, component);
     assert.equal(health.status('processor:ledger')?.state, 'up');
     component.hooks[0]!.crashed(new Error('KafkaJSNonRetriableError: Failed to find group coordinator'));
     assert.equal(health.status('processor:ledger')?.state, 'down');
@@ -63,6 +72,29 @@ describe('component supervision', () => {
     assert.equal(component.state.running, 1, 'exactly one run is alive');
     await supervisor.stop();
     assert.equal(component.state.running, 0);
+  });
+
+  test('a component reporting a program error is failed, logged as an error and not restarted; a rejoin does not turn it up again', async () => {
+    const registry = new Registry();
+    const errors: Record<string, unknown>[] = [];
+    const health = new ComponentHealth({
+      registry,
+      log: { warn: () => undefined, info: () => undefined, error: (fields) => errors.push(fields) },
+    });
+    const component = fakeComponent();
+    const supervisor = await superviseLedger(health, component);
+    component.hooks[0]!.failed(new Error('ledger partition 2 stopped at payments.validated offset 7'));
+    component.hooks[0]!.up();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(health.status('processor:ledger')?.state, 'failed');
+    assert.match(health.describeNotUp() ?? '', /processor:ledger failed \(Error: ledger partition 2 stopped/);
+    assert.equal(component.state.starts, 1, 'not restarted');
+    assert.deepEqual(
+      errors.map((fields) => fields.component),
+      ['processor:ledger'],
+    );
+    assert.match(await registry.metrics(), /payflow_component_up\{component="processor:ledger"\} 0/);
+    await supervisor.stop();
   });
 
   test('restarts that fail are retried with capped backoff until one succeeds, the component down meanwhile', async () => {

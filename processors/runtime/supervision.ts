@@ -11,10 +11,14 @@
  *   ones kafkajs calls non-retriable and never restarts itself — the supervisor stops what is
  *   left of it and starts it again after a capped exponential backoff, for as long as it takes.
  *   Restarts are counted in `payflow_component_restarts_total{component}`.
+ * - A component that stopped part of its work on a program error (a processor's partition, see
+ *   task.ts TaskFailedError) reports `failed`: not up, logged as an error, and not restarted —
+ *   restarting would only hit the same record again. It stays failed until its next run (a
+ *   restart after a crash, or the process restarted with a fix).
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 
-export type ComponentState = 'starting' | 'up' | 'down';
+export type ComponentState = 'starting' | 'up' | 'down' | 'failed';
 
 export interface ComponentStatus {
   readonly component: string;
@@ -22,10 +26,11 @@ export interface ComponentStatus {
   readonly reason: string | null;
 }
 
-/** The two pino calls health transitions are logged with. */
+/** The pino calls health transitions are logged with (a failure is an error; without `error`, a warning). */
 export interface HealthLog {
   warn(fields: Record<string, unknown>, message: string): void;
   info(fields: Record<string, unknown>, message: string): void;
+  error?(fields: Record<string, unknown>, message: string): void;
 }
 
 /** A reason is a sentence, not a stack trace. */
@@ -72,6 +77,11 @@ export class ComponentHealth {
     const was = this.#components.has(component) ? entry.state : undefined;
     entry.state = state;
     entry.reason = state === 'up' ? null : reason;
+    if (state === 'failed' && was !== 'failed') {
+      entry.downSinceMs ??= this.#now();
+      if (this.#log?.error !== undefined) this.#log.error({ component, reason }, 'component failed');
+      else this.#log?.warn({ component, reason }, 'component failed');
+    }
     if (state === 'down' && was !== 'down') {
       entry.downSinceMs ??= this.#now();
       this.#log?.warn({ component, reason }, 'component down');
@@ -129,6 +139,11 @@ export interface SupervisorHooks {
   up(): void;
   /** The component failed and is to be restarted. */
   crashed(error: unknown): void;
+  /**
+   * Part of the component stopped on a program error: it is reported `failed` (not up) for the
+   * rest of this run, and not restarted for it.
+   */
+  failed(error: unknown): void;
 }
 
 export interface SupervisedRun {
@@ -220,10 +235,16 @@ export class Supervisor {
     const { component, health } = this.#options;
     const generation = ++this.#generation;
     const current = () => generation === this.#generation && !this.#stopping;
+    let failed = false;
     health.report(component, 'starting');
     return this.#options.start({
       up: () => {
-        if (current()) health.report(component, 'up');
+        if (current() && !failed) health.report(component, 'up');
+      },
+      failed: (error) => {
+        if (!current()) return;
+        failed = true;
+        health.report(component, 'failed', reasonOf(error));
       },
       crashed: (error) => {
         if (!current()) return;

@@ -3,10 +3,14 @@
  * driver and the Kafka driver can't disagree about what a processor does with a record.
  *
  * The task decodes input, runs the processor against its stores, serializes what it forwards,
- * and turns failures into dead letters: a RetriableError is retried with capped exponential
- * backoff (cockatiel), anything else (or retries used up) sends the record to the dead-letter
- * topic with the reason, processor and source position in headers. A failed record leaves no
- * state change and no output behind; the partition moves on.
+ * and sorts failures into the three classes of api.ts:
+ * - bad data (a BadRecordError, a full store, bytes the serde can't read, a tombstone): the
+ *   record goes to the dead-letter topic with its code, reason, processor and source position in
+ *   headers, together with what the processor's `onBadRecord` forwards; the partition moves on;
+ * - infrastructure (RetriableError): retried in place with capped exponential backoff
+ *   (cockatiel), then thrown to the driver, which retries the uncommitted record after a restart;
+ * - anything else: TaskFailedError, thrown to the driver, which stops the partition.
+ * A failed record leaves no state change and no output behind.
  *
  * Nothing here talks to a broker: the driver feeds records in, writes the returned records,
  * changelog entries and offsets in one transaction, then calls `commit()` (or `abort()`).
@@ -14,8 +18,10 @@
 import { ExponentialBackoff, handleType, retry, type RetryPolicy } from 'cockatiel';
 
 import {
+  BadRecordError,
   RetriableError,
-  StoreCapacityError,
+  type BadRecord,
+  type DeadLetterCode,
   type GlobalTable,
   type Headers,
   type InputRecord,
@@ -28,7 +34,7 @@ import {
   type Topology,
   type WindowStore,
 } from './api.js';
-import { deadLetterHeaders } from '../../topics/headers.js';
+import { deadLetterHeaders, HEADER } from '../../topics/headers.js';
 import { MemoryKeyValueStore, MemoryWindowStore, type ChangelogWrite, type RuntimeStore } from './stores.js';
 
 /** A record as it comes off a log: bytes, before decoding. */
@@ -61,13 +67,34 @@ export interface TaskResult {
 export interface TaskObserver {
   recordProcessed(processor: string, topic: string, latencyMs: number): void;
   recordForwarded(processor: string, topic: string): void;
-  deadLettered(processor: string, reason: DeadLetterReason): void;
+  deadLettered(processor: string, code: DeadLetterCode): void;
   lateRecordDropped(processor: string, store: string): void;
   retried(processor: string): void;
+  /** A punctuation hit an infrastructure failure; its writes were undone, it runs again when due. */
   punctuationFailed(processor: string, error: unknown): void;
+  /** A program error or broken invariant stopped a partition. */
+  taskFailed(processor: string, error: TaskFailedError): void;
 }
 
-export type DeadLetterReason = 'decode' | 'processing' | 'retries-exhausted' | 'store-capacity';
+/**
+ * A program error or broken invariant while processing a record (or punctuating): the partition
+ * stops. The driver commits nothing of the record, dead-letters nothing, and reports the
+ * processor's component failed with this message.
+ */
+export class TaskFailedError extends Error {
+  constructor(
+    readonly processor: string,
+    readonly partition: number,
+    /** The record that failed; undefined for a punctuation. */
+    readonly at: { readonly topic: string; readonly offset: number } | undefined,
+    cause: unknown,
+  ) {
+    const what = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
+    const where = at === undefined ? 'in a punctuation' : `at ${at.topic} offset ${at.offset}`;
+    super(`${processor} partition ${partition} stopped ${where}: ${what}`, { cause });
+    this.name = 'TaskFailedError';
+  }
+}
 
 export interface RetrySettings {
   /** Attempts after the first; 0 disables retries. */
@@ -93,6 +120,7 @@ const noopObserver: TaskObserver = {
   lateRecordDropped: () => undefined,
   retried: () => undefined,
   punctuationFailed: () => undefined,
+  taskFailed: () => undefined,
 };
 
 export function serdeOf(topology: Topology, topic: string): Serde<unknown> {
@@ -193,17 +221,18 @@ export class ProcessorTask {
     await target.restore(key, value);
   }
 
-  /** Processes records in order; the caller commits the result in one transaction. */
+  /**
+   * Processes records in order; the caller commits the result in one transaction. Throws
+   * RetriableError (infrastructure: commit nothing, retry later) or TaskFailedError (stop the
+   * partition, commit nothing).
+   */
   async process(records: readonly RawRecord[]): Promise<TaskResult> {
     const produced: ProducedRecord[] = [];
     for (const raw of records) {
       const startedMs = performance.now();
-      let value: unknown;
-      try {
-        if (raw.value === null) throw new Error('record has no value (tombstone)');
-        value = await serdeOf(this.env.topology, raw.topic).deserialize(raw.value, raw.topic);
-      } catch (error) {
-        produced.push(this.#deadLetter(raw, 'decode', error));
+      const value = await this.#decode(raw);
+      if (value instanceof BadRecordError) {
+        produced.push(...(await this.#badRecord(raw, value)));
         continue;
       }
       const record: InputRecord<unknown> = { ...raw, value };
@@ -235,20 +264,72 @@ export class ProcessorTask {
     return writes;
   }
 
+  /**
+   * The record's value, or the BadRecordError it is dead-lettered with. A serde's RetriableError
+   * (the registry is out of reach) is retried, then thrown: it is never the record's fault.
+   */
+  async #decode(raw: RawRecord): Promise<unknown> {
+    const bytes = raw.value;
+    if (bytes === null) return new BadRecordError('TOMBSTONE', 'record has no value (tombstone)');
+    try {
+      return await this.#retry.execute(() =>
+        serdeOf(this.env.topology, raw.topic).deserialize(bytes, raw.topic),
+      );
+    } catch (error) {
+      if (error instanceof RetriableError) throw error;
+      if (error instanceof BadRecordError) return error;
+      const message = error instanceof Error ? error.message : String(error);
+      return new BadRecordError('UNDECODABLE', message, { cause: error });
+    }
+  }
+
   async #processOne(raw: RawRecord, record: InputRecord<unknown>): Promise<ProducedRecord[]> {
     try {
       return await this.#retry.execute(() =>
         this.#attempt(raw.headers, raw.timestampMs, (context) => this.processor.process(record, context)),
       );
     } catch (error) {
-      const reason: DeadLetterReason =
-        error instanceof RetriableError
-          ? 'retries-exhausted'
-          : error instanceof StoreCapacityError
-            ? 'store-capacity'
-            : 'processing';
-      return [this.#deadLetter(raw, reason, error)];
+      if (error instanceof BadRecordError) return this.#badRecord(raw, error);
+      if (error instanceof RetriableError) throw error;
+      throw this.#failed(raw, error);
     }
+  }
+
+  /** The dead letter of a bad record, and what the processor's `onBadRecord` forwards with it. */
+  async #badRecord(raw: RawRecord, error: BadRecordError): Promise<ProducedRecord[]> {
+    const deadLetter = this.#deadLetter(raw, error.deadLetterCode, error);
+    const onBadRecord = this.processor.onBadRecord?.bind(this.processor);
+    if (onBadRecord === undefined) return [deadLetter];
+    const bad: BadRecord = {
+      topic: raw.topic,
+      partition: raw.partition,
+      offset: raw.offset,
+      key: raw.key,
+      timestampMs: raw.timestampMs,
+      headers: raw.headers,
+      code: error.deadLetterCode,
+      reason: deadLetter.headers[HEADER.dlqReason] ?? error.message,
+    };
+    try {
+      const produced = await this.#attempt(raw.headers, raw.timestampMs, (context) =>
+        onBadRecord(bad, context),
+      );
+      return [deadLetter, ...produced];
+    } catch (handlerError) {
+      if (handlerError instanceof RetriableError) throw handlerError;
+      throw this.#failed(raw, handlerError);
+    }
+  }
+
+  #failed(raw: RawRecord | undefined, error: unknown): TaskFailedError {
+    const failure = new TaskFailedError(
+      this.processor.name,
+      this.partition,
+      raw === undefined ? undefined : { topic: raw.topic, offset: raw.offset },
+      error,
+    );
+    this.#observer.taskFailed(this.processor.name, failure);
+    return failure;
   }
 
   /** One try: the stores' record undo log is open; on any error the try leaves nothing behind. */
@@ -296,6 +377,7 @@ export class ProcessorTask {
           ...(await this.#attempt({}, timestampMs, (context) => punctuator.punctuate(context, timestampMs))),
         );
       } catch (error) {
+        if (!(error instanceof RetriableError)) throw this.#failed(undefined, error);
         this.#observer.punctuationFailed(this.processor.name, error);
       }
     }
@@ -354,8 +436,8 @@ export class ProcessorTask {
     };
   }
 
-  #deadLetter(raw: RawRecord, reason: DeadLetterReason, error: unknown): ProducedRecord {
-    this.#observer.deadLettered(this.processor.name, reason);
+  #deadLetter(raw: RawRecord, code: DeadLetterCode, error: unknown): ProducedRecord {
+    this.#observer.deadLettered(this.processor.name, code);
     const message = error instanceof Error ? error.message : String(error);
     return {
       topic: this.env.topology.deadLetterTopic,
@@ -364,7 +446,7 @@ export class ProcessorTask {
       timestampMs: raw.timestampMs,
       headers: deadLetterHeaders(raw.headers, {
         reason: message,
-        code: reason,
+        code,
         processor: this.processor.name,
         sourceTopic: raw.topic,
         sourcePartition: raw.partition,

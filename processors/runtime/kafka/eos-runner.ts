@@ -19,9 +19,14 @@
  *    fetches the batch again.
  * 4. Process. Records of a batch are processed in chunks of at most `maxRecordsPerTransaction`;
  *    each chunk's outputs, changelog writes and next input offset go in ONE transaction. State
- *    writes are staged and become the task's state only after the commit succeeds. Any failure
- *    aborts, drops the task (its state is rebuilt from the changelog) and rethrows so kafkajs
- *    redelivers the batch.
+ *    writes are staged and become the task's state only after the commit succeeds. A failure of
+ *    the infrastructure (the broker, the registry: RetriableError) aborts, drops the task (its
+ *    state is rebuilt from the changelog) and rethrows, so the consumer crashes and its
+ *    supervisor starts a new runner that reads the uncommitted records again.
+ * 5. Stop. A program error or broken invariant (TaskFailedError) aborts the transaction, drops
+ *    the task and pauses its partition: nothing of the record is committed or dead-lettered,
+ *    the other partitions go on, and the runner reports `failed` to its supervisor (readiness
+ *    red, `task-failed` event) until it is replaced or the process restarts.
  *
  * A task may read several co-partitioned input topics (partition N of each); batches of one task
  * never run concurrently. Wall-clock punctuation runs in its own transaction between batches.
@@ -42,7 +47,7 @@ import {
 
 import type { ChangelogWrite } from '../stores.js';
 import type { SupervisorHooks } from '../supervision.js';
-import type { RawRecord, TaskResult } from '../task.js';
+import { TaskFailedError, type RawRecord, type TaskResult } from '../task.js';
 import { CoPartitionAssigner } from './copartition-assigner.js';
 import { assertReadCommittedFilter } from './read-committed.js';
 import { reportConsumer, SUPERVISED_CONSUMER_RETRY } from './supervision.js';
@@ -94,7 +99,9 @@ export type RunnerEvent =
       readonly entries: number;
     }
   | { readonly type: 'lag'; readonly topic: string; readonly partition: number; readonly lag: number }
-  | { readonly type: 'punctuation-failed'; readonly partition: number; readonly reason: string };
+  | { readonly type: 'punctuation-failed'; readonly partition: number; readonly reason: string }
+  /** A program error stopped the partition: nothing committed, nothing dead-lettered. */
+  | { readonly type: 'task-failed'; readonly partition: number; readonly reason: string };
 
 /** Reserved changelog key of restore sentinels; never a store key. */
 export const RESTORE_SENTINEL_KEY = '\u0000payflow-restore-sentinel';
@@ -142,6 +149,9 @@ export class EosRunner {
   #punctuation: NodeJS.Timeout | undefined;
   /** Set by stop(): a task still being created then is closed instead of kept. */
   #stopped = false;
+  /** Partitions stopped by a program error, with why; they stay paused for this runner's life. */
+  readonly #failed = new Map<number, string>();
+  #hooks: SupervisorHooks | undefined;
 
   constructor(options: EosRunnerOptions) {
     assertReadCommittedFilter();
@@ -165,6 +175,11 @@ export class EosRunner {
     return [...this.#tasks.keys()].sort((a, b) => a - b);
   }
 
+  /** Partitions stopped by a program error, with the reason. */
+  get failedPartitions(): ReadonlyMap<number, string> {
+    return this.#failed;
+  }
+
   /**
    * Joins the group and starts consuming. With `hooks`, the runner reports to its supervisor:
    * up once it has joined the group, crashed when its consumer stops on an error (kafkajs is told
@@ -181,6 +196,7 @@ export class EosRunner {
 
   async #start(hooks: SupervisorHooks | undefined): Promise<void> {
     const { kafka, inputTopics, sessionTimeoutMs } = this.#options;
+    this.#hooks = hooks;
     this.#admin = kafka.admin();
     await this.#admin.connect();
     const consumer = kafka.consumer({
@@ -292,6 +308,10 @@ export class EosRunner {
   async #onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
     if (batch.isEmpty()) return;
+    if (this.#failed.has(batch.partition)) {
+      this.#pause(batch.partition);
+      return;
+    }
     this.#options.onEvent?.({
       type: 'lag',
       topic: batch.topic,
@@ -300,6 +320,8 @@ export class EosRunner {
     });
     const task = await this.#taskFor(batch.partition);
     await this.#locked(task, async () => {
+      // A batch of another input that waited for the one whose program error stopped the partition.
+      if (this.#failed.has(batch.partition)) return;
       if (this.#tasks.get(batch.partition) !== task)
         throw new Error(`partition ${batch.partition} was dropped; the batch is redelivered`);
       // Records below the committed offset were handled by a previous owner (we fenced it, then
@@ -309,14 +331,15 @@ export class EosRunner {
       for (let start = 0; start < pending.length; start += this.#options.maxRecordsPerTransaction) {
         if (!payload.isRunning() || payload.isStale()) return;
         const chunk = pending.slice(start, start + this.#options.maxRecordsPerTransaction);
-        await this.#commitChunk(task, batch.topic, chunk);
+        if (!(await this.#commitChunk(task, batch.topic, chunk))) return;
         payload.resolveOffset(chunk.at(-1)!.offset);
         await payload.heartbeat();
       }
     });
   }
 
-  async #commitChunk(task: Task, topic: string, chunk: readonly KafkaMessage[]): Promise<void> {
+  /** False when a program error stopped the partition (nothing was committed). */
+  async #commitChunk(task: Task, topic: string, chunk: readonly KafkaMessage[]): Promise<boolean> {
     const records: RawRecord[] = chunk.map((message) => ({
       topic,
       partition: task.partition,
@@ -327,11 +350,25 @@ export class EosRunner {
       timestampMs: Number(message.timestamp),
     }));
     const nextOffset = BigInt(chunk.at(-1)!.offset) + 1n;
-    await this.#transact(task, chunk.length, () => task.logic.process(records), {
+    const committed = await this.#transact(task, chunk.length, () => task.logic.process(records), {
       topic,
       offset: nextOffset,
     });
-    task.nextOffsets.set(topic, nextOffset);
+    if (committed) task.nextOffsets.set(topic, nextOffset);
+    return committed;
+  }
+
+  /** Stops a partition for a program error: its task goes, its input stays paused and uncommitted. */
+  async #failPartition(task: Task, error: TaskFailedError): Promise<void> {
+    this.#failed.set(task.partition, error.message);
+    this.#pause(task.partition);
+    await this.#dropTask(task.partition, `program error: ${error.message}`);
+    this.#options.onEvent?.({ type: 'task-failed', partition: task.partition, reason: error.message });
+    this.#hooks?.failed(error);
+  }
+
+  #pause(partition: number): void {
+    this.#consumer?.pause(this.#options.inputTopics.map((topic) => ({ topic, partitions: [partition] })));
   }
 
   async #punctuateAll(): Promise<void> {
@@ -350,22 +387,29 @@ export class EosRunner {
     }
   }
 
-  /** One Kafka transaction: the task's outputs, changelog writes and (optionally) the input offset. */
+  /**
+   * One Kafka transaction: the task's outputs, changelog writes and (optionally) the input offset.
+   * False when a program error stopped the partition instead (nothing sent, nothing committed).
+   */
   async #transact(
     task: Task,
     records: number,
     work: () => Promise<TaskResult>,
     offset: { topic: string; offset: bigint } | undefined,
-  ): Promise<void> {
+  ): Promise<boolean> {
     let result: TaskResult;
     try {
       result = await work();
     } catch (error) {
       task.logic.abort();
+      if (error instanceof TaskFailedError) {
+        await this.#failPartition(task, error);
+        return false;
+      }
       await this.#dropTask(task.partition, `processing failed: ${String(error)}`);
       throw error;
     }
-    if (offset === undefined && result.produced.length === 0 && result.changelog.length === 0) return;
+    if (offset === undefined && result.produced.length === 0 && result.changelog.length === 0) return true;
     const startedMs = Date.now();
     const transaction = await task.producer.transaction();
     try {
@@ -397,6 +441,7 @@ export class EosRunner {
       commitMs: Date.now() - startedMs,
       entries: task.logic.entries,
     });
+    return true;
   }
 
   #topicMessages(partition: number, result: TaskResult): { topic: string; messages: Message[] }[] {

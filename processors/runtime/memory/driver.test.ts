@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { HEADER, RetriableError, type Processor, type Topology } from '../api.js';
+import { BadRecordError, HEADER, RetriableError, type Processor, type Serde, type Topology } from '../api.js';
 import { jsonSerde } from '../json-serde.js';
 import { MemoryKeyValueStore } from '../stores.js';
 import { LogCapacityError, MemoryDriver } from './driver.js';
@@ -39,7 +39,7 @@ describe('in-memory driver', () => {
     );
     const [dead] = driver.records('dlq');
     assert.equal(dead?.key, 'c');
-    assert.equal(dead.headers[HEADER.dlqErrorCode], 'store-capacity');
+    assert.equal(dead.headers[HEADER.dlqErrorCode], 'STORE_CAPACITY');
     assert.match(
       dead.headers[HEADER.dlqReason] ?? '',
       /state store seen is full \(2 entries per partition\)/,
@@ -77,7 +77,7 @@ describe('in-memory driver', () => {
       ...remember(100),
       process(record, context) {
         context.keyValueStore<unknown>('seen').put(record.key, record.value);
-        if (record.value === 'boom') throw new Error('rejected');
+        if (record.value === 'boom') throw new BadRecordError('UNAPPLICABLE', 'rejected');
       },
     };
     const driver = new MemoryDriver(topology(picky, 1));
@@ -120,6 +120,120 @@ describe('in-memory driver', () => {
     const driver = new MemoryDriver(topology(remember(10), 1), { maxRecordsPerTopic: 1 });
     await driver.pipe('in', 'a', 1);
     await assert.rejects(driver.pipe('in', 'b', 1), LogCapacityError);
+  });
+
+  test('a commit that would overfill a topic appends none of its records: no half transaction is left behind', async () => {
+    const twice: Processor = {
+      name: 'twice',
+      inputs: ['in'],
+      outputs: ['out'],
+      stores: [],
+      process(record, context) {
+        context.forward({ topic: 'out', key: `${record.key}-1`, value: 1 });
+        context.forward({ topic: 'out', key: `${record.key}-2`, value: 2 });
+      },
+    };
+    const driver = new MemoryDriver(topology(twice, 1), { maxRecordsPerTopic: 3 });
+    await driver.pipe('in', 'a', 0);
+    await assert.rejects(driver.pipe('in', 'b', 0), LogCapacityError);
+    assert.deepEqual(
+      driver.records('out').map((r) => r.key),
+      ['a-1', 'a-2'],
+    );
+  });
+
+  test('a processor forwarding to an undeclared topic stops its partition: nothing is dead-lettered or committed, readiness names it, other partitions go on', async () => {
+    const stray: Processor = {
+      name: 'stray',
+      inputs: ['in'],
+      outputs: ['out'],
+      stores: [{ kind: 'kv', name: 'seen', maxEntries: 10 }],
+      process(record, context) {
+        context.keyValueStore<unknown>('seen').put(record.key, record.value);
+        context.forward({ topic: record.value === 'stray' ? 'elsewhere' : 'out', key: record.key, value: 1 });
+      },
+    };
+    const driver = new MemoryDriver(topology(stray, 2), {
+      retry: { maxRetries: 0, initialDelayMs: 1, maxDelayMs: 1 },
+    });
+    await driver.pipe('in', 'k', 'stray', { partition: 0 });
+    await driver.pipe('in', 'k2', 'fine', { partition: 0 });
+    await driver.pipe('in', 'k3', 'fine', { partition: 1 });
+    assert.equal(driver.records('dlq').length, 0);
+    assert.deepEqual(
+      driver.records('out').map((r) => r.key),
+      ['k3'],
+      'partition 0 stopped at the stray record; partition 1 went on',
+    );
+    assert.deepEqual(
+      driver.failedTasks.map((f) => [f.processor, f.partition]),
+      [['stray', 0]],
+    );
+    assert.match(driver.failedTasks[0]!.reason, /stray partition 0 stopped at in offset 0: .*elsewhere/);
+    assert.equal(driver.ready, false);
+    assert.match(driver.notReadyDetail ?? '', /processor:stray failed/);
+    assert.equal(driver.task('stray', 0).stores.get('seen')?.size, 0, 'no state of the failed record');
+    const restored = await driver.restoreTask('stray', 0);
+    assert.equal(restored.entries, 0);
+  });
+
+  test('a registry that cannot be reached is retried until it answers: the record is processed, never dead-lettered', async () => {
+    const json = jsonSerde<unknown>();
+    let unreachable = 3;
+    const flakyRegistry: Serde<unknown> = {
+      serialize: (value, topic) => json.serialize(value, topic),
+      deserialize(bytes, topic) {
+        if (unreachable > 0) {
+          unreachable -= 1;
+          throw new RetriableError('schema registry: connect ECONNREFUSED 127.0.0.1:8081');
+        }
+        return json.deserialize(bytes, topic);
+      },
+    };
+    const echo: Processor = {
+      name: 'echo',
+      inputs: ['in'],
+      outputs: ['out'],
+      stores: [],
+      process: (record, context) => context.forward({ topic: 'out', key: record.key, value: record.value }),
+    };
+    const driver = new MemoryDriver(
+      {
+        applicationId: 'unit',
+        topics: [
+          { name: 'in', partitions: 1, serde: flakyRegistry },
+          { name: 'out', partitions: 1, serde: json },
+        ],
+        processors: [echo],
+        deadLetterTopic: 'dlq',
+      },
+      {
+        retry: { maxRetries: 1, initialDelayMs: 1, maxDelayMs: 1 },
+        infrastructureBackoff: { initialDelayMs: 1, maxDelayMs: 2 },
+      },
+    );
+    await driver.pipe('in', 'p1', 42);
+    assert.equal(unreachable, 0);
+    assert.equal(driver.records('dlq').length, 0);
+    assert.deepEqual(
+      (await driver.read('out')).map((r) => r.value),
+      [42],
+    );
+    assert.equal(driver.ready, true);
+  });
+
+  test('a record whose bytes no serde can read is dead-lettered UNDECODABLE and the partition goes on', async () => {
+    const driver = new MemoryDriver(topology(remember(10), 1));
+    await driver.pipeRaw('in', 'a', Buffer.from('{not json'));
+    await driver.pipe('in', 'b', 1);
+    assert.deepEqual(
+      driver.records('dlq').map((r) => [r.key, r.headers[HEADER.dlqErrorCode]]),
+      [['a', 'UNDECODABLE']],
+    );
+    assert.deepEqual(
+      driver.records('out').map((r) => r.key),
+      ['b'],
+    );
   });
 
   test('a topology naming an undeclared topic is refused before any record flows', () => {

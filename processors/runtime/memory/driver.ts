@@ -5,20 +5,36 @@
  * log order, each record committed before the next; time is a clock the caller controls.
  *
  * Used by unit tests and by the embedded default of the main job. Logs are bounded
- * (`maxRecordsPerTopic`); a full topic rejects the append with LogCapacityError.
+ * (`maxRecordsPerTopic`); a commit that would overfill a topic appends none of its records and
+ * fails with LogCapacityError (the record stays uncommitted).
+ *
+ * Failures follow the Kafka driver: a bad record is dead-lettered by the task; an infrastructure
+ * failure (RetriableError) leaves the record uncommitted and it is tried again after a capped
+ * backoff (the supervisor's), `processor:<name>` reported down meanwhile; a program error
+ * (TaskFailedError) stops that partition — its records stay unprocessed, the other partitions go
+ * on — and `processor:<name>` is reported failed, so `ready` is false.
  */
 import { Partitioners, type PartitionMetadata } from 'kafkajs';
 
-import type { GlobalTable, Headers, Topology } from '../api.js';
+import { RetriableError, type GlobalTable, type Headers, type Topology } from '../api.js';
 import { changelogTopic } from '../../../topics/names.js';
+import {
+  backoffDelayMs,
+  ComponentHealth,
+  DEFAULT_RESTART_BACKOFF,
+  reasonOf,
+  type BackoffPolicy,
+} from '../supervision.js';
 import {
   ProcessorTask,
   serdeOf,
+  TaskFailedError,
   validateTopology,
   type ProducedRecord,
   type RawRecord,
   type RetrySettings,
   type TaskObserver,
+  type TaskResult,
 } from '../task.js';
 
 export interface MemoryDriverOptions {
@@ -27,6 +43,17 @@ export interface MemoryDriverOptions {
   readonly retry?: RetrySettings;
   readonly observer?: TaskObserver;
   readonly maxRecordsPerTopic?: number;
+  /** Where `processor:<name>` is reported; default: a health of the driver's own. */
+  readonly health?: ComponentHealth;
+  /** Backoff between tries of a record that failed on infrastructure; default the supervisor's. */
+  readonly infrastructureBackoff?: BackoffPolicy;
+}
+
+/** A partition a program error stopped. */
+export interface FailedTask {
+  readonly processor: string;
+  readonly partition: number;
+  readonly reason: string;
 }
 
 export type LoggedRecord = RawRecord;
@@ -64,6 +91,10 @@ export class MemoryDriver {
   readonly #positions = new Map<string, Map<string, number[]>>();
   readonly #partitioner = Partitioners.DefaultPartitioner();
   readonly #maxRecords: number;
+  readonly #backoff: BackoffPolicy;
+  /** processor -> partition -> the failure that stopped it */
+  readonly #failed = new Map<string, Map<number, TaskFailedError>>();
+  readonly health: ComponentHealth;
   #wallClockMs: number;
   #pump: Promise<void> = Promise.resolve();
   readonly #listeners: ((record: LoggedRecord) => void)[] = [];
@@ -73,6 +104,8 @@ export class MemoryDriver {
     this.#topology = topology;
     this.#wallClockMs = options.startWallClockMs ?? 0;
     this.#maxRecords = options.maxRecordsPerTopic ?? 1_000_000;
+    this.#backoff = options.infrastructureBackoff ?? DEFAULT_RESTART_BACKOFF;
+    this.health = options.health ?? new ComponentHealth();
     for (const topic of topology.topics)
       this.#logs.set(
         topic.name,
@@ -104,7 +137,26 @@ export class MemoryDriver {
         processor.name,
         new Map(processor.inputs.map((input) => [input, Array.from({ length: partitions }, () => 0)])),
       );
+      this.#failed.set(processor.name, new Map());
+      this.health.report(componentOf(processor.name), 'up');
     }
+  }
+
+  /** True while no partition is stopped and no record waits on infrastructure. */
+  get ready(): boolean {
+    return this.notReadyDetail === undefined;
+  }
+
+  /** What is not up, naming each processor and why; undefined when ready. */
+  get notReadyDetail(): string | undefined {
+    return this.health.describeNotUp(['processor:']);
+  }
+
+  /** Partitions stopped by a program error. */
+  get failedTasks(): readonly FailedTask[] {
+    return [...this.#failed].flatMap(([processor, partitions]) =>
+      [...partitions].map(([partition, error]) => ({ processor, partition, reason: error.message })),
+    );
   }
 
   get wallClockMs(): number {
@@ -135,7 +187,10 @@ export class MemoryDriver {
     this.#wallClockMs += ms;
     await this.#serialized(async () => {
       for (const tasks of this.#tasks.values()) {
-        for (const task of tasks) await this.#commit(task, await task.punctuateWallClock(this.#wallClockMs));
+        for (const task of tasks) {
+          if (this.#isFailed(task)) continue;
+          await this.#run(task, () => task.punctuateWallClock(this.#wallClockMs));
+        }
       }
       await this.#drain();
     });
@@ -220,10 +275,10 @@ export class MemoryDriver {
           const log = this.#logs.get(topic)!;
           for (let partition = 0; partition < offsets.length; partition += 1) {
             const records = log[partition]!;
-            while (offsets[partition]! < records.length) {
+            const task = tasks[partition]!;
+            while (offsets[partition]! < records.length && !this.#isFailed(task)) {
               const record = records[offsets[partition]!]!;
-              const task = tasks[partition]!;
-              await this.#commit(task, await task.process([record]));
+              if (!(await this.#run(task, () => task.process([record])))) break;
               offsets[partition] = record.offset + 1;
               progressed = true;
             }
@@ -234,22 +289,55 @@ export class MemoryDriver {
     }
   }
 
-  async #commit(
-    task: ProcessorTask,
-    result: { produced: ProducedRecord[]; changelog: { store: string; key: string; value: Buffer | null }[] },
-  ): Promise<void> {
-    try {
-      for (const record of result.produced) await this.#append(record);
-      for (const write of result.changelog) {
-        await this.#append({
-          topic: changelogTopic(this.#topology.applicationId, task.processor.name, write.store),
-          key: write.key,
-          value: write.value,
-          headers: {},
-          timestampMs: this.#wallClockMs,
-          partition: task.partition,
-        });
+  #isFailed(task: ProcessorTask): boolean {
+    return this.#failed.get(task.processor.name)!.has(task.partition);
+  }
+
+  /**
+   * Runs one unit of a task's work and commits it. An infrastructure failure is tried again after
+   * a capped backoff until it succeeds; a program error stops the partition (false: nothing of
+   * the record was committed).
+   */
+  async #run(task: ProcessorTask, work: () => Promise<TaskResult>): Promise<boolean> {
+    const component = componentOf(task.processor.name);
+    for (let attempt = 1; ; attempt += 1) {
+      let result: TaskResult;
+      try {
+        result = await work();
+      } catch (error) {
+        task.abort();
+        if (error instanceof TaskFailedError) {
+          this.#failed.get(task.processor.name)!.set(task.partition, error);
+          this.health.report(component, 'failed', reasonOf(error));
+          return false;
+        }
+        if (!(error instanceof RetriableError)) throw error;
+        this.health.report(component, 'down', reasonOf(error));
+        await new Promise((resolve) => setTimeout(resolve, backoffDelayMs(this.#backoff, attempt)));
+        continue;
       }
+      await this.#commit(task, result);
+      if (attempt > 1 && this.#failed.get(task.processor.name)!.size === 0)
+        this.health.report(component, 'up');
+      return true;
+    }
+  }
+
+  /** Appends every record of one commit, or none of them (a full topic fails the whole commit). */
+  async #commit(task: ProcessorTask, result: TaskResult): Promise<void> {
+    const records = [
+      ...result.produced,
+      ...result.changelog.map((write) => ({
+        topic: changelogTopic(this.#topology.applicationId, task.processor.name, write.store),
+        key: write.key,
+        value: write.value,
+        headers: {},
+        timestampMs: this.#wallClockMs,
+        partition: task.partition,
+      })),
+    ];
+    try {
+      await this.#appendAll(records);
     } catch (error) {
       task.abort();
       throw error;
@@ -258,31 +346,49 @@ export class MemoryDriver {
   }
 
   async #append(record: Omit<ProducedRecord, 'partition'> & { partition?: number }): Promise<void> {
-    const partitions = this.#logs.get(record.topic);
-    if (partitions === undefined) throw new Error(`unknown topic ${record.topic}`);
-    const partition = record.partition ?? this.#partitionOf(record.topic, record.key, partitions.length);
-    const log = partitions[partition];
-    if (log === undefined) throw new Error(`topic ${record.topic} has no partition ${partition}`);
-    if (log.length >= this.#maxRecords) throw new LogCapacityError(record.topic, this.#maxRecords);
-    const appended: LoggedRecord = {
-      topic: record.topic,
-      partition,
-      offset: log.length,
-      key: record.key,
-      value: record.value,
-      headers: record.headers,
-      timestampMs: record.timestampMs,
-    };
-    log.push(appended);
-    for (const listener of this.#listeners) listener(appended);
-    const table = this.#tables.get(record.topic);
-    if (table !== undefined) {
-      if (record.value === null) table.rows.delete(record.key);
-      else
-        table.rows.set(
-          record.key,
-          await serdeOf(this.#topology, record.topic).deserialize(record.value, record.topic),
-        );
+    await this.#appendAll([record]);
+  }
+
+  /** Places every record and checks every bound first; appends only when all of them fit. */
+  async #appendAll(
+    records: readonly (Omit<ProducedRecord, 'partition'> & { partition?: number })[],
+  ): Promise<void> {
+    const placed: { log: LoggedRecord[]; record: LoggedRecord }[] = [];
+    const pending = new Map<LoggedRecord[], number>();
+    for (const record of records) {
+      const partitions = this.#logs.get(record.topic);
+      if (partitions === undefined) throw new Error(`unknown topic ${record.topic}`);
+      const partition = record.partition ?? this.#partitionOf(record.topic, record.key, partitions.length);
+      const log = partitions[partition];
+      if (log === undefined) throw new Error(`topic ${record.topic} has no partition ${partition}`);
+      const before = pending.get(log) ?? 0;
+      if (log.length + before >= this.#maxRecords) throw new LogCapacityError(record.topic, this.#maxRecords);
+      pending.set(log, before + 1);
+      placed.push({
+        log,
+        record: {
+          topic: record.topic,
+          partition,
+          offset: log.length + before,
+          key: record.key,
+          value: record.value,
+          headers: record.headers,
+          timestampMs: record.timestampMs,
+        },
+      });
+    }
+    for (const { log, record } of placed) log.push(record);
+    for (const { record } of placed) {
+      for (const listener of this.#listeners) listener(record);
+      const table = this.#tables.get(record.topic);
+      if (table !== undefined) {
+        if (record.value === null) table.rows.delete(record.key);
+        else
+          table.rows.set(
+            record.key,
+            await serdeOf(this.#topology, record.topic).deserialize(record.value, record.topic),
+          );
+      }
     }
   }
 
@@ -296,4 +402,9 @@ export class MemoryDriver {
     }));
     return this.#partitioner({ topic, partitionMetadata, message: { key, value: null } });
   }
+}
+
+/** The health component of a processor, named as the Kafka driver names it. */
+function componentOf(processor: string): string {
+  return `processor:${processor}`;
 }
