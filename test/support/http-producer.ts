@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 
 import { TEST_SECRET, token } from '../../gateway/test-support.js';
 import { sleep } from './eos-harness.js';
+import { DEFAULT_HTTP_RETRY, retryWaitMs } from './http-retry.js';
 import type { StackEnv } from './stack.js';
 
 export const RETRYABLE = new Set([0, 409, 429, 503]);
@@ -20,6 +21,8 @@ export interface Answer {
   /** 0 when no answer came (the process was killed, or the port was closed, or it timed out). */
   readonly status: number;
   readonly body: Record<string, unknown>;
+  /** The answer's Retry-After header, if it had one. */
+  readonly retryAfter?: string | null;
 }
 
 /** One payment a producer sends, under its own Idempotency-Key. */
@@ -119,19 +122,42 @@ export class HttpProducer {
         body: body === undefined ? null : JSON.stringify(body),
         signal: AbortSignal.timeout(this.options.requestTimeoutMs ?? 10_000),
       });
-      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+      return {
+        status: response.status,
+        body: (await response.json()) as Record<string, unknown>,
+        retryAfter: response.headers.get('retry-after'),
+      };
     } catch {
       return { status: 0, body: {} };
     }
   }
 
-  /** Sends until a 202, as a well-behaved producer does; anything else but a retryable answer fails. */
+  /**
+   * Waits before sending again after `answer`: its Retry-After when it is a 429 or 503 that
+   * carries one (at most the shared retry policy's longest wait), `fallbackMs` otherwise; never
+   * past `deadline` (epoch ms).
+   */
+  async #pause(answer: Answer, fallbackMs: number, deadline: number): Promise<void> {
+    const asked = retryWaitMs(answer.status, answer.retryAfter);
+    const wait = asked === undefined ? fallbackMs : Math.min(asked, DEFAULT_HTTP_RETRY.maxWaitMs);
+    await sleep(Math.max(0, Math.min(wait, deadline - Date.now())));
+  }
+
+  /** Sends until a 202, as a well-behaved producer does; returns the payment id it names. */
   async until202(path: string, bearer: string, body: unknown, key: string): Promise<string> {
+    return (await this.untilAccepted(path, bearer, body, key)).body.paymentId as string;
+  }
+
+  /**
+   * Sends until a 202, waiting each Retry-After a 429 or 503 asks for; anything else but a
+   * retryable answer fails, and so does no 202 within the send deadline.
+   */
+  async untilAccepted(path: string, bearer: string, body: unknown, key: string): Promise<Answer> {
     const deadline = Date.now() + this.options.sendDeadlineMs;
     for (;;) {
       this.options.signal?.throwIfAborted();
       const answer = await this.call('POST', path, bearer, body, key);
-      if (answer.status === 202) return answer.body.paymentId as string;
+      if (answer.status === 202) return answer;
       if (answer.status === 0) this.unanswered += 1;
       assert.ok(
         RETRYABLE.has(answer.status),
@@ -142,7 +168,7 @@ export class HttpProducer {
         Date.now() < deadline,
         `POST ${path} was not accepted within ${this.options.sendDeadlineMs} ms`,
       );
-      await sleep(200);
+      await this.#pause(answer, 200, deadline);
     }
   }
 
@@ -168,7 +194,7 @@ export class HttpProducer {
       const answer = await this.call('GET', `/v1/payments/${paymentId}`, bearer);
       if (answer.status === 200 && TERMINAL.has(answer.body.status as string)) return answer;
       if (Date.now() >= deadline) return answer;
-      await sleep(250);
+      await this.#pause(answer, 250, deadline);
     }
   }
 
@@ -186,20 +212,20 @@ export class HttpProducer {
   async openAccounts(admin: string, prefix: string, count: number): Promise<string[]> {
     const accounts = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
     for (const accountId of accounts) {
-      const opened = await this.call(
-        'POST',
+      await this.untilAccepted(
         '/v1/accounts',
         admin,
         { accountId, ownerId: `owner-${accountId}`, currency: 'EUR', kycTier: 'TIER_2' },
         randomUUID(),
       );
-      assert.equal(opened.status, 202, JSON.stringify(opened.body));
     }
     for (const accountId of accounts) {
       const deadline = Date.now() + 60_000;
-      while ((await this.call('GET', `/v1/accounts/${accountId}`, admin)).status !== 200) {
+      for (;;) {
+        const answer = await this.call('GET', `/v1/accounts/${accountId}`, admin);
+        if (answer.status === 200) break;
         assert.ok(Date.now() < deadline, `account ${accountId} is readable within 60 s`);
-        await sleep(250);
+        await this.#pause(answer, 250, deadline);
       }
     }
     return accounts;
