@@ -23,6 +23,14 @@ export interface Answer {
   readonly body: Record<string, unknown>;
   /** The answer's Retry-After header, if it had one. */
   readonly retryAfter?: string | null;
+  /** The answer was a replay of the key's stored response (Idempotent-Replayed: true). */
+  readonly replayed?: boolean;
+}
+
+/** A 202 and how it was reached. */
+export interface Accepted extends Answer {
+  /** Sends of this request that got no answer before the 202. */
+  readonly unanswered: number;
 }
 
 /** One payment a producer sends, under its own Idempotency-Key. */
@@ -33,6 +41,10 @@ export interface Transfer {
   readonly amount: number;
   /** The payment id of the 202 the producer finally got. */
   paymentId?: string;
+  /** Sends of this payment that got no answer (the job killed with them in flight) before the 202. */
+  unansweredSends?: number;
+  /** The 202 was a replay of the response the first attempt stored. */
+  replayed?: boolean;
 }
 
 /**
@@ -64,10 +76,17 @@ export function startMainJobProcess(
 }
 
 /** Bearer tokens for an hour: a producer (a merchant of its own) and an operator (admin). */
-export async function bearerTokens(): Promise<{ readonly producer: string; readonly admin: string }> {
+export async function bearerTokens(): Promise<{
+  readonly producer: string;
+  readonly admin: string;
+  /** The principal (JWT `sub`) of `producer`. */
+  readonly producerPrincipal: string;
+}> {
+  const producerPrincipal = `merchant-${randomUUID()}`;
   return {
-    producer: await token({ sub: `merchant-${randomUUID()}`, roles: ['producer'] }, { expiresIn: '1h' }),
+    producer: await token({ sub: producerPrincipal, roles: ['producer'] }, { expiresIn: '1h' }),
     admin: await token({ sub: 'ops', roles: ['admin'] }, { expiresIn: '1h' }),
+    producerPrincipal,
   };
 }
 
@@ -126,6 +145,7 @@ export class HttpProducer {
         status: response.status,
         body: (await response.json()) as Record<string, unknown>,
         retryAfter: response.headers.get('retry-after'),
+        replayed: response.headers.get('idempotent-replayed') === 'true',
       };
     } catch {
       return { status: 0, body: {} };
@@ -152,13 +172,17 @@ export class HttpProducer {
    * Sends until a 202, waiting each Retry-After a 429 or 503 asks for; anything else but a
    * retryable answer fails, and so does no 202 within the send deadline.
    */
-  async untilAccepted(path: string, bearer: string, body: unknown, key: string): Promise<Answer> {
+  async untilAccepted(path: string, bearer: string, body: unknown, key: string): Promise<Accepted> {
     const deadline = Date.now() + this.options.sendDeadlineMs;
+    let unanswered = 0;
     for (;;) {
       this.options.signal?.throwIfAborted();
       const answer = await this.call('POST', path, bearer, body, key);
-      if (answer.status === 202) return answer;
-      if (answer.status === 0) this.unanswered += 1;
+      if (answer.status === 202) return { ...answer, unanswered };
+      if (answer.status === 0) {
+        this.unanswered += 1;
+        unanswered += 1;
+      }
       assert.ok(
         RETRYABLE.has(answer.status),
         `POST ${path}: ${answer.status} ${JSON.stringify(answer.body)}`,
@@ -174,7 +198,7 @@ export class HttpProducer {
 
   /** Sends `transfer` until a 202 and records the payment id it got. */
   async pay(bearer: string, transfer: Transfer): Promise<string> {
-    transfer.paymentId = await this.until202(
+    const accepted = await this.untilAccepted(
       '/v1/payments',
       bearer,
       {
@@ -185,6 +209,9 @@ export class HttpProducer {
       },
       transfer.key,
     );
+    transfer.paymentId = accepted.body.paymentId as string;
+    transfer.unansweredSends = accepted.unanswered;
+    transfer.replayed = accepted.replayed === true;
     return transfer.paymentId;
   }
 
