@@ -20,7 +20,7 @@ import { ledgerProcessor } from './ledger/processor.js';
 import { HEADER, type Topology } from './runtime/api.js';
 import { jsonSerde } from './runtime/json-serde.js';
 import { MemoryDriver } from './runtime/memory/driver.js';
-import { paymentCommand } from './test-fixtures.js';
+import { balancesOfPostings, paymentCommand } from './test-fixtures.js';
 import { TOPIC } from '../topics/names.js';
 import { validateProcessor } from './validate/processor.js';
 
@@ -81,12 +81,7 @@ async function eventsOf(paymentId: string): Promise<PaymentEvent[]> {
 
 /** Balances as the postings on `ledger.postings` add up. */
 async function balancesFromPostings(): Promise<Map<string, bigint>> {
-  const balances = new Map<string, bigint>();
-  for (const { value } of await driver.read<LedgerPosting>(TOPIC.ledgerPostings)) {
-    for (const line of value.lines)
-      balances.set(line.accountId, (balances.get(line.accountId) ?? 0n) + line.amountMinor);
-  }
-  return balances;
+  return balancesOfPostings((await driver.read<LedgerPosting>(TOPIC.ledgerPostings)).map((r) => r.value));
 }
 
 const deposit = (recipientAccountId: string, amountMinor: bigint, id: string): PaymentCommand =>
@@ -217,6 +212,25 @@ describe('the payment pipeline on the in-memory driver', () => {
       ['PaymentInitiated', 'IDEMPOTENCY_KEY_REUSED'],
     );
     assert.equal(driver.records(TOPIC.paymentsAccepted).length, 1);
+  });
+
+  test('a key a new payment was refused under keeps its original: the original delivered again afterwards emits nothing', async () => {
+    await openAccount('acc-a');
+    await openAccount('acc-b');
+    await submit(paymentCommand());
+    await submit(paymentCommand({ commandId: 'cmd-2', paymentId: 'pay-2' }), T0 + 2_000);
+    const before = driver.records(TOPIC.paymentsEvents).length;
+    await submit(paymentCommand(), T0 + 3_000);
+    assert.equal(driver.records(TOPIC.paymentsEvents).length, before);
+    assert.deepEqual(
+      dedupeDecisions.map((d) => d.outcome),
+      ['accepted', 'rejected', 'redelivered'],
+    );
+    assert.deepEqual(
+      (await eventsOf('pay-1')).map((e) => e.type),
+      ['PaymentInitiated', 'PaymentValidated', 'PaymentRejected'],
+      'pay-1 is decided once',
+    );
   });
 
   test('remembered scopes are purged once stream time passes their TTL', async () => {

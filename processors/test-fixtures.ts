@@ -1,5 +1,5 @@
 /** Builders of valid domain records for the processors' tests: override only what a test is about. */
-import type { Account, PaymentCommand } from '../schemas/types.js';
+import type { Account, LedgerPosting, PaymentCommand } from '../schemas/types.js';
 
 export function paymentCommand(overrides: Partial<PaymentCommand> = {}): PaymentCommand {
   return {
@@ -44,4 +44,14 @@ export function seededRandom(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
   };
+}
+
+/** Each account's balance as the lines of `postings` add up. */
+export function balancesOfPostings(postings: Iterable<LedgerPosting>): Map<string, bigint> {
+  const balances = new Map<string, bigint>();
+  for (const posting of postings) {
+    for (const line of posting.lines)
+      balances.set(line.accountId, (balances.get(line.accountId) ?? 0n) + line.amountMinor);
+  }
+  return balances;
 }

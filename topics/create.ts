@@ -58,6 +58,51 @@ function normalizePolicy(policy: string): string {
     .join(',');
 }
 
+/**
+ * What a broker answers about a topic whose creation it has not caught up with yet: right after
+ * a topic is created (here or by another process), the broker asked for its metadata or configs
+ * may not know it, or its partitions may not have a leader yet.
+ */
+const METADATA_RACES: ReadonlySet<string> = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE']);
+
+/** Whether `error` (or an error it wraps) is a broker not caught up with a topic's creation. */
+export function isTopicMetadataRace(error: unknown): boolean {
+  for (let cause = error, depth = 0; cause instanceof Error && depth < 5; depth += 1) {
+    const { type, originalError } = cause as Error & { type?: unknown; originalError?: unknown };
+    if (typeof type === 'string' && METADATA_RACES.has(type)) return true;
+    cause = originalError ?? cause.cause;
+  }
+  return false;
+}
+
+export interface MetadataRetry {
+  /** Reads at most this many times. */
+  readonly attempts: number;
+  /** Waits this long after the first race, twice as long after each further one. */
+  readonly initialDelayMs: number;
+}
+
+export const DEFAULT_METADATA_RETRY: MetadataRetry = { attempts: 8, initialDelayMs: 100 };
+
+/**
+ * Runs `read` (metadata, configs, offsets of topics just created) again while the broker has not
+ * caught up with their creation, a bounded number of times with a doubling wait (about 25 s in
+ * all by default); any other error, or the race on the last attempt, is thrown as it came.
+ */
+export async function retryTopicMetadataRace<T>(
+  read: () => Promise<T>,
+  retry: MetadataRetry = DEFAULT_METADATA_RETRY,
+): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await read();
+    } catch (error) {
+      if (attempt >= retry.attempts || !isTopicMetadataRace(error)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, retry.initialDelayMs * 2 ** (attempt - 1)));
+    }
+  }
+}
+
 interface ExistingTopic {
   readonly partitions: number;
   readonly cleanupPolicy: string;
@@ -68,15 +113,18 @@ async function describeExisting(
   names: readonly string[],
 ): Promise<ReadonlyMap<string, ExistingTopic>> {
   if (names.length === 0) return new Map();
-  const { topics } = await admin.fetchTopicMetadata({ topics: [...names] });
-  const { resources } = await admin.describeConfigs({
-    resources: names.map((name) => ({
-      type: ConfigResourceTypes.TOPIC,
-      name,
-      configNames: ['cleanup.policy'],
-    })),
-    includeSynonyms: false,
-  });
+  // A topic listed may have just been created by another process.
+  const { topics } = await retryTopicMetadataRace(() => admin.fetchTopicMetadata({ topics: [...names] }));
+  const { resources } = await retryTopicMetadataRace(() =>
+    admin.describeConfigs({
+      resources: names.map((name) => ({
+        type: ConfigResourceTypes.TOPIC,
+        name,
+        configNames: ['cleanup.policy'],
+      })),
+      includeSynonyms: false,
+    }),
+  );
   const policies = new Map(
     resources.map((resource) => [
       resource.resourceName,

@@ -77,6 +77,10 @@ test('a command for a payment already started under the scope is dropped even wi
   assert.equal(decide({ ...first, commandId: 'cmd-2' }, seenFirst).outcome, 'redelivered');
 });
 
+test('a command seen before under its command id is dropped, whatever payment id it names', () => {
+  assert.equal(decide({ ...first, paymentId: 'pay-2' }, seenFirst).outcome, 'redelivered');
+});
+
 test('the same request under the same key as a new payment is initiated and rejected with DUPLICATE_REQUEST naming the original', () => {
   const retry = paymentCommand({ commandId: 'cmd-2', paymentId: 'pay-2', requestHash: 'hash-1' });
   const decision = decide(retry, seenFirst);

@@ -140,12 +140,14 @@ test('a payment rejected for insufficient funds is not debited later when it is 
   assert.equal(p.balances.get('acc-a'), 1_000n);
 });
 
-test('a non-positive amount reaching the ledger is rejected with AMOUNT_NOT_POSITIVE', () => {
-  const p = withBalance(1_000n);
-  const decision = p.debit(transfer(-5n));
-  assert.equal(decision.outcome, 'rejected');
-  assert.equal(decision.event.rejection?.code, 'AMOUNT_NOT_POSITIVE');
-  assert.equal(p.balances.get('acc-a'), 1_000n);
+test('a non-positive amount reaching the ledger, zero included, is rejected with AMOUNT_NOT_POSITIVE', () => {
+  for (const amount of [-5n, 0n]) {
+    const p = withBalance(1_000n);
+    const decision = p.debit(transfer(amount));
+    assert.equal(decision.outcome, 'rejected', `amount ${amount}`);
+    assert.equal(decision.event.rejection?.code, 'AMOUNT_NOT_POSITIVE');
+    assert.equal(p.balances.get('acc-a'), 1_000n);
+  }
 });
 
 test('a deposit draws on the funding account, which may go below zero', () => {

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import type { Account, PaymentCommand, RejectionCode } from '../../schemas/types.js';
 import { account, paymentCommand } from '../test-fixtures.js';
 import { LONG_MAX, maxAmountMinor } from './currencies.js';
-import { ibanProblem, validatePayment, type ValidationDecision } from './logic.js';
+import { amountViolation, ibanProblem, validatePayment, type ValidationDecision } from './logic.js';
 
 const accounts = new Map<string, Account>([
   ['acc-a', account('acc-a', { iban: 'DE89370400440532013000' })],
@@ -105,6 +105,12 @@ test("an amount that overflows a long at the finest minor unit is rejected with 
     'AMOUNT_NOT_INTEGRAL',
     /largest EUR amount, 9223372036854775\.80 EUR/,
   );
+});
+
+test("the largest amount is accepted: a long's maximum fits, and a currency's largest amount is validated", () => {
+  assert.equal(amountViolation(LONG_MAX), undefined);
+  assert.equal(amountViolation(1n), undefined);
+  assert.equal(validate({ amountMinor: maxAmountMinor('EUR') }).outcome, 'validated');
 });
 
 test('a currency outside the supported list is rejected with UNSUPPORTED_CURRENCY', () => {

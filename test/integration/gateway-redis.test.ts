@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { idempotencyStoreContract } from '../../gateway/idempotency-contract.js';
 import { connectRedis, RedisIdempotencyStore } from '../../gateway/idempotency-redis.js';
 import { harness, producerHeaders, testConfig, validPayment } from '../../gateway/test-support.js';
+import { sendWithRetryAfter } from '../support/http-retry.js';
 
 const redisUrl = process.env['PAYFLOW_REDIS_URL'];
 
@@ -53,8 +54,21 @@ if (redisUrl === undefined || redisUrl === '') {
     const second = await harness({ ports: { idempotency: new RedisIdempotencyStore(redis, options) } });
     t.after(() => Promise.all([first.app.close(), second.app.close()]));
     const request = { method: 'POST' as const, url: '/v1/payments', payload: validPayment };
-    const original = await first.app.inject({ ...request, headers: await producerHeaders('replica-key') });
-    const retried = await second.app.inject({ ...request, headers: await producerHeaders('replica-key') });
+    // Sent as a producer does: a 503 with Retry-After (Redis slow to answer) is sent again.
+    const send = async (app: typeof first.app) =>
+      (
+        await sendWithRetryAfter(async () => {
+          const response = await app.inject({ ...request, headers: await producerHeaders('replica-key') });
+          const retryAfter = response.headers['retry-after'];
+          return {
+            response,
+            status: response.statusCode,
+            retryAfter: retryAfter === undefined ? null : String(retryAfter),
+          };
+        })
+      ).response;
+    const original = await send(first.app);
+    const retried = await send(second.app);
     assert.equal(original.statusCode, 202);
     assert.equal(retried.body, original.body);
     assert.equal(retried.headers['idempotent-replayed'], 'true');

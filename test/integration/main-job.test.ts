@@ -9,6 +9,8 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { test } from 'node:test';
 
+import { fetchWithRetryAfter } from '../support/http-retry.js';
+
 const START_TIMEOUT_MS = 30_000;
 
 function waitForOutput(child: ReturnType<typeof spawn>, pattern: RegExp): Promise<RegExpMatchArray> {
@@ -38,7 +40,7 @@ test('the main job starts with no servers or settings, accepts a payment with it
   try {
     const match = await waitForOutput(child, /producer: (\S+)\n\s+admin: +(\S+)/);
     const producerToken = match[1]!;
-    const response = await fetch(`http://127.0.0.1:${port}/v1/payments`, {
+    const response = await fetchWithRetryAfter(`http://127.0.0.1:${port}/v1/payments`, {
       method: 'POST',
       headers: {
         authorization: `Bearer ${producerToken}`,
@@ -56,7 +58,9 @@ test('the main job starts with no servers or settings, accepts a payment with it
     const body = (await response.json()) as { paymentId: string; status: string };
     assert.equal(body.status, 'INITIATED');
 
-    const unauthenticated = await fetch(`http://127.0.0.1:${port}/v1/payments/${body.paymentId}`);
+    const unauthenticated = await fetchWithRetryAfter(
+      `http://127.0.0.1:${port}/v1/payments/${body.paymentId}`,
+    );
     assert.equal(unauthenticated.status, 401);
     assert.match(unauthenticated.headers.get('content-type') ?? '', /application\/problem\+json/);
   } finally {
@@ -75,7 +79,7 @@ test('on the embedded default a deposit and a payment run the whole pipeline: th
   try {
     const [, producer, admin] = await waitForOutput(child, /producer: (\S+)\n\s+admin: +(\S+)/);
     const call = async (token: string, method: string, path: string, body?: unknown) => {
-      const response = await fetch(`http://127.0.0.1:${port}${path}`, {
+      const response = await fetchWithRetryAfter(`http://127.0.0.1:${port}${path}`, {
         method,
         headers: {
           authorization: `Bearer ${token}`,

@@ -26,6 +26,7 @@ import {
   valueSubject,
 } from '../../schemas/registry.js';
 import type { AccountBalance as LedgerBalance, LedgerPosting } from '../../schemas/types.js';
+import { retryTopicMetadataRace } from '../../topics/create.js';
 import { stackEnv, uniqueName } from '../support/stack.js';
 
 const env = stackEnv();
@@ -115,7 +116,8 @@ async function until(condition: () => Promise<boolean>, what: string): Promise<v
 
 /** Whether the group has committed every non-empty partition of the topic up to its end. */
 async function caughtUp(admin: Admin, groupId: string, topic: string): Promise<boolean> {
-  const ends = await admin.fetchTopicOffsets(topic);
+  // The topics were created by this file: the broker may not know them yet.
+  const ends = await retryTopicMetadataRace(() => admin.fetchTopicOffsets(topic));
   const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
   return ends.every(
     ({ partition, high, low }) =>

@@ -18,6 +18,7 @@ import {
   valueSubject,
 } from '../../schemas/registry.js';
 import { topicCatalogue } from '../../topics/catalogue.js';
+import { fetchWithRetryAfter } from '../support/http-retry.js';
 import { stackEnv, uniqueName } from '../support/stack.js';
 
 const env = stackEnv();
@@ -38,9 +39,12 @@ const command = paymentCommand({
 });
 
 async function compatibilityOf(subject: string): Promise<unknown> {
-  const response = await fetch(`${stack!.schemaRegistryUrl}/config/${encodeURIComponent(subject)}`, {
-    signal: AbortSignal.timeout(5_000),
-  });
+  const response = await fetchWithRetryAfter(
+    `${stack!.schemaRegistryUrl}/config/${encodeURIComponent(subject)}`,
+    {
+      signal: AbortSignal.timeout(5_000),
+    },
+  );
   return ((await response.json()) as { compatibilityLevel?: unknown }).compatibilityLevel;
 }
 

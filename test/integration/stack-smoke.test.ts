@@ -22,6 +22,7 @@ import pg from 'pg';
 import { tableFromArrays, tableFromIPC, tableToIPC, type Int64, type Utf8 } from 'apache-arrow';
 import { readParquet, Table as WasmTable, writeParquet, WriterPropertiesBuilder, Compression } from 'parquet-wasm/node';
 
+import { retryTopicMetadataRace } from '../../topics/create.js';
 import { stackEnv, uniqueName } from '../support/stack.js';
 
 const env = stackEnv();
@@ -130,10 +131,13 @@ describe('Kafka and the schema registry', { skip }, () => {
       topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }],
       waitForLeaders: true,
     });
-    const configs = await admin.describeConfigs({
-      resources: [{ type: 2 /* TOPIC */, name: topic, configNames: ['cleanup.policy'] }],
-      includeSynonyms: false,
-    });
+    // Read right after creating: the broker may not know the topic yet.
+    const configs = await retryTopicMetadataRace(() =>
+      admin.describeConfigs({
+        resources: [{ type: 2 /* TOPIC */, name: topic, configNames: ['cleanup.policy'] }],
+        includeSynonyms: false,
+      }),
+    );
     await admin.disconnect();
     assert.equal(configs.resources[0]?.configEntries[0]?.configValue, 'compact');
   });

@@ -13,7 +13,7 @@ import {
   topicCreateSpecs,
   type TopicCreateSpec,
 } from '../../topics/catalogue.js';
-import { createTopics, TopicConflictError } from '../../topics/create.js';
+import { createTopics, retryTopicMetadataRace, TopicConflictError } from '../../topics/create.js';
 import { stackEnv, uniqueName } from '../support/stack.js';
 
 const env = stackEnv();
@@ -66,16 +66,21 @@ describe('topic creation on Kafka', { skip }, () => {
       specs.map(() => 'exists'),
     );
 
-    const { topics } = await admin.fetchTopicMetadata({ topics: specs.map((spec) => spec.name) });
+    // Read right after creating: the broker may not know every topic yet.
+    const { topics } = await retryTopicMetadataRace(() =>
+      admin.fetchTopicMetadata({ topics: specs.map((spec) => spec.name) }),
+    );
     assert.ok(topics.every((topic) => topic.partitions.length === 3));
-    const configs = await admin.describeConfigs({
-      resources: specs.map((spec) => ({
-        type: 2 /* TOPIC */,
-        name: spec.name,
-        configNames: ['cleanup.policy', 'retention.ms'],
-      })),
-      includeSynonyms: false,
-    });
+    const configs = await retryTopicMetadataRace(() =>
+      admin.describeConfigs({
+        resources: specs.map((spec) => ({
+          type: 2 /* TOPIC */,
+          name: spec.name,
+          configNames: ['cleanup.policy', 'retention.ms'],
+        })),
+        includeSynonyms: false,
+      }),
+    );
     for (const spec of specs) {
       const entries =
         configs.resources.find((resource) => resource.resourceName === spec.name)?.configEntries ?? [];

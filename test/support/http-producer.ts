@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 
 import { TEST_SECRET, token } from '../../gateway/test-support.js';
 import { sleep } from './eos-harness.js';
+import { DEFAULT_HTTP_RETRY, retryWaitMs } from './http-retry.js';
 import type { StackEnv } from './stack.js';
 
 export const RETRYABLE = new Set([0, 409, 429, 503]);
@@ -20,6 +21,16 @@ export interface Answer {
   /** 0 when no answer came (the process was killed, or the port was closed, or it timed out). */
   readonly status: number;
   readonly body: Record<string, unknown>;
+  /** The answer's Retry-After header, if it had one. */
+  readonly retryAfter?: string | null;
+  /** The answer was a replay of the key's stored response (Idempotent-Replayed: true). */
+  readonly replayed?: boolean;
+}
+
+/** A 202 and how it was reached. */
+export interface Accepted extends Answer {
+  /** Sends of this request that got no answer before the 202. */
+  readonly unanswered: number;
 }
 
 /** One payment a producer sends, under its own Idempotency-Key. */
@@ -30,6 +41,10 @@ export interface Transfer {
   readonly amount: number;
   /** The payment id of the 202 the producer finally got. */
   paymentId?: string;
+  /** Sends of this payment that got no answer (the job killed with them in flight) before the 202. */
+  unansweredSends?: number;
+  /** The 202 was a replay of the response the first attempt stored. */
+  replayed?: boolean;
 }
 
 /**
@@ -61,10 +76,17 @@ export function startMainJobProcess(
 }
 
 /** Bearer tokens for an hour: a producer (a merchant of its own) and an operator (admin). */
-export async function bearerTokens(): Promise<{ readonly producer: string; readonly admin: string }> {
+export async function bearerTokens(): Promise<{
+  readonly producer: string;
+  readonly admin: string;
+  /** The principal (JWT `sub`) of `producer`. */
+  readonly producerPrincipal: string;
+}> {
+  const producerPrincipal = `merchant-${randomUUID()}`;
   return {
-    producer: await token({ sub: `merchant-${randomUUID()}`, roles: ['producer'] }, { expiresIn: '1h' }),
+    producer: await token({ sub: producerPrincipal, roles: ['producer'] }, { expiresIn: '1h' }),
     admin: await token({ sub: 'ops', roles: ['admin'] }, { expiresIn: '1h' }),
+    producerPrincipal,
   };
 }
 
@@ -119,20 +141,48 @@ export class HttpProducer {
         body: body === undefined ? null : JSON.stringify(body),
         signal: AbortSignal.timeout(this.options.requestTimeoutMs ?? 10_000),
       });
-      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+      return {
+        status: response.status,
+        body: (await response.json()) as Record<string, unknown>,
+        retryAfter: response.headers.get('retry-after'),
+        replayed: response.headers.get('idempotent-replayed') === 'true',
+      };
     } catch {
       return { status: 0, body: {} };
     }
   }
 
-  /** Sends until a 202, as a well-behaved producer does; anything else but a retryable answer fails. */
+  /**
+   * Waits before sending again after `answer`: its Retry-After when it is a 429 or 503 that
+   * carries one (at most the shared retry policy's longest wait), `fallbackMs` otherwise; never
+   * past `deadline` (epoch ms).
+   */
+  async #pause(answer: Answer, fallbackMs: number, deadline: number): Promise<void> {
+    const asked = retryWaitMs(answer.status, answer.retryAfter);
+    const wait = asked === undefined ? fallbackMs : Math.min(asked, DEFAULT_HTTP_RETRY.maxWaitMs);
+    await sleep(Math.max(0, Math.min(wait, deadline - Date.now())));
+  }
+
+  /** Sends until a 202, as a well-behaved producer does; returns the payment id it names. */
   async until202(path: string, bearer: string, body: unknown, key: string): Promise<string> {
+    return (await this.untilAccepted(path, bearer, body, key)).body.paymentId as string;
+  }
+
+  /**
+   * Sends until a 202, waiting each Retry-After a 429 or 503 asks for; anything else but a
+   * retryable answer fails, and so does no 202 within the send deadline.
+   */
+  async untilAccepted(path: string, bearer: string, body: unknown, key: string): Promise<Accepted> {
     const deadline = Date.now() + this.options.sendDeadlineMs;
+    let unanswered = 0;
     for (;;) {
       this.options.signal?.throwIfAborted();
       const answer = await this.call('POST', path, bearer, body, key);
-      if (answer.status === 202) return answer.body.paymentId as string;
-      if (answer.status === 0) this.unanswered += 1;
+      if (answer.status === 202) return { ...answer, unanswered };
+      if (answer.status === 0) {
+        this.unanswered += 1;
+        unanswered += 1;
+      }
       assert.ok(
         RETRYABLE.has(answer.status),
         `POST ${path}: ${answer.status} ${JSON.stringify(answer.body)}`,
@@ -142,13 +192,13 @@ export class HttpProducer {
         Date.now() < deadline,
         `POST ${path} was not accepted within ${this.options.sendDeadlineMs} ms`,
       );
-      await sleep(200);
+      await this.#pause(answer, 200, deadline);
     }
   }
 
   /** Sends `transfer` until a 202 and records the payment id it got. */
   async pay(bearer: string, transfer: Transfer): Promise<string> {
-    transfer.paymentId = await this.until202(
+    const accepted = await this.untilAccepted(
       '/v1/payments',
       bearer,
       {
@@ -159,6 +209,9 @@ export class HttpProducer {
       },
       transfer.key,
     );
+    transfer.paymentId = accepted.body.paymentId as string;
+    transfer.unansweredSends = accepted.unanswered;
+    transfer.replayed = accepted.replayed === true;
     return transfer.paymentId;
   }
 
@@ -168,7 +221,7 @@ export class HttpProducer {
       const answer = await this.call('GET', `/v1/payments/${paymentId}`, bearer);
       if (answer.status === 200 && TERMINAL.has(answer.body.status as string)) return answer;
       if (Date.now() >= deadline) return answer;
-      await sleep(250);
+      await this.#pause(answer, 250, deadline);
     }
   }
 
@@ -186,20 +239,20 @@ export class HttpProducer {
   async openAccounts(admin: string, prefix: string, count: number): Promise<string[]> {
     const accounts = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
     for (const accountId of accounts) {
-      const opened = await this.call(
-        'POST',
+      await this.untilAccepted(
         '/v1/accounts',
         admin,
         { accountId, ownerId: `owner-${accountId}`, currency: 'EUR', kycTier: 'TIER_2' },
         randomUUID(),
       );
-      assert.equal(opened.status, 202, JSON.stringify(opened.body));
     }
     for (const accountId of accounts) {
       const deadline = Date.now() + 60_000;
-      while ((await this.call('GET', `/v1/accounts/${accountId}`, admin)).status !== 200) {
+      for (;;) {
+        const answer = await this.call('GET', `/v1/accounts/${accountId}`, admin);
+        if (answer.status === 200) break;
         assert.ok(Date.now() < deadline, `account ${accountId} is readable within 60 s`);
-        await sleep(250);
+        await this.#pause(answer, 250, deadline);
       }
     }
     return accounts;

@@ -24,6 +24,7 @@ import { TOPIC } from '../../topics/catalogue.js';
 import { paymentCommandKey } from '../../topics/keys.js';
 import type { Serde } from '../../processors/runtime/api.js';
 import type { StackEnv } from './stack.js';
+import { sendWithRetryAfter, type HttpRetryPolicy } from './http-retry.js';
 
 export type Mode = 'embedded' | 'kafka';
 
@@ -31,6 +32,7 @@ export interface HttpAnswer {
   readonly status: number;
   readonly contentType: string;
   readonly body: Record<string, unknown>;
+  readonly retryAfter: string | null;
 }
 
 export interface RequestOptions {
@@ -39,6 +41,8 @@ export interface RequestOptions {
   readonly rawBody?: string;
   readonly idempotencyKey?: string;
   readonly headers?: Record<string, string>;
+  /** How 429 and 503 with Retry-After are sent again (the default as a producer does). */
+  readonly retry?: HttpRetryPolicy;
 }
 
 interface RawCommand {
@@ -256,6 +260,15 @@ export class JobHarness {
     path: string,
     options: RequestOptions = {},
   ): Promise<HttpAnswer> {
+    return sendWithRetryAfter(() => this.#requestOnce(tokenValue, method, path, options), options.retry);
+  }
+
+  async #requestOnce(
+    tokenValue: string | undefined,
+    method: string,
+    path: string,
+    options: RequestOptions,
+  ): Promise<HttpAnswer> {
     const hasBody = options.body !== undefined || options.rawBody !== undefined;
     const response = await fetch(`${this.job.address}${path}`, {
       method,
@@ -271,7 +284,12 @@ export class JobHarness {
     const text = await response.text();
     let body: Record<string, unknown> = {};
     if (text.length > 0) body = JSON.parse(text) as Record<string, unknown>;
-    return { status: response.status, contentType: response.headers.get('content-type') ?? '', body };
+    return {
+      status: response.status,
+      contentType: response.headers.get('content-type') ?? '',
+      body,
+      retryAfter: response.headers.get('retry-after'),
+    };
   }
 
   /** Opens an ACTIVE account (admin API) and waits until the read model shows it. */
