@@ -25,7 +25,7 @@ import {
   registryAvroSerde,
   valueSubject,
 } from '../../schemas/registry.js';
-import type { AccountBalance as LedgerBalance, LedgerPosting } from '../../schemas/types.js';
+import type { AccountBalance, LedgerPosting } from '../../schemas/types.js';
 import { stackEnv, uniqueName } from '../support/stack.js';
 
 const env = stackEnv();
@@ -76,7 +76,7 @@ const balanceOf = (projection: PostgresAccountsProjection, accountId: string): P
 function ledgerBalancesAfter(
   postings: readonly LedgerPosting[],
   start: ReadonlyMap<string, bigint>,
-): LedgerBalance[] {
+): AccountBalance[] {
   const running = new Map(start);
   return postings.flatMap((p) =>
     p.lines.map((line) => {

@@ -102,7 +102,8 @@ export function changelogTopic(applicationId: string, name: string, store: strin
   return `${applicationId}-${name}-${store}-changelog`;
 }
 
-interface Task {
+/** A partition assigned to this runner: its transactional producer, its offsets and its task. */
+interface AssignedPartition {
   readonly partition: number;
   readonly producer: Producer;
   readonly logic: PartitionTask;
@@ -137,8 +138,8 @@ function headersOf(message: KafkaMessage): Record<string, string> {
 
 export class EosRunner {
   readonly #options: Required<Omit<EosRunnerOptions, 'onEvent'>> & Pick<EosRunnerOptions, 'onEvent'>;
-  readonly #tasks = new Map<number, Task>();
-  readonly #creating = new Map<number, Promise<Task>>();
+  readonly #tasks = new Map<number, AssignedPartition>();
+  readonly #creating = new Map<number, Promise<AssignedPartition>>();
   readonly #groupId: string;
   #consumer: Consumer | undefined;
   #admin: Admin | undefined;
@@ -271,7 +272,7 @@ export class EosRunner {
     await task.producer.disconnect().catch(() => undefined);
   }
 
-  #taskFor(partition: number): Promise<Task> {
+  #taskFor(partition: number): Promise<AssignedPartition> {
     const existing = this.#tasks.get(partition);
     if (existing !== undefined) return Promise.resolve(existing);
     let creating = this.#creating.get(partition);
@@ -283,7 +284,7 @@ export class EosRunner {
   }
 
   /** Runs `work` after the task's previous batch or punctuation has finished. */
-  #locked<T>(task: Task, work: () => Promise<T>): Promise<T> {
+  #locked<T>(task: AssignedPartition, work: () => Promise<T>): Promise<T> {
     const run = task.lock.then(work);
     task.lock = run.then(
       () => undefined,
@@ -319,7 +320,7 @@ export class EosRunner {
     });
   }
 
-  async #commitChunk(task: Task, topic: string, chunk: readonly KafkaMessage[]): Promise<void> {
+  async #commitChunk(task: AssignedPartition, topic: string, chunk: readonly KafkaMessage[]): Promise<void> {
     const records: RawRecord[] = chunk.map((message) => ({
       topic,
       partition: task.partition,
@@ -355,7 +356,7 @@ export class EosRunner {
 
   /** One Kafka transaction: the task's outputs, changelog writes and (optionally) the input offset. */
   async #transact(
-    task: Task,
+    task: AssignedPartition,
     records: number,
     work: () => Promise<TaskResult>,
     offset: { topic: string; offset: bigint } | undefined,
@@ -425,7 +426,7 @@ export class EosRunner {
     return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
   }
 
-  async #createTask(partition: number): Promise<Task> {
+  async #createTask(partition: number): Promise<AssignedPartition> {
     const { kafka, applicationId, name, transactionTimeoutMs } = this.#options;
     const producer = kafka.producer({
       transactionalId: `${applicationId}-${name}-${partition}`,
@@ -454,7 +455,7 @@ export class EosRunner {
       await producer.disconnect().catch(() => undefined);
       throw error;
     }
-    let task: Task;
+    let task: AssignedPartition;
     try {
       const logic = this.#options.createTask(partition);
       await this.#restore(partition, nonce, logic);

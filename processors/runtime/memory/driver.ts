@@ -5,36 +5,36 @@
  * log order, each record committed before the next; time is a clock the caller controls.
  *
  * Used by unit tests and by the embedded default of the main job. Logs are bounded
- * (`maxRecordsPerTopic`); a full topic rejects the append with LogCapacityError.
+ * (`maxRecordsPerTopic`); a full topic rejects the append with TopicCapacityError.
  */
 import { Partitioners, type PartitionMetadata } from 'kafkajs';
 
 import type { GlobalTable, Headers, Topology } from '../api.js';
 import { changelogTopic } from '../kafka/eos-runner.js';
+import type { BoundedBackoffPolicy } from '../supervision.js';
 import {
   ProcessorTask,
   serdeOf,
   validateTopology,
   type ProducedRecord,
   type RawRecord,
-  type RetrySettings,
   type TaskObserver,
 } from '../task.js';
 
 export interface MemoryDriverOptions {
   /** Wall clock in ms; defaults to a manual clock starting at 0 (advance it with advanceWallClock). */
   readonly startWallClockMs?: number;
-  readonly retry?: RetrySettings;
+  readonly retry?: BoundedBackoffPolicy;
   readonly observer?: TaskObserver;
   readonly maxRecordsPerTopic?: number;
 }
 
 export type LoggedRecord = RawRecord;
 
-export class LogCapacityError extends Error {
+export class TopicCapacityError extends Error {
   constructor(topic: string, max: number) {
     super(`in-memory topic ${topic} is full (${max} records)`);
-    this.name = 'LogCapacityError';
+    this.name = 'TopicCapacityError';
   }
 }
 
@@ -263,7 +263,7 @@ export class MemoryDriver {
     const partition = record.partition ?? this.#partitionOf(record.topic, record.key, partitions.length);
     const log = partitions[partition];
     if (log === undefined) throw new Error(`topic ${record.topic} has no partition ${partition}`);
-    if (log.length >= this.#maxRecords) throw new LogCapacityError(record.topic, this.#maxRecords);
+    if (log.length >= this.#maxRecords) throw new TopicCapacityError(record.topic, this.#maxRecords);
     const appended: LoggedRecord = {
       topic: record.topic,
       partition,
