@@ -172,10 +172,19 @@ export const PAYMENT_VIEW = {
       type: 'array',
       items: {
         type: 'object',
-        required: ['type', 'occurredAt', 'sequence'],
+        required: ['type', 'occurredAt', 'recordedAt', 'sequence'],
         properties: {
           type: { type: 'string' },
-          occurredAt: { type: 'string', format: 'date-time' },
+          occurredAt: {
+            type: 'string',
+            format: 'date-time',
+            description: "The time of the payment's command, the same on every event",
+          },
+          recordedAt: {
+            type: 'string',
+            format: 'date-time',
+            description: 'When the pipeline decided this step',
+          },
           sequence: { type: 'integer' },
         },
       },

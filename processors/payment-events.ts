@@ -17,11 +17,14 @@ export function correlationIdOf(headers: Headers): string | null {
   return value === undefined || value === '' ? null : value;
 }
 
-/** Where and when an event happens: the payment, its position in the history, the time, the trace. */
+/** Where and when an event happens: the payment, its position in the history, the times, the trace. */
 export interface EventStamp {
   readonly paymentId: string;
   readonly sequence: number;
+  /** The time of the payment's command (its record time), the same on every event of the payment. */
   readonly occurredAtMs: number;
+  /** When the processor decided this step: its processing clock (`context.wallClockMs`). */
+  readonly recordedAtMs: number;
   readonly correlationId: string | null;
 }
 
@@ -38,6 +41,7 @@ export function paymentEvent(type: PaymentEventType, stamp: EventStamp): Payment
     type,
     sequence: stamp.sequence,
     occurredAtMs: stamp.occurredAtMs,
+    recordedAtMs: stamp.recordedAtMs,
     correlationId: stamp.correlationId,
     initiated: null,
     rejection: null,
@@ -60,10 +64,10 @@ export function factsOf(command: PaymentCommand): PaymentFacts {
 /** PaymentInitiated: sequence 0, carrying the command's facts. */
 export function initiatedEvent(
   command: PaymentCommand,
-  occurredAtMs: number,
+  at: Pick<EventStamp, 'occurredAtMs' | 'recordedAtMs'>,
   correlationId: string | null,
 ): PaymentEvent {
-  const stamp = { paymentId: command.paymentId, sequence: 0, occurredAtMs, correlationId };
+  const stamp = { paymentId: command.paymentId, sequence: 0, ...at, correlationId };
   return { ...paymentEvent('PaymentInitiated', stamp), initiated: factsOf(command) };
 }
 

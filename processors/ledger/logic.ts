@@ -27,7 +27,10 @@ export interface LedgerView {
 export interface LegContext {
   /** The ledger partition: names its transit account. */
   readonly partition: number;
+  /** The record's time (the payment's command): the events' occurredAtMs, the entries' postedAtMs. */
   readonly nowMs: number;
+  /** The processing clock: the events' and entries' recordedAtMs. */
+  readonly recordedAtMs: number;
   readonly correlationId: string | null;
 }
 
@@ -103,6 +106,7 @@ export function decideDebit(inFlight: PaymentInFlight, view: LedgerView, at: Leg
       currency: command.currency,
       lines,
       postedAtMs: at.nowMs,
+      recordedAtMs: at.recordedAtMs,
     },
     view,
   );
@@ -140,6 +144,7 @@ export function decideCredit(
     currency: instruction.currency,
     lines,
     postedAtMs: at.nowMs,
+    recordedAtMs: at.recordedAtMs,
   } as const;
   const posted = post(entry, view);
   return {
@@ -157,7 +162,13 @@ function post(posting: LedgerPosting, view: LedgerView): Omit<Posted, 'event'> {
 }
 
 function stampOf(paymentId: string, sequence: number, at: LegContext): EventStamp {
-  return { paymentId, sequence, occurredAtMs: at.nowMs, correlationId: at.correlationId };
+  return {
+    paymentId,
+    sequence,
+    occurredAtMs: at.nowMs,
+    recordedAtMs: at.recordedAtMs,
+    correlationId: at.correlationId,
+  };
 }
 
 function amountText(amountMinor: bigint, currency: string): string {

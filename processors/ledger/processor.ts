@@ -67,6 +67,7 @@ export function ledgerProcessor(options: LedgerProcessorOptions = {}): Processor
       const at = {
         partition: record.partition,
         nowMs: record.timestampMs,
+        recordedAtMs: context.wallClockMs,
         correlationId: correlationIdOf(record.headers),
       };
       const apply = (decision: DebitDecision | CreditDecision): void => {

@@ -34,6 +34,7 @@ function validate(
     inFlight: { command: paymentCommand(overrides), nextSequence: 1 },
     accounts: (id) => table.get(id),
     nowMs: 5_000,
+    recordedAtMs: 5_040,
     correlationId: 'corr-1',
   });
 }
@@ -49,6 +50,7 @@ function assertRejected(overrides: Partial<PaymentCommand>, code: RejectionCode,
     type: 'PaymentRejected',
     sequence: 1,
     occurredAtMs: 5_000,
+    recordedAtMs: 5_040,
     correlationId: 'corr-1',
     initiated: null,
     rejection: { code, detail: decision.violation.detail },
@@ -64,6 +66,7 @@ test('a valid transfer is validated at its next sequence and passed on with the 
     type: 'PaymentValidated',
     sequence: 1,
     occurredAtMs: 5_000,
+    recordedAtMs: 5_040,
     correlationId: 'corr-1',
     initiated: null,
     rejection: null,

@@ -36,7 +36,10 @@ export type ValidationDecision =
 export interface ValidationInput {
   readonly inFlight: PaymentInFlight;
   readonly accounts: AccountLookup;
+  /** The record's time: the event's occurredAtMs. */
   readonly nowMs: number;
+  /** The processing clock: the event's recordedAtMs. */
+  readonly recordedAtMs: number;
   readonly correlationId: string | null;
 }
 
@@ -46,6 +49,7 @@ export function validatePayment(input: ValidationInput): ValidationDecision {
     paymentId: command.paymentId,
     sequence: nextSequence,
     occurredAtMs: input.nowMs,
+    recordedAtMs: input.recordedAtMs,
     correlationId: input.correlationId,
   };
   const violation = findViolation(command, input.accounts);

@@ -23,6 +23,7 @@ export function validateProcessor(options: ValidateProcessorOptions = {}): Proce
         inFlight: record.value,
         accounts: (accountId) => table.get(accountId),
         nowMs: record.timestampMs,
+        recordedAtMs: context.wallClockMs,
         correlationId: correlationIdOf(record.headers),
       });
       options.onDecision?.(decision);

@@ -48,6 +48,7 @@ function posting(
     currency: CURRENCY,
     lines: lines.map(([accountId, amountMinor]) => ({ accountId, amountMinor })),
     postedAtMs,
+    recordedAtMs: postedAtMs + 40,
   };
 }
 
