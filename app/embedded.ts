@@ -88,14 +88,25 @@ export class EmbeddedPipeline implements CommandPublisher {
     clearInterval(this.#clock);
   }
 
-  publishPayment(command: PaymentCommand, headers: CommandHeaders): Promise<void> {
+  /**
+   * Brings the driver's clock up to real time before a command is processed, so the steps it
+   * decides are recorded (`recordedAtMs`) at the time they happen, never before the command.
+   */
+  #catchUpClock(): Promise<void> {
+    const behindMs = this.#now() - this.driver.wallClockMs;
+    return behindMs > 0 ? this.driver.advanceWallClock(behindMs) : Promise.resolve();
+  }
+
+  async publishPayment(command: PaymentCommand, headers: CommandHeaders): Promise<void> {
+    await this.#catchUpClock();
     return this.driver.pipe(TOPIC.paymentsCommands, paymentCommandKey(command), command, {
       timestampMs: command.submittedAtMs,
       headers: commandRecordHeaders(headers),
     });
   }
 
-  publishAccount(command: AccountCommand, headers: CommandHeaders): Promise<void> {
+  async publishAccount(command: AccountCommand, headers: CommandHeaders): Promise<void> {
+    await this.#catchUpClock();
     return this.driver.pipe(TOPIC.accountsCommands, command.accountId, command, {
       timestampMs: command.issuedAtMs,
       headers: commandRecordHeaders(headers),

@@ -22,12 +22,7 @@ import type { Serde } from '../processors/runtime/api.js';
 import type { ComponentHealth } from '../processors/runtime/supervision.js';
 import { projectedEvent } from '../projections/payment-view.js';
 import { TOPIC } from '../topics/catalogue.js';
-import type {
-  Account,
-  AccountBalance as LedgerBalance,
-  LedgerPosting,
-  PaymentEvent,
-} from '../schemas/types.js';
+import type { Account, AccountBalance, LedgerPosting, PaymentEvent } from '../schemas/types.js';
 import {
   runAccountsProjection,
   TombstoneError,
@@ -47,7 +42,7 @@ export interface PostgresReadModelsOptions {
     readonly paymentEvent: Serde<PaymentEvent>;
     readonly account: Serde<Account>;
     readonly posting: Serde<LedgerPosting>;
-    readonly balance: Serde<LedgerBalance>;
+    readonly balance: Serde<AccountBalance>;
   };
   readonly metricsRegistry: Registry;
   /** Where the consumers report their health (the process's, so /readyz names them). */

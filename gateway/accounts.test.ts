@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { IBAN_TEST_TABLE } from '../schemas/iban-test-table.js';
 import { adminHeaders, harness } from './test-support.js';
 
 const IBAN = 'SA0380000000608010167519';
@@ -8,8 +9,19 @@ describe('admin account routes', () => {
   it('opening an account publishes an OPEN command and answers 202 with the account id', async (t) => {
     const h = await harness({ now: () => 1_700_000_000_000 });
     t.after(() => h.app.close());
-    const payload = { accountId: 'acc-alice', ownerId: 'owner-1', currency: 'EUR', kycTier: 'TIER_1', iban: IBAN };
-    const response = await h.app.inject({ method: 'POST', url: '/v1/accounts', headers: await adminHeaders(), payload });
+    const payload = {
+      accountId: 'acc-alice',
+      ownerId: 'owner-1',
+      currency: 'EUR',
+      kycTier: 'TIER_1',
+      iban: IBAN,
+    };
+    const response = await h.app.inject({
+      method: 'POST',
+      url: '/v1/accounts',
+      headers: await adminHeaders(),
+      payload,
+    });
     assert.equal(response.statusCode, 202);
     assert.deepEqual(response.json(), { accountId: 'acc-alice', statusUrl: '/v1/accounts/acc-alice' });
     const command = h.publisher.accounts[0]?.command;
@@ -29,25 +41,41 @@ describe('admin account routes', () => {
     const h = await harness();
     t.after(() => h.app.close());
     const payload = { ownerId: 'owner-1', currency: 'USD', kycTier: 'TIER_0' };
-    const response = await h.app.inject({ method: 'POST', url: '/v1/accounts', headers: await adminHeaders(), payload });
+    const response = await h.app.inject({
+      method: 'POST',
+      url: '/v1/accounts',
+      headers: await adminHeaders(),
+      payload,
+    });
     assert.equal(response.statusCode, 202);
-    assert.equal(response.json<{ accountId: string }>().accountId, h.publisher.accounts[0]?.command.accountId);
+    assert.equal(
+      response.json<{ accountId: string }>().accountId,
+      h.publisher.accounts[0]?.command.accountId,
+    );
   });
 
   it('opening an account with an Idempotency-Key twice opens it once', async (t) => {
     const h = await harness();
     t.after(() => h.app.close());
     const payload = { ownerId: 'owner-1', currency: 'USD', kycTier: 'TIER_0' };
-    const first = await h.app.inject({ method: 'POST', url: '/v1/accounts', headers: await adminHeaders('open-1'), payload });
-    const second = await h.app.inject({ method: 'POST', url: '/v1/accounts', headers: await adminHeaders('open-1'), payload });
+    const first = await h.app.inject({
+      method: 'POST',
+      url: '/v1/accounts',
+      headers: await adminHeaders('open-1'),
+      payload,
+    });
+    const second = await h.app.inject({
+      method: 'POST',
+      url: '/v1/accounts',
+      headers: await adminHeaders('open-1'),
+      payload,
+    });
     assert.equal(second.body, first.body);
     assert.equal(second.headers['idempotent-replayed'], 'true');
     assert.equal(h.publisher.accounts.length, 1);
   });
 
   const badAccounts: [string, object, string][] = [
-    ['an IBAN with a bad shape', { iban: 'SA03 8000' }, '/iban'],
-    ['an IBAN with wrong check digits', { iban: 'SA0480000000608010167519' }, '/iban'],
     ['an unknown KYC tier', { kycTier: 'TIER_9' }, '/kycTier'],
     ['a system account id', { accountId: 'funding:EUR' }, '/accountId'],
   ];
@@ -56,19 +84,64 @@ describe('admin account routes', () => {
       const h = await harness();
       t.after(() => h.app.close());
       const payload = { ownerId: 'owner-1', currency: 'EUR', kycTier: 'TIER_1', ...change };
-      const response = await h.app.inject({ method: 'POST', url: '/v1/accounts', headers: await adminHeaders(), payload });
+      const response = await h.app.inject({
+        method: 'POST',
+        url: '/v1/accounts',
+        headers: await adminHeaders(),
+        payload,
+      });
       assert.equal(response.statusCode, 400);
       const fields = response.json<{ errors: { field: string }[] }>().errors.map((error) => error.field);
       assert.ok(fields.includes(field), JSON.stringify(fields));
     });
   }
 
+  for (const { what, iban, problem } of IBAN_TEST_TABLE) {
+    const outcome = problem === undefined ? 'opened (202)' : 'refused with 400 problem+json naming /iban';
+    it(`an account whose IBAN is ${what} is ${outcome}, as payment validation would judge it`, async (t) => {
+      const h = await harness();
+      t.after(() => h.app.close());
+      const payload = { ownerId: 'owner-1', currency: 'EUR', kycTier: 'TIER_1', iban };
+      const response = await h.app.inject({
+        method: 'POST',
+        url: '/v1/accounts',
+        headers: await adminHeaders(),
+        payload,
+      });
+      if (problem === undefined) {
+        assert.equal(response.statusCode, 202, response.body);
+        assert.equal(
+          h.publisher.accounts[0]?.command.type === 'OPEN' && h.publisher.accounts[0].command.iban,
+          iban,
+        );
+        return;
+      }
+      assert.equal(response.statusCode, 400, response.body);
+      assert.match(String(response.headers['content-type']), /^application\/problem\+json/);
+      const errors = response.json<{ errors: { field: string; message: string }[] }>().errors;
+      assert.deepEqual(
+        errors.map((error) => error.field),
+        ['/iban'],
+      );
+      assert.equal(h.publisher.accounts.length, 0);
+    });
+  }
+
   it('changing an account status publishes CHANGE_STATUS and answers 202', async (t) => {
     const h = await harness();
     t.after(() => h.app.close());
-    const response = await h.app.inject({ method: 'PATCH', url: '/v1/accounts/acc-alice', headers: await adminHeaders(), payload: { status: 'FROZEN' } });
+    const response = await h.app.inject({
+      method: 'PATCH',
+      url: '/v1/accounts/acc-alice',
+      headers: await adminHeaders(),
+      payload: { status: 'FROZEN' },
+    });
     assert.equal(response.statusCode, 202);
-    assert.deepEqual(response.json(), { accountId: 'acc-alice', status: 'FROZEN', statusUrl: '/v1/accounts/acc-alice' });
+    assert.deepEqual(response.json(), {
+      accountId: 'acc-alice',
+      status: 'FROZEN',
+      statusUrl: '/v1/accounts/acc-alice',
+    });
     const command = h.publisher.accounts[0]?.command;
     assert.equal(command?.type, 'CHANGE_STATUS');
     assert.equal(command?.type === 'CHANGE_STATUS' ? command.status : undefined, 'FROZEN');
@@ -77,15 +150,27 @@ describe('admin account routes', () => {
   it('an unknown status value is 400 naming /status', async (t) => {
     const h = await harness();
     t.after(() => h.app.close());
-    const response = await h.app.inject({ method: 'PATCH', url: '/v1/accounts/acc-alice', headers: await adminHeaders(), payload: { status: 'DELETED' } });
+    const response = await h.app.inject({
+      method: 'PATCH',
+      url: '/v1/accounts/acc-alice',
+      headers: await adminHeaders(),
+      payload: { status: 'DELETED' },
+    });
     assert.equal(response.statusCode, 400);
-    assert.deepEqual(response.json<{ errors: { field: string }[] }>().errors.map((error) => error.field), ['/status']);
+    assert.deepEqual(
+      response.json<{ errors: { field: string }[] }>().errors.map((error) => error.field),
+      ['/status'],
+    );
   });
 
   it('a deposit publishes a DEPOSIT from the currency funding account and replays on retry', async (t) => {
     const h = await harness();
     t.after(() => h.app.close());
-    const request = { method: 'POST' as const, url: '/v1/accounts/acc-alice/deposits', payload: { amount: 50_000, currency: 'EUR' } };
+    const request = {
+      method: 'POST' as const,
+      url: '/v1/accounts/acc-alice/deposits',
+      payload: { amount: 50_000, currency: 'EUR' },
+    };
     const first = await h.app.inject({ ...request, headers: await adminHeaders('dep-1') });
     const retry = await h.app.inject({ ...request, headers: await adminHeaders('dep-1') });
     assert.equal(first.statusCode, 202);
@@ -104,17 +189,35 @@ describe('admin account routes', () => {
     const h = await harness();
     t.after(() => h.app.close());
     const payload = { amount: 100, currency: 'EUR' };
-    await h.app.inject({ method: 'POST', url: '/v1/accounts/acc-alice/deposits', headers: await adminHeaders('dep-2'), payload });
-    const other = await h.app.inject({ method: 'POST', url: '/v1/accounts/acc-bob/deposits', headers: await adminHeaders('dep-2'), payload });
+    await h.app.inject({
+      method: 'POST',
+      url: '/v1/accounts/acc-alice/deposits',
+      headers: await adminHeaders('dep-2'),
+      payload,
+    });
+    const other = await h.app.inject({
+      method: 'POST',
+      url: '/v1/accounts/acc-bob/deposits',
+      headers: await adminHeaders('dep-2'),
+      payload,
+    });
     assert.equal(other.statusCode, 422);
   });
 
   it('a deposit without an Idempotency-Key is 400 naming the header', async (t) => {
     const h = await harness();
     t.after(() => h.app.close());
-    const response = await h.app.inject({ method: 'POST', url: '/v1/accounts/acc-alice/deposits', headers: await adminHeaders(), payload: { amount: 1, currency: 'EUR' } });
+    const response = await h.app.inject({
+      method: 'POST',
+      url: '/v1/accounts/acc-alice/deposits',
+      headers: await adminHeaders(),
+      payload: { amount: 1, currency: 'EUR' },
+    });
     assert.equal(response.statusCode, 400);
-    assert.deepEqual(response.json<{ errors: { field: string }[] }>().errors.map((error) => error.field), ['Idempotency-Key']);
+    assert.deepEqual(
+      response.json<{ errors: { field: string }[] }>().errors.map((error) => error.field),
+      ['Idempotency-Key'],
+    );
   });
 
   it('an account is returned with its balance as an exact decimal string', async (t) => {
@@ -131,7 +234,11 @@ describe('admin account routes', () => {
       openedAtMs: 0,
       updatedAtMs: 0,
     });
-    const response = await h.app.inject({ method: 'GET', url: '/v1/accounts/funding:EUR', headers: await adminHeaders() });
+    const response = await h.app.inject({
+      method: 'GET',
+      url: '/v1/accounts/funding:EUR',
+      headers: await adminHeaders(),
+    });
     assert.equal(response.statusCode, 200);
     assert.equal(response.json<{ balanceMinor: string }>().balanceMinor, '-9007199254740993');
   });
@@ -139,7 +246,11 @@ describe('admin account routes', () => {
   it('an unknown account is 404 problem+json', async (t) => {
     const h = await harness();
     t.after(() => h.app.close());
-    const response = await h.app.inject({ method: 'GET', url: '/v1/accounts/acc-nobody', headers: await adminHeaders() });
+    const response = await h.app.inject({
+      method: 'GET',
+      url: '/v1/accounts/acc-nobody',
+      headers: await adminHeaders(),
+    });
     assert.equal(response.statusCode, 404);
     assert.equal(response.json<{ code: string }>().code, 'ACCOUNT_NOT_FOUND');
   });

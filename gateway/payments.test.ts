@@ -253,14 +253,24 @@ describe('GET /v1/payments/:paymentId', () => {
     reference: null,
     rejection: { code: 'INSUFFICIENT_FUNDS', detail: 'balance 100 < 1250' },
     events: [
-      { type: 'PaymentInitiated', occurredAtMs: 1_700_000_000_000, sequence: 1 },
-      { type: 'PaymentRejected', occurredAtMs: 1_700_000_000_500, sequence: 2 },
+      {
+        type: 'PaymentInitiated',
+        occurredAtMs: 1_700_000_000_000,
+        recordedAtMs: 1_700_000_000_200,
+        sequence: 1,
+      },
+      {
+        type: 'PaymentRejected',
+        occurredAtMs: 1_700_000_000_000,
+        recordedAtMs: 1_700_000_000_500,
+        sequence: 2,
+      },
     ],
     createdAtMs: 1_700_000_000_000,
     updatedAtMs: 1_700_000_000_500,
   };
 
-  it('a known payment is returned with its status, rejection and ordered events', async (t) => {
+  it("a known payment is returned with its status, rejection and ordered events, each with its command's time and the time it was decided", async (t) => {
     const h = await harness();
     t.after(() => h.app.close());
     h.payments.put(view);
@@ -281,8 +291,18 @@ describe('GET /v1/payments/:paymentId', () => {
       reference: null,
       rejection: { code: 'INSUFFICIENT_FUNDS', detail: 'balance 100 < 1250' },
       events: [
-        { type: 'PaymentInitiated', occurredAt: '2023-11-14T22:13:20.000Z', sequence: 1 },
-        { type: 'PaymentRejected', occurredAt: '2023-11-14T22:13:20.500Z', sequence: 2 },
+        {
+          type: 'PaymentInitiated',
+          occurredAt: '2023-11-14T22:13:20.000Z',
+          recordedAt: '2023-11-14T22:13:20.200Z',
+          sequence: 1,
+        },
+        {
+          type: 'PaymentRejected',
+          occurredAt: '2023-11-14T22:13:20.000Z',
+          recordedAt: '2023-11-14T22:13:20.500Z',
+          sequence: 2,
+        },
       ],
       createdAt: '2023-11-14T22:13:20.000Z',
       updatedAt: '2023-11-14T22:13:20.500Z',

@@ -32,7 +32,10 @@ export interface CommandPublisher {
 export interface PaymentEventView {
   /** Event type name, e.g. `PaymentInitiated`, `PaymentCompleted`. */
   readonly type: string;
+  /** The time of the payment's command, the same on every event. */
   readonly occurredAtMs: number;
+  /** When the pipeline decided this step. */
+  readonly recordedAtMs: number;
   /** Position of the event within the payment's own history, starting at 0 or 1. */
   readonly sequence: number;
 }

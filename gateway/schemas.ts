@@ -141,11 +141,23 @@ export const PAYMENT_ID_PARAMS = {
 
 export const PAYMENT_VIEW = {
   type: 'object',
-  required: ['paymentId', 'kind', 'status', 'amount', 'currency', 'senderAccountId', 'recipientAccountId', 'events'],
+  required: [
+    'paymentId',
+    'kind',
+    'status',
+    'amount',
+    'currency',
+    'senderAccountId',
+    'recipientAccountId',
+    'events',
+  ],
   properties: {
     paymentId: UUID,
     kind: { type: 'string', enum: ['TRANSFER', 'DEPOSIT'] },
-    status: { type: 'string', enum: ['INITIATED', 'VALIDATED', 'DEBITED', 'COMPLETED', 'REJECTED', 'HELD', 'FAILED'] },
+    status: {
+      type: 'string',
+      enum: ['INITIATED', 'VALIDATED', 'DEBITED', 'COMPLETED', 'REJECTED', 'HELD', 'FAILED'],
+    },
     amount: AMOUNT,
     currency: CURRENCY,
     senderAccountId: { type: 'string' },
@@ -160,10 +172,19 @@ export const PAYMENT_VIEW = {
       type: 'array',
       items: {
         type: 'object',
-        required: ['type', 'occurredAt', 'sequence'],
+        required: ['type', 'occurredAt', 'recordedAt', 'sequence'],
         properties: {
           type: { type: 'string' },
-          occurredAt: { type: 'string', format: 'date-time' },
+          occurredAt: {
+            type: 'string',
+            format: 'date-time',
+            description: "The time of the payment's command, the same on every event",
+          },
+          recordedAt: {
+            type: 'string',
+            format: 'date-time',
+            description: 'When the pipeline decided this step',
+          },
           sequence: { type: 'integer' },
         },
       },
@@ -182,7 +203,12 @@ export const OPEN_ACCOUNT_BODY = {
     ownerId: { type: 'string', minLength: 1, maxLength: 64 },
     currency: CURRENCY,
     kycTier: KYC_TIER,
-    iban: { type: 'string', pattern: IBAN_PATTERN, description: 'Electronic format, no spaces; check digits verified' },
+    iban: {
+      type: 'string',
+      pattern: IBAN_PATTERN,
+      description:
+        'Electronic format (upper case, no spaces); ISO 13616 country, length, format and check digits verified, the rule payment validation applies',
+    },
   },
 } as const;
 

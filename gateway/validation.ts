@@ -4,19 +4,22 @@
  */
 import { isIP } from 'node:net';
 import { invalidField } from './errors.js';
-import { isValidIban } from './iban.js';
+import { ibanProblem } from '../schemas/iban.js';
 
 /** ISO 4217 codes known to the runtime's ICU data (about 300), so `ABC` is refused early. */
 const KNOWN_CURRENCIES: ReadonlySet<string> = new Set(Intl.supportedValuesOf('currency'));
 
 export function assertKnownCurrency(field: string, currency: string): void {
-  if (!KNOWN_CURRENCIES.has(currency)) throw invalidField(field, `${currency} is not an ISO 4217 currency code`);
+  if (!KNOWN_CURRENCIES.has(currency))
+    throw invalidField(field, `${currency} is not an ISO 4217 currency code`);
 }
 
 export function assertIpAddress(field: string, address: string): void {
   if (isIP(address) === 0) throw invalidField(field, 'must be an IPv4 or IPv6 address');
 }
 
+/** The validator's own IBAN rule: an account the gateway opens never fails INVALID_IBAN later. */
 export function assertIban(field: string, iban: string): void {
-  if (!isValidIban(iban)) throw invalidField(field, 'the IBAN check digits are wrong');
+  const problem = ibanProblem(iban);
+  if (problem !== undefined) throw invalidField(field, `the IBAN ${problem}`);
 }

@@ -17,11 +17,14 @@ export function correlationIdOf(headers: Headers): string | null {
   return value === undefined || value === '' ? null : value;
 }
 
-/** Where and when an event happens: the payment, its position in the history, the time, the trace. */
+/** Where and when an event happens: the payment, its position in the history, the times, the trace. */
 export interface EventStamp {
   readonly paymentId: string;
   readonly sequence: number;
+  /** The time of the payment's command (its record time), the same on every event of the payment. */
   readonly occurredAtMs: number;
+  /** When the processor decided this step: its processing clock (`context.wallClockMs`). */
+  readonly recordedAtMs: number;
   readonly correlationId: string | null;
 }
 
@@ -38,6 +41,7 @@ export function paymentEvent(type: PaymentEventType, stamp: EventStamp): Payment
     type,
     sequence: stamp.sequence,
     occurredAtMs: stamp.occurredAtMs,
+    recordedAtMs: stamp.recordedAtMs,
     correlationId: stamp.correlationId,
     initiated: null,
     rejection: null,
@@ -60,10 +64,10 @@ export function factsOf(command: PaymentCommand): PaymentFacts {
 /** PaymentInitiated: sequence 0, carrying the command's facts. */
 export function initiatedEvent(
   command: PaymentCommand,
-  occurredAtMs: number,
+  at: Pick<EventStamp, 'occurredAtMs' | 'recordedAtMs'>,
   correlationId: string | null,
 ): PaymentEvent {
-  const stamp = { paymentId: command.paymentId, sequence: 0, occurredAtMs, correlationId };
+  const stamp = { paymentId: command.paymentId, sequence: 0, ...at, correlationId };
   return { ...paymentEvent('PaymentInitiated', stamp), initiated: factsOf(command) };
 }
 
@@ -79,13 +83,20 @@ export const STAGE_SEQUENCE = { dedupe: 0, validate: 1, debit: 2, credit: 3 } as
 
 /**
  * The terminal event of a payment whose record a stage dead-lettered as bad data: the payment
- * ends RECORD_DEAD_LETTERED, the detail says where its record is.
+ * ends RECORD_DEAD_LETTERED, the detail says where its record is; `recordedAtMs` is the
+ * runtime's clock when it was dead-lettered.
  */
-export function deadLetteredEvent(paymentId: string, sequence: number, bad: BadRecord): PaymentEvent {
+export function deadLetteredEvent(
+  paymentId: string,
+  sequence: number,
+  bad: BadRecord,
+  recordedAtMs: number,
+): PaymentEvent {
   const stamp: EventStamp = {
     paymentId,
     sequence,
     occurredAtMs: bad.timestampMs,
+    recordedAtMs,
     correlationId: correlationIdOf(bad.headers),
   };
   const detail =

@@ -140,6 +140,45 @@ describe('the payment pipeline on the in-memory driver', () => {
     assert.deepEqual(driver.records(DLQ), []);
   });
 
+  test("every event and posting of a payment keeps its command's time as occurredAt and carries the driver's clock when it was decided as recordedAt", async () => {
+    await openAccount('acc-a');
+    await openAccount('acc-b');
+    await driver.advanceWallClock(T0 + 5_000);
+    await submit(deposit('acc-a', 5_000n, 'dep-1'), T0 + 1_000);
+    await driver.advanceWallClock(60_000);
+    await submit(
+      paymentCommand({ commandId: 'cmd-t1', paymentId: 'pay-t1', idempotencyKey: 't1' }),
+      T0 + 2_000,
+    );
+
+    assert.deepEqual(
+      (await eventsOf('pay-t1')).map((e) => [e.type, e.occurredAtMs, e.recordedAtMs]),
+      [
+        ['PaymentInitiated', T0 + 2_000, T0 + 65_000],
+        ['PaymentValidated', T0 + 2_000, T0 + 65_000],
+        ['PaymentDebited', T0 + 2_000, T0 + 65_000],
+        ['PaymentCompleted', T0 + 2_000, T0 + 65_000],
+      ],
+    );
+    assert.deepEqual((await eventsOf('dep-1')).map((e) => [e.type, e.occurredAtMs, e.recordedAtMs]).at(-1), [
+      'PaymentCompleted',
+      T0 + 1_000,
+      T0 + 5_000,
+    ]);
+    const postings = await driver.read<LedgerPosting>(TOPIC.ledgerPostings);
+    assert.deepEqual(
+      postings
+        .map(({ value }) => [value.postingId, value.postedAtMs, value.recordedAtMs])
+        .sort(([a], [b]) => String(a).localeCompare(String(b))),
+      [
+        ['dep-1:credit', T0 + 1_000, T0 + 5_000],
+        ['dep-1:debit', T0 + 1_000, T0 + 5_000],
+        ['pay-t1:credit', T0 + 2_000, T0 + 65_000],
+        ['pay-t1:debit', T0 + 2_000, T0 + 65_000],
+      ],
+    );
+  });
+
   test('every balance a posting moves is published on ledger.balances keyed by account, in the order the ledger had them, the latest equal to the postings', async () => {
     await depositThenTransfer();
     await submit(

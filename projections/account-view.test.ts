@@ -23,6 +23,7 @@ function posting(postingId: string, lines: [string, bigint][], postedAtMs = 1_00
     currency: 'EUR',
     lines: lines.map(([accountId, amountMinor]) => ({ accountId, amountMinor })),
     postedAtMs,
+    recordedAtMs: postedAtMs + 40,
   };
 }
 

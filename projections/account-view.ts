@@ -23,15 +23,19 @@ import type { Account, LedgerPosting } from '../schemas/types.js';
 /** The owner id of the ledger's system accounts. */
 export const SYSTEM_OWNER_ID = 'system';
 
-/** An account's ledger balance, in the currency of the postings that made it, and when they first and last touched it. */
-export interface AccountBalance {
+/**
+ * The read model's view of an account's ledger balance, in the currency of the postings that made
+ * it, and when they first and last touched it (the ledger's own record on ledger.balances is
+ * `AccountBalance` in schemas/types.ts).
+ */
+export interface BalanceView {
   readonly currency: string;
   readonly balanceMinor: bigint;
   readonly firstPostedAtMs: number;
   readonly lastPostedAtMs: number;
 }
 
-export type Balances = ReadonlyMap<string, AccountBalance>;
+export type Balances = ReadonlyMap<string, BalanceView>;
 
 /** The ledger side of the read model: balances per account and the postings they include. */
 export interface LedgerState {
@@ -68,11 +72,11 @@ export function applyAccount(view: Account | undefined, account: Account): Accou
  * given a lookup of their current balances. Refuses an unbalanced posting.
  */
 export function postingBalances(
-  balanceOf: (accountId: string) => AccountBalance | undefined,
+  balanceOf: (accountId: string) => BalanceView | undefined,
   posting: LedgerPosting,
-): ReadonlyMap<string, AccountBalance> {
+): ReadonlyMap<string, BalanceView> {
   checkPosting(posting);
-  const updated = new Map<string, AccountBalance>();
+  const updated = new Map<string, BalanceView>();
   for (const line of posting.lines) {
     const before = updated.get(line.accountId) ?? balanceOf(line.accountId);
     updated.set(line.accountId, {
@@ -102,7 +106,7 @@ export function applyPosting(ledger: LedgerState, posting: LedgerPosting): Ledge
  */
 export function accountView(
   account: Account | undefined,
-  balance: AccountBalance | undefined,
+  balance: BalanceView | undefined,
   accountId: string,
 ): AccountView | undefined {
   if (account !== undefined) return { ...account, balanceMinor: balance?.balanceMinor ?? 0n };

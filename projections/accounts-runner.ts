@@ -17,11 +17,11 @@ import type { Registry } from 'prom-client';
 
 import type { Serde } from '../processors/runtime/api.js';
 import { TOPIC } from '../topics/names.js';
-import type { Account, AccountBalance as LedgerBalance, LedgerPosting } from '../schemas/types.js';
+import type { Account, AccountBalance, LedgerPosting } from '../schemas/types.js';
 import type { PositionedBalance } from './postgres/accounts.js';
 import { checkPosting } from './account-view.js';
-import type { ComponentHealth } from '../processors/runtime/supervision.js';
-import { runKafkaProjection, type RetryPolicy, type RunningProjection } from './kafka-runner.js';
+import type { BackoffPolicy, ComponentHealth } from '../processors/runtime/supervision.js';
+import { runKafkaProjection, type RunningProjection } from './kafka-runner.js';
 
 /** What the runner applies to (PostgresAccountsProjection). */
 export interface AccountsProjectionSink {
@@ -40,14 +40,14 @@ export interface AccountsProjectionRunnerOptions {
   /** plainAvroSerde(AVRO.Account) or registryAvroSerde(registry, subject, AVRO.Account). */
   readonly accountSerde: Serde<Account>;
   readonly postingSerde: Serde<LedgerPosting>;
-  readonly balanceSerde: Serde<LedgerBalance>;
+  readonly balanceSerde: Serde<AccountBalance>;
   readonly deadLetter: (
     topic: string,
     message: KafkaMessage,
     partition: number,
     reason: Error,
   ) => Promise<void>;
-  readonly retry?: RetryPolicy;
+  readonly retry?: BackoffPolicy;
   readonly onSinkError?: (topic: string, error: unknown, attempt: number, delayMs: number) => void;
   readonly onBatchApplied?: (topic: string, partition: number, count: number, offsetLag: number) => void;
   readonly fromBeginning?: boolean;

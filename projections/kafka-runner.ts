@@ -33,9 +33,6 @@ export interface ProjectionSink<E> {
   apply(events: readonly E[]): Promise<void> | void;
 }
 
-/** Capped exponential backoff of a failing target, as the supervisor's restarts. */
-export type RetryPolicy = BackoffPolicy;
-
 export interface ProjectionRunnerOptions<E> {
   readonly kafka: Kafka;
   readonly groupId: string;
@@ -44,7 +41,7 @@ export interface ProjectionRunnerOptions<E> {
   readonly decode: (message: KafkaMessage, partition: number) => Promise<E>;
   readonly sink: ProjectionSink<E>;
   readonly deadLetter: (message: KafkaMessage, partition: number, reason: Error) => Promise<void>;
-  readonly retry?: RetryPolicy;
+  readonly retry?: BackoffPolicy;
   /** Called after each failed attempt, for logs and metrics. */
   readonly onSinkError?: (error: unknown, attempt: number, delayMs: number) => void;
   readonly onBatchApplied?: (partition: number, count: number, offsetLag: number) => void;
@@ -129,7 +126,7 @@ export function isUnreachableTarget(error: unknown): boolean {
   return false;
 }
 
-const DEFAULT_RETRY: RetryPolicy = { initialDelayMs: 100, maxDelayMs: 10_000 };
+const DEFAULT_RETRY: BackoffPolicy = { initialDelayMs: 100, maxDelayMs: 10_000 };
 /** Heartbeat at least this often while waiting out a failing sink, well within the session timeout. */
 const HEARTBEAT_INTERVAL_MS = 3_000;
 

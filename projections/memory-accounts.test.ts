@@ -16,6 +16,7 @@ function deposit(paymentId: string, accountId: string, amountMinor: bigint): Led
       { accountId, amountMinor },
     ],
     postedAtMs: 50,
+    recordedAtMs: 90,
   };
 }
 

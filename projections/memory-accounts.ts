@@ -4,7 +4,7 @@
  */
 import type { AccountQueries, AccountView } from '../gateway/ports.js';
 import type { Account, LedgerPosting } from '../schemas/types.js';
-import { accountView, applyAccount, postingBalances, type AccountBalance } from './account-view.js';
+import { accountView, applyAccount, postingBalances, type BalanceView } from './account-view.js';
 
 export interface MemoryAccountsLimits {
   /** Accounts with a record, and accounts with a balance, each at most this many. */
@@ -24,7 +24,7 @@ export class AccountsProjectionCapacityError extends Error {
 
 export class MemoryAccountsProjection implements AccountQueries {
   readonly #accounts = new Map<string, Account>();
-  readonly #balances = new Map<string, AccountBalance>();
+  readonly #balances = new Map<string, BalanceView>();
   readonly #appliedPostingIds = new Set<string>();
 
   constructor(private readonly limits: MemoryAccountsLimits) {}

@@ -58,6 +58,35 @@ test('a completed payment shows COMPLETED with its events in order and its exact
   assert.equal(view?.updatedAtMs, 1_003);
 });
 
+test("a payment's history says when each step was decided (recordedAt) next to its command's time, and it was last updated when the latest step was decided", () => {
+  const view = fold([
+    { ...initiated, recordedAtMs: 1_010 },
+    event(1, 'PaymentValidated', { occurredAtMs: 1_000, recordedAtMs: 1_020 }),
+    event(2, 'PaymentDebited', { occurredAtMs: 1_000, recordedAtMs: 1_030 }),
+    event(3, 'PaymentCompleted', { occurredAtMs: 1_000, recordedAtMs: 61_000 }),
+  ]);
+  assert.deepEqual(
+    view?.events.map((e) => [e.type, e.occurredAtMs, e.recordedAtMs]),
+    [
+      ['PaymentInitiated', 1_000, 1_010],
+      ['PaymentValidated', 1_000, 1_020],
+      ['PaymentDebited', 1_000, 1_030],
+      ['PaymentCompleted', 1_000, 61_000],
+    ],
+  );
+  assert.equal(view?.createdAtMs, 1_000);
+  assert.equal(view?.updatedAtMs, 61_000);
+});
+
+test('an event written before recordedAt existed counts as decided at its occurredAt', () => {
+  const view = fold([initiated, event(1, 'PaymentValidated', { occurredAtMs: 1_000 })]);
+  assert.deepEqual(
+    view?.events.map((e) => e.recordedAtMs),
+    [1_000, 1_000],
+  );
+  assert.equal(view?.updatedAtMs, 1_000);
+});
+
 test('a rejected payment carries the reason code and detail', () => {
   const view = fold([
     initiated,

@@ -15,7 +15,10 @@ export interface ProjectedPaymentEvent {
   readonly type: string;
   /** Position within the payment's history, strictly increasing from 0. */
   readonly sequence: number;
+  /** The time of the payment's command. */
   readonly occurredAtMs: number;
+  /** When the step was decided; absent for an event written before the field existed. */
+  readonly recordedAtMs?: number;
   readonly correlationId: string | null;
   /** Present on PaymentInitiated: the command's facts. */
   readonly initiated?: {
@@ -42,12 +45,16 @@ export interface PaymentReadModel {
   readonly recipientAccountId: string;
   readonly reference: string | null;
   readonly rejection: { readonly code: string; readonly detail: string | null } | null;
+  /** The history; each step's "when" is its recordedAtMs, occurredAtMs is the command's time. */
   readonly events: readonly {
     readonly type: string;
     readonly occurredAtMs: number;
+    readonly recordedAtMs: number;
     readonly sequence: number;
   }[];
+  /** The command's time. */
   readonly createdAtMs: number;
+  /** When the latest step was decided (its recordedAtMs). */
   readonly updatedAtMs: number;
 }
 
@@ -72,6 +79,15 @@ export class ProjectionOrderError extends Error {
   }
 }
 
+function historyEntry(event: ProjectedPaymentEvent): PaymentReadModel['events'][number] {
+  return {
+    type: event.type,
+    occurredAtMs: event.occurredAtMs,
+    recordedAtMs: event.recordedAtMs ?? event.occurredAtMs,
+    sequence: event.sequence,
+  };
+}
+
 function initialView(event: ProjectedPaymentEvent): PaymentReadModel {
   const facts = event.initiated;
   if (event.sequence !== 0 || facts === undefined) {
@@ -88,9 +104,9 @@ function initialView(event: ProjectedPaymentEvent): PaymentReadModel {
     recipientAccountId: facts.recipientAccountId,
     reference: facts.reference,
     rejection: null,
-    events: [{ type: event.type, occurredAtMs: event.occurredAtMs, sequence: 0 }],
+    events: [historyEntry(event)],
     createdAtMs: event.occurredAtMs,
-    updatedAtMs: event.occurredAtMs,
+    updatedAtMs: event.recordedAtMs ?? event.occurredAtMs,
   };
 }
 
@@ -112,11 +128,8 @@ export function applyPaymentEvent(
     ...view,
     status: STATUS_AFTER_EVENT[event.type] ?? view.status,
     rejection: event.rejection ?? view.rejection,
-    events: [
-      ...view.events,
-      { type: event.type, occurredAtMs: event.occurredAtMs, sequence: event.sequence },
-    ],
-    updatedAtMs: event.occurredAtMs,
+    events: [...view.events, historyEntry(event)],
+    updatedAtMs: event.recordedAtMs ?? event.occurredAtMs,
   };
 }
 
@@ -147,6 +160,7 @@ export function projectedEvent(event: PaymentEvent): ProjectedPaymentEvent {
     type: event.type,
     sequence: event.sequence,
     occurredAtMs: event.occurredAtMs,
+    ...(event.recordedAtMs === null ? {} : { recordedAtMs: event.recordedAtMs }),
     correlationId: event.correlationId,
     ...(event.initiated === null ? {} : { initiated: event.initiated }),
     ...(event.rejection === null ? {} : { rejection: event.rejection }),

@@ -43,6 +43,19 @@ const command: PaymentCommand = {
   submittedAtMs: AT,
 };
 
+const debitPosting: LedgerPosting = {
+  postingId: 'pay-1:debit',
+  paymentId: 'pay-1',
+  leg: 'DEBIT',
+  currency: 'EUR',
+  lines: [
+    { accountId: 'acc-a', amountMinor: -BEYOND_DOUBLE },
+    { accountId: 'transit:EUR:3', amountMinor: BEYOND_DOUBLE },
+  ],
+  postedAtMs: AT,
+  recordedAtMs: AT + 40,
+};
+
 const samples: {
   readonly [K in keyof typeof AVRO]: (typeof AVRO)[K] extends AvroContract<infer V> ? readonly V[] : never;
 } = {
@@ -100,6 +113,7 @@ const samples: {
       type: 'PaymentInitiated',
       sequence: 0,
       occurredAtMs: AT,
+      recordedAtMs: AT + 40,
       correlationId: 'corr-1',
       initiated: {
         kind: 'TRANSFER',
@@ -119,6 +133,7 @@ const samples: {
       type: 'PaymentRejected',
       sequence: 1,
       occurredAtMs: AT,
+      recordedAtMs: index % 2 === 0 ? null : AT + 2_000,
       correlationId: null,
       initiated: null,
       rejection: { code, detail: index % 2 === 0 ? null : `because ${code}` },
@@ -136,18 +151,9 @@ const samples: {
     },
   ] satisfies CreditInstruction[],
   LedgerPosting: [
-    {
-      postingId: 'pay-1:debit',
-      paymentId: 'pay-1',
-      leg: 'DEBIT',
-      currency: 'EUR',
-      lines: [
-        { accountId: 'acc-a', amountMinor: -BEYOND_DOUBLE },
-        { accountId: 'transit:EUR:3', amountMinor: BEYOND_DOUBLE },
-      ],
-      postedAtMs: AT,
-    },
-  ] satisfies LedgerPosting[],
+    debitPosting,
+    { ...debitPosting, postingId: 'pay-1:credit', leg: 'CREDIT', recordedAtMs: null },
+  ],
   AccountBalance: [
     {
       accountId: 'acc-a',
@@ -296,5 +302,55 @@ describe('schema evolution', () => {
     assert.deepEqual(backwardCompatibility(next, AVRO.CreditInstruction.type), { compatible: true });
     const newBytes = next.toBuffer({ ...credit, merchantId: 'm-1' });
     assert.deepStrictEqual(AVRO.CreditInstruction.decode(newBytes, next), credit);
+  });
+});
+
+describe('recordedAtMs: when a step was decided', () => {
+  const withoutRecordedAt = (contract: AvroContract<unknown>) => {
+    const schema = JSON.parse(contract.schemaText) as { fields: { name: string }[] };
+    return parseAvroSchema({
+      ...schema,
+      fields: schema.fields.filter((field) => field.name !== 'recordedAtMs'),
+    });
+  };
+  const cases = [
+    ['PaymentEvent', AVRO.PaymentEvent, samples.PaymentEvent[0]!],
+    ['LedgerPosting', AVRO.LedgerPosting, samples.LedgerPosting[0]!],
+  ] as const;
+
+  for (const [name, contract, sample] of cases) {
+    test(`a ${name} written before recordedAtMs existed still decodes, with recordedAtMs null and everything else intact`, () => {
+      const old = withoutRecordedAt(contract);
+      assert.deepEqual(backwardCompatibility(contract.type, old), { compatible: true });
+      const { recordedAtMs, ...oldRecord } = sample;
+      assert.notEqual(recordedAtMs, null);
+      const decoded = contract.decode(old.toBuffer(oldRecord), old);
+      assert.deepStrictEqual(decoded, { ...sample, recordedAtMs: null });
+    });
+
+    test(`a consumer still on the ${name} schema without recordedAtMs reads records that carry it`, () => {
+      const old = withoutRecordedAt(contract);
+      assert.deepEqual(backwardCompatibility(old, contract.type), { compatible: true });
+      const oldView: Record<string, unknown> = { ...sample };
+      delete oldView.recordedAtMs;
+      const resolver = old.createResolver(contract.type);
+      const read: unknown = old.fromBuffer(contract.encode(sample as never), resolver);
+      // the same value: the old schema writes it to the same bytes as the record without the field
+      assert.deepStrictEqual(old.toBuffer(read), old.toBuffer(oldView));
+    });
+  }
+
+  test('recordedAtMs is a nullable timestamp-millis defaulting to null on PaymentEvent and LedgerPosting', () => {
+    for (const contract of [AVRO.PaymentEvent, AVRO.LedgerPosting]) {
+      const field = (
+        JSON.parse(contract.schemaText) as { fields: { name: string; type: unknown; default?: unknown }[] }
+      ).fields.find((f) => f.name === 'recordedAtMs');
+      assert.deepEqual(
+        field?.type,
+        ['null', { type: 'long', logicalType: 'timestamp-millis' }],
+        contract.name,
+      );
+      assert.equal(field?.default, null, contract.name);
+    }
   });
 });

@@ -120,7 +120,13 @@ export interface PaymentEvent {
   readonly type: PaymentEventType;
   /** Position within the payment's history, 0 for PaymentInitiated, +1 per event. */
   readonly sequence: number;
+  /** The time of the payment's command: the same on every event of the payment. */
   readonly occurredAtMs: number;
+  /**
+   * When the pipeline decided this step (the emitting processor's clock); null only in events
+   * written before the field existed.
+   */
+  readonly recordedAtMs: number | null;
   readonly correlationId: string | null;
   /** Set on PaymentInitiated only. */
   readonly initiated: PaymentFacts | null;
@@ -181,5 +187,8 @@ export interface LedgerPosting {
   readonly leg: 'DEBIT' | 'CREDIT';
   readonly currency: CurrencyCode;
   readonly lines: readonly { readonly accountId: string; readonly amountMinor: bigint }[];
+  /** The time of the payment's command, the same on both legs. */
   readonly postedAtMs: number;
+  /** When the ledger posted the entry (its clock); null only in entries written before the field existed. */
+  readonly recordedAtMs: number | null;
 }

@@ -103,6 +103,7 @@ export function toPaymentResponse(view: PaymentView) {
     events: view.events.map((event) => ({
       type: event.type,
       occurredAt: isoTime(event.occurredAtMs),
+      recordedAt: isoTime(event.recordedAtMs),
       sequence: event.sequence,
     })),
     createdAt: isoTime(view.createdAtMs),

@@ -21,7 +21,14 @@ const seenFirst: SeenEntry = {
 };
 
 const decide = (command: PaymentCommand, seen: SeenEntry | undefined, nowMs = T0 + 1_000) =>
-  decideDedupe({ command, seen, nowMs, ttlMs: DEFAULT_DEDUPE_TTL_MS, correlationId: 'corr-9' });
+  decideDedupe({
+    command,
+    seen,
+    nowMs,
+    recordedAtMs: nowMs + 40,
+    ttlMs: DEFAULT_DEDUPE_TTL_MS,
+    correlationId: 'corr-9',
+  });
 
 test('the idempotency scope is the principal with its key, or the command id when the command has no key', () => {
   assert.equal(dedupeScopeOf(first), '["merchant-1","key-1"]');
@@ -49,6 +56,7 @@ test('the first command of a scope is initiated at sequence 0 and passed on with
       type: 'PaymentInitiated',
       sequence: 0,
       occurredAtMs: T0,
+      recordedAtMs: T0 + 40,
       correlationId: 'corr-9',
       initiated: {
         kind: 'TRANSFER',

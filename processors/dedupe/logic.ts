@@ -60,19 +60,21 @@ export interface DedupeInput {
   readonly seen: SeenEntry | undefined;
   /** The record's time: the events' occurredAtMs and the new entry's firstSeenMs. */
   readonly nowMs: number;
+  /** The processing clock: the events' recordedAtMs. */
+  readonly recordedAtMs: number;
   readonly ttlMs: number;
   readonly correlationId: string | null;
 }
 
 /** An entry past its TTL counts as absent even before the purge has removed it. */
 export function decideDedupe(input: DedupeInput): DedupeDecision {
-  const { command, nowMs, correlationId } = input;
+  const { command, nowMs, recordedAtMs, correlationId } = input;
   const scope = dedupeScopeOf(command);
   const original =
     input.seen !== undefined && !isExpired(input.seen.firstSeenMs, nowMs, input.ttlMs)
       ? input.seen
       : undefined;
-  const initiated = initiatedEvent(command, nowMs, correlationId);
+  const initiated = initiatedEvent(command, { occurredAtMs: nowMs, recordedAtMs }, correlationId);
   if (original === undefined) {
     const seen: SeenEntry = {
       paymentId: command.paymentId,
@@ -90,7 +92,13 @@ export function decideDedupe(input: DedupeInput): DedupeDecision {
   const detail = sameRequest
     ? `the same request was already submitted under this idempotency key as payment ${original.paymentId}`
     : `this idempotency key was already used for a different request (payment ${original.paymentId})`;
-  const stamp = { paymentId: command.paymentId, sequence: 1, occurredAtMs: nowMs, correlationId };
+  const stamp = {
+    paymentId: command.paymentId,
+    sequence: 1,
+    occurredAtMs: nowMs,
+    recordedAtMs,
+    correlationId,
+  };
   return {
     outcome: 'rejected',
     scope,

@@ -47,6 +47,7 @@ export function dedupeProcessor(options: DedupeProcessorOptions = {}): Processor
         command,
         seen: store.get(dedupeScopeOf(command)),
         nowMs: record.timestampMs,
+        recordedAtMs: context.wallClockMs,
         ttlMs,
         correlationId,
       });

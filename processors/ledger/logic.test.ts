@@ -27,7 +27,7 @@ class Partition {
   }
 
   at(nowMs: number) {
-    return { partition: this.partition, nowMs, correlationId: 'corr-1' };
+    return { partition: this.partition, nowMs, recordedAtMs: nowMs + 40, correlationId: 'corr-1' };
   }
 
   debit(inFlight: PaymentInFlight, nowMs = 10_000): DebitDecision {
@@ -92,6 +92,7 @@ test('a transfer within the balance posts the debit leg to the partition transit
       { accountId: 'transit:EUR:3', amountMinor: 1_250n },
     ],
     postedAtMs: 10_000,
+    recordedAtMs: 10_040,
   });
   assert.deepEqual(
     p.balances,
@@ -182,6 +183,7 @@ test('the credit leg moves the money from the partition transit account to the r
     type: 'PaymentCompleted',
     sequence: 3,
     occurredAtMs: 20_000,
+    recordedAtMs: 20_040,
     correlationId: 'corr-1',
     initiated: null,
     rejection: null,

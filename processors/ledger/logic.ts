@@ -33,7 +33,10 @@ export interface LedgerView {
 export interface LegContext {
   /** The ledger partition: names its transit account. */
   readonly partition: number;
+  /** The record's time (the payment's command): the events' occurredAtMs, the entries' postedAtMs. */
   readonly nowMs: number;
+  /** The processing clock: the events' and entries' recordedAtMs. */
+  readonly recordedAtMs: number;
   readonly correlationId: string | null;
 }
 
@@ -127,6 +130,7 @@ export function decideDebit(inFlight: PaymentInFlight, view: LedgerView, at: Leg
       currency: command.currency,
       lines,
       postedAtMs: at.nowMs,
+      recordedAtMs: at.recordedAtMs,
     },
     view,
   );
@@ -164,6 +168,7 @@ export function decideCredit(
     currency: instruction.currency,
     lines,
     postedAtMs: at.nowMs,
+    recordedAtMs: at.recordedAtMs,
   } as const;
   const posted = post(entry, view);
   return {
@@ -204,7 +209,13 @@ function post(posting: LedgerPosting, view: LedgerView): Omit<Posted, 'event'> {
 }
 
 function stampOf(paymentId: string, sequence: number, at: LegContext): EventStamp {
-  return { paymentId, sequence, occurredAtMs: at.nowMs, correlationId: at.correlationId };
+  return {
+    paymentId,
+    sequence,
+    occurredAtMs: at.nowMs,
+    recordedAtMs: at.recordedAtMs,
+    correlationId: at.correlationId,
+  };
 }
 
 function amountText(amountMinor: bigint, currency: string): string {

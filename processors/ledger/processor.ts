@@ -74,6 +74,7 @@ export function ledgerProcessor(options: LedgerProcessorOptions = {}): Processor
       const at = {
         partition: record.partition,
         nowMs: record.timestampMs,
+        recordedAtMs: context.wallClockMs,
         correlationId: correlationIdOf(record.headers),
       };
       const apply = (decision: DebitDecision | CreditDecision): void => {
@@ -137,7 +138,7 @@ function endPaymentOfBadRecord(bad: BadRecord, context: ProcessorContext): void 
   const paymentId = paymentIdOf(bad.headers);
   if (paymentId === undefined) return;
   context.keyValueStore<number>(APPLIED_STORE).put(debitPostingIdOf(paymentId), bad.timestampMs);
-  forwardEvent(context, deadLetteredEvent(paymentId, STAGE_SEQUENCE.debit, bad));
+  forwardEvent(context, deadLetteredEvent(paymentId, STAGE_SEQUENCE.debit, bad, context.wallClockMs));
 }
 
 function isCredit(record: InputRecord<LedgerInput>): record is InputRecord<CreditInstruction> {

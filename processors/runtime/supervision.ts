@@ -122,9 +122,19 @@ export class ComponentHealth {
   }
 }
 
+/**
+ * Capped exponential backoff, the one retry setting of the runtime and the read models: the first
+ * retry waits `initialDelayMs`, each next one twice as long, up to `maxDelayMs`. A supervisor's
+ * restarts and a read model waiting out its target retry for as long as it takes.
+ */
 export interface BackoffPolicy {
   readonly initialDelayMs: number;
   readonly maxDelayMs: number;
+}
+
+/** A backoff that gives up: a processor task retries a record `maxRetries` times (0: never), then dead-letters it. */
+export interface BoundedBackoffPolicy extends BackoffPolicy {
+  readonly maxRetries: number;
 }
 
 export const DEFAULT_RESTART_BACKOFF: BackoffPolicy = { initialDelayMs: 250, maxDelayMs: 5_000 };

@@ -36,6 +36,7 @@ import {
 } from './api.js';
 import { deadLetterHeaders, HEADER } from '../../topics/headers.js';
 import { MemoryKeyValueStore, MemoryWindowStore, type ChangelogWrite, type RuntimeStore } from './stores.js';
+import type { BoundedBackoffPolicy } from './supervision.js';
 
 /** A record as it comes off a log: bytes, before decoding. */
 export interface RawRecord {
@@ -96,20 +97,13 @@ export class TaskFailedError extends Error {
   }
 }
 
-export interface RetrySettings {
-  /** Attempts after the first; 0 disables retries. */
-  readonly maxRetries: number;
-  readonly initialDelayMs: number;
-  readonly maxDelayMs: number;
-}
-
-export const DEFAULT_RETRY: RetrySettings = { maxRetries: 5, initialDelayMs: 100, maxDelayMs: 5_000 };
+export const DEFAULT_RETRY: BoundedBackoffPolicy = { maxRetries: 5, initialDelayMs: 100, maxDelayMs: 5_000 };
 
 export interface TaskEnvironment {
   readonly topology: Topology;
   readonly wallClock: () => number;
   readonly globalTable: (topic: string) => GlobalTable<unknown>;
-  readonly retry?: RetrySettings;
+  readonly retry?: BoundedBackoffPolicy;
   readonly observer?: TaskObserver;
 }
 

@@ -2,8 +2,6 @@
  * Payment validation as a pure function of the payment and the accounts table. The first rule a
  * payment breaks rejects it, with that rule's reason code and a sentence naming the field.
  */
-import { validateIBAN, ValidationErrorsIBAN } from 'ibantools';
-
 import type {
   Account,
   PaymentCommand,
@@ -11,6 +9,7 @@ import type {
   PaymentInFlight,
   RejectionCode,
 } from '../../schemas/types.js';
+import { ibanProblem } from '../../schemas/iban.js';
 import { paymentEvent, rejectedEvent } from '../payment-events.js';
 import { fundingAccountOf, isFundingAccount } from '../../schemas/system-accounts.js';
 import {
@@ -37,7 +36,10 @@ export type ValidationDecision =
 export interface ValidationInput {
   readonly inFlight: PaymentInFlight;
   readonly accounts: AccountLookup;
+  /** The record's time: the event's occurredAtMs. */
   readonly nowMs: number;
+  /** The processing clock: the event's recordedAtMs. */
+  readonly recordedAtMs: number;
   readonly correlationId: string | null;
 }
 
@@ -47,6 +49,7 @@ export function validatePayment(input: ValidationInput): ValidationDecision {
     paymentId: command.paymentId,
     sequence: nextSequence,
     occurredAtMs: input.nowMs,
+    recordedAtMs: input.recordedAtMs,
     correlationId: input.correlationId,
   };
   const violation = findViolation(command, input.accounts);
@@ -203,25 +206,4 @@ function partiesViolation(
     }
   }
   return undefined;
-}
-
-const IBAN_PROBLEMS: Readonly<Record<ValidationErrorsIBAN, string>> = {
-  [ValidationErrorsIBAN.NoIBANProvided]: 'is empty',
-  [ValidationErrorsIBAN.NoIBANCountry]: 'does not start with a country that issues IBANs',
-  [ValidationErrorsIBAN.WrongBBANLength]: "does not have its country's registered length",
-  [ValidationErrorsIBAN.WrongBBANFormat]: "does not match its country's registered format",
-  [ValidationErrorsIBAN.ChecksumNotNumber]: 'has check digits that are not digits',
-  [ValidationErrorsIBAN.WrongIBANChecksum]: 'fails the ISO 13616 mod-97 check',
-  [ValidationErrorsIBAN.WrongAccountBankBranchChecksum]: "fails its country's national check digits",
-  [ValidationErrorsIBAN.QRIBANNotAllowed]: 'is a QR-IBAN',
-};
-
-/**
- * ISO 13616: a registered country, that country's length and format, and mod-97 check digits.
- * The IBAN itself never appears in the answer (it is personal data and events are public).
- */
-export function ibanProblem(iban: string): string | undefined {
-  const result = validateIBAN(iban);
-  if (result.valid) return undefined;
-  return result.errorCodes.map((code) => IBAN_PROBLEMS[code]).join(', and ') || 'is not a valid IBAN';
 }

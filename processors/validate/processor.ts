@@ -23,6 +23,7 @@ export function validateProcessor(options: ValidateProcessorOptions = {}): Proce
         inFlight: record.value,
         accounts: (accountId) => table.get(accountId),
         nowMs: record.timestampMs,
+        recordedAtMs: context.wallClockMs,
         correlationId: correlationIdOf(record.headers),
       });
       options.onDecision?.(decision);
@@ -38,7 +39,7 @@ export function validateProcessor(options: ValidateProcessorOptions = {}): Proce
     },
     // A payments.accepted record is keyed by its payment: the payment ends where its record did.
     onBadRecord(bad, context) {
-      const event = deadLetteredEvent(bad.key, STAGE_SEQUENCE.validate, bad);
+      const event = deadLetteredEvent(bad.key, STAGE_SEQUENCE.validate, bad, context.wallClockMs);
       context.forward({ topic: TOPIC.paymentsEvents, key: event.paymentId, value: event });
     },
   };

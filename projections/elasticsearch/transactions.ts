@@ -37,6 +37,7 @@ export const TRANSACTIONS_MAPPINGS = {
       properties: {
         type: { type: 'keyword' },
         occurredAtMs: { type: 'date', format: 'epoch_millis' },
+        recordedAtMs: { type: 'date', format: 'epoch_millis' },
         sequence: { type: 'integer' },
       },
     },
@@ -58,7 +59,8 @@ interface TransactionDocument {
   reference: string | null;
   rejectionCode: string | null;
   rejectionDetail: string | null;
-  events: { type: string; occurredAtMs: number; sequence: number }[];
+  /** recordedAtMs is absent in documents written before the field existed. */
+  events: { type: string; occurredAtMs: number; recordedAtMs?: number; sequence: number }[];
   createdAt: number;
   updatedAt: number;
 }
@@ -94,7 +96,7 @@ function fromDocument(doc: TransactionDocument): PaymentReadModel {
     recipientAccountId: doc.recipientAccountId,
     reference: doc.reference,
     rejection: doc.rejectionCode === null ? null : { code: doc.rejectionCode, detail: doc.rejectionDetail },
-    events: doc.events,
+    events: doc.events.map((e) => ({ ...e, recordedAtMs: e.recordedAtMs ?? e.occurredAtMs })),
     createdAtMs: doc.createdAt,
     updatedAtMs: doc.updatedAt,
   };
@@ -114,7 +116,14 @@ export class ElasticsearchTransactionsProjection implements PaymentQueries {
   ) {}
 
   async migrate(): Promise<void> {
-    if (await this.client.indices.exists({ index: this.index })) return;
+    if (await this.client.indices.exists({ index: this.index })) {
+      // Adds the fields a newer mapping has (the mapping is strict; existing fields never change).
+      await this.client.indices.putMapping({
+        index: this.index,
+        properties: TRANSACTIONS_MAPPINGS.properties,
+      });
+      return;
+    }
     await this.client.indices.create({ index: this.index, mappings: TRANSACTIONS_MAPPINGS });
   }
 

@@ -16,14 +16,8 @@ import { readFile } from 'node:fs/promises';
 import type pg from 'pg';
 
 import type { AccountQueries, AccountView } from '../../gateway/ports.js';
-import type {
-  Account,
-  AccountBalance as LedgerBalance,
-  AccountStatus,
-  KycTier,
-  LedgerPosting,
-} from '../../schemas/types.js';
-import { accountView, applyAccount, checkPosting, type AccountBalance } from '../account-view.js';
+import type { Account, AccountBalance, AccountStatus, KycTier, LedgerPosting } from '../../schemas/types.js';
+import { accountView, applyAccount, checkPosting, type BalanceView } from '../account-view.js';
 import { inTransaction } from './transaction.js';
 
 /** Bound on one transaction: larger batches are split. */
@@ -72,7 +66,7 @@ function accountOf(row: AccountBalanceRow): Account | undefined {
   };
 }
 
-function balanceOf(row: AccountBalanceRow): AccountBalance | undefined {
+function balanceOf(row: AccountBalanceRow): BalanceView | undefined {
   if (row.balance_account_id === null) return undefined;
   return {
     currency: row.balance_currency,
@@ -147,7 +141,7 @@ const UPSERT_LEDGER_BALANCES = `
 
 /** A `ledger.balances` record with its position in the log (the order of an account's balances). */
 export interface PositionedBalance {
-  readonly balance: LedgerBalance;
+  readonly balance: AccountBalance;
   readonly partition: number;
   readonly offset: bigint;
 }

@@ -38,5 +38,9 @@ CREATE TABLE IF NOT EXISTS payflow.payments (
 -- processors reject it with AMOUNT_NOT_POSITIVE); tables created before this rule lose the check.
 ALTER TABLE payflow.payments DROP CONSTRAINT IF EXISTS payments_amount_minor_check;
 
+-- When each step was decided (PaymentEvent.recordedAtMs); null for events written before the
+-- field existed, which read as their occurred_at.
+ALTER TABLE payflow.payment_events ADD COLUMN IF NOT EXISTS recorded_at timestamptz;
+
 CREATE INDEX IF NOT EXISTS payments_sender_idx ON payflow.payments (sender_account_id, created_at DESC);
 CREATE INDEX IF NOT EXISTS payments_recipient_idx ON payflow.payments (recipient_account_id, created_at DESC);

@@ -52,6 +52,8 @@ interface EventRow {
   type: string;
   sequence: number;
   occurred_at: Date;
+  /** COALESCE(recorded_at, occurred_at). */
+  recorded_at: Date;
 }
 
 function toReadModel(row: PaymentRow, events: readonly EventRow[]): PaymentReadModel {
@@ -70,6 +72,7 @@ function toReadModel(row: PaymentRow, events: readonly EventRow[]): PaymentReadM
     events: events.map((e) => ({
       type: e.type,
       occurredAtMs: e.occurred_at.getTime(),
+      recordedAtMs: e.recorded_at.getTime(),
       sequence: e.sequence,
     })),
     createdAtMs: row.created_at.getTime(),
@@ -86,7 +89,8 @@ async function loadViews(
     [paymentIds],
   );
   const events = await client.query<EventRow>(
-    `SELECT payment_id, type, sequence, occurred_at FROM payflow.payment_events
+    `SELECT payment_id, type, sequence, occurred_at, COALESCE(recorded_at, occurred_at) AS recorded_at
+       FROM payflow.payment_events
       WHERE payment_id = ANY($1) ORDER BY payment_id, sequence`,
     [paymentIds],
   );
@@ -105,8 +109,10 @@ async function loadViews(
 
 async function insertEvents(client: pg.ClientBase, events: readonly ProjectedPaymentEvent[]): Promise<void> {
   await client.query(
-    `INSERT INTO payflow.payment_events (event_id, payment_id, sequence, type, occurred_at, correlation_id)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::timestamptz[], $6::text[])
+    `INSERT INTO payflow.payment_events
+       (event_id, payment_id, sequence, type, occurred_at, correlation_id, recorded_at)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::timestamptz[], $6::text[],
+       $7::timestamptz[])
      ON CONFLICT (event_id) DO NOTHING`,
     [
       events.map((e) => storableText(e.eventId)),
@@ -115,6 +121,7 @@ async function insertEvents(client: pg.ClientBase, events: readonly ProjectedPay
       events.map((e) => storableText(e.type)),
       events.map((e) => new Date(e.occurredAtMs)),
       events.map((e) => storableText(e.correlationId)),
+      events.map((e) => (e.recordedAtMs === undefined ? null : new Date(e.recordedAtMs))),
     ],
   );
 }
@@ -177,9 +184,15 @@ export class PostgresPaymentsProjection implements PaymentQueries {
    */
   async getPayment(paymentId: string): Promise<PaymentView | undefined> {
     const { rows } = await this.pool.query<
-      PaymentRow & { event_type: string; event_sequence: number; event_occurred_at: Date }
+      PaymentRow & {
+        event_type: string;
+        event_sequence: number;
+        event_occurred_at: Date;
+        event_recorded_at: Date;
+      }
     >(
-      `SELECT p.*, e.type AS event_type, e.sequence AS event_sequence, e.occurred_at AS event_occurred_at
+      `SELECT p.*, e.type AS event_type, e.sequence AS event_sequence, e.occurred_at AS event_occurred_at,
+              COALESCE(e.recorded_at, e.occurred_at) AS event_recorded_at
          FROM payflow.payments p JOIN payflow.payment_events e USING (payment_id)
         WHERE p.payment_id = $1 ORDER BY e.sequence`,
       [paymentId],
@@ -193,6 +206,7 @@ export class PostgresPaymentsProjection implements PaymentQueries {
         type: r.event_type,
         sequence: r.event_sequence,
         occurred_at: r.event_occurred_at,
+        recorded_at: r.event_recorded_at,
       })),
     );
   }

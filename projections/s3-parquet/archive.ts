@@ -14,7 +14,15 @@
  * this file.
  */
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { Int64, Table, TimestampMillisecond, Utf8, makeVector, tableToIPC, vectorFromArray } from 'apache-arrow';
+import {
+  Int64,
+  Table,
+  TimestampMillisecond,
+  Utf8,
+  makeVector,
+  tableToIPC,
+  vectorFromArray,
+} from 'apache-arrow';
 import { Compression, Table as WasmTable, WriterPropertiesBuilder, writeParquet } from 'parquet-wasm/node';
 
 import type { ProjectedPaymentEvent } from '../payment-view.js';
@@ -38,32 +46,60 @@ function partitionPath(occurredAtMs: number): string {
   return `dt=${iso.slice(0, 10)}/hour=${iso.slice(11, 13)}`;
 }
 
-export function objectKey(prefix: string, occurredAtMs: number, partition: number, firstOffset: bigint): string {
+export function objectKey(
+  prefix: string,
+  occurredAtMs: number,
+  partition: number,
+  firstOffset: bigint,
+): string {
   const offset = firstOffset.toString().padStart(20, '0');
   const kafkaPartition = String(partition).padStart(3, '0');
   return `${prefix}/${partitionPath(occurredAtMs)}/part-p${kafkaPartition}-o${offset}.snappy.parquet`;
 }
 
-const optionalText = (values: (string | null | undefined)[]) => vectorFromArray(values.map((v) => v ?? null), new Utf8());
+const optionalText = (values: (string | null | undefined)[]) =>
+  vectorFromArray(
+    values.map((v) => v ?? null),
+    new Utf8(),
+  );
 
 /** Encodes rows as one Parquet file. Column order and types are the contract in athena.sql. */
 export function encodeEvents(events: readonly ProjectedPaymentEvent[]): Uint8Array {
   const table = new Table({
-    event_id: vectorFromArray(events.map((e) => e.eventId), new Utf8()),
-    payment_id: vectorFromArray(events.map((e) => e.paymentId), new Utf8()),
-    event_type: vectorFromArray(events.map((e) => e.type), new Utf8()),
+    event_id: vectorFromArray(
+      events.map((e) => e.eventId),
+      new Utf8(),
+    ),
+    payment_id: vectorFromArray(
+      events.map((e) => e.paymentId),
+      new Utf8(),
+    ),
+    event_type: vectorFromArray(
+      events.map((e) => e.type),
+      new Utf8(),
+    ),
     sequence: makeVector(Int32Array.from(events.map((e) => e.sequence))),
-    occurred_at: vectorFromArray(events.map((e) => e.occurredAtMs), new TimestampMillisecond()),
+    occurred_at: vectorFromArray(
+      events.map((e) => e.occurredAtMs),
+      new TimestampMillisecond(),
+    ),
     correlation_id: optionalText(events.map((e) => e.correlationId)),
     kind: optionalText(events.map((e) => e.initiated?.kind)),
     principal: optionalText(events.map((e) => e.initiated?.principal)),
     sender_account_id: optionalText(events.map((e) => e.initiated?.senderAccountId)),
     recipient_account_id: optionalText(events.map((e) => e.initiated?.recipientAccountId)),
-    amount_minor: vectorFromArray(events.map((e) => e.initiated?.amountMinor ?? null), new Int64()),
+    amount_minor: vectorFromArray(
+      events.map((e) => e.initiated?.amountMinor ?? null),
+      new Int64(),
+    ),
     currency: optionalText(events.map((e) => e.initiated?.currency)),
     reference: optionalText(events.map((e) => e.initiated?.reference)),
     rejection_code: optionalText(events.map((e) => e.rejection?.code)),
     rejection_detail: optionalText(events.map((e) => e.rejection?.detail)),
+    recorded_at: vectorFromArray(
+      events.map((e) => e.recordedAtMs ?? null),
+      new TimestampMillisecond(),
+    ),
   });
   const properties = new WriterPropertiesBuilder().setCompression(Compression.SNAPPY).build();
   return writeParquet(WasmTable.fromIPCStream(tableToIPC(table, 'stream')), properties);
@@ -75,7 +111,9 @@ export function planFiles(records: readonly ArchivedEvent[]): ArchivedEvent[][] 
   let current: ArchivedEvent[] = [];
   for (const record of records) {
     const first = current[0];
-    const samePartition = first !== undefined && partitionPath(first.event.occurredAtMs) === partitionPath(record.event.occurredAtMs);
+    const samePartition =
+      first !== undefined &&
+      partitionPath(first.event.occurredAtMs) === partitionPath(record.event.occurredAtMs);
     if (first !== undefined && (!samePartition || current.length >= MAX_ROWS_PER_FILE)) {
       files.push(current);
       current = [];

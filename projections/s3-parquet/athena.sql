@@ -18,7 +18,10 @@ CREATE EXTERNAL TABLE IF NOT EXISTS payflow_payment_events (
   currency              string,
   reference             string,
   rejection_code        string,
-  rejection_detail      string
+  rejection_detail      string,
+  -- when the step was decided (PaymentEvent.recordedAtMs); occurred_at is the command's time,
+  -- the same on every event of a payment. Null in files written before the column existed.
+  recorded_at           timestamp
 )
 PARTITIONED BY (dt string, hour string)
 STORED AS PARQUET

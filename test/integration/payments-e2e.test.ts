@@ -111,13 +111,24 @@ for (const mode of ['embedded', 'kafka'] as const satisfies readonly Mode[]) {
     });
 
     test('every validation rule rejects with its own reason code, and an unknown or frozen account is rejected', async () => {
-      const [eur, eur2, usd, frozen, badIban] = [id('eur'), id('eur2'), id('usd'), id('frozen'), id('iban')];
+      const [eur, eur2, usd, frozen] = [id('eur'), id('eur2'), id('usd'), id('frozen')];
       await h.openAccount(eur);
       await h.openAccount(eur2);
       await h.openAccount(usd, 'USD');
       await h.openAccount(frozen);
-      // Mod-97 passes (the gateway takes it), but a German IBAN has 22 characters, not 21.
-      await h.openAccount(badIban, 'EUR', { iban: ibanWithValidCheckDigits('DE', '37040044053201300') });
+      // Mod-97 passes, but a German IBAN has 22 characters, not 21: the gateway applies the
+      // validator's IBAN rule, so the account is never opened to fail its payments INVALID_IBAN.
+      const badIban = await h.request(h.tokens.admin, 'POST', '/v1/accounts', {
+        body: {
+          accountId: id('iban'),
+          ownerId: 'owner-iban',
+          currency: 'EUR',
+          kycTier: 'TIER_1',
+          iban: ibanWithValidCheckDigits('DE', '37040044053201300'),
+        },
+        idempotencyKey: randomUUID(),
+      });
+      assertProblem(badIban, 400, '/iban');
       await h.deposit(eur, 1_000);
       await h.deposit(frozen, 1_000);
       await h.freeze(frozen);
@@ -147,7 +158,6 @@ for (const mode of ['embedded', 'kafka'] as const satisfies readonly Mode[]) {
           'CURRENCY_MISMATCH',
           { senderAccountId: eur, recipientAccountId: usd, amount: 100, currency: 'EUR' },
         ],
-        ['INVALID_IBAN', { senderAccountId: eur, recipientAccountId: badIban, amount: 100, currency: 'EUR' }],
         [
           'INSUFFICIENT_FUNDS',
           { senderAccountId: eur, recipientAccountId: eur2, amount: 1_001, currency: 'EUR' },

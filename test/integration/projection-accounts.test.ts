@@ -25,7 +25,7 @@ import {
   registryAvroSerde,
   valueSubject,
 } from '../../schemas/registry.js';
-import type { AccountBalance as LedgerBalance, LedgerPosting } from '../../schemas/types.js';
+import type { AccountBalance, LedgerPosting } from '../../schemas/types.js';
 import { retryTopicMetadataRace } from '../../topics/create.js';
 import { stackEnv, uniqueName } from '../support/stack.js';
 
@@ -49,6 +49,7 @@ function posting(
     currency: CURRENCY,
     lines: lines.map(([accountId, amountMinor]) => ({ accountId, amountMinor })),
     postedAtMs,
+    recordedAtMs: postedAtMs + 40,
   };
 }
 
@@ -77,7 +78,7 @@ const balanceOf = (projection: PostgresAccountsProjection, accountId: string): P
 function ledgerBalancesAfter(
   postings: readonly LedgerPosting[],
   start: ReadonlyMap<string, bigint>,
-): LedgerBalance[] {
+): AccountBalance[] {
   const running = new Map(start);
   return postings.flatMap((p) =>
     p.lines.map((line) => {

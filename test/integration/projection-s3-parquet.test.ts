@@ -31,10 +31,35 @@ function batch(): ArchivedEvent[] {
       sequence: 0,
       occurredAtMs: T0,
       correlationId: 'c-1',
-      initiated: { kind: 'TRANSFER', principal: 'm', senderAccountId: 'a', recipientAccountId: 'b', amountMinor: 9_007_199_254_740_993n, currency: 'SAR', reference: null },
+      initiated: {
+        kind: 'TRANSFER',
+        principal: 'm',
+        senderAccountId: 'a',
+        recipientAccountId: 'b',
+        amountMinor: 9_007_199_254_740_993n,
+        currency: 'SAR',
+        reference: null,
+      },
     },
-    { eventId: 'e-1', paymentId: 'p-1', type: 'PaymentValidated', sequence: 1, occurredAtMs: T0 + 1_000, correlationId: 'c-1' },
-    { eventId: 'e-2', paymentId: 'p-1', type: 'PaymentRejected', sequence: 2, occurredAtMs: T0 + HOUR_MS, correlationId: 'c-1', rejection: { code: 'INSUFFICIENT_FUNDS', detail: null } },
+    {
+      eventId: 'e-1',
+      paymentId: 'p-1',
+      type: 'PaymentValidated',
+      sequence: 1,
+      occurredAtMs: T0 + 1_000,
+      recordedAtMs: T0 + 1_500,
+      correlationId: 'c-1',
+    },
+    {
+      eventId: 'e-2',
+      paymentId: 'p-1',
+      type: 'PaymentRejected',
+      sequence: 2,
+      occurredAtMs: T0 + HOUR_MS,
+      recordedAtMs: T0 + HOUR_MS + 2_000,
+      correlationId: 'c-1',
+      rejection: { code: 'INSUFFICIENT_FUNDS', detail: null },
+    },
   ];
   return events.map((event, index) => ({ offset: 1_000n + BigInt(index), event }));
 }
@@ -88,22 +113,60 @@ describe('S3 Parquet archive', { skip }, () => {
     const connection = await db.connect();
     const glob = join(localCopy, prefix, '*/*/*.parquet');
     const rows = await connection.runAndReadAll(
-      `SELECT CAST(dt AS VARCHAR) AS dt, CAST(hour AS VARCHAR) AS hour, event_id, event_type, amount_minor, epoch_ms(occurred_at) AS occurred_ms, rejection_code
+      `SELECT CAST(dt AS VARCHAR) AS dt, CAST(hour AS VARCHAR) AS hour, event_id, event_type, amount_minor, epoch_ms(occurred_at) AS occurred_ms, epoch_ms(recorded_at) AS recorded_ms, rejection_code
          FROM read_parquet('${glob}', hive_partitioning = true) ORDER BY sequence`,
     );
     assert.deepEqual(rows.getRowObjects(), [
-      { dt: '2026-11-25', hour: '06', event_id: 'e-0', event_type: 'PaymentInitiated', amount_minor: 9_007_199_254_740_993n, occurred_ms: BigInt(T0), rejection_code: null },
-      { dt: '2026-11-25', hour: '06', event_id: 'e-1', event_type: 'PaymentValidated', amount_minor: null, occurred_ms: BigInt(T0 + 1_000), rejection_code: null },
-      { dt: '2026-11-25', hour: '07', event_id: 'e-2', event_type: 'PaymentRejected', amount_minor: null, occurred_ms: BigInt(T0 + HOUR_MS), rejection_code: 'INSUFFICIENT_FUNDS' },
+      {
+        dt: '2026-11-25',
+        hour: '06',
+        event_id: 'e-0',
+        event_type: 'PaymentInitiated',
+        amount_minor: 9_007_199_254_740_993n,
+        occurred_ms: BigInt(T0),
+        recorded_ms: null,
+        rejection_code: null,
+      },
+      {
+        dt: '2026-11-25',
+        hour: '06',
+        event_id: 'e-1',
+        event_type: 'PaymentValidated',
+        amount_minor: null,
+        occurred_ms: BigInt(T0 + 1_000),
+        recorded_ms: BigInt(T0 + 1_500),
+        rejection_code: null,
+      },
+      {
+        dt: '2026-11-25',
+        hour: '07',
+        event_id: 'e-2',
+        event_type: 'PaymentRejected',
+        amount_minor: null,
+        occurred_ms: BigInt(T0 + HOUR_MS),
+        recorded_ms: BigInt(T0 + HOUR_MS + 2_000),
+        rejection_code: 'INSUFFICIENT_FUNDS',
+      },
     ]);
 
     const schema = await connection.runAndReadAll(
       `SELECT DISTINCT name, type, logical_type FROM parquet_schema('${glob}') WHERE name IN ('amount_minor', 'occurred_at', 'dt', 'hour')`,
     );
-    const columns = Object.fromEntries(schema.getRowObjects().map((row) => [String(row.name), String(row.type)]));
-    assert.deepEqual(columns, { amount_minor: 'INT64', occurred_at: 'INT64' }, 'money is INT64, time is INT64 millis, no partition column inside');
-    const codecs = await connection.runAndReadAll(`SELECT DISTINCT compression FROM parquet_metadata('${glob}')`);
-    assert.deepEqual(codecs.getRowObjects().map((row) => String(row.compression)), ['SNAPPY']);
+    const columns = Object.fromEntries(
+      schema.getRowObjects().map((row) => [String(row.name), String(row.type)]),
+    );
+    assert.deepEqual(
+      columns,
+      { amount_minor: 'INT64', occurred_at: 'INT64' },
+      'money is INT64, time is INT64 millis, no partition column inside',
+    );
+    const codecs = await connection.runAndReadAll(
+      `SELECT DISTINCT compression FROM parquet_metadata('${glob}')`,
+    );
+    assert.deepEqual(
+      codecs.getRowObjects().map((row) => String(row.compression)),
+      ['SNAPPY'],
+    );
     connection.closeSync();
   });
 });

@@ -16,15 +16,20 @@ import type { Registry } from 'prom-client';
 
 import type { GlobalTable, Topology } from '../api.js';
 import { RuntimeMetrics } from '../metrics.js';
-import { ComponentHealth, Supervisor, type SupervisorHooks } from '../supervision.js';
-import { ProcessorTask, serdeOf, validateTopology, type RetrySettings, type TaskObserver } from '../task.js';
+import {
+  ComponentHealth,
+  Supervisor,
+  type BoundedBackoffPolicy,
+  type SupervisorHooks,
+} from '../supervision.js';
+import { ProcessorTask, serdeOf, validateTopology, type TaskObserver } from '../task.js';
 import { EosRunner, type RunnerEvent } from './eos-runner.js';
 import { assertReadCommittedFilter } from './read-committed.js';
 import { BrokerProbe, SUPERVISED_CONSUMER_RETRY } from './supervision.js';
 
 export interface KafkaDriverOptions {
   readonly kafka: Kafka;
-  readonly retry?: RetrySettings;
+  readonly retry?: BoundedBackoffPolicy;
   /** Metrics and task events; RuntimeMetrics is the usual one. */
   readonly metrics?: RuntimeMetrics;
   readonly onEvent?: (processor: string, event: RunnerEvent) => void;

@@ -106,7 +106,8 @@ export type RunnerEvent =
 /** Reserved changelog key of restore sentinels; never a store key. */
 export const RESTORE_SENTINEL_KEY = '\u0000payflow-restore-sentinel';
 
-interface Task {
+/** A partition assigned to this runner: its transactional producer, its offsets and its task. */
+interface AssignedPartition {
   readonly partition: number;
   readonly producer: Producer;
   readonly logic: PartitionTask;
@@ -141,8 +142,8 @@ function headersOf(message: KafkaMessage): Record<string, string> {
 
 export class EosRunner {
   readonly #options: Required<Omit<EosRunnerOptions, 'onEvent'>> & Pick<EosRunnerOptions, 'onEvent'>;
-  readonly #tasks = new Map<number, Task>();
-  readonly #creating = new Map<number, Promise<Task>>();
+  readonly #tasks = new Map<number, AssignedPartition>();
+  readonly #creating = new Map<number, Promise<AssignedPartition>>();
   readonly #groupId: string;
   #consumer: Consumer | undefined;
   #admin: Admin | undefined;
@@ -284,7 +285,7 @@ export class EosRunner {
     await task.producer.disconnect().catch(() => undefined);
   }
 
-  #taskFor(partition: number): Promise<Task> {
+  #taskFor(partition: number): Promise<AssignedPartition> {
     const existing = this.#tasks.get(partition);
     if (existing !== undefined) return Promise.resolve(existing);
     let creating = this.#creating.get(partition);
@@ -296,7 +297,7 @@ export class EosRunner {
   }
 
   /** Runs `work` after the task's previous batch or punctuation has finished. */
-  #locked<T>(task: Task, work: () => Promise<T>): Promise<T> {
+  #locked<T>(task: AssignedPartition, work: () => Promise<T>): Promise<T> {
     const run = task.lock.then(work);
     task.lock = run.then(
       () => undefined,
@@ -339,7 +340,7 @@ export class EosRunner {
   }
 
   /** False when a program error stopped the partition (nothing was committed). */
-  async #commitChunk(task: Task, topic: string, chunk: readonly KafkaMessage[]): Promise<boolean> {
+  async #commitChunk(task: AssignedPartition, topic: string, chunk: readonly KafkaMessage[]): Promise<boolean> {
     const records: RawRecord[] = chunk.map((message) => ({
       topic,
       partition: task.partition,
@@ -359,7 +360,7 @@ export class EosRunner {
   }
 
   /** Stops a partition for a program error: its task goes, its input stays paused and uncommitted. */
-  async #failPartition(task: Task, error: TaskFailedError): Promise<void> {
+  async #failPartition(task: AssignedPartition, error: TaskFailedError): Promise<void> {
     this.#failed.set(task.partition, error.message);
     this.#pause(task.partition);
     await this.#dropTask(task.partition, `program error: ${error.message}`);
@@ -392,7 +393,7 @@ export class EosRunner {
    * False when a program error stopped the partition instead (nothing sent, nothing committed).
    */
   async #transact(
-    task: Task,
+    task: AssignedPartition,
     records: number,
     work: () => Promise<TaskResult>,
     offset: { topic: string; offset: bigint } | undefined,
@@ -467,7 +468,7 @@ export class EosRunner {
     return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
   }
 
-  async #createTask(partition: number): Promise<Task> {
+  async #createTask(partition: number): Promise<AssignedPartition> {
     const { kafka, applicationId, name, transactionTimeoutMs } = this.#options;
     const producer = kafka.producer({
       transactionalId: `${applicationId}-${name}-${partition}`,
@@ -496,7 +497,7 @@ export class EosRunner {
       await producer.disconnect().catch(() => undefined);
       throw error;
     }
-    let task: Task;
+    let task: AssignedPartition;
     try {
       const logic = this.#options.createTask(partition);
       await this.#restore(partition, nonce, logic);

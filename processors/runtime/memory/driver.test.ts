@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { BadRecordError, HEADER, RetriableError, type Processor, type Serde, type Topology } from '../api.js';
 import { jsonSerde } from '../json-serde.js';
 import { MemoryKeyValueStore } from '../stores.js';
-import { LogCapacityError, MemoryDriver } from './driver.js';
+import { TopicCapacityError, MemoryDriver } from './driver.js';
 
 const json = jsonSerde<unknown>();
 
@@ -119,7 +119,7 @@ describe('in-memory driver', () => {
   test('an in-memory topic refuses records beyond its bound with a clear error', async () => {
     const driver = new MemoryDriver(topology(remember(10), 1), { maxRecordsPerTopic: 1 });
     await driver.pipe('in', 'a', 1);
-    await assert.rejects(driver.pipe('in', 'b', 1), LogCapacityError);
+    await assert.rejects(driver.pipe('in', 'b', 1), TopicCapacityError);
   });
 
   test('a commit that would overfill a topic appends none of its records: no half transaction is left behind', async () => {
@@ -135,7 +135,7 @@ describe('in-memory driver', () => {
     };
     const driver = new MemoryDriver(topology(twice, 1), { maxRecordsPerTopic: 3 });
     await driver.pipe('in', 'a', 0);
-    await assert.rejects(driver.pipe('in', 'b', 0), LogCapacityError);
+    await assert.rejects(driver.pipe('in', 'b', 0), TopicCapacityError);
     assert.deepEqual(
       driver.records('out').map((r) => r.key),
       ['a-1', 'a-2'],

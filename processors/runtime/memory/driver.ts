@@ -6,7 +6,7 @@
  *
  * Used by unit tests and by the embedded default of the main job. Logs are bounded
  * (`maxRecordsPerTopic`); a commit that would overfill a topic appends none of its records and
- * fails with LogCapacityError (the record stays uncommitted).
+ * fails with TopicCapacityError (the record stays uncommitted).
  *
  * Failures follow the Kafka driver: a bad record is dead-lettered by the task; an infrastructure
  * failure (RetriableError) leaves the record uncommitted and it is tried again after a capped
@@ -24,6 +24,7 @@ import {
   DEFAULT_RESTART_BACKOFF,
   reasonOf,
   type BackoffPolicy,
+  type BoundedBackoffPolicy,
 } from '../supervision.js';
 import {
   ProcessorTask,
@@ -32,7 +33,6 @@ import {
   validateTopology,
   type ProducedRecord,
   type RawRecord,
-  type RetrySettings,
   type TaskObserver,
   type TaskResult,
 } from '../task.js';
@@ -40,7 +40,7 @@ import {
 export interface MemoryDriverOptions {
   /** Wall clock in ms; defaults to a manual clock starting at 0 (advance it with advanceWallClock). */
   readonly startWallClockMs?: number;
-  readonly retry?: RetrySettings;
+  readonly retry?: BoundedBackoffPolicy;
   readonly observer?: TaskObserver;
   readonly maxRecordsPerTopic?: number;
   /** Where `processor:<name>` is reported; default: a health of the driver's own. */
@@ -58,10 +58,10 @@ export interface FailedTask {
 
 export type LoggedRecord = RawRecord;
 
-export class LogCapacityError extends Error {
+export class TopicCapacityError extends Error {
   constructor(topic: string, max: number) {
     super(`in-memory topic ${topic} is full (${max} records)`);
-    this.name = 'LogCapacityError';
+    this.name = 'TopicCapacityError';
   }
 }
 
@@ -362,7 +362,7 @@ export class MemoryDriver {
       const log = partitions[partition];
       if (log === undefined) throw new Error(`topic ${record.topic} has no partition ${partition}`);
       const before = pending.get(log) ?? 0;
-      if (log.length + before >= this.#maxRecords) throw new LogCapacityError(record.topic, this.#maxRecords);
+      if (log.length + before >= this.#maxRecords) throw new TopicCapacityError(record.topic, this.#maxRecords);
       pending.set(log, before + 1);
       placed.push({
         log,
