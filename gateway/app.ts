@@ -74,7 +74,9 @@ function createServer(options: GatewayOptions): FastifyInstance {
     logController: new LogController({ requestIdLogLabel: 'correlationId' }),
     return503OnClosing: true,
     // Strict validation: "10" is not an integer and unknown properties are errors, not dropped.
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true, useDefaults: false } },
+    ajv: {
+      customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true, useDefaults: false },
+    },
   });
 }
 
@@ -107,8 +109,11 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
       ? {}
       : { redis: options.rateLimitRedis.redis, redisNameSpace: options.rateLimitRedis.nameSpace }),
   });
-  if (options.metricsRegistry !== undefined) await app.register(metrics, { registry: options.metricsRegistry });
-  await app.register((child) => healthRoutes(child, { readiness: ports.readiness, checkTimeoutMs: config.queryTimeoutMs }));
+  if (options.metricsRegistry !== undefined)
+    await app.register(metrics, { registry: options.metricsRegistry });
+  await app.register((child) =>
+    healthRoutes(child, { readiness: ports.readiness, checkTimeoutMs: config.queryTimeoutMs }),
+  );
   await app.register((child) => paymentRoutes(child, context));
   await app.register((child) => accountRoutes(child, context));
   return app;

@@ -11,7 +11,11 @@ async function postWith(h: Harness, authorization: string | undefined) {
   return h.app.inject({ method: 'POST', url: '/v1/payments', headers, payload: validPayment });
 }
 
-async function rsaToken(privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'], claims: { roles: string[] }, kid?: string): Promise<string> {
+async function rsaToken(
+  privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'],
+  claims: { roles: string[] },
+  kid?: string,
+): Promise<string> {
   return new SignJWT(claims)
     .setProtectedHeader(kid === undefined ? { alg: 'RS256' } : { alg: 'RS256', kid })
     .setSubject('merchant-rsa')
@@ -31,8 +35,14 @@ describe('bearer authentication', () => {
 
   const invalid: [string, () => Promise<string>][] = [
     ['a token that is not a JWT', () => Promise.resolve('Bearer not-a-jwt')],
-    ['a token signed with another secret', async () => `Bearer ${await token({}, { secret: 'x'.repeat(40) })}`],
-    ['an expired token', async () => `Bearer ${await token({}, { expiresIn: Math.floor(Date.now() / 1000) - 60 })}`],
+    [
+      'a token signed with another secret',
+      async () => `Bearer ${await token({}, { secret: 'x'.repeat(40) })}`,
+    ],
+    [
+      'an expired token',
+      async () => `Bearer ${await token({}, { expiresIn: Math.floor(Date.now() / 1000) - 60 })}`,
+    ],
     ['a Basic credential', () => Promise.resolve('Basic dXNlcjpwYXNz')],
   ];
   for (const [what, makeHeader] of invalid) {
@@ -41,7 +51,10 @@ describe('bearer authentication', () => {
       t.after(() => h.app.close());
       const response = await postWith(h, await makeHeader());
       assert.equal(response.statusCode, 401);
-      assert.match(String(response.headers['www-authenticate']), /^Bearer realm="payflow", error="invalid_token"/);
+      assert.match(
+        String(response.headers['www-authenticate']),
+        /^Bearer realm="payflow", error="invalid_token"/,
+      );
       assert.equal(h.publisher.payments.length, 0);
     });
   }
@@ -58,7 +71,11 @@ describe('bearer authentication', () => {
     const h = await harness();
     t.after(() => h.app.close());
     const authorization = `Bearer ${await token({ roles: ['producer'] })}`;
-    const response = await h.app.inject({ method: 'GET', url: '/v1/accounts/acc-1', headers: { authorization } });
+    const response = await h.app.inject({
+      method: 'GET',
+      url: '/v1/accounts/acc-1',
+      headers: { authorization },
+    });
     assert.equal(response.statusCode, 403);
   });
 
@@ -82,15 +99,20 @@ describe('bearer authentication', () => {
   it('an RS256 token is verified against keys fetched from the JWKS URL', async (t) => {
     const { publicKey, privateKey } = await generateKeyPair('RS256');
     const jwk = { ...(await exportJWK(publicKey)), kid: 'key-1', alg: 'RS256', use: 'sig' };
-    const server = await listen(createServer((_request, response) => {
-      response.setHeader('content-type', 'application/json');
-      response.end(JSON.stringify({ keys: [jwk] }));
-    }));
+    const server = await listen(
+      createServer((_request, response) => {
+        response.setHeader('content-type', 'application/json');
+        response.end(JSON.stringify({ keys: [jwk] }));
+      }),
+    );
     t.after(() => server.close());
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
     const h = await harness({ config: testConfig({ PAYFLOW_JWT_JWKS_URL: url }) });
     t.after(() => h.app.close());
-    const response = await postWith(h, `Bearer ${await rsaToken(privateKey, { roles: ['producer'] }, 'key-1')}`);
+    const response = await postWith(
+      h,
+      `Bearer ${await rsaToken(privateKey, { roles: ['producer'] }, 'key-1')}`,
+    );
     assert.equal(response.statusCode, 202);
   });
 
@@ -102,9 +124,14 @@ describe('bearer authentication', () => {
       server.close();
     });
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
-    const h = await harness({ config: testConfig({ PAYFLOW_JWT_JWKS_URL: url, PAYFLOW_JWT_JWKS_TIMEOUT_MS: '200' }) });
+    const h = await harness({
+      config: testConfig({ PAYFLOW_JWT_JWKS_URL: url, PAYFLOW_JWT_JWKS_TIMEOUT_MS: '200' }),
+    });
     t.after(() => h.app.close());
-    const response = await postWith(h, `Bearer ${await rsaToken(privateKey, { roles: ['producer'] }, 'key-1')}`);
+    const response = await postWith(
+      h,
+      `Bearer ${await rsaToken(privateKey, { roles: ['producer'] }, 'key-1')}`,
+    );
     assert.equal(response.statusCode, 503);
     assert.equal(response.json<{ code: string }>().code, 'AUTH_UNAVAILABLE');
   });

@@ -22,8 +22,18 @@ export interface MemoryIdempotencyStoreOptions {
 }
 
 type Entry =
-  | { readonly state: 'in_flight'; readonly fingerprint: string; readonly lockToken: string; readonly expiresAtMs: number }
-  | { readonly state: 'completed'; readonly fingerprint: string; readonly response: string; readonly expiresAtMs: number };
+  | {
+      readonly state: 'in_flight';
+      readonly fingerprint: string;
+      readonly lockToken: string;
+      readonly expiresAtMs: number;
+    }
+  | {
+      readonly state: 'completed';
+      readonly fingerprint: string;
+      readonly response: string;
+      readonly expiresAtMs: number;
+    };
 
 export function scopeId(scope: IdempotencyScope): string {
   // Length-prefixed so that no principal/key pair can collide with another.
@@ -60,7 +70,12 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     const entry = this.#live(id);
     if (entry === undefined) {
       const lockToken = randomUUID();
-      this.#insert(id, { state: 'in_flight', fingerprint, lockToken, expiresAtMs: this.#now() + this.#options.lockTtlMs });
+      this.#insert(id, {
+        state: 'in_flight',
+        fingerprint,
+        lockToken,
+        expiresAtMs: this.#now() + this.#options.lockTtlMs,
+      });
       return Promise.resolve({ outcome: 'acquired', lockToken });
     }
     if (entry.fingerprint !== fingerprint) return Promise.resolve({ outcome: 'mismatch' });
@@ -75,7 +90,12 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     // Only the lock holder completes: a lock that expired or passed to another request is not ours.
     if (entry?.state !== 'in_flight' || entry.lockToken !== lockToken) return Promise.resolve();
     const expiresAtMs = this.#now() + this.#options.ttlMs;
-    this.#insert(id, { state: 'completed', fingerprint: entry.fingerprint, response: JSON.stringify(response), expiresAtMs });
+    this.#insert(id, {
+      state: 'completed',
+      fingerprint: entry.fingerprint,
+      response: JSON.stringify(response),
+      expiresAtMs,
+    });
     return Promise.resolve();
   }
 
@@ -86,7 +106,11 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     return Promise.resolve();
   }
 
-  firstAttempt(scope: IdempotencyScope, fingerprint: string, proposed: AttemptIdentity): Promise<AttemptIdentity> {
+  firstAttempt(
+    scope: IdempotencyScope,
+    fingerprint: string,
+    proposed: AttemptIdentity,
+  ): Promise<AttemptIdentity> {
     const id = scopeId(scope);
     const stored = this.#attempts.get(id);
     const now = this.#now();

@@ -25,7 +25,11 @@ export interface RedisIdempotencyStoreOptions {
 }
 
 type LockRecord = { readonly state: 'in_flight'; readonly fingerprint: string; readonly lockToken: string };
-type CompletedRecord = { readonly state: 'completed'; readonly fingerprint: string; readonly response: StoredResponse };
+type CompletedRecord = {
+  readonly state: 'completed';
+  readonly fingerprint: string;
+  readonly response: StoredResponse;
+};
 
 /** KEYS[1] = record key; ARGV = expected lock record, completed record, ttl ms. */
 const COMPLETE_SCRIPT = `
@@ -103,7 +107,13 @@ export class RedisIdempotencyStore implements IdempotencyStore {
   ): Promise<AttemptIdentity> {
     const record: AttemptRecord = { fingerprint, attempt: proposed };
     const stored = await this.#bounded(
-      this.#redis.eval(FIRST_ATTEMPT_SCRIPT, 1, `${this.#prefix}attempt:${scopeId(scope)}`, JSON.stringify(record), String(this.#options.ttlMs)),
+      this.#redis.eval(
+        FIRST_ATTEMPT_SCRIPT,
+        1,
+        `${this.#prefix}attempt:${scopeId(scope)}`,
+        JSON.stringify(record),
+        String(this.#options.ttlMs),
+      ),
     );
     const current = JSON.parse(String(stored)) as AttemptRecord;
     return current.fingerprint === fingerprint ? current.attempt : proposed;

@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { ConfigError, loadGatewayConfig } from './config.js';
-import { adminHeaders, harness, producerHeaders, TEST_SECRET, testConfig, validPayment } from './test-support.js';
+import {
+  adminHeaders,
+  harness,
+  producerHeaders,
+  TEST_SECRET,
+  testConfig,
+  validPayment,
+} from './test-support.js';
 
 describe('the OpenAPI document', () => {
   it('lists every route the server has, with its success and problem responses and security', async (t) => {
@@ -58,7 +65,13 @@ function routesOf(tree: string): { method: string; url: string }[] {
 describe('operational endpoints', () => {
   it('healthz answers 200 and readyz follows the readiness port', async (t) => {
     let ready = true;
-    const h = await harness({ ports: { readiness: { check: () => Promise.resolve(ready ? { ready } : { ready, detail: 'log producer not connected' }) } } });
+    const h = await harness({
+      ports: {
+        readiness: {
+          check: () => Promise.resolve(ready ? { ready } : { ready, detail: 'log producer not connected' }),
+        },
+      },
+    });
     t.after(() => h.app.close());
     assert.equal((await h.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
     assert.equal((await h.app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
@@ -72,28 +85,60 @@ describe('operational endpoints', () => {
     const registry = new Registry();
     const h = await harness({ metricsRegistry: registry });
     t.after(() => h.app.close());
-    await h.app.inject({ method: 'POST', url: '/v1/payments', headers: await producerHeaders(), payload: validPayment });
-    await h.app.inject({ method: 'GET', url: '/v1/payments/01929b5e-0000-7000-8000-000000000001', headers: await adminHeaders() });
+    await h.app.inject({
+      method: 'POST',
+      url: '/v1/payments',
+      headers: await producerHeaders(),
+      payload: validPayment,
+    });
+    await h.app.inject({
+      method: 'GET',
+      url: '/v1/payments/01929b5e-0000-7000-8000-000000000001',
+      headers: await adminHeaders(),
+    });
     const text = (await h.app.inject({ method: 'GET', url: '/metrics' })).body;
-    assert.match(text, /payflow_gateway_http_requests_total\{method="POST",route="\/v1\/payments",status_code="202"\} 1/);
-    assert.match(text, /payflow_gateway_http_requests_total\{method="GET",route="\/v1\/payments\/:paymentId",status_code="404"\} 1/);
+    assert.match(
+      text,
+      /payflow_gateway_http_requests_total\{method="POST",route="\/v1\/payments",status_code="202"\} 1/,
+    );
+    assert.match(
+      text,
+      /payflow_gateway_http_requests_total\{method="GET",route="\/v1\/payments\/:paymentId",status_code="404"\} 1/,
+    );
     assert.match(text, /payflow_gateway_http_request_duration_seconds_bucket/);
   });
 
   it('requests beyond the in-flight cap are answered 503 with Retry-After', async (t) => {
-    const h = await harness({ config: testConfig({ PAYFLOW_HTTP_MAX_IN_FLIGHT: '1', PAYFLOW_PUBLISH_TIMEOUT_MS: '5000' }) });
+    const h = await harness({
+      config: testConfig({ PAYFLOW_HTTP_MAX_IN_FLIGHT: '1', PAYFLOW_PUBLISH_TIMEOUT_MS: '5000' }),
+    });
     t.after(() => h.app.close());
     const release = h.publisher.hold();
-    const first = h.app.inject({ method: 'POST', url: '/v1/payments', headers: await producerHeaders('a'), payload: validPayment });
+    const first = h.app.inject({
+      method: 'POST',
+      url: '/v1/payments',
+      headers: await producerHeaders('a'),
+      payload: validPayment,
+    });
     await new Promise((resolve) => setTimeout(resolve, 20));
-    const second = await h.app.inject({ method: 'POST', url: '/v1/payments', headers: await producerHeaders('b'), payload: validPayment });
+    const second = await h.app.inject({
+      method: 'POST',
+      url: '/v1/payments',
+      headers: await producerHeaders('b'),
+      payload: validPayment,
+    });
     assert.equal(second.statusCode, 503);
     assert.equal(second.headers['retry-after'], '5');
     assert.equal(second.json<{ code: string }>().code, 'OVERLOADED');
     assert.equal((await h.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
     release();
     assert.equal((await first).statusCode, 202);
-    const after = await h.app.inject({ method: 'POST', url: '/v1/payments', headers: await producerHeaders('c'), payload: validPayment });
+    const after = await h.app.inject({
+      method: 'POST',
+      url: '/v1/payments',
+      headers: await producerHeaders('c'),
+      payload: validPayment,
+    });
     assert.equal(after.statusCode, 202);
   });
 });
@@ -129,9 +174,16 @@ describe('correlation ids and logs', () => {
   it('a malformed X-Correlation-Id is 400 naming the header', async (t) => {
     const h = await harness();
     t.after(() => h.app.close());
-    const response = await h.app.inject({ method: 'GET', url: '/healthz', headers: { 'x-correlation-id': 'bad id\twith spaces' } });
+    const response = await h.app.inject({
+      method: 'GET',
+      url: '/healthz',
+      headers: { 'x-correlation-id': 'bad id\twith spaces' },
+    });
     assert.equal(response.statusCode, 400);
-    assert.deepEqual(response.json<{ errors: { field: string }[] }>().errors.map((error) => error.field), ['X-Correlation-Id']);
+    assert.deepEqual(
+      response.json<{ errors: { field: string }[] }>().errors.map((error) => error.field),
+      ['X-Correlation-Id'],
+    );
   });
 
   it('log lines carry the correlation id and never the bearer token or a full IBAN', async (t) => {
@@ -141,20 +193,28 @@ describe('correlation ids and logs', () => {
     const headers: Record<string, string> = { ...(await adminHeaders()), 'x-correlation-id': 'corr-log-1' };
     const iban = 'SA0380000000608010167519';
     const payload = { ownerId: 'owner-1', currency: 'EUR', kycTier: 'TIER_1', iban };
-    assert.equal((await h.app.inject({ method: 'POST', url: '/v1/accounts', headers, payload })).statusCode, 202);
+    assert.equal(
+      (await h.app.inject({ method: 'POST', url: '/v1/accounts', headers, payload })).statusCode,
+      202,
+    );
     const text = lines.join('');
     const bearer = (headers['authorization'] ?? '').slice('Bearer '.length);
     assert.ok(!text.includes(bearer), 'the token was logged');
     assert.ok(!text.includes(iban), 'a full IBAN was logged');
     assert.ok(text.includes('SA****7519'));
-    const published = lines.map((line) => JSON.parse(line) as Record<string, unknown>).find((entry) => entry['msg'] === 'account open command published');
+    const published = lines
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .find((entry) => entry['msg'] === 'account open command published');
     assert.equal(published?.['correlationId'], 'corr-log-1');
   });
 });
 
 describe('configuration', () => {
   it('a missing JWT key stops start-up naming PAYFLOW_JWT_SECRET', () => {
-    assert.throws(() => loadGatewayConfig({}), (error: unknown) => error instanceof ConfigError && error.message.includes('PAYFLOW_JWT_SECRET'));
+    assert.throws(
+      () => loadGatewayConfig({}),
+      (error: unknown) => error instanceof ConfigError && error.message.includes('PAYFLOW_JWT_SECRET'),
+    );
   });
 
   it('an idempotency TTL under 24 hours is refused naming the variable', () => {
@@ -163,7 +223,10 @@ describe('configuration', () => {
   });
 
   it('a non-numeric port is refused naming the variable', () => {
-    assert.throws(() => loadGatewayConfig({ PAYFLOW_JWT_SECRET: TEST_SECRET, PAYFLOW_HTTP_PORT: 'eighty' }), /PAYFLOW_HTTP_PORT/);
+    assert.throws(
+      () => loadGatewayConfig({ PAYFLOW_JWT_SECRET: TEST_SECRET, PAYFLOW_HTTP_PORT: 'eighty' }),
+      /PAYFLOW_HTTP_PORT/,
+    );
   });
 
   it('defaults give a 16 KiB body limit and a 24 hour idempotency TTL', () => {

@@ -66,7 +66,9 @@ export async function producerHeaders(key = 'key-1'): Promise<Record<string, str
 }
 
 export async function adminHeaders(key?: string): Promise<Record<string, string>> {
-  const headers: Record<string, string> = { authorization: `Bearer ${await token({ sub: 'ops-1', roles: ['admin'] })}` };
+  const headers: Record<string, string> = {
+    authorization: `Bearer ${await token({ sub: 'ops-1', roles: ['admin'] })}`,
+  };
   if (key !== undefined) headers['idempotency-key'] = key;
   return headers;
 }

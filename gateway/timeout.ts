@@ -1,7 +1,10 @@
 /** Bounds every external call: a dependency that hangs costs one request, never the process. */
 
 export class TimeoutError extends Error {
-  constructor(readonly operation: string, readonly timeoutMs: number) {
+  constructor(
+    readonly operation: string,
+    readonly timeoutMs: number,
+  ) {
     super(`${operation} did not finish within ${timeoutMs} ms`);
     this.name = 'TimeoutError';
   }

@@ -7,7 +7,9 @@ import { applyPaymentEvent, type PaymentReadModel, type ProjectedPaymentEvent } 
 
 export class ProjectionCapacityError extends Error {
   constructor(maxPayments: number) {
-    super(`the in-memory payments projection holds its limit of ${maxPayments} payments; use the PostgreSQL projection`);
+    super(
+      `the in-memory payments projection holds its limit of ${maxPayments} payments; use the PostgreSQL projection`,
+    );
     this.name = 'ProjectionCapacityError';
   }
 }

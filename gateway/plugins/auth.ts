@@ -34,7 +34,10 @@ async function createVerifier(config: JwtConfig): Promise<Verifier> {
       cooldownDuration: JWKS_COOLDOWN_MS,
     });
   }
-  const options: JWTVerifyOptions = { clockTolerance: config.clockToleranceS, requiredClaims: ['sub', 'exp'] };
+  const options: JWTVerifyOptions = {
+    clockTolerance: config.clockToleranceS,
+    requiredClaims: ['sub', 'exp'],
+  };
   if (config.issuer !== undefined) options.issuer = config.issuer;
   if (config.audience !== undefined) options.audience = config.audience;
   return { hmacKey, rsaKey, options };
@@ -69,7 +72,8 @@ async function verifyToken(verifier: Verifier, token: string): Promise<JWTPayloa
   if (algorithm === 'RS256' && verifier.rsaKey !== undefined) {
     const key = verifier.rsaKey;
     const options = { ...verifier.options, algorithms: ['RS256'] };
-    const result = typeof key === 'function' ? await jwtVerify(token, key, options) : await jwtVerify(token, key, options);
+    const result =
+      typeof key === 'function' ? await jwtVerify(token, key, options) : await jwtVerify(token, key, options);
     return result.payload;
   }
   throw unauthenticated(`tokens signed with ${algorithm ?? 'no algorithm'} are not accepted`, true);
@@ -78,7 +82,8 @@ async function verifyToken(verifier: Verifier, token: string): Promise<JWTPayloa
 function toPrincipal(payload: JWTPayload): Principal {
   const roles = Array.isArray(payload['roles']) ? (payload['roles'] as unknown[]) : [];
   const known = roles.filter((role): role is Role => ROLES.includes(role as Role));
-  if (typeof payload.sub !== 'string' || payload.sub === '') throw unauthenticated('the token has no sub claim', true);
+  if (typeof payload.sub !== 'string' || payload.sub === '')
+    throw unauthenticated('the token has no sub claim', true);
   return { id: payload.sub, roles: new Set(known) };
 }
 
@@ -95,7 +100,11 @@ function classify(error: unknown): ApiError {
   return unauthenticated(`the token is invalid: ${error.message}`, true);
 }
 
-async function authenticate(verifier: Verifier, request: FastifyRequest, roles: readonly Role[]): Promise<void> {
+async function authenticate(
+  verifier: Verifier,
+  request: FastifyRequest,
+  roles: readonly Role[],
+): Promise<void> {
   const token = bearerToken(request);
   let principal: Principal;
   try {

@@ -12,10 +12,17 @@ const LABELS = ['method', 'route', 'status_code'] as const;
 /** One metric object per registry, so several apps in one process (tests) can share it. */
 function metricsOn(registry: Registry) {
   const requests =
-    (registry.getSingleMetric('payflow_gateway_http_requests_total') as Counter<(typeof LABELS)[number]> | undefined) ??
-    new Counter({ name: 'payflow_gateway_http_requests_total', help: 'HTTP requests answered', labelNames: LABELS, registers: [registry] });
+    (registry.getSingleMetric('payflow_gateway_http_requests_total') as
+      Counter<(typeof LABELS)[number]> | undefined) ??
+    new Counter({
+      name: 'payflow_gateway_http_requests_total',
+      help: 'HTTP requests answered',
+      labelNames: LABELS,
+      registers: [registry],
+    });
   const latency =
-    (registry.getSingleMetric('payflow_gateway_http_request_duration_seconds') as Histogram<(typeof LABELS)[number]> | undefined) ??
+    (registry.getSingleMetric('payflow_gateway_http_request_duration_seconds') as
+      Histogram<(typeof LABELS)[number]> | undefined) ??
     new Histogram({
       name: 'payflow_gateway_http_request_duration_seconds',
       help: 'Time from request received to response sent',
@@ -40,7 +47,10 @@ function metricsPlugin(app: FastifyInstance, options: { registry: Registry }): P
   });
   app.get(
     '/metrics',
-    { config: { operational: true }, schema: { summary: 'Prometheus metrics', tags: ['operations'], response: { 200: { type: 'string' } } } },
+    {
+      config: { operational: true },
+      schema: { summary: 'Prometheus metrics', tags: ['operations'], response: { 200: { type: 'string' } } },
+    },
     async (_request, reply) => {
       void reply.type(options.registry.contentType);
       return options.registry.metrics();

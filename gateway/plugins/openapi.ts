@@ -44,17 +44,26 @@ async function openapiPlugin(app: FastifyInstance, options: { version: string })
       info: {
         title: 'PayFlow ingress API',
         version: options.version,
-        description: 'Submit payment commands and administer accounts. Errors are RFC 9457 problem documents.',
+        description:
+          'Submit payment commands and administer accounts. Errors are RFC 9457 problem documents.',
       },
-      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      components: {
+        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      },
     },
     // Shared schemas keep their $id as the component name (#/components/schemas/Problem).
-    refResolver: { buildLocalReference: (json, _baseUri, _fragment, index) => (typeof json['$id'] === 'string' ? json['$id'] : `def-${index}`) },
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, index) =>
+        typeof json['$id'] === 'string' ? json['$id'] : `def-${index}`,
+    },
   });
 
   app.get(
     '/openapi.json',
-    { config: { operational: true }, schema: { summary: 'This API as an OpenAPI 3.1 document', tags: ['operations'] } },
+    {
+      config: { operational: true },
+      schema: { summary: 'This API as an OpenAPI 3.1 document', tags: ['operations'] },
+    },
     () => app.swagger(),
   );
 }

@@ -120,10 +120,18 @@ function problemsPlugin(app: FastifyInstance): Promise<void> {
     const path = request.url.split('?')[0] ?? '';
     const allowed = allowedMethods(routes, path);
     if (allowed.length === 0) {
-      return sendProblem(request, reply, new ApiError('ROUTE_NOT_FOUND', `no route ${request.method} ${path}`));
+      return sendProblem(
+        request,
+        reply,
+        new ApiError('ROUTE_NOT_FOUND', `no route ${request.method} ${path}`),
+      );
     }
     const detail = `${request.method} is not allowed on ${path}; use ${allowed.join(', ')}`;
-    return sendProblem(request, reply, new ApiError('METHOD_NOT_ALLOWED', detail, { headers: { Allow: allowed.join(', ') } }));
+    return sendProblem(
+      request,
+      reply,
+      new ApiError('METHOD_NOT_ALLOWED', detail, { headers: { Allow: allowed.join(', ') } }),
+    );
   });
   return Promise.resolve();
 }

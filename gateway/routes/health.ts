@@ -21,13 +21,21 @@ async function isReady(options: HealthOptions): Promise<{ ready: boolean; detail
 
 export function healthRoutes(app: FastifyInstance, options: HealthOptions): Promise<void> {
   const schema = { tags: ['operations'], response: { 200: HEALTH } };
-  app.get('/healthz', { config: { operational: true }, schema: { ...schema, summary: 'Liveness' } }, () => ({ status: 'ok' }));
-  app.get('/readyz', { config: { operational: true }, schema: { ...schema, summary: 'Readiness' } }, async () => {
-    const { ready, detail } = await isReady(options);
-    if (!ready) {
-      throw new ApiError('NOT_READY', detail ?? 'a dependency is not ready', { headers: { 'Retry-After': '5' } });
-    }
-    return { status: 'ready' };
-  });
+  app.get('/healthz', { config: { operational: true }, schema: { ...schema, summary: 'Liveness' } }, () => ({
+    status: 'ok',
+  }));
+  app.get(
+    '/readyz',
+    { config: { operational: true }, schema: { ...schema, summary: 'Readiness' } },
+    async () => {
+      const { ready, detail } = await isReady(options);
+      if (!ready) {
+        throw new ApiError('NOT_READY', detail ?? 'a dependency is not ready', {
+          headers: { 'Retry-After': '5' },
+        });
+      }
+      return { status: 'ready' };
+    },
+  );
   return Promise.resolve();
 }

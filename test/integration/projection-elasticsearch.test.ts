@@ -15,7 +15,12 @@ import { stackEnv, uniqueName } from '../support/stack.js';
 const env = stackEnv();
 const skip = 'skip' in env ? env.skip : false;
 
-function events(paymentId: string, sender: string, recipient: string, amountMinor: bigint): ProjectedPaymentEvent[] {
+function events(
+  paymentId: string,
+  sender: string,
+  recipient: string,
+  amountMinor: bigint,
+): ProjectedPaymentEvent[] {
   const base = { paymentId, correlationId: null };
   return [
     {
@@ -24,9 +29,24 @@ function events(paymentId: string, sender: string, recipient: string, amountMino
       type: 'PaymentInitiated',
       sequence: 0,
       occurredAtMs: Date.now(),
-      initiated: { kind: 'TRANSFER', principal: 'm', senderAccountId: sender, recipientAccountId: recipient, amountMinor, currency: 'EUR', reference: 'Rent for November' },
+      initiated: {
+        kind: 'TRANSFER',
+        principal: 'm',
+        senderAccountId: sender,
+        recipientAccountId: recipient,
+        amountMinor,
+        currency: 'EUR',
+        reference: 'Rent for November',
+      },
     },
-    { ...base, eventId: `${paymentId}-1`, type: 'PaymentRejected', sequence: 1, occurredAtMs: Date.now(), rejection: { code: 'INSUFFICIENT_FUNDS', detail: null } },
+    {
+      ...base,
+      eventId: `${paymentId}-1`,
+      type: 'PaymentRejected',
+      sequence: 1,
+      occurredAtMs: Date.now(),
+      rejection: { code: 'INSUFFICIENT_FUNDS', detail: null },
+    },
   ];
 }
 
@@ -67,6 +87,9 @@ describe('Elasticsearch transactions projection', { skip }, () => {
     await projection.apply(events(received, 'other', account, 200n));
     await client.indices.refresh({ index: projection.index });
     const history = await projection.history(account, 10);
-    assert.deepEqual(history.map((p) => p.paymentId), [received, sent]);
+    assert.deepEqual(
+      history.map((p) => p.paymentId),
+      [received, sent],
+    );
   });
 });

@@ -9,7 +9,10 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 
 import type { ProjectedPaymentEvent } from '../../projections/payment-view.js';
-import { migratePaymentsProjection, PostgresPaymentsProjection } from '../../projections/postgres/payments.js';
+import {
+  migratePaymentsProjection,
+  PostgresPaymentsProjection,
+} from '../../projections/postgres/payments.js';
 import { stackEnv, uniqueName } from '../support/stack.js';
 
 const env = stackEnv();
@@ -34,9 +37,27 @@ function history(paymentId: string): ProjectedPaymentEvent[] {
         reference: 'invoice 42',
       },
     },
-    { ...base, eventId: `${paymentId}-1`, type: 'PaymentValidated', sequence: 1, occurredAtMs: 1_795_000_000_010 },
-    { ...base, eventId: `${paymentId}-2`, type: 'PaymentDebited', sequence: 2, occurredAtMs: 1_795_000_000_020 },
-    { ...base, eventId: `${paymentId}-3`, type: 'PaymentCompleted', sequence: 3, occurredAtMs: 1_795_000_000_030 },
+    {
+      ...base,
+      eventId: `${paymentId}-1`,
+      type: 'PaymentValidated',
+      sequence: 1,
+      occurredAtMs: 1_795_000_000_010,
+    },
+    {
+      ...base,
+      eventId: `${paymentId}-2`,
+      type: 'PaymentDebited',
+      sequence: 2,
+      occurredAtMs: 1_795_000_000_020,
+    },
+    {
+      ...base,
+      eventId: `${paymentId}-3`,
+      type: 'PaymentCompleted',
+      sequence: 3,
+      occurredAtMs: 1_795_000_000_030,
+    },
   ];
 }
 
@@ -46,7 +67,12 @@ describe('PostgreSQL payments projection', { skip }, () => {
 
   before(async () => {
     if ('skip' in env) return;
-    pool = new pg.Pool({ connectionString: env.postgresUrl, max: 4, connectionTimeoutMillis: 5_000, statement_timeout: 10_000 });
+    pool = new pg.Pool({
+      connectionString: env.postgresUrl,
+      max: 4,
+      connectionTimeoutMillis: 5_000,
+      statement_timeout: 10_000,
+    });
     await migratePaymentsProjection(pool);
     await migratePaymentsProjection(pool); // migrations are idempotent
     projection = new PostgresPaymentsProjection(pool);
@@ -62,12 +88,15 @@ describe('PostgreSQL payments projection', { skip }, () => {
     assert.equal(view?.status, 'COMPLETED');
     assert.equal(view?.amountMinor, 9_007_199_254_740_993n);
     assert.equal(view?.reference, 'invoice 42');
-    assert.deepEqual(view?.events.map((e) => [e.sequence, e.type]), [
-      [0, 'PaymentInitiated'],
-      [1, 'PaymentValidated'],
-      [2, 'PaymentDebited'],
-      [3, 'PaymentCompleted'],
-    ]);
+    assert.deepEqual(
+      view?.events.map((e) => [e.sequence, e.type]),
+      [
+        [0, 'PaymentInitiated'],
+        [1, 'PaymentValidated'],
+        [2, 'PaymentDebited'],
+        [3, 'PaymentCompleted'],
+      ],
+    );
   });
 
   test('replaying a payment history, whole or in part, leaves the rows exactly as they were', async () => {
@@ -79,7 +108,10 @@ describe('PostgreSQL payments projection', { skip }, () => {
     await projection.apply(events);
     await projection.apply(events.slice(1, 3));
     assert.deepEqual(await projection.getPayment(paymentId), first);
-    const { rows } = await pool.query('SELECT count(*)::int AS n FROM payflow.payment_events WHERE payment_id = $1', [paymentId]);
+    const { rows } = await pool.query(
+      'SELECT count(*)::int AS n FROM payflow.payment_events WHERE payment_id = $1',
+      [paymentId],
+    );
     assert.equal((rows[0] as { n: number }).n, 4);
   });
 

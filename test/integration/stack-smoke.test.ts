@@ -20,7 +20,13 @@ import { Kafka, logLevel } from 'kafkajs';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { tableFromArrays, tableFromIPC, tableToIPC, type Int64, type Utf8 } from 'apache-arrow';
-import { readParquet, Table as WasmTable, writeParquet, WriterPropertiesBuilder, Compression } from 'parquet-wasm/node';
+import {
+  readParquet,
+  Table as WasmTable,
+  writeParquet,
+  WriterPropertiesBuilder,
+  Compression,
+} from 'parquet-wasm/node';
 
 import { retryTopicMetadataRace } from '../../topics/create.js';
 import { stackEnv, uniqueName } from '../support/stack.js';
@@ -66,13 +72,23 @@ describe('Kafka and the schema registry', { skip }, () => {
     const aborted = await producer.transaction();
     await aborted.send({
       topic,
-      messages: [{ key: 'p-aborted', value: await registry.encode(id, { paymentId: 'p-aborted', amountMinor: 1, currency: 'EUR' }) }],
+      messages: [
+        {
+          key: 'p-aborted',
+          value: await registry.encode(id, { paymentId: 'p-aborted', amountMinor: 1, currency: 'EUR' }),
+        },
+      ],
     });
     await aborted.abort();
     const committed = await producer.transaction();
     await committed.send({
       topic,
-      messages: [{ key: 'p-1', value: await registry.encode(id, { paymentId: 'p-1', amountMinor: 12_345, currency: 'EUR' }) }],
+      messages: [
+        {
+          key: 'p-1',
+          value: await registry.encode(id, { paymentId: 'p-1', amountMinor: 12_345, currency: 'EUR' }),
+        },
+      ],
     });
     await committed.commit();
     await producer.disconnect();
@@ -116,11 +132,17 @@ describe('Kafka and the schema registry', { skip }, () => {
       ...paymentSchemaV1,
       fields: [...paymentSchemaV1.fields, { name: 'merchantId', type: ['null', 'string'], default: null }],
     };
-    const { id } = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(compatible) }, { subject });
+    const { id } = await registry.register(
+      { type: SchemaType.AVRO, schema: JSON.stringify(compatible) },
+      { subject },
+    );
     const decoded: unknown = await registry.decode(
       await registry.encode(id, { paymentId: 'p-2', amountMinor: 7, currency: 'USD', merchantId: null }),
     );
-    assert.deepEqual({ ...(decoded as object) }, { paymentId: 'p-2', amountMinor: 7, currency: 'USD', merchantId: null });
+    assert.deepEqual(
+      { ...(decoded as object) },
+      { paymentId: 'p-2', amountMinor: 7, currency: 'USD', merchantId: null },
+    );
   });
 
   test('a compacted topic keeps the latest value per key once the cleaner runs', async () => {
@@ -153,7 +175,9 @@ describe('PostgreSQL', { skip }, () => {
       await client.query('BEGIN');
       await client.query(`INSERT INTO ${table} VALUES ($1, $2)`, ['p-1', '9007199254740993']);
       await client.query('COMMIT');
-      const { rows } = await client.query<{ payment_id: string; amount_minor: string }>(`SELECT * FROM ${table}`);
+      const { rows } = await client.query<{ payment_id: string; amount_minor: string }>(
+        `SELECT * FROM ${table}`,
+      );
       assert.deepEqual(rows, [{ payment_id: 'p-1', amount_minor: '9007199254740993' }]);
       await client.query(`DROP TABLE ${table}`);
     } finally {
@@ -196,7 +220,12 @@ describe('Elasticsearch', { skip }, () => {
     await es.index({
       index,
       id: 'p-1',
-      document: { paymentId: 'p-1', reference: 'Rent for November', amountMinor: 150_000, occurredAt: new Date().toISOString() },
+      document: {
+        paymentId: 'p-1',
+        reference: 'Rent for November',
+        amountMinor: 150_000,
+        occurredAt: new Date().toISOString(),
+      },
       refresh: 'wait_for',
     });
     const byId = await es.search({ index, query: { term: { paymentId: 'p-1' } } });
@@ -238,7 +267,9 @@ describe('S3 object store', { skip }, () => {
     const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     const bytes = await object.Body!.transformToByteArray();
     assert.equal(bytes.subarray(0, 4).toString(), [80, 65, 82, 49].toString(), 'starts with the PAR1 magic');
-    const back = tableFromIPC<{ payment_id: Utf8; amount_minor: Int64; currency: Utf8 }>(readParquet(bytes).intoIPCStream());
+    const back = tableFromIPC<{ payment_id: Utf8; amount_minor: Int64; currency: Utf8 }>(
+      readParquet(bytes).intoIPCStream(),
+    );
     assert.deepEqual(
       back.toArray().map((row: { toJSON(): object }) => ({ ...row.toJSON() })),
       [

@@ -340,7 +340,11 @@ export class EosRunner {
   }
 
   /** False when a program error stopped the partition (nothing was committed). */
-  async #commitChunk(task: AssignedPartition, topic: string, chunk: readonly KafkaMessage[]): Promise<boolean> {
+  async #commitChunk(
+    task: AssignedPartition,
+    topic: string,
+    chunk: readonly KafkaMessage[],
+  ): Promise<boolean> {
     const records: RawRecord[] = chunk.map((message) => ({
       topic,
       partition: task.partition,

@@ -362,7 +362,8 @@ export class MemoryDriver {
       const log = partitions[partition];
       if (log === undefined) throw new Error(`topic ${record.topic} has no partition ${partition}`);
       const before = pending.get(log) ?? 0;
-      if (log.length + before >= this.#maxRecords) throw new TopicCapacityError(record.topic, this.#maxRecords);
+      if (log.length + before >= this.#maxRecords)
+        throw new TopicCapacityError(record.topic, this.#maxRecords);
       pending.set(log, before + 1);
       placed.push({
         log,
