@@ -11,7 +11,7 @@ import type {
   PaymentInFlight,
   RejectionCode,
 } from '../../schemas/types.js';
-import { paymentEvent, rejectedEvent } from '../payment-events.js';
+import { assertSequenceMovesOn, paymentEvent, rejectedEvent } from '../payment-events.js';
 import { fundingAccountOf, isFundingAccount } from '../system-accounts.js';
 import {
   isSupportedCurrency,
@@ -43,6 +43,7 @@ export interface ValidationInput {
 
 export function validatePayment(input: ValidationInput): ValidationDecision {
   const { command, nextSequence } = input.inFlight;
+  assertSequenceMovesOn(command.paymentId, nextSequence, 'validate');
   const stamp = {
     paymentId: command.paymentId,
     sequence: nextSequence,
