@@ -9,7 +9,7 @@ import type {
   PaymentFacts,
   RejectionCode,
 } from '../schemas/types.js';
-import { HEADER, type BadRecord, type Headers } from './runtime/api.js';
+import { assertInvariant, HEADER, type BadRecord, type Headers } from './runtime/api.js';
 
 /** The correlation id the gateway put on the command, carried end to end in a header. */
 export function correlationIdOf(headers: Headers): string | null {
@@ -80,6 +80,23 @@ export function rejectedEvent(stamp: EventStamp, code: RejectionCode, detail: st
  * or Rejected 1 by validate, Debited or Rejected 2 by the ledger's debit leg, Completed 3).
  */
 export const STAGE_SEQUENCE = { dedupe: 0, validate: 1, debit: 2, credit: 3 } as const;
+
+/**
+ * A stage's event never goes back in its payment's history: it takes a sequence after every
+ * earlier stage's (validate after Initiated, the debit after Validated, the credit after Debited).
+ * A hand-off that says otherwise is a broken invariant: the partition stops.
+ */
+export function assertSequenceMovesOn(
+  paymentId: string,
+  sequence: number,
+  stage: keyof typeof STAGE_SEQUENCE,
+): void {
+  assertInvariant(
+    Number.isInteger(sequence) && sequence >= STAGE_SEQUENCE[stage],
+    () =>
+      `payment ${paymentId}: ${stage} would emit sequence ${sequence}, before the earlier stages' events (it takes at least ${STAGE_SEQUENCE[stage]})`,
+  );
+}
 
 /**
  * The terminal event of a payment whose record a stage dead-lettered as bad data: the payment

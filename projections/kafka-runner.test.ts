@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
+import type { EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+
+import { RetriableError } from '../processors/runtime/api.js';
 import { TombstoneError } from './accounts-runner.js';
 import { LedgerPostingError } from './account-view.js';
-import { deadLetterCode, isUnreachableTarget, UndecodableError } from './kafka-runner.js';
+import { deadLetterCode, isUnreachableTarget, runKafkaProjection, UndecodableError } from './kafka-runner.js';
 import { ProjectionOrderError } from './payment-view.js';
 import { storableText } from './postgres/payments.js';
 
@@ -84,5 +87,79 @@ describe('projection failures: retried or dead-lettered', () => {
     assert.equal(storableText('invoice\u0000 42\u0000'), 'invoice\uFFFD 42\uFFFD');
     assert.equal(storableText('plain'), 'plain');
     assert.equal(storableText(null), null);
+  });
+});
+
+/** A kafkajs consumer stand-in: hands the runner's eachBatch to the test. */
+function fakeKafka() {
+  const handlers: { eachBatch?: (payload: EachBatchPayload) => Promise<void> } = {};
+  const consumer = {
+    events: { GROUP_JOIN: 'consumer.group_join', CRASH: 'consumer.crash' },
+    on: () => undefined,
+    connect: () => Promise.resolve(),
+    subscribe: () => Promise.resolve(),
+    run: (config: { eachBatch: (payload: EachBatchPayload) => Promise<void> }) => {
+      handlers.eachBatch = config.eachBatch;
+      return Promise.resolve();
+    },
+    disconnect: () => Promise.resolve(),
+  };
+  return { kafka: { consumer: () => consumer } as unknown as Kafka, handlers };
+}
+
+function batchOf(message: KafkaMessage) {
+  const resolved: string[] = [];
+  const payload = {
+    batch: {
+      topic: 'payments.events',
+      partition: 0,
+      messages: [message],
+      isEmpty: () => false,
+      lastOffset: () => message.offset,
+      offsetLag: () => '0',
+    },
+    resolveOffset: (offset: string) => resolved.push(offset),
+    commitOffsetsIfNecessary: () => Promise.resolve(),
+    heartbeat: () => Promise.resolve(),
+    isRunning: () => true,
+    isStale: () => false,
+  } as unknown as EachBatchPayload;
+  return { payload, resolved };
+}
+
+describe('a projection decoding through the schema registry', () => {
+  test('a registry it cannot reach fails the batch, uncommitted, for the supervisor to read again; undecodable bytes are dead-lettered UNDECODABLE', async () => {
+    const { kafka, handlers } = fakeKafka();
+    const deadLetters: string[] = [];
+    let registryReachable = false;
+    const applied: unknown[] = [];
+    const projection = await runKafkaProjection<string>({
+      kafka,
+      groupId: 'read-model.test',
+      topic: 'payments.events',
+      decode: (message) => {
+        if (!registryReachable) return Promise.reject(new RetriableError('schema registry: ECONNREFUSED'));
+        if (message.value?.toString() === 'garbage') return Promise.reject(new Error('bad magic byte'));
+        return Promise.resolve(message.value?.toString() ?? '');
+      },
+      sink: { apply: (events) => void applied.push(...events) },
+      deadLetter: (_message, _partition, reason) => {
+        deadLetters.push(deadLetterCode(reason));
+        return Promise.resolve();
+      },
+    });
+    const message = (offset: string, value: string) =>
+      ({ offset, key: Buffer.from('p'), value: Buffer.from(value), headers: {} }) as unknown as KafkaMessage;
+    const unreachable = batchOf(message('0', 'event-1'));
+    await assert.rejects(handlers.eachBatch!(unreachable.payload), RetriableError);
+    assert.deepEqual(deadLetters, [], 'not dead-lettered');
+    assert.deepEqual(unreachable.resolved, [], 'not committed');
+    registryReachable = true;
+    const again = batchOf(message('0', 'event-1'));
+    await handlers.eachBatch!(again.payload);
+    assert.deepEqual(applied, ['event-1']);
+    await handlers.eachBatch!(batchOf(message('1', 'garbage')).payload);
+    assert.deepEqual(deadLetters, ['UNDECODABLE']);
+    await projection.disconnect();
   });
 });

@@ -269,6 +269,25 @@ test('a credit that would take a customer below zero is a broken invariant, neve
   assert.deepEqual([...ledger.balances], []);
 });
 
+test('a hand-off whose sequence would go back in the payment history is a broken invariant: no money moves', () => {
+  const ledger = new Partition(0);
+  ledger.balances.set('acc-a', 5_000n);
+  assert.throws(
+    () => ledger.debit({ command: paymentCommand(), nextSequence: 1 }),
+    /payment pay-1: debit would emit sequence 1, before the earlier stages' events/,
+  );
+  const credit: CreditInstruction = {
+    paymentId: 'pay-1',
+    recipientAccountId: 'acc-b',
+    amountMinor: 100n,
+    currency: 'EUR',
+    nextSequence: 2,
+    correlationId: null,
+  };
+  assert.throws(() => ledger.credit(credit), InvariantError);
+  assert.deepEqual([...ledger.balances], [['acc-a', 5_000n]]);
+});
+
 test('balances total per currency, system accounts by their name and customers by lookup', () => {
   const totals = totalsByCurrency(
     [

@@ -5,7 +5,7 @@
  * applied at most once: its id is remembered in `applied`.
  */
 import type { CreditInstruction, LedgerPosting, PaymentEvent, PaymentInFlight } from '../../schemas/types.js';
-import { paymentEvent, rejectedEvent, type EventStamp } from '../payment-events.js';
+import { assertSequenceMovesOn, paymentEvent, rejectedEvent, type EventStamp } from '../payment-events.js';
 import { assertInvariant } from '../runtime/api.js';
 import {
   currencyOfSystemAccount,
@@ -98,6 +98,7 @@ export function decideDebit(inFlight: PaymentInFlight, view: LedgerView, at: Leg
   const postingId = debitPostingIdOf(command.paymentId);
   const appliedAtMs = view.appliedAtMs(postingId);
   if (appliedAtMs !== undefined) return { outcome: 'already-applied', postingId, appliedAtMs };
+  assertSequenceMovesOn(command.paymentId, nextSequence, 'debit');
   const stamp = stampOf(command.paymentId, nextSequence, at);
   const amount = command.amountMinor;
   if (amount <= 0n) {
@@ -154,6 +155,7 @@ export function decideCredit(
   const postingId = creditPostingIdOf(instruction.paymentId);
   const appliedAtMs = view.appliedAtMs(postingId);
   if (appliedAtMs !== undefined) return { outcome: 'already-applied', postingId, appliedAtMs };
+  assertSequenceMovesOn(instruction.paymentId, instruction.nextSequence, 'credit');
   const lines = [
     {
       accountId: transitAccountOf(instruction.currency, at.partition),

@@ -10,7 +10,7 @@ import type {
   RejectionCode,
 } from '../../schemas/types.js';
 import { ibanProblem } from '../../schemas/iban.js';
-import { paymentEvent, rejectedEvent } from '../payment-events.js';
+import { assertSequenceMovesOn, paymentEvent, rejectedEvent } from '../payment-events.js';
 import { fundingAccountOf, isFundingAccount } from '../../schemas/system-accounts.js';
 import {
   isSupportedCurrency,
@@ -45,6 +45,7 @@ export interface ValidationInput {
 
 export function validatePayment(input: ValidationInput): ValidationDecision {
   const { command, nextSequence } = input.inFlight;
+  assertSequenceMovesOn(command.paymentId, nextSequence, 'validate');
   const stamp = {
     paymentId: command.paymentId,
     sequence: nextSequence,
