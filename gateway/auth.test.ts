@@ -79,6 +79,19 @@ describe('bearer authentication', () => {
     assert.equal(response.statusCode, 403);
   });
 
+  it('a token accepted before is refused once it expires: a repeated token is re-checked for expiry every time', async (t) => {
+    const h = await harness({ config: testConfig({ PAYFLOW_JWT_CLOCK_TOLERANCE_S: '0' }) });
+    t.after(() => h.app.close());
+    const expiresAtS = Math.floor(Date.now() / 1000) + 2;
+    const header = `Bearer ${await token({}, { expiresIn: expiresAtS })}`;
+    assert.equal((await postWith(h, header)).statusCode, 202);
+    assert.equal((await postWith(h, header)).statusCode, 202, 'the same request again replays its answer');
+    await new Promise((resolve) => setTimeout(resolve, expiresAtS * 1000 - Date.now() + 50));
+    const late = await postWith(h, header);
+    assert.equal(late.statusCode, 401);
+    assert.match(String(late.headers['www-authenticate']), /error="invalid_token"/);
+  });
+
   it('the principal is the token subject', async (t) => {
     const h = await harness();
     t.after(() => h.app.close());

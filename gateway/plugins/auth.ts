@@ -4,6 +4,8 @@
  * is the principal, `roles` the role list, `exp` is enforced. Routes state their roles in
  * `config.roles`; routes without it are public.
  */
+import { webcrypto } from 'node:crypto';
+
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, importSPKI, jwtVerify } from 'jose';
@@ -19,13 +21,61 @@ const JWKS_COOLDOWN_MS = 30_000;
 type RsaKey = Awaited<ReturnType<typeof importSPKI>> | JWTVerifyGetKey;
 
 interface Verifier {
-  readonly hmacKey: Uint8Array | undefined;
+  readonly hmacKey: webcrypto.CryptoKey | undefined;
   readonly rsaKey: RsaKey | undefined;
   readonly options: JWTVerifyOptions;
+  readonly clockToleranceMs: number;
+  readonly verified: VerifiedTokens;
+}
+
+/** Verified tokens kept so a repeated token is not verified again. */
+const VERIFIED_TOKENS_MAX = 10_000;
+
+/**
+ * Tokens whose signature and claims were verified, with their validity window. A hit is only
+ * served while the token is still within `nbf`..`exp` (with the clock tolerance), checked on
+ * every hit; past it the token is verified again, which refuses it. Bounded: the oldest entry
+ * goes first.
+ */
+class VerifiedTokens {
+  readonly #entries = new Map<string, { payload: JWTPayload; notBeforeMs: number; expiresMs: number }>();
+
+  get(token: string, nowMs: number, toleranceMs: number): JWTPayload | undefined {
+    const entry = this.#entries.get(token);
+    if (entry === undefined) return undefined;
+    if (nowMs + toleranceMs < entry.notBeforeMs || nowMs - toleranceMs >= entry.expiresMs) {
+      this.#entries.delete(token);
+      return undefined;
+    }
+    return entry.payload;
+  }
+
+  put(token: string, payload: JWTPayload): void {
+    if (typeof payload.exp !== 'number') return;
+    if (this.#entries.size >= VERIFIED_TOKENS_MAX) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest !== undefined) this.#entries.delete(oldest);
+    }
+    this.#entries.set(token, {
+      payload,
+      notBeforeMs: typeof payload.nbf === 'number' ? payload.nbf * 1_000 : 0,
+      expiresMs: payload.exp * 1_000,
+    });
+  }
 }
 
 async function createVerifier(config: JwtConfig): Promise<Verifier> {
-  const hmacKey = config.secret === undefined ? undefined : new TextEncoder().encode(config.secret);
+  // Imported once: jose would import raw key bytes again on every verification.
+  const hmacKey =
+    config.secret === undefined
+      ? undefined
+      : await webcrypto.subtle.importKey(
+          'raw',
+          new TextEncoder().encode(config.secret),
+          { name: 'HMAC', hash: 'SHA-256' },
+          false,
+          ['verify'],
+        );
   let rsaKey: RsaKey | undefined;
   if (config.publicKeyPem !== undefined) rsaKey = await importSPKI(config.publicKeyPem, 'RS256');
   else if (config.jwksUrl !== undefined) {
@@ -40,7 +90,13 @@ async function createVerifier(config: JwtConfig): Promise<Verifier> {
   };
   if (config.issuer !== undefined) options.issuer = config.issuer;
   if (config.audience !== undefined) options.audience = config.audience;
-  return { hmacKey, rsaKey, options };
+  return {
+    hmacKey,
+    rsaKey,
+    options,
+    clockToleranceMs: config.clockToleranceS * 1_000,
+    verified: new VerifiedTokens(),
+  };
 }
 
 function unauthenticated(detail: string, tokenSent: boolean): ApiError {
@@ -60,6 +116,14 @@ function bearerToken(request: FastifyRequest): string {
 }
 
 async function verifyToken(verifier: Verifier, token: string): Promise<JWTPayload> {
+  const known = verifier.verified.get(token, Date.now(), verifier.clockToleranceMs);
+  if (known !== undefined) return known;
+  const payload = await verifySignatureAndClaims(verifier, token);
+  verifier.verified.put(token, payload);
+  return payload;
+}
+
+async function verifySignatureAndClaims(verifier: Verifier, token: string): Promise<JWTPayload> {
   let algorithm: string | undefined;
   try {
     algorithm = decodeProtectedHeader(token).alg;
