@@ -14,7 +14,7 @@
  * `read-model:accounts`, `read-model:postings` and `read-model:balances`. Metrics: records
  * applied, sink errors, dead letters and lag per read model.
  */
-import { Partitioners, type Kafka, type Producer } from 'kafkajs';
+import type { Kafka, Producer } from 'kafkajs';
 import type pg from 'pg';
 import { Counter, Gauge, type Registry } from 'prom-client';
 
@@ -32,6 +32,7 @@ import { kafkaDeadLetter } from '../projections/kafka-dead-letter.js';
 import { runKafkaProjection, type RunningProjection } from '../projections/kafka-runner.js';
 import { migrateAccountsProjection, PostgresAccountsProjection } from '../projections/postgres/accounts.js';
 import { migratePaymentsProjection, PostgresPaymentsProjection } from '../projections/postgres/payments.js';
+import { keyPartitioner } from '../topics/partitioner.js';
 
 export interface PostgresReadModelsOptions {
   readonly kafka: Kafka;
@@ -120,7 +121,7 @@ export async function startPostgresReadModels(
   const metrics = readModelMetrics(options.metricsRegistry);
 
   const producer: Producer = options.kafka.producer({
-    createPartitioner: Partitioners.DefaultPartitioner,
+    createPartitioner: keyPartitioner,
     idempotent: true,
     allowAutoTopicCreation: false,
   });

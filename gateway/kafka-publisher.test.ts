@@ -6,9 +6,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { Partitioners, type Kafka, type Message, type ProducerConfig, type ProducerRecord } from 'kafkajs';
+import type { Kafka, Message, ProducerConfig, ProducerRecord } from 'kafkajs';
 
 import type { AccountCommand, PaymentCommand } from '../schemas/types.js';
+import { keyPartitioner } from '../topics/partitioner.js';
 import {
   KafkaCommandPublisher,
   PublisherClosedError,
@@ -142,7 +143,7 @@ describe('Kafka command publisher batching', () => {
     const producer = new FakeProducer(true);
     await publisherWith(producer);
     assert.equal(producer.config?.idempotent, true);
-    assert.equal(producer.config?.createPartitioner, Partitioners.DefaultPartitioner);
+    assert.equal(producer.config?.createPartitioner, keyPartitioner);
     assert.equal(producer.config?.allowAutoTopicCreation, false);
   });
 

@@ -24,13 +24,14 @@
  * partition) are never on the wire at the same time and never change places. Topics have
  * separate queues, so a topic that fails (or does not exist) does not hold up the other one.
  */
-import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
+import type { Kafka, Message, Producer } from 'kafkajs';
 
 import type { AccountCommand, PaymentCommand } from '../schemas/types.js';
 import { HEADER } from '../topics/headers.js';
 import { paymentCommandKey } from '../topics/keys.js';
 import type { CommandHeaders, CommandPublisher } from './ports.js';
 import { TimeoutError } from './timeout.js';
+import { keyPartitioner } from '../topics/partitioner.js';
 
 export interface CommandSerializer {
   serialize(topic: string, value: unknown): Promise<Buffer>;
@@ -172,7 +173,7 @@ export class KafkaCommandPublisher implements CommandPublisher {
     const settings = settingsOf(options);
     const producer = options.kafka.producer({
       // Java's murmur2 partitioner, as every other client of these topics uses.
-      createPartitioner: Partitioners.DefaultPartitioner,
+      createPartitioner: keyPartitioner,
       idempotent: true,
       maxInFlightRequests: 5,
       allowAutoTopicCreation: false,

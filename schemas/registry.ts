@@ -143,7 +143,10 @@ export async function registerSchemas(
  * timeout, 5xx, 429).
  */
 function isNotFound(error: unknown): boolean {
-  return (error as { status?: unknown } | null)?.status === 404;
+  if ((error as { status?: unknown } | null)?.status === 404) return true;
+  // getRegistryIdBySchema wraps the registry's 404 (subject or schema not found) in the
+  // library's base error class, without the status; its other failures come through unwrapped.
+  return error instanceof Error && error.constructor.name === 'ConfluentSchemaRegistryError';
 }
 
 /**

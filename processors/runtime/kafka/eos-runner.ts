@@ -35,7 +35,6 @@
 import { randomUUID } from 'node:crypto';
 
 import {
-  Partitioners,
   type Admin,
   type Consumer,
   type EachBatchPayload,
@@ -52,6 +51,7 @@ import { CoPartitionAssigner } from './copartition-assigner.js';
 import { assertReadCommittedFilter } from './read-committed.js';
 import { reportConsumer, SUPERVISED_CONSUMER_RETRY } from './supervision.js';
 import { changelogTopic } from '../../../topics/names.js';
+import { keyPartitioner } from '../../../topics/partitioner.js';
 
 /** The logic of one partition, as the Kafka runner drives it (ProcessorTask implements it). */
 export interface PartitionTask {
@@ -477,7 +477,7 @@ export class EosRunner {
     const producer = kafka.producer({
       transactionalId: `${applicationId}-${name}-${partition}`,
       // Outputs carry their partition (murmur2, as Java's clients); the default is the same one.
-      createPartitioner: Partitioners.DefaultPartitioner,
+      createPartitioner: keyPartitioner,
       idempotent: true,
       maxInFlightRequests: 1,
       transactionTimeout: transactionTimeoutMs,

@@ -14,10 +14,9 @@
  * (TaskFailedError) stops that partition — its records stay unprocessed, the other partitions go
  * on — and `processor:<name>` is reported failed, so `ready` is false.
  */
-import { Partitioners, type PartitionMetadata } from 'kafkajs';
-
 import { RetriableError, type GlobalTable, type Headers, type Topology } from '../api.js';
 import { changelogTopic } from '../../../topics/names.js';
+import { partitionOfKey } from '../../../topics/partitioner.js';
 import {
   backoffDelayMs,
   ComponentHealth,
@@ -89,7 +88,6 @@ export class MemoryDriver {
   readonly #tasks = new Map<string, ProcessorTask[]>();
   /** processor -> topic -> partition -> next offset */
   readonly #positions = new Map<string, Map<string, number[]>>();
-  readonly #partitioner = Partitioners.DefaultPartitioner();
   readonly #maxRecords: number;
   readonly #backoff: BackoffPolicy;
   /** processor -> partition -> the failure that stopped it */
@@ -358,7 +356,7 @@ export class MemoryDriver {
     for (const record of records) {
       const partitions = this.#logs.get(record.topic);
       if (partitions === undefined) throw new Error(`unknown topic ${record.topic}`);
-      const partition = record.partition ?? this.#partitionOf(record.topic, record.key, partitions.length);
+      const partition = record.partition ?? partitionOfKey(record.key, partitions.length);
       const log = partitions[partition];
       if (log === undefined) throw new Error(`topic ${record.topic} has no partition ${partition}`);
       const before = pending.get(log) ?? 0;
@@ -391,17 +389,6 @@ export class MemoryDriver {
           );
       }
     }
-  }
-
-  #partitionOf(topic: string, key: string, count: number): number {
-    const partitionMetadata: PartitionMetadata[] = Array.from({ length: count }, (_, partitionId) => ({
-      partitionErrorCode: 0,
-      partitionId,
-      leader: 0,
-      replicas: [0],
-      isr: [0],
-    }));
-    return this.#partitioner({ topic, partitionMetadata, message: { key, value: null } });
   }
 }
 
