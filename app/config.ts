@@ -95,7 +95,7 @@ const RUNTIME_ENV = z.object({
   PAYFLOW_RECORD_MAX_RETRIES: integer(0, 20)
     .default(5)
     .describe(
-      'Retries of a record whose processing failed with a retriable error, before it is dead-lettered',
+      'In-place retries of a record failing on infrastructure (RetriableError) before its task is restarted; such a record is never dead-lettered',
     ),
   PAYFLOW_RECORD_RETRY_INITIAL_DELAY_MS: integer(1, 60_000)
     .default(100)

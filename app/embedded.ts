@@ -31,7 +31,9 @@ export interface EmbeddedPipelineOptions {
   readonly maxAccounts?: number;
   readonly now?: () => number;
   /** Partitions and processor bounds (defaults: the catalogue's and each processor's). */
-  readonly pipeline?: Pick<PipelineSettings, 'partitions' | 'processors'>;
+  readonly pipeline?: Pick<PipelineSettings, 'partitions' | 'processors'> & {
+    readonly runtime?: Pick<PipelineSettings['runtime'], 'retry'>;
+  };
   /** Where the processors report (`processor:<name>`); default: one on the metrics registry. */
   readonly health?: ComponentHealth;
 }
@@ -57,6 +59,7 @@ export class EmbeddedPipeline implements CommandPublisher {
       maxRecordsPerTopic: options.maxRecordsPerTopic ?? 1_000_000,
       // processor:<name> in payflow_component_up; a partition stopped by a program error is logged.
       health: options.health ?? new ComponentHealth({ registry: options.metricsRegistry }),
+      ...(options.pipeline?.runtime === undefined ? {} : { retry: options.pipeline.runtime.retry }),
     });
     const payments = new MemoryPaymentsProjection(options.maxPayments ?? 1_000_000);
     const accounts = new MemoryAccountsProjection({

@@ -22,7 +22,12 @@ import type { Topology } from '../processors/runtime/api.js';
 import { KafkaDriver } from '../processors/runtime/kafka/driver.js';
 import { pinoLogCreator } from '../processors/runtime/kafka/log.js';
 import { RuntimeMetrics } from '../processors/runtime/metrics.js';
-import { ComponentHealth, reasonOf, backoffDelayMs } from '../processors/runtime/supervision.js';
+import {
+  backoffDelayMs,
+  ComponentHealth,
+  DEFAULT_STOP_TIMEOUT_MS,
+  reasonOf,
+} from '../processors/runtime/supervision.js';
 
 /** Bound on registering the contracts at start-up while the registry answers errors (e.g. its database restarts). */
 const REGISTER_SCHEMAS_TIMEOUT_MS = 120_000;
@@ -43,6 +48,14 @@ async function registerWithRetry(
       await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
   }
+}
+
+/**
+ * How long stopping the pipeline may take: the runners and then the global tables each get the
+ * supervisor's stop bound, and a runner's batch in flight may wait out a transaction.
+ */
+export function pipelineStopBoundMs(settings: PipelineSettings): number {
+  return 2 * DEFAULT_STOP_TIMEOUT_MS + settings.runtime.transactionTimeoutMs + 15_000;
 }
 
 export interface KafkaPipeline {

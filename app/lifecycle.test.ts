@@ -34,6 +34,12 @@ describe('lifecycle', () => {
     assert.deepEqual(closed, ['pool']);
   });
 
+  test('a resource may have its own close bound, longer or shorter than the default', async () => {
+    const lifecycle = new Lifecycle({ closeTimeoutMs: 10_000 });
+    lifecycle.own('stuck', 'stuck', () => new Promise(() => undefined), { closeTimeoutMs: 30 });
+    await assert.rejects(lifecycle.close(), /stuck did not close within 30 ms/);
+  });
+
   test('nothing may open once closing began', async () => {
     const lifecycle = new Lifecycle();
     await lifecycle.close();

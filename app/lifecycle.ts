@@ -11,6 +11,7 @@ export interface LifecycleLog {
 interface Resource {
   readonly name: string;
   readonly close: () => Promise<void> | void;
+  readonly timeoutMs: number;
 }
 
 /** Bound on closing one resource; a stuck one is given up so the rest still close. */
@@ -28,9 +29,18 @@ export class Lifecycle {
   }
 
   /** Registers `close` to run when the lifecycle closes; returns `resource` for chaining. */
-  own<T>(name: string, resource: T, close: (resource: T) => unknown): T {
+  own<T>(
+    name: string,
+    resource: T,
+    close: (resource: T) => unknown,
+    options: { readonly closeTimeoutMs?: number } = {},
+  ): T {
     if (this.#closing !== undefined) throw new Error(`${name} opened after the program began to close`);
-    this.#resources.push({ name, close: async () => void (await close(resource)) });
+    this.#resources.push({
+      name,
+      close: async () => void (await close(resource)),
+      timeoutMs: options.closeTimeoutMs ?? this.#closeTimeoutMs,
+    });
     return resource;
   }
 
@@ -65,8 +75,8 @@ export class Lifecycle {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new Error(`${resource.name} did not close within ${this.#closeTimeoutMs} ms`)),
-        this.#closeTimeoutMs,
+        () => reject(new Error(`${resource.name} did not close within ${resource.timeoutMs} ms`)),
+        resource.timeoutMs,
       );
     });
     try {

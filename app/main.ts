@@ -38,7 +38,7 @@ import {
 import { EmbeddedPipeline } from './embedded.js';
 import { ComponentHealth } from '../processors/runtime/supervision.js';
 import { configOrExit, mainJobConfig, type MainJobConfig } from './config.js';
-import { startKafkaPipeline, type KafkaPipeline } from './kafka.js';
+import { pipelineStopBoundMs, startKafkaPipeline, type KafkaPipeline } from './kafka.js';
 import { Lifecycle } from './lifecycle.js';
 import {
   MemoryAcceptedPayments,
@@ -128,6 +128,7 @@ async function kafkaWiring(
     'pipeline',
     await startKafkaPipeline(config.kafka, config.pipeline, { metricsRegistry, logger, health }),
     (p) => p.stop(),
+    { closeTimeoutMs: pipelineStopBoundMs(config.pipeline) },
   );
 
   const registry = createSchemaRegistry(config.kafka.registryUrl);

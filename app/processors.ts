@@ -12,7 +12,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { startOpsServer } from '../processors/runtime/ops-server.js';
 import { ComponentHealth } from '../processors/runtime/supervision.js';
 import { configOrExit, processorsConfig } from './config.js';
-import { startKafkaPipeline, type KafkaPipeline } from './kafka.js';
+import { pipelineStopBoundMs, startKafkaPipeline, type KafkaPipeline } from './kafka.js';
 import { Lifecycle } from './lifecycle.js';
 
 async function main(): Promise<void> {
@@ -39,6 +39,7 @@ async function main(): Promise<void> {
       'pipeline',
       await startKafkaPipeline(config.kafka, config.pipeline, { metricsRegistry, logger: log, health }),
       (pipeline) => pipeline.stop(),
+      { closeTimeoutMs: pipelineStopBoundMs(config.pipeline) },
     );
   } catch (error) {
     await lifecycle.close().catch(() => undefined);

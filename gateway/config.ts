@@ -154,12 +154,13 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
   return gatewayConfigOf(parseEnv(GATEWAY_ENV, env));
 }
 
-/** An empty variable counts as unset, so `FOO= cmd` falls back to the default. */
+/** An empty or blank variable counts as unset, so `FOO= cmd` falls back to the default. */
 function nonEmpty(schema: z.ZodObject, env: NodeJS.ProcessEnv): Record<string, string> {
   const result: Record<string, string> = {};
   for (const name of Object.keys(schema.shape)) {
-    const value = env[name]?.trim();
-    if (value !== undefined && value !== '') result[name] = value;
+    const value = env[name];
+    // Blank counts as unset; any other value is taken as given (a secret is never trimmed).
+    if (value !== undefined && value.trim() !== '') result[name] = value;
   }
   return result;
 }

@@ -59,3 +59,12 @@ test('bytes that are not in the wire format, or name a schema id the registry do
   );
   await assert.rejects(Promise.resolve(serde.deserialize(wire(), 'accounts')), undecodable);
 });
+
+test('a 404 that is not the registry naming a missing schema (a proxy, a wrong URL path) is waited out, not dead-lettered', async () => {
+  const proxy = Object.assign(new Error('Error, status 404: <html><body>Not Found</body></html>'), {
+    status: 404,
+  });
+  const serde = registryAvroSerde(registryFailing(proxy), 'accounts-value', AVRO.Account);
+  await assert.rejects(Promise.resolve(serde.deserialize(wire(), 'accounts')), RetriableError);
+  assert.deepEqual(await serde.deserialize(wire(), 'accounts'), account);
+});

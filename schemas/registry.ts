@@ -143,10 +143,15 @@ export async function registerSchemas(
  * timeout, 5xx, 429).
  */
 function isNotFound(error: unknown): boolean {
-  if ((error as { status?: unknown } | null)?.status === 404) return true;
-  // getRegistryIdBySchema wraps the registry's 404 (subject or schema not found) in the
-  // library's base error class, without the status; its other failures come through unwrapped.
-  return error instanceof Error && error.constructor.name === 'ConfluentSchemaRegistryError';
+  if (!(error instanceof Error)) return false;
+  // getRegistryIdBySchema wraps the registry's 404 in the library's base error class, without
+  // the status; its other failures come through unwrapped.
+  const is404 =
+    (error as { status?: unknown }).status === 404 ||
+    error.constructor.name === 'ConfluentSchemaRegistryError';
+  // The registry's own answer names the subject or schema (40401, 40403); a 404 from a proxy in
+  // front of it, or a wrong URL path, does not, and is waited out like any unreachable registry.
+  return is404 && /\b(subject|schema)\b.*not found|\b4040[13]\b/i.test(error.message);
 }
 
 /**

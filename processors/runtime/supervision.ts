@@ -171,7 +171,7 @@ export interface SupervisorOptions {
 }
 
 /** Above the runners' own bound on a stuck batch (the 30 s transaction timeout), with a margin. */
-const DEFAULT_STOP_TIMEOUT_MS = 45_000;
+export const DEFAULT_STOP_TIMEOUT_MS = 45_000;
 
 function restartsCounter(registry: Registry | undefined): Counter<'component'> | undefined {
   if (registry === undefined) return undefined;
