@@ -80,6 +80,8 @@ describe('the payments read model under records it cannot store (Kafka mode)', {
       currency: 'EUR',
     });
     assert.equal((await h.settled(String(next.body.paymentId), SETTLE_MS)).status, 'COMPLETED');
+    // The balances read model follows its own consumer group: wait until it has the postings.
+    await h.account(payee, (view) => String(view.balanceMinor) === '300');
     assert.equal(await h.balance(payee), 300n);
   });
 
@@ -121,6 +123,8 @@ describe('the payments read model under records it cannot store (Kafka mode)', {
     await h.injectCommand(command(followId, 'EUR'));
     const followed = await h.settled(followId, SETTLE_MS);
     assert.equal(followed.status, 'COMPLETED', JSON.stringify(followed));
+    // The balances read model follows its own consumer group: wait until it has the postings.
+    await h.account(payee, (view) => String(view.balanceMinor) === '500');
     assert.equal(await h.balance(payee), 500n);
 
     const deadline = Date.now() + SETTLE_MS;
