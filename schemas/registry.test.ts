@@ -9,17 +9,9 @@ import { RetriableError, UndecodableError } from './serde.js';
 import { AVRO } from './avro.js';
 import { registryAvroSerde } from './registry.js';
 import type { Account } from './types.js';
+import { account as accountFixture } from '../processors/test-fixtures.js';
 
-const account: Account = {
-  accountId: 'acc-1',
-  ownerId: 'owner-1',
-  currency: 'EUR',
-  kycTier: 'TIER_1',
-  iban: null,
-  status: 'ACTIVE',
-  openedAtMs: 0,
-  updatedAtMs: 0,
-};
+const account: Account = accountFixture('acc-1', { ownerId: 'owner-1' });
 
 /** Wire-format bytes of `account` written with schema id 7. */
 function wire(): Buffer {
