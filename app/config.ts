@@ -75,9 +75,14 @@ const PIPELINE_ENV = z.object({
 });
 
 const RUNTIME_ENV = z.object({
+  PAYFLOW_COMMIT_INTERVAL_MS: integer(1, 60_000)
+    .default(100)
+    .describe(
+      'A task commits what it processed (outputs, state, input offsets: one Kafka transaction) once this long has passed since its first uncommitted record, as Kafka Streams\u2019 commit.interval.ms',
+    ),
   PAYFLOW_MAX_RECORDS_PER_TRANSACTION: integer(1, 100_000)
-    .default(500)
-    .describe('Records of one partition processed in one Kafka transaction at most'),
+    .default(1_000)
+    .describe('... or once it holds this many input records, whichever comes first'),
   PAYFLOW_TRANSACTION_TIMEOUT_MS: integer(1_000, 900_000)
     .default(30_000)
     .describe(
@@ -243,6 +248,7 @@ export interface PostgresSettings {
 
 /** How the Kafka driver runs the processors. */
 export interface RuntimeSettings {
+  readonly commitIntervalMs: number;
   readonly maxRecordsPerTransaction: number;
   readonly transactionTimeoutMs: number;
   readonly sessionTimeoutMs: number;
@@ -318,6 +324,7 @@ function pipelineSettings(env: Env): PipelineSettings {
       },
     },
     runtime: {
+      commitIntervalMs: env.PAYFLOW_COMMIT_INTERVAL_MS,
       maxRecordsPerTransaction: env.PAYFLOW_MAX_RECORDS_PER_TRANSACTION,
       transactionTimeoutMs: env.PAYFLOW_TRANSACTION_TIMEOUT_MS,
       sessionTimeoutMs: env.PAYFLOW_SESSION_TIMEOUT_MS,

@@ -34,7 +34,7 @@ export interface EmbeddedPipelineOptions {
   readonly pipeline?: Pick<PipelineSettings, 'partitions' | 'processors'> & {
     readonly runtime?: Pick<PipelineSettings['runtime'], 'retry'>;
   };
-  /** Where the processors report (`processor:<name>`); default: one on the metrics registry. */
+  /** Where the sub-topologies report (`subtopology:<name>`); default: one on the metrics registry. */
   readonly health?: ComponentHealth;
 }
 
@@ -57,7 +57,7 @@ export class EmbeddedPipeline implements CommandPublisher {
       startWallClockMs: this.#now(),
       observer: new RuntimeMetrics(options.metricsRegistry),
       maxRecordsPerTopic: options.maxRecordsPerTopic ?? 1_000_000,
-      // processor:<name> in payflow_component_up; a partition stopped by a program error is logged.
+      // subtopology:<name> in payflow_component_up; a partition stopped by a program error is logged.
       health: options.health ?? new ComponentHealth({ registry: options.metricsRegistry }),
       ...(options.pipeline?.runtime === undefined ? {} : { retry: options.pipeline.runtime.retry }),
     });

@@ -14,13 +14,15 @@ import type {
   PaymentInFlight,
 } from '../schemas/types.js';
 import { accountsProcessor } from './accounts/processor.js';
-import { dedupeScopeOf, DEFAULT_DEDUPE_TTL_MS, type DedupeDecision } from './dedupe/logic.js';
+import { DEFAULT_DEDUPE_TTL_MS, type DedupeDecision } from './dedupe/logic.js';
 import { dedupeProcessor, SEEN_STORE } from './dedupe/processor.js';
 import { ledgerProcessor } from './ledger/processor.js';
 import { HEADER, type Topology } from './runtime/api.js';
 import { jsonSerde } from './runtime/json-serde.js';
 import { MemoryDriver } from './runtime/memory/driver.js';
 import { balancesOfPostings, paymentCommand } from './test-fixtures.js';
+import { paymentCommandKey } from '../topics/keys.js';
+import { partitionOfKey } from '../topics/partitioner.js';
 import { TOPIC } from '../topics/names.js';
 import { validateProcessor } from './validate/processor.js';
 
@@ -30,10 +32,18 @@ const T0 = 1_700_000_000_000;
 let dedupeDecisions: DedupeDecision[];
 let driver: MemoryDriver;
 
-function topology(): Topology {
+/** In-task topics as in the main job's pipeline: one sub-topology per side; unfused, a Kafka topic per edge. */
+const IN_TASK: readonly string[] = [TOPIC.paymentsAccepted, TOPIC.paymentsValidated];
+
+function topology(fused = true): Topology {
   return {
     applicationId: 'payflow-pipeline-test',
-    topics: Object.values(TOPIC).map((name) => ({ name, partitions: 3, serde: jsonSerde() })),
+    topics: Object.values(TOPIC).map((name) => ({
+      name,
+      partitions: 3,
+      serde: jsonSerde(),
+      ...(fused && IN_TASK.includes(name) ? { inTask: true } : {}),
+    })),
     processors: [
       accountsProcessor(),
       dedupeProcessor({ onDecision: (decision) => dedupeDecisions.push(decision) }),
@@ -41,7 +51,13 @@ function topology(): Topology {
       ledgerProcessor(),
     ],
     deadLetterTopic: DLQ,
+    subTopologyNames: { dedupe: 'payments' },
   };
+}
+
+/** The same processors with every edge a Kafka topic, to inject records between them. */
+function unfusedDriver(): MemoryDriver {
+  return new MemoryDriver(topology(false), { retry: { maxRetries: 0, initialDelayMs: 1, maxDelayMs: 1 } });
 }
 
 beforeEach(() => {
@@ -67,10 +83,18 @@ async function submit(command: PaymentCommand, timestampMs = T0 + 1_000, partiti
   const options = { timestampMs, headers: { [HEADER.correlationId]: `corr-${command.commandId}` } };
   await driver.pipe(
     TOPIC.paymentsCommands,
-    dedupeScopeOf(command),
+    paymentCommandKey(command),
     command,
     partition === undefined ? options : { ...options, partition },
   );
+}
+
+/** Events validation emitted (PaymentValidated or its rejection: sequence 1), over all payments. */
+async function validationEvents(): Promise<number> {
+  const dedupeCodes: readonly string[] = ['IDEMPOTENCY_KEY_REUSED', 'DUPLICATE_REQUEST'];
+  return (await driver.read<PaymentEvent>(TOPIC.paymentsEvents)).filter(
+    (r) => r.value.sequence === 1 && !dedupeCodes.includes(r.value.rejection?.code ?? ''),
+  ).length;
 }
 
 async function eventsOf(paymentId: string): Promise<PaymentEvent[]> {
@@ -236,7 +260,7 @@ describe('the payment pipeline on the in-memory driver', () => {
     const before = driver.records(TOPIC.paymentsEvents).length;
     await submit(paymentCommand(), T0 + 5_000);
     assert.equal(driver.records(TOPIC.paymentsEvents).length, before);
-    assert.equal(driver.records(TOPIC.paymentsAccepted).length, 1);
+    assert.equal(await validationEvents(), 1, 'validation saw the payment once');
     assert.deepEqual(
       dedupeDecisions.map((d) => d.outcome),
       ['accepted', 'redelivered'],
@@ -250,7 +274,7 @@ describe('the payment pipeline on the in-memory driver', () => {
       (await eventsOf('pay-2')).map((e) => e.rejection?.code ?? e.type),
       ['PaymentInitiated', 'IDEMPOTENCY_KEY_REUSED'],
     );
-    assert.equal(driver.records(TOPIC.paymentsAccepted).length, 1);
+    assert.equal(await validationEvents(), 1, 'only pay-1 reached validation');
   });
 
   test('a key a new payment was refused under keeps its original: the original delivered again afterwards emits nothing', async () => {
@@ -273,19 +297,18 @@ describe('the payment pipeline on the in-memory driver', () => {
   });
 
   test('remembered scopes are purged once stream time passes their TTL', async () => {
-    await submit(paymentCommand(), T0, 0);
-    const seen = () => driver.task('dedupe', 0).stores.get(SEEN_STORE)?.size;
+    await submit(paymentCommand(), T0);
+    const partition = partitionOfKey('acc-a', 3);
+    const seen = () => driver.task('dedupe', partition).stores.get(SEEN_STORE)?.size;
     assert.equal(seen(), 1);
     await submit(
       paymentCommand({ commandId: 'cmd-2', paymentId: 'pay-2', idempotencyKey: 'k2' }),
       T0 + DEFAULT_DEDUPE_TTL_MS - 60_000,
-      0,
     );
     assert.equal(seen(), 2);
     await submit(
       paymentCommand({ commandId: 'cmd-3', paymentId: 'pay-3', idempotencyKey: 'k3' }),
       T0 + DEFAULT_DEDUPE_TTL_MS + 60_000,
-      0,
     );
     assert.equal(seen(), 2, 'the first scope is gone, the two younger ones remain');
   });
@@ -310,6 +333,7 @@ describe('the payment pipeline on the in-memory driver', () => {
   });
 
   test('a validated payment whose posting would not balance per currency stops the ledger partition: no money moves, nothing is dead-lettered', async () => {
+    driver = unfusedDriver();
     const inFlight: PaymentInFlight = {
       command: paymentCommand({
         kind: 'DEPOSIT',
@@ -336,14 +360,18 @@ describe('the payment pipeline on the in-memory driver', () => {
     );
     assert.equal(driver.task('ledger', failed.partition).entries, 0, 'no balance moved');
     assert.equal(driver.ready, false);
-    assert.match(driver.notReadyDetail ?? '', /processor:ledger failed/);
+    assert.match(
+      driver.notReadyDetail ?? '',
+      /subtopology:ledger failed \(TaskFailedError: ledger partition/,
+    );
   });
 
-  test('an undecodable payment record is dead-lettered UNDECODABLE and its payment ends PaymentRejected RECORD_DEAD_LETTERED', async () => {
+  test('an undecodable payment record between separately deployed processors is dead-lettered UNDECODABLE and its payment ends PaymentRejected RECORD_DEAD_LETTERED', async () => {
+    driver = unfusedDriver();
     const corr = { [HEADER.correlationId]: 'corr-bad' };
-    await driver.pipeRaw(TOPIC.paymentsAccepted, 'pay-bad', Buffer.from('{not json'), {
+    await driver.pipeRaw(TOPIC.paymentsAccepted, 'acc-x', Buffer.from('{not json'), {
       timestampMs: T0,
-      headers: corr,
+      headers: { ...corr, [HEADER.paymentId]: 'pay-bad' },
     });
     // payments.validated is keyed by sender: the payment id comes from the header dedupe sets.
     await driver.pipeRaw(TOPIC.paymentsValidated, 'acc-a', Buffer.from('{not json'), {
@@ -353,7 +381,7 @@ describe('the payment pipeline on the in-memory driver', () => {
     assert.deepEqual(
       driver.records(DLQ).map((r) => [r.key, r.headers[HEADER.dlqErrorCode], r.headers[HEADER.dlqProcessor]]),
       [
-        ['pay-bad', 'UNDECODABLE', 'validate'],
+        ['acc-x', 'UNDECODABLE', 'validate'],
         ['acc-a', 'UNDECODABLE', 'ledger'],
       ],
     );
@@ -372,6 +400,7 @@ describe('the payment pipeline on the in-memory driver', () => {
   });
 
   test("dedupe puts the payment id on the payment's records, so records keyed by account carry it", async () => {
+    driver = unfusedDriver();
     await depositThenTransfer();
     const validated = driver.records(TOPIC.paymentsValidated).find((r) => r.key === 'acc-a');
     assert.equal(validated?.headers[HEADER.paymentId], 'pay-t1');

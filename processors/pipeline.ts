@@ -11,6 +11,14 @@ import { ledgerProcessor, type LedgerProcessorOptions } from './ledger/processor
 import { validateProcessor } from './validate/processor.js';
 
 export const PIPELINE_APPLICATION_ID = 'payflow';
+/**
+ * The sub-topology of a payment: dedupe, validation and the ledger in one task per partition of
+ * `payments.commands` (keyed by sender) and `ledger.credits` (keyed by recipient). The ledger's
+ * balances store takes both legs, so the sender side (dedupe, validate, debit) and the recipient
+ * side (credit) of an account run in the same task; a credit crosses one Kafka topic.
+ */
+export const PAYMENTS_SUB_TOPOLOGY = 'payments';
+export const ACCOUNTS_SUB_TOPOLOGY = 'accounts';
 
 export interface PipelineOptions {
   readonly applicationId?: string;
@@ -36,6 +44,7 @@ export function paymentPipeline(options: PipelineOptions): Topology {
             name: topic.name,
             partitions: topic.partitions,
             serde: options.serdeOf({ ...topic, value: topic.value }),
+            ...(topic.audience === 'in-task' ? { inTask: true } : {}),
           },
         ]
       : [],
@@ -50,5 +59,6 @@ export function paymentPipeline(options: PipelineOptions): Topology {
       ledgerProcessor(options.processors?.ledger),
     ],
     deadLetterTopic: TOPIC.deadLetter,
+    subTopologyNames: { dedupe: PAYMENTS_SUB_TOPOLOGY, accounts: ACCOUNTS_SUB_TOPOLOGY },
   };
 }

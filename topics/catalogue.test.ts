@@ -12,7 +12,7 @@ import {
   topicCatalogue,
   topicCreateSpecs,
 } from './catalogue.js';
-import { paymentCommandKey } from './keys.js';
+import { dedupeScopeOf, paymentCommandKey } from './keys.js';
 
 const asyncapi = readFileSync(new URL('./asyncapi.yaml', import.meta.url), 'utf8');
 const catalogue = topicCatalogue({});
@@ -58,6 +58,11 @@ describe('topic catalogue', () => {
       const address = /^ {4}address: (\S+)$/m.exec(block)?.[1] ?? '';
       const topic = byName.get(address as (typeof TOPIC)[keyof typeof TOPIC]);
       assert.ok(topic, `channel ${address} is not in the catalogue`);
+      if (topic.audience === 'in-task') {
+        assert.match(block, /Audience: in-task\./, address);
+        assert.doesNotMatch(block, /bindings:/, `${address} is not a Kafka topic`);
+        continue;
+      }
       assert.match(block, new RegExp(`partitions: ${DEFAULT_PARTITIONS}\\n`), address);
       assert.match(block, new RegExp(`cleanup\\.policy: \\[${topic.cleanupPolicy}\\]`), address);
       if (topic.retentionMs === null) assert.doesNotMatch(block, /retention\.ms/, address);
@@ -121,16 +126,28 @@ describe('topic catalogue', () => {
       assert.throws(() => topicCatalogue({ partitions: bad }), RangeError);
   });
 
-  test('a payment command is keyed by its request identity, or by its command id when it has no idempotency key', () => {
+  test("a payment command is keyed by its sender's account, so every debit of one account meets one partition", () => {
+    assert.equal(paymentCommandKey({ senderAccountId: 'acc-1' }), 'acc-1');
+  });
+
+  test('the dedupe scope is the request identity, or the command id when it has no idempotency key', () => {
     assert.equal(
-      paymentCommandKey({ principal: 'm-1', idempotencyKey: 'k-1', commandId: 'c-1' }),
+      dedupeScopeOf({ principal: 'm-1', idempotencyKey: 'k-1', commandId: 'c-1' }),
       '["m-1","k-1"]',
     );
     assert.notEqual(
-      paymentCommandKey({ principal: 'a,b', idempotencyKey: 'c', commandId: 'x' }),
-      paymentCommandKey({ principal: 'a', idempotencyKey: 'b,c', commandId: 'x' }),
+      dedupeScopeOf({ principal: 'a,b', idempotencyKey: 'c', commandId: 'x' }),
+      dedupeScopeOf({ principal: 'a', idempotencyKey: 'b,c', commandId: 'x' }),
     );
-    assert.equal(paymentCommandKey({ principal: 'm-1', idempotencyKey: '', commandId: 'c-1' }), 'c-1');
+    assert.equal(dedupeScopeOf({ principal: 'm-1', idempotencyKey: '', commandId: 'c-1' }), 'c-1');
+  });
+
+  test('in-task edges are in the catalogue (contract, schema) but are not created as Kafka topics', () => {
+    const inTask = catalogue.filter((topic) => topic.audience === 'in-task').map((topic) => topic.name);
+    assert.deepEqual(inTask, [TOPIC.paymentsAccepted, TOPIC.paymentsValidated]);
+    const created = topicCreateSpecs(catalogue).map((spec) => spec.name);
+    for (const name of inTask) assert.ok(!created.includes(name), name);
+    assert.equal(created.length, catalogue.length - inTask.length);
   });
 
   test("a store's changelog topic is compacted, named like the runtime names it, and partitioned like the catalogue", () => {

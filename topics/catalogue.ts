@@ -25,8 +25,13 @@ export const MAX_PARTITIONS = 10_000;
 const DAY_MS = 86_400_000;
 
 export type CleanupPolicy = 'delete' | 'compact';
-/** ingress: written by the gateway; table: compacted state; internal: between processors; public: for downstream teams. */
-export type TopicAudience = 'ingress' | 'table' | 'internal' | 'public' | 'dead-letter';
+/**
+ * ingress: written by the gateway; table: compacted state; internal: between sub-topologies (a
+ * Kafka topic where the key changes); in-task: an edge between processors of one sub-topology,
+ * passed in memory and never a Kafka topic (its contract still holds, and a record the reader
+ * refuses is dead-lettered in it); public: for downstream teams.
+ */
+export type TopicAudience = 'ingress' | 'table' | 'internal' | 'in-task' | 'public' | 'dead-letter';
 
 export type TopicValue =
   | { readonly kind: 'avro'; readonly contract: AvroContract<unknown> }
@@ -135,23 +140,23 @@ export function topicCatalogue(options: { readonly partitions?: number } = {}): 
     }),
     topic({
       name: TOPIC.paymentsAccepted,
-      audience: 'internal',
-      key: 'paymentId',
+      audience: 'in-task',
+      key: 'senderAccountId',
       cleanupPolicy: 'delete',
-      retentionMs: 7 * DAY_MS,
+      retentionMs: null,
       value: avroValue(AVRO.PaymentInFlight),
       headers: headers.payment,
-      doc: 'Payments that passed the idempotency dedupe, on their way to validation.',
+      doc: "Payments that passed the idempotency dedupe, handed to validation in the sender's task (in memory, not a Kafka topic).",
     }),
     topic({
       name: TOPIC.paymentsValidated,
-      audience: 'internal',
+      audience: 'in-task',
       key: 'senderAccountId',
       cleanupPolicy: 'delete',
-      retentionMs: 7 * DAY_MS,
+      retentionMs: null,
       value: avroValue(AVRO.PaymentInFlight),
       headers: headers.payment,
-      doc: "Validated payments, re-keyed by sender so the ledger debits each sender's balance on one partition.",
+      doc: "Validated payments, handed to the ledger's debit in the sender's task (in memory, not a Kafka topic).",
     }),
     topic({
       name: TOPIC.ledgerCredits,
@@ -216,12 +221,15 @@ export function topicConfig(
   };
 }
 
+/** The Kafka topics of a catalogue: every topic but the in-task edges. */
 export function topicCreateSpecs(catalogue: readonly TopicContract[]): readonly TopicCreateSpec[] {
-  return catalogue.map((topic) => ({
-    name: topic.name,
-    partitions: topic.partitions,
-    config: topicConfig(topic),
-  }));
+  return catalogue
+    .filter((topic) => topic.audience !== 'in-task')
+    .map((topic) => ({
+      name: topic.name,
+      partitions: topic.partitions,
+      config: topicConfig(topic),
+    }));
 }
 
 /**

@@ -4,15 +4,15 @@
  * naming rule of the state stores' changelog topics.
  */
 export const TOPIC = {
-  /** Payment commands from the gateway, keyed by the dedupe scope (see keys.ts). */
+  /** Payment commands from the gateway, keyed by senderAccountId (see keys.ts). */
   paymentsCommands: 'payments.commands',
   /** Account commands from the gateway, keyed by accountId. */
   accountsCommands: 'accounts.commands',
   /** The accounts table: compacted, keyed by accountId, latest Account per key. */
   accounts: 'accounts',
-  /** PaymentInFlight after dedupe, keyed by paymentId. */
+  /** PaymentInFlight after dedupe, keyed by senderAccountId: an in-task edge (dedupe -> validate), not a Kafka topic. */
   paymentsAccepted: 'payments.accepted',
-  /** PaymentInFlight after validation, keyed by senderAccountId (the ledger's debit side). */
+  /** PaymentInFlight after validation, keyed by senderAccountId: an in-task edge (validate -> the ledger's debit), not a Kafka topic. */
   paymentsValidated: 'payments.validated',
   /** CreditInstruction after the debit leg, keyed by recipientAccountId (the ledger's credit side). */
   ledgerCredits: 'ledger.credits',

@@ -6,7 +6,7 @@
 import type { PaymentCommand, PaymentEvent, PaymentInFlight, RejectionCode } from '../../schemas/types.js';
 import { initiatedEvent, rejectedEvent } from '../payment-events.js';
 import { isExpired } from '../ttl.js';
-import { paymentCommandKey } from '../../topics/keys.js';
+import { dedupeScopeOf } from '../../topics/keys.js';
 
 const HOUR_MS = 3_600_000;
 /** How long a scope is remembered unless configured otherwise. */
@@ -24,11 +24,12 @@ export interface SeenEntry {
 
 /**
  * The idempotency scope of a command: the principal and its Idempotency-Key, or the command id
- * alone when the command came without a key. It is the key of `payments.commands`
- * (topics/keys.ts), so every command of one scope lands in the same partition and the same
- * `seen` store.
+ * alone when the command came without a key (topics/keys.ts). `payments.commands` is keyed by
+ * the sender, so a scope is remembered in its sender's partition: a retry (same body, same
+ * sender) always meets its first attempt here; the same key reused for another sender is told
+ * apart by the gateway's idempotency store (422), and reaches another partition's store.
  */
-export const dedupeScopeOf = paymentCommandKey;
+export { dedupeScopeOf };
 
 export type DedupeDecision =
   /** First sight of the scope: remember it, emit PaymentInitiated and pass the payment on. */

@@ -57,10 +57,11 @@ export function dedupeProcessor(options: DedupeProcessorOptions = {}): Processor
       for (const event of decision.events)
         context.forward({ topic: TOPIC.paymentsEvents, key: event.paymentId, value: event });
       if (decision.outcome === 'accepted') {
-        // The payment id travels on (headers are inherited) to records keyed by account.
+        // Keyed by the sender, as its input: validation runs in this task. The payment id
+        // travels on in headers to records keyed by account.
         context.forward({
           topic: TOPIC.paymentsAccepted,
-          key: command.paymentId,
+          key: command.senderAccountId,
           value: decision.accepted,
           headers: { ...record.headers, [HEADER.paymentId]: command.paymentId },
         });

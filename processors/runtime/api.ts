@@ -236,6 +236,13 @@ export interface TopicSpec<V = unknown> {
   readonly name: string;
   readonly partitions: number;
   readonly serde: Serde<V>;
+  /**
+   * An edge inside a sub-topology rather than a Kafka topic: a record forwarded to it goes
+   * straight to the one processor that reads it, in memory, in the same task and transaction
+   * (Kafka Streams' fused processors). Its key must land on the forwarding task's partition; its
+   * serde is used only to dead-letter a record the reader refuses. Never written to Kafka.
+   */
+  readonly inTask?: boolean;
 }
 
 /**
@@ -248,4 +255,10 @@ export interface Topology {
   readonly processors: readonly Processor[];
   /** Records that are bad data (BadRecordError, undecodable, full store) land here, with the code in headers. */
   readonly deadLetterTopic: string;
+  /**
+   * Names of sub-topologies, by any processor they hold (a sub-topology is its consumer group
+   * `<applicationId>-<name>` and its tasks' transactional ids). Unnamed, a sub-topology is named
+   * after its first processor.
+   */
+  readonly subTopologyNames?: Readonly<Record<string, string>>;
 }

@@ -1,6 +1,8 @@
 /**
- * One processor on one partition: the part of the runtime both drivers share, so the in-memory
- * driver and the Kafka driver can't disagree about what a processor does with a record.
+ * One processor on one partition (ProcessorTask), and one sub-topology on one partition
+ * (SubTopologyTask: its processors, records passing between them in memory): the part of the
+ * runtime both drivers share, so the in-memory driver and the Kafka driver can't disagree about
+ * what a processor does with a record.
  *
  * The task decodes input, runs the processor against its stores, serializes what it forwards,
  * and sorts failures into the three classes of api.ts:
@@ -12,8 +14,9 @@
  * - anything else: TaskFailedError, thrown to the driver, which stops the partition.
  * A failed record leaves no state change and no output behind.
  *
- * Nothing here talks to a broker: the driver feeds records in, writes the returned records,
- * changelog entries and offsets in one transaction, then calls `commit()` (or `abort()`).
+ * Nothing here talks to a broker: the driver feeds records in (one or many calls per
+ * transaction), writes the returned records, the changelog entries of the writes since the last
+ * commit and the offsets in one transaction, then calls `commit()` (or `abort()`).
  */
 import { ExponentialBackoff, handleType, retry, type RetryPolicy } from 'cockatiel';
 
@@ -35,8 +38,11 @@ import {
   type WindowStore,
 } from './api.js';
 import { deadLetterHeaders, HEADER } from '../../topics/headers.js';
+import { changelogTopic } from '../../topics/names.js';
+import { partitionOfKey } from '../../topics/partitioner.js';
 import { MemoryKeyValueStore, MemoryWindowStore, type ChangelogWrite, type RuntimeStore } from './stores.js';
 import type { BoundedBackoffPolicy } from './supervision.js';
+import { analyseTopology, type SubTopology } from './topology.js';
 
 /** A record as it comes off a log: bytes, before decoding. */
 export interface RawRecord {
@@ -59,9 +65,36 @@ export interface ProducedRecord {
   readonly partition?: number;
 }
 
-export interface TaskResult {
-  readonly produced: ProducedRecord[];
-  readonly changelog: ChangelogWrite[];
+/**
+ * What a processor's try emitted, in forward order: a record for Kafka (serialized), or a record
+ * on an in-task topic for the next processor of the sub-topology (a value, never serialized).
+ */
+export type Emitted =
+  | { readonly kind: 'kafka'; readonly record: ProducedRecord }
+  | { readonly kind: 'in-task'; readonly record: InTaskRecord };
+
+export interface InTaskRecord {
+  readonly topic: string;
+  readonly key: string;
+  readonly value: unknown;
+  readonly headers: Headers;
+  readonly timestampMs: number;
+}
+
+/**
+ * The logic of one partition of a sub-topology, as a driver runs it. `process` and
+ * `punctuateWallClock` may be called many times per transaction; `changelog` gives the store
+ * writes since the last `commit`/`abort` as records for the transaction.
+ */
+export interface PartitionTask {
+  restore(changelogTopic: string, key: string, value: Buffer | null): Promise<void>;
+  process(records: readonly RawRecord[]): Promise<ProducedRecord[]>;
+  punctuateWallClock(nowMs: number): Promise<ProducedRecord[]>;
+  changelog(): Promise<ProducedRecord[]>;
+  commit(): void;
+  abort(): void;
+  /** Entries over the task's stores (for metrics). */
+  readonly entries: number;
 }
 
 /** What a task reports as it works; the metrics module turns these into Prometheus series. */
@@ -144,6 +177,14 @@ export function validateTopology(topology: Topology): void {
       problems.push(
         `${processor.name} reads topics with different partition counts; they must be co-partitioned`,
       );
+    for (const output of processor.outputs) {
+      const spec = topology.topics.find((t) => t.name === output);
+      const input = topology.topics.find((t) => t.name === processor.inputs[0]);
+      if (spec?.inTask === true && input !== undefined && spec.partitions !== input.partitions)
+        problems.push(
+          `${processor.name} writes in-task topic ${output}, which is not co-partitioned with its input`,
+        );
+    }
     const storeNames = new Set<string>();
     for (const store of processor.stores) {
       if (storeNames.has(store.name)) problems.push(`${processor.name} declares store ${store.name} twice`);
@@ -151,6 +192,7 @@ export function validateTopology(topology: Topology): void {
       if (!(store.maxEntries > 0)) problems.push(`${processor.name}.${store.name}: maxEntries must be > 0`);
     }
   }
+  problems.push(...analyseTopology(topology).problems);
   if (problems.length > 0)
     throw new Error(`invalid topology ${topology.applicationId}:\n  ${problems.join('\n  ')}`);
 }
@@ -169,6 +211,7 @@ export class ProcessorTask {
   readonly #observer: TaskObserver;
   readonly #retry: RetryPolicy;
   readonly #punctuators: ScheduledPunctuator[];
+  readonly #inTask: ReadonlySet<string>;
 
   constructor(
     readonly processor: Processor,
@@ -176,6 +219,7 @@ export class ProcessorTask {
     private readonly env: TaskEnvironment,
   ) {
     this.#observer = env.observer ?? noopObserver;
+    this.#inTask = new Set(env.topology.topics.filter((t) => t.inTask === true).map((t) => t.name));
     for (const spec of processor.stores) {
       const store =
         spec.kind === 'kv'
@@ -216,32 +260,51 @@ export class ProcessorTask {
   }
 
   /**
-   * Processes records in order; the caller commits the result in one transaction. Throws
-   * RetriableError (infrastructure: commit nothing, retry later) or TaskFailedError (stop the
-   * partition, commit nothing).
+   * Processes one record read from a log (decoding it first). Throws RetriableError
+   * (infrastructure: commit nothing, retry later) or TaskFailedError (stop the partition,
+   * commit nothing).
    */
-  async process(records: readonly RawRecord[]): Promise<TaskResult> {
+  async processRaw(raw: RawRecord): Promise<Emitted[]> {
+    const startedMs = performance.now();
+    const value = await this.#decode(raw);
+    if (value instanceof BadRecordError) return this.#badRecord(raw, value);
+    const emitted = await this.#processRecord({ ...raw, value }, () => Promise.resolve(raw));
+    this.#observer.recordProcessed(this.processor.name, raw.topic, performance.now() - startedMs);
+    return emitted;
+  }
+
+  /**
+   * Processes a record another processor of the sub-topology forwarded on an in-task topic: no
+   * decoding; its bytes are made only if it has to be dead-lettered. `offset` is the offset of
+   * the Kafka record that started the chain.
+   */
+  async processForwarded(record: InputRecord<unknown>): Promise<Emitted[]> {
+    const startedMs = performance.now();
+    const emitted = await this.#processRecord(record, async () => ({
+      ...record,
+      value: await this.#bytesOf(record),
+    }));
+    this.#observer.recordProcessed(this.processor.name, record.topic, performance.now() - startedMs);
+    return emitted;
+  }
+
+  /**
+   * Processes records in order (one transaction's worth, as a driver's test sees it): what they
+   * emit for Kafka, and the changelog of their writes. Records on in-task topics are not passed on.
+   */
+  async process(
+    records: readonly RawRecord[],
+  ): Promise<{ produced: ProducedRecord[]; changelog: ChangelogWrite[] }> {
     const produced: ProducedRecord[] = [];
-    for (const raw of records) {
-      const startedMs = performance.now();
-      const value = await this.#decode(raw);
-      if (value instanceof BadRecordError) {
-        produced.push(...(await this.#badRecord(raw, value)));
-        continue;
-      }
-      const record: InputRecord<unknown> = { ...raw, value };
-      if (record.timestampMs > this.#streamTimeMs) this.#streamTimeMs = record.timestampMs;
-      produced.push(...(await this.#processOne(raw, record)));
-      produced.push(...(await this.#punctuate('stream-time', this.#streamTimeMs)));
-      this.#observer.recordProcessed(this.processor.name, raw.topic, performance.now() - startedMs);
-    }
-    return { produced, changelog: await this.#changelog() };
+    for (const raw of records)
+      for (const emitted of await this.processRaw(raw))
+        if (emitted.kind === 'kafka') produced.push(emitted.record);
+    return { produced, changelog: await this.changelogWrites() };
   }
 
   /** Runs the wall-clock punctuators that are due at `nowMs`. */
-  async punctuateWallClock(nowMs: number): Promise<TaskResult> {
-    const produced = await this.#punctuate('wall-clock', nowMs);
-    return { produced, changelog: await this.#changelog() };
+  punctuateWallClock(nowMs: number): Promise<Emitted[]> {
+    return this.#punctuate('wall-clock', nowMs);
   }
 
   commit(): void {
@@ -252,10 +315,38 @@ export class ProcessorTask {
     for (const store of this.stores.values()) store.abort();
   }
 
-  async #changelog(): Promise<ChangelogWrite[]> {
+  /** The store writes since the last commit or abort, serialized for the changelog. */
+  async changelogWrites(): Promise<ChangelogWrite[]> {
     const writes: ChangelogWrite[] = [];
     for (const store of this.stores.values()) writes.push(...(await store.changelog()));
     return writes;
+  }
+
+  async #processRecord(record: InputRecord<unknown>, rawOf: () => Promise<RawRecord>): Promise<Emitted[]> {
+    if (record.timestampMs > this.#streamTimeMs) this.#streamTimeMs = record.timestampMs;
+    let emitted: Emitted[];
+    try {
+      emitted = await this.#retry.execute(() =>
+        this.#attempt(record.headers, record.timestampMs, (context) =>
+          this.processor.process(record, context),
+        ),
+      );
+    } catch (error) {
+      if (error instanceof BadRecordError) return this.#badRecord(await rawOf(), error);
+      if (error instanceof RetriableError) throw error;
+      throw this.#failed(record, error);
+    }
+    emitted.push(...(await this.#punctuate('stream-time', this.#streamTimeMs)));
+    return emitted;
+  }
+
+  /** The bytes of an in-task record, for its dead letter (null if its serde refuses it). */
+  async #bytesOf(record: InputRecord<unknown>): Promise<Buffer | null> {
+    try {
+      return await serdeOf(this.env.topology, record.topic).serialize(record.value, record.topic);
+    } catch {
+      return null;
+    }
   }
 
   /**
@@ -277,21 +368,9 @@ export class ProcessorTask {
     }
   }
 
-  async #processOne(raw: RawRecord, record: InputRecord<unknown>): Promise<ProducedRecord[]> {
-    try {
-      return await this.#retry.execute(() =>
-        this.#attempt(raw.headers, raw.timestampMs, (context) => this.processor.process(record, context)),
-      );
-    } catch (error) {
-      if (error instanceof BadRecordError) return this.#badRecord(raw, error);
-      if (error instanceof RetriableError) throw error;
-      throw this.#failed(raw, error);
-    }
-  }
-
   /** The dead letter of a bad record, and what the processor's `onBadRecord` forwards with it. */
-  async #badRecord(raw: RawRecord, error: BadRecordError): Promise<ProducedRecord[]> {
-    const deadLetter = this.#deadLetter(raw, error.deadLetterCode, error);
+  async #badRecord(raw: RawRecord, error: BadRecordError): Promise<Emitted[]> {
+    const deadLetter: Emitted = { kind: 'kafka', record: this.#deadLetter(raw, error.deadLetterCode, error) };
     const onBadRecord = this.processor.onBadRecord?.bind(this.processor);
     if (onBadRecord === undefined) return [deadLetter];
     const bad: BadRecord = {
@@ -302,24 +381,27 @@ export class ProcessorTask {
       timestampMs: raw.timestampMs,
       headers: raw.headers,
       code: error.deadLetterCode,
-      reason: deadLetter.headers[HEADER.dlqReason] ?? error.message,
+      reason: deadLetter.record.headers[HEADER.dlqReason] ?? error.message,
     };
     try {
-      const produced = await this.#attempt(raw.headers, raw.timestampMs, (context) =>
+      const emitted = await this.#attempt(raw.headers, raw.timestampMs, (context) =>
         onBadRecord(bad, context),
       );
-      return [deadLetter, ...produced];
+      return [deadLetter, ...emitted];
     } catch (handlerError) {
       if (handlerError instanceof RetriableError) throw handlerError;
       throw this.#failed(raw, handlerError);
     }
   }
 
-  #failed(raw: RawRecord | undefined, error: unknown): TaskFailedError {
+  #failed(
+    at: { readonly topic: string; readonly offset: number } | undefined,
+    error: unknown,
+  ): TaskFailedError {
     const failure = new TaskFailedError(
       this.processor.name,
       this.partition,
-      raw === undefined ? undefined : { topic: raw.topic, offset: raw.offset },
+      at === undefined ? undefined : { topic: at.topic, offset: at.offset },
       error,
     );
     this.#observer.taskFailed(this.processor.name, failure);
@@ -331,32 +413,50 @@ export class ProcessorTask {
     headers: Headers,
     timestampMs: number,
     run: (context: ProcessorContext) => void,
-  ): Promise<ProducedRecord[]> {
+  ): Promise<Emitted[]> {
     for (const store of this.stores.values()) store.beginRecord();
     try {
       const forwarded: OutputRecord[] = [];
       run(this.#context(forwarded));
-      const produced: ProducedRecord[] = [];
+      const emitted: Emitted[] = [];
       for (const output of forwarded) {
+        const outHeaders = output.headers ?? headers;
+        const outTimestampMs = output.timestampMs ?? timestampMs;
+        if (this.#inTask.has(output.topic)) {
+          emitted.push({
+            kind: 'in-task',
+            record: {
+              topic: output.topic,
+              key: output.key,
+              value: output.value,
+              headers: outHeaders,
+              timestampMs: outTimestampMs,
+            },
+          });
+          continue;
+        }
         const serde = serdeOf(this.env.topology, output.topic);
-        produced.push({
-          topic: output.topic,
-          key: output.key,
-          value: await serde.serialize(output.value, output.topic),
-          headers: output.headers ?? headers,
-          timestampMs: output.timestampMs ?? timestampMs,
+        emitted.push({
+          kind: 'kafka',
+          record: {
+            topic: output.topic,
+            key: output.key,
+            value: await serde.serialize(output.value, output.topic),
+            headers: outHeaders,
+            timestampMs: outTimestampMs,
+          },
         });
       }
-      for (const output of produced) this.#observer.recordForwarded(this.processor.name, output.topic);
-      return produced;
+      for (const output of forwarded) this.#observer.recordForwarded(this.processor.name, output.topic);
+      return emitted;
     } catch (error) {
       for (const store of this.stores.values()) store.undoRecord();
       throw error;
     }
   }
 
-  async #punctuate(type: Punctuator['type'], timestampMs: number): Promise<ProducedRecord[]> {
-    const produced: ProducedRecord[] = [];
+  async #punctuate(type: Punctuator['type'], timestampMs: number): Promise<Emitted[]> {
+    const emitted: Emitted[] = [];
     for (const scheduled of this.#punctuators) {
       const { punctuator } = scheduled;
       if (punctuator.type !== type || timestampMs < 0) continue;
@@ -367,7 +467,7 @@ export class ProcessorTask {
       if (timestampMs < scheduled.nextMs) continue;
       scheduled.nextMs = nextDue(timestampMs, punctuator.intervalMs);
       try {
-        produced.push(
+        emitted.push(
           ...(await this.#attempt({}, timestampMs, (context) => punctuator.punctuate(context, timestampMs))),
         );
       } catch (error) {
@@ -375,14 +475,15 @@ export class ProcessorTask {
         this.#observer.punctuationFailed(this.processor.name, error);
       }
     }
-    return produced;
+    return emitted;
   }
 
   #context(forwarded: OutputRecord[]): ProcessorContext {
-    const { processor } = this;
+    const { processor, partition } = this;
     const stores = this.stores;
     const observer = this.#observer;
     const env = this.env;
+    const inTask = this.#inTask;
     const streamTime = () => this.#streamTimeMs;
     return {
       forward<V>(record: OutputRecord<V>): void {
@@ -390,6 +491,16 @@ export class ProcessorTask {
           throw new Error(
             `${processor.name} forwarded to ${record.topic}, which is not among its declared outputs`,
           );
+        }
+        if (inTask.has(record.topic)) {
+          const partitions = env.topology.topics.find((t) => t.name === record.topic)!.partitions;
+          const target = partitionOfKey(record.key, partitions);
+          if (target !== partition)
+            throw new Error(
+              `${processor.name} forwarded key ${JSON.stringify(record.key)} to in-task topic ${record.topic}, ` +
+                `which belongs to partition ${target}, not this task's partition ${partition}: ` +
+                'an in-task edge must keep the key of its sub-topology',
+            );
         }
         forwarded.push(record);
       },
@@ -447,5 +558,122 @@ export class ProcessorTask {
         sourceOffset: raw.offset,
       }),
     };
+  }
+}
+
+/**
+ * One sub-topology on one partition: a ProcessorTask per processor, a Kafka record handed to
+ * every processor that reads its topic, and what a processor forwards on an in-task topic handed
+ * straight (depth first, in forward order) to the processor that reads it. Every processor's
+ * writes and outputs belong to the same transaction.
+ */
+export class SubTopologyTask implements PartitionTask {
+  readonly tasks = new Map<string, ProcessorTask>();
+  readonly #readers = new Map<string, ProcessorTask[]>();
+  readonly #changelogs = new Map<string, { readonly task: ProcessorTask; readonly store: string }>();
+
+  constructor(
+    readonly subTopology: SubTopology,
+    readonly partition: number,
+    private readonly env: TaskEnvironment,
+  ) {
+    for (const processor of subTopology.processors) {
+      const task = new ProcessorTask(processor, partition, env);
+      this.tasks.set(processor.name, task);
+      for (const input of processor.inputs) {
+        const readers = this.#readers.get(input);
+        if (readers === undefined) this.#readers.set(input, [task]);
+        else readers.push(task);
+      }
+    }
+    for (const store of subTopology.stores)
+      this.#changelogs.set(store.changelogTopic, {
+        task: this.tasks.get(store.processor)!,
+        store: store.store,
+      });
+  }
+
+  /** The task of one of the sub-topology's processors. */
+  task(processor: string): ProcessorTask {
+    const task = this.tasks.get(processor);
+    if (task === undefined)
+      throw new Error(`sub-topology ${this.subTopology.name} has no processor ${processor}`);
+    return task;
+  }
+
+  get entries(): number {
+    let total = 0;
+    for (const task of this.tasks.values()) total += task.entries;
+    return total;
+  }
+
+  async restore(topic: string, key: string, value: Buffer | null): Promise<void> {
+    const target = this.#changelogs.get(topic);
+    if (target === undefined) throw new Error(`${this.subTopology.name}: unknown changelog topic ${topic}`);
+    await target.task.restore(target.store, key, value);
+  }
+
+  async process(records: readonly RawRecord[]): Promise<ProducedRecord[]> {
+    const produced: ProducedRecord[] = [];
+    for (const raw of records) {
+      const readers = this.#readers.get(raw.topic);
+      if (readers === undefined) throw new Error(`${this.subTopology.name} does not read ${raw.topic}`);
+      for (const reader of readers) await this.#route(await reader.processRaw(raw), raw.offset, produced);
+    }
+    return produced;
+  }
+
+  async punctuateWallClock(nowMs: number): Promise<ProducedRecord[]> {
+    const produced: ProducedRecord[] = [];
+    for (const task of this.tasks.values())
+      await this.#route(await task.punctuateWallClock(nowMs), -1, produced);
+    return produced;
+  }
+
+  async changelog(): Promise<ProducedRecord[]> {
+    const records: ProducedRecord[] = [];
+    const timestampMs = this.env.wallClock();
+    for (const task of this.tasks.values()) {
+      for (const write of await task.changelogWrites()) {
+        records.push({
+          topic: changelogTopic(this.env.topology.applicationId, task.processor.name, write.store),
+          key: write.key,
+          value: write.value,
+          headers: {},
+          timestampMs,
+          partition: this.partition,
+        });
+      }
+    }
+    return records;
+  }
+
+  commit(): void {
+    for (const task of this.tasks.values()) task.commit();
+  }
+
+  abort(): void {
+    for (const task of this.tasks.values()) task.abort();
+  }
+
+  async #route(emitted: readonly Emitted[], sourceOffset: number, produced: ProducedRecord[]): Promise<void> {
+    for (const item of emitted) {
+      if (item.kind === 'kafka') {
+        produced.push(item.record);
+        continue;
+      }
+      const { record } = item;
+      const reader = this.#readers.get(record.topic)![0]!;
+      const forwarded = await reader.processForwarded({
+        topic: record.topic,
+        partition: this.partition,
+        offset: sourceOffset,
+        key: record.key,
+        value: record.value,
+        timestampMs: record.timestampMs,
+        headers: record.headers,
+      });
+      await this.#route(forwarded, sourceOffset, produced);
+    }
   }
 }

@@ -1,6 +1,6 @@
 /** The validate processor: checks a payment against its rules and the accounts table. */
 import type { Account, PaymentInFlight } from '../../schemas/types.js';
-import { correlationIdOf, deadLetteredEvent, STAGE_SEQUENCE } from '../payment-events.js';
+import { correlationIdOf, deadLetteredEvent, paymentIdOf, STAGE_SEQUENCE } from '../payment-events.js';
 import type { Processor } from '../runtime/api.js';
 import { TOPIC } from '../../topics/names.js';
 import { validatePayment, type ValidationDecision } from './logic.js';
@@ -37,9 +37,12 @@ export function validateProcessor(options: ValidateProcessorOptions = {}): Proce
         });
       }
     },
-    // A payments.accepted record is keyed by its payment: the payment ends where its record did.
+    // A payments.accepted record carries its payment id in headers: the payment ends where its
+    // record did.
     onBadRecord(bad, context) {
-      const event = deadLetteredEvent(bad.key, STAGE_SEQUENCE.validate, bad, context.wallClockMs);
+      const paymentId = paymentIdOf(bad.headers);
+      if (paymentId === undefined) return;
+      const event = deadLetteredEvent(paymentId, STAGE_SEQUENCE.validate, bad, context.wallClockMs);
       context.forward({ topic: TOPIC.paymentsEvents, key: event.paymentId, value: event });
     },
   };

@@ -84,10 +84,11 @@ const PROGRESS_AGE_MS = 3_000;
 /** Kept free at the end of the test's time for bringing the stack back up. */
 const CLEANUP_RESERVE_MS = 45_000;
 
-const PROCESSORS = ['accounts', 'dedupe', 'validate', 'ledger'];
+/** The pipeline's sub-topologies, one consumer group each. */
+const SUB_TOPOLOGIES = ['accounts', 'payments'];
 const READ_MODELS = ['payments', 'accounts', 'postings', 'balances'];
 const GROUPS = [
-  ...PROCESSORS.map((name) => `${PIPELINE_APPLICATION_ID}-${name}`),
+  ...SUB_TOPOLOGIES.map((name) => `${PIPELINE_APPLICATION_ID}-${name}`),
   ...READ_MODELS.map((name) => `${PIPELINE_APPLICATION_ID}.read-model.${name}`),
 ];
 

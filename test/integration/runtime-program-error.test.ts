@@ -88,16 +88,16 @@ describe('a program error on the Kafka driver', { skip }, () => {
         });
         await producer.disconnect();
         const deadline = Date.now() + 60_000;
-        while (driver.health.status('processor:stray')?.state !== 'failed' && Date.now() < deadline)
+        while (driver.health.status('subtopology:stray')?.state !== 'failed' && Date.now() < deadline)
           await sleep(200);
         while ((seen.get(`${app}-out`)?.length ?? 0) < 1 && Date.now() < deadline) await sleep(200);
         await sleep(3_000); // a restart, a dead letter or a record after the stop would show by now
 
-        assert.equal(driver.health.status('processor:stray')?.state, 'failed');
+        assert.equal(driver.health.status('subtopology:stray')?.state, 'failed');
         assert.equal(driver.ready, false);
         assert.match(
           driver.notReadyDetail ?? '',
-          /processor:stray failed \(TaskFailedError: stray partition 0 stopped at .*-in offset 0: Error: stray forwarded to .*-elsewhere/,
+          /subtopology:stray failed \(TaskFailedError: stray partition 0 stopped at .*-in offset 0: Error: stray forwarded to .*-elsewhere/,
         );
         assert.deepEqual(seen.get(`${app}-out`), ['k1'], 'partition 1 went on; partition 0 stopped');
         assert.equal(seen.get(`${app}-dlq`), undefined, 'nothing dead-lettered');

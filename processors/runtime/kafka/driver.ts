@@ -1,11 +1,11 @@
 /**
  * The Kafka driver: runs a topology on a real cluster, one exactly-once runner (consumer group
- * `<applicationId>-<processor>`) per processor, the shared ProcessorTask per partition, and one
- * read_committed reader per global table. `start()` returns once every global table has caught
+ * `<applicationId>-<sub-topology>`) per sub-topology (../topology.ts), the shared
+ * SubTopologyTask per partition, and one read_committed reader per global table. `start()` returns once every global table has caught
  * up with its topic; `stop()` finishes the batches in flight, commits and leaves the groups.
  *
  * Every runner and table reader is supervised (../supervision.ts): after any client error it is
- * replaced by a new one with capped backoff, and its health (`processor:<name>`,
+ * replaced by a new one with capped backoff, and its health (`subtopology:<name>`,
  * `global-table:<topic>`) is in the driver's ComponentHealth together with the broker's
  * (`kafka`, probed every second). `ready` is true only while all of them are up.
  */
@@ -22,7 +22,8 @@ import {
   type BoundedBackoffPolicy,
   type SupervisorHooks,
 } from '../supervision.js';
-import { ProcessorTask, serdeOf, validateTopology, type TaskObserver } from '../task.js';
+import { ProcessorTask, serdeOf, SubTopologyTask, validateTopology, type TaskObserver } from '../task.js';
+import { describeTopology, subTopologiesOf, type SubTopology } from '../topology.js';
 import { EosRunner, type RunnerEvent } from './eos-runner.js';
 import { assertReadCommittedFilter } from './read-committed.js';
 import { BrokerProbe, SUPERVISED_CONSUMER_RETRY } from './supervision.js';
@@ -33,6 +34,9 @@ export interface KafkaDriverOptions {
   /** Metrics and task events; RuntimeMetrics is the usual one. */
   readonly metrics?: RuntimeMetrics;
   readonly onEvent?: (processor: string, event: RunnerEvent) => void;
+  /** A transaction commits once this long has passed since its first record ... */
+  readonly commitIntervalMs?: number;
+  /** ... or once it holds this many input records. */
   readonly maxRecordsPerTransaction?: number;
   readonly sessionTimeoutMs?: number;
   /** Kafka transaction timeout of the runners' producers. */
@@ -149,10 +153,11 @@ class GlobalTableReader implements GlobalTable<unknown> {
 }
 
 /** The components a driver reports; /readyz of a process may add its own (read models). */
-export const DRIVER_COMPONENTS = ['kafka', 'processor:', 'global-table:'] as const;
+export const DRIVER_COMPONENTS = ['kafka', 'subtopology:', 'global-table:'] as const;
 
 export class KafkaDriver {
   readonly #topology: Topology;
+  readonly #subTopologies: readonly SubTopology[];
   readonly #options: KafkaDriverOptions;
   readonly #tables = new Map<string, GlobalTableReader>();
   readonly #runners = new Map<string, EosRunner>();
@@ -169,12 +174,13 @@ export class KafkaDriver {
     this.#options = options;
     this.health = options.health ?? new ComponentHealth();
     this.#probe = new BrokerProbe({ kafka: options.kafka, health: this.health });
-    for (const processor of topology.processors) {
-      for (const table of processor.globalTables ?? []) {
+    this.#subTopologies = subTopologiesOf(topology);
+    for (const sub of this.#subTopologies) {
+      for (const table of sub.globalTables) {
         if (!this.#tables.has(table))
           this.#tables.set(table, new GlobalTableReader(options.kafka, topology, table));
       }
-      this.#runners.set(processor.name, this.#runnerFor(processor.name));
+      this.#runners.set(sub.name, this.#runnerFor(sub));
     }
   }
 
@@ -224,11 +230,11 @@ export class KafkaDriver {
         }),
       ),
     );
-    for (const name of this.#runners.keys()) {
-      await supervise('runners', `processor:${name}`, async (hooks) => {
+    for (const sub of this.#subTopologies) {
+      await supervise('runners', `subtopology:${sub.name}`, async (hooks) => {
         // A crashed runner is replaced by a new one: no state of the old consumer carries over.
-        const runner = this.#runnerFor(name);
-        this.#runners.set(name, runner);
+        const runner = this.#runnerFor(sub);
+        this.#runners.set(sub.name, runner);
         await runner.start(hooks);
         return runner;
       });
@@ -243,52 +249,54 @@ export class KafkaDriver {
     await this.#probe.stop();
   }
 
+  /** The topology as text: sub-topologies, their processors, topics and stores. */
+  describe(): string {
+    return describeTopology(this.#topology);
+  }
+
   /** Restores a processor's partition from its changelogs, as a new owner would, for inspection. */
   async restoreTask(processor: string, partition: number): Promise<ProcessorTask> {
-    const runner = this.#runners.get(processor);
+    const sub = this.#subTopologies.find((s) => s.processors.some((p) => p.name === processor));
+    const runner = sub === undefined ? undefined : this.#runners.get(sub.name);
     if (runner === undefined) throw new Error(`no processor ${processor}`);
-    return (await runner.restorePartition(partition)) as ProcessorTask;
+    return ((await runner.restorePartition(partition)) as SubTopologyTask).task(processor);
   }
 
   #taskObserver(): TaskObserver | undefined {
     return this.#options.metrics;
   }
 
-  #runnerFor(name: string): EosRunner {
-    const processor = this.#topology.processors.find((p) => p.name === name)!;
+  #runnerFor(sub: SubTopology): EosRunner {
     const { kafka, retry, metrics, onEvent } = this.#options;
     const observer = this.#taskObserver();
-    const hasWallClock = (processor.punctuators ?? []).some((p) => p.type === 'wall-clock');
+    const hasWallClock = sub.processors.some((p) =>
+      (p.punctuators ?? []).some((t) => t.type === 'wall-clock'),
+    );
+    const optional = <K extends keyof KafkaDriverOptions>(key: K) =>
+      this.#options[key] === undefined ? {} : { [key]: this.#options[key] };
     return new EosRunner({
       kafka,
       applicationId: this.#topology.applicationId,
-      name,
-      inputTopics: processor.inputs,
-      stores: processor.stores.map((store) => store.name),
+      name: sub.name,
+      inputTopics: sub.sources,
+      changelogTopics: sub.stores.map((store) => store.changelogTopic),
       createTask: (partition) =>
-        new ProcessorTask(processor, partition, {
+        new SubTopologyTask(sub, partition, {
           topology: this.#topology,
           wallClock: Date.now,
           globalTable: (table) => this.#tables.get(table)!,
           ...(retry === undefined ? {} : { retry }),
           ...(observer === undefined ? {} : { observer }),
         }),
-      ...(this.#options.maxRecordsPerTransaction === undefined
-        ? {}
-        : { maxRecordsPerTransaction: this.#options.maxRecordsPerTransaction }),
-      ...(this.#options.sessionTimeoutMs === undefined
-        ? {}
-        : { sessionTimeoutMs: this.#options.sessionTimeoutMs }),
-      ...(this.#options.transactionTimeoutMs === undefined
-        ? {}
-        : { transactionTimeoutMs: this.#options.transactionTimeoutMs }),
-      ...(this.#options.restoreTimeoutMs === undefined
-        ? {}
-        : { restoreTimeoutMs: this.#options.restoreTimeoutMs }),
+      ...optional('commitIntervalMs'),
+      ...optional('maxRecordsPerTransaction'),
+      ...optional('sessionTimeoutMs'),
+      ...optional('transactionTimeoutMs'),
+      ...optional('restoreTimeoutMs'),
       wallClockPunctuationMs: hasWallClock ? (this.#options.wallClockPunctuationMs ?? 1_000) : 0,
       onEvent: (event) => {
-        metrics?.runnerEvent(name, event);
-        onEvent?.(name, event);
+        metrics?.runnerEvent(sub.name, event);
+        onEvent?.(sub.name, event);
       },
     });
   }

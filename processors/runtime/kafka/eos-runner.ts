@@ -1,7 +1,8 @@
 /**
- * Exactly-once processing on Kafka with kafkajs: one task per input partition, each with its own
- * transactional producer (Kafka Streams' pre-KIP-447 "EOS alpha" scheme — kafkajs has neither
- * KIP-447 group-metadata fencing nor cooperative rebalancing, so this is the safe design).
+ * Exactly-once processing on Kafka with kafkajs: one runner per sub-topology (consumer group
+ * `<applicationId>-<name>`), one task per input partition, each with its own transactional
+ * producer (Kafka Streams' pre-KIP-447 "EOS alpha" scheme — kafkajs has neither KIP-447
+ * group-metadata fencing nor cooperative rebalancing, so this is the safe design).
  *
  * Per partition task:
  * 1. Fence. The task's producer uses transactionalId `<applicationId>-<name>-<partition>`; its
@@ -14,23 +15,25 @@
  *    beginning until it sees its own sentinel.
  * 3. Position. Only after fencing does it read the group's committed offset (admin.fetchOffsets):
  *    that closes the window in which a zombie could commit between our consumer's offset fetch
- *    and our fencing. Records below it are skipped. The consumer never runs ahead of it: offsets
- *    are resolved only after their transaction commits, and a failure rethrows so kafkajs
- *    fetches the batch again.
- * 4. Process. Records of a batch are processed in chunks of at most `maxRecordsPerTransaction`;
- *    each chunk's outputs, changelog writes and next input offset go in ONE transaction. State
- *    writes are staged and become the task's state only after the commit succeeds. A failure of
- *    the infrastructure (the broker, the registry: RetriableError) aborts, drops the task (its
- *    state is rebuilt from the changelog) and rethrows, so the consumer crashes and its
- *    supervisor starts a new runner that reads the uncommitted records again.
+ *    and our fencing. Records below it are skipped, and so are records the task has processed
+ *    but not yet committed (kafkajs fetches from the committed offset again after a rebalance).
+ * 4. Process, then commit per interval (Kafka Streams' `commit.interval.ms`). Records are
+ *    processed as they arrive; their outputs are held and their store writes staged. One
+ *    transaction carries everything since the last commit — outputs, changelog writes and the
+ *    next input offsets — once `commitIntervalMs` has passed since its first record, or once it
+ *    holds `maxRecordsPerTransaction` records, whichever comes first. State writes become the
+ *    task's state only after the commit succeeds. A failure of the infrastructure (the broker,
+ *    the registry: RetriableError) aborts, drops the task (its state is rebuilt from the
+ *    changelog) and crashes the consumer, so its supervisor starts a new runner that reads every
+ *    uncommitted record again from the committed offsets.
  * 5. Stop. A program error or broken invariant (TaskFailedError) aborts the transaction, drops
- *    the task and pauses its partition: nothing of the record is committed or dead-lettered,
- *    the other partitions go on, and the runner reports `failed` to its supervisor (readiness
- *    red, `task-failed` event) until it is replaced or the process restarts.
+ *    the task and pauses its partition: nothing since the last commit is committed or
+ *    dead-lettered, the other partitions go on, and the runner reports `failed` to its supervisor
+ *    (readiness red, `task-failed` event) until it is replaced or the process restarts.
  *
- * A task may read several co-partitioned input topics (partition N of each); batches of one task
- * never run concurrently. Wall-clock punctuation runs in its own transaction between batches.
- * What happens to a record is the PartitionTask's business (see ../task.ts); this file is Kafka.
+ * A task reads every source topic of its sub-topology (partition N of each); its batches,
+ * punctuations and commits never run concurrently. What happens to a record is the
+ * SubTopologyTask's business (see ../task.ts); this file is Kafka.
  */
 import { randomUUID } from 'node:crypto';
 
@@ -44,34 +47,31 @@ import {
   type Producer,
 } from 'kafkajs';
 
-import type { ChangelogWrite } from '../stores.js';
 import type { SupervisorHooks } from '../supervision.js';
-import { TaskFailedError, type RawRecord, type TaskResult } from '../task.js';
+import { TaskFailedError, type PartitionTask, type ProducedRecord, type RawRecord } from '../task.js';
 import { CoPartitionAssigner } from './copartition-assigner.js';
 import { assertReadCommittedFilter } from './read-committed.js';
 import { reportConsumer, SUPERVISED_CONSUMER_RETRY } from './supervision.js';
-import { changelogTopic } from '../../../topics/names.js';
 import { keyPartitioner } from '../../../topics/partitioner.js';
 
-/** The logic of one partition, as the Kafka runner drives it (ProcessorTask implements it). */
-export interface PartitionTask {
-  restore(store: string, key: string, value: Buffer | null): Promise<void>;
-  process(records: readonly RawRecord[]): Promise<TaskResult>;
-  punctuateWallClock(nowMs: number): Promise<TaskResult>;
-  commit(): void;
-  abort(): void;
-  /** Entries over the task's stores (for metrics). */
-  readonly entries: number;
-}
+export type { PartitionTask } from '../task.js';
+
+/** Kafka Streams' default `commit.interval.ms` under exactly-once. */
+export const DEFAULT_COMMIT_INTERVAL_MS = 100;
+export const DEFAULT_MAX_RECORDS_PER_TRANSACTION = 1_000;
 
 export interface EosRunnerOptions {
   readonly kafka: Kafka;
   readonly applicationId: string;
+  /** The sub-topology: names the consumer group and the transactional ids. */
   readonly name: string;
   readonly inputTopics: readonly string[];
-  readonly stores: readonly string[];
+  /** The changelog topics of the task's stores. */
+  readonly changelogTopics: readonly string[];
   readonly createTask: (partition: number) => PartitionTask;
-  /** Bound on the records of one transaction. */
+  /** A transaction commits once this long has passed since its first record. */
+  readonly commitIntervalMs?: number;
+  /** ... or once it holds this many input records, whichever comes first. */
   readonly maxRecordsPerTransaction?: number;
   /** Bound on restoring one assignment's stores. */
   readonly restoreTimeoutMs?: number;
@@ -106,13 +106,25 @@ export type RunnerEvent =
 /** Reserved changelog key of restore sentinels; never a store key. */
 export const RESTORE_SENTINEL_KEY = '\u0000payflow-restore-sentinel';
 
+/** What a task has processed since its last commit: the next transaction's content. */
+interface Uncommitted {
+  readonly produced: ProducedRecord[];
+  /** Input topic -> the offset after its last processed record. */
+  readonly offsets: Map<string, bigint>;
+  records: number;
+  readonly sinceMs: number;
+}
+
 /** A partition assigned to this runner: its transactional producer, its offsets and its task. */
 interface AssignedPartition {
   readonly partition: number;
   readonly producer: Producer;
   readonly logic: PartitionTask;
+  /** Input topic -> the next offset to process (committed, or processed and held in `uncommitted`). */
   readonly nextOffsets: Map<string, bigint>;
-  /** Serializes the task's batches and punctuations. */
+  uncommitted: Uncommitted | undefined;
+  commitTimer: NodeJS.Timeout | undefined;
+  /** Serializes the task's batches, punctuations and commits. */
   lock: Promise<void>;
 }
 
@@ -142,6 +154,8 @@ function headersOf(message: KafkaMessage): Record<string, string> {
 
 export class EosRunner {
   readonly #options: Required<Omit<EosRunnerOptions, 'onEvent'>> & Pick<EosRunnerOptions, 'onEvent'>;
+  /** Set when a commit outside a batch failed: the consumer is replaced (once). */
+  #crashed = false;
   readonly #tasks = new Map<number, AssignedPartition>();
   readonly #creating = new Map<number, Promise<AssignedPartition>>();
   readonly #groupId: string;
@@ -157,7 +171,8 @@ export class EosRunner {
   constructor(options: EosRunnerOptions) {
     assertReadCommittedFilter();
     this.#options = {
-      maxRecordsPerTransaction: 500,
+      commitIntervalMs: DEFAULT_COMMIT_INTERVAL_MS,
+      maxRecordsPerTransaction: DEFAULT_MAX_RECORDS_PER_TRANSACTION,
       restoreTimeoutMs: 60_000,
       sessionTimeoutMs: 10_000,
       transactionTimeoutMs: 30_000,
@@ -231,16 +246,21 @@ export class EosRunner {
   }
 
   /**
-   * Finishes the batch in flight (waiting at most the transaction timeout for it: after a crash
-   * a batch may be stuck on an unreachable broker), then leaves the group and closes every
-   * producer. A transaction left open is aborted by the next owner's fencing.
+   * Commits what the tasks have processed (after the batch in flight), then leaves the group and
+   * closes every producer, all within the transaction timeout: after a crash a commit may be
+   * stuck on an unreachable broker. A transaction left open is aborted by the next owner's fencing.
    */
   async stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#punctuation);
-    // kafkajs's disconnect waits for the batch in flight, so both are bounded together; past the
-    // bound, closing the producers makes a send stuck on the broker fail and the batch return.
+    // Batches that arrive from now on are not processed; kafkajs's disconnect waits for the one
+    // in flight. Past the bound, closing the producers makes a stuck send fail and return.
     const drained = (async () => {
+      await Promise.all(
+        [...this.#tasks.values()].map((task) =>
+          this.#locked(task, () => this.#commit(task)).catch(() => undefined),
+        ),
+      );
       await this.#consumer?.disconnect().catch(() => undefined);
       await Promise.all([...this.#tasks.values()].map((task) => task.lock));
     })();
@@ -281,6 +301,9 @@ export class EosRunner {
     const task = this.#tasks.get(partition);
     if (task === undefined) return;
     this.#tasks.delete(partition);
+    clearTimeout(task.commitTimer);
+    // What it processed since its last commit is gone with it: the next owner reads it again.
+    task.uncommitted = undefined;
     this.#options.onEvent?.({ type: 'task-dropped', partition, reason });
     await task.producer.disconnect().catch(() => undefined);
   }
@@ -308,7 +331,7 @@ export class EosRunner {
 
   async #onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
-    if (batch.isEmpty()) return;
+    if (batch.isEmpty() || this.#stopped) return;
     if (this.#failed.has(batch.partition)) {
       this.#pause(batch.partition);
       return;
@@ -322,25 +345,32 @@ export class EosRunner {
     const task = await this.#taskFor(batch.partition);
     await this.#locked(task, async () => {
       // A batch of another input that waited for the one whose program error stopped the partition.
-      if (this.#failed.has(batch.partition)) return;
+      if (this.#failed.has(batch.partition) || this.#stopped) return;
       if (this.#tasks.get(batch.partition) !== task)
         throw new Error(`partition ${batch.partition} was dropped; the batch is redelivered`);
       // Records below the committed offset were handled by a previous owner (we fenced it, then
-      // read the offset); a batch may start above it: transaction markers take offsets too.
+      // read the offset), records below nextOffset by this task; a batch may start above it:
+      // transaction markers take offsets too.
       const nextOffset = task.nextOffsets.get(batch.topic) ?? 0n;
       const pending = batch.messages.filter((m) => BigInt(m.offset) >= nextOffset);
-      for (let start = 0; start < pending.length; start += this.#options.maxRecordsPerTransaction) {
-        if (!payload.isRunning() || payload.isStale()) return;
-        const chunk = pending.slice(start, start + this.#options.maxRecordsPerTransaction);
-        if (!(await this.#commitChunk(task, batch.topic, chunk))) return;
+      let start = 0;
+      while (start < pending.length) {
+        if (!payload.isRunning() || payload.isStale()) break;
+        const room = this.#options.maxRecordsPerTransaction - (task.uncommitted?.records ?? 0);
+        const chunk = pending.slice(start, start + Math.max(1, room));
+        start += chunk.length;
+        if (!(await this.#processChunk(task, batch.topic, chunk))) return;
+        // The consumer's own position moves on; the group's offset moves with the transaction.
         payload.resolveOffset(chunk.at(-1)!.offset);
+        if (this.#due(task)) await this.#commit(task);
         await payload.heartbeat();
       }
+      this.#scheduleCommit(task);
     });
   }
 
-  /** False when a program error stopped the partition (nothing was committed). */
-  async #commitChunk(
+  /** False when a program error stopped the partition (nothing since the last commit is committed). */
+  async #processChunk(
     task: AssignedPartition,
     topic: string,
     chunk: readonly KafkaMessage[],
@@ -354,13 +384,72 @@ export class EosRunner {
       headers: headersOf(message),
       timestampMs: Number(message.timestamp),
     }));
+    const produced = await this.#run(task, () => task.logic.process(records));
+    if (produced === undefined) return false;
     const nextOffset = BigInt(chunk.at(-1)!.offset) + 1n;
-    const committed = await this.#transact(task, chunk.length, () => task.logic.process(records), {
-      topic,
-      offset: nextOffset,
-    });
-    if (committed) task.nextOffsets.set(topic, nextOffset);
-    return committed;
+    const uncommitted = this.#uncommitted(task);
+    uncommitted.produced.push(...produced);
+    uncommitted.offsets.set(topic, nextOffset);
+    uncommitted.records += chunk.length;
+    task.nextOffsets.set(topic, nextOffset);
+    return true;
+  }
+
+  /**
+   * Runs processing work of the task. A program error stops the partition (undefined: nothing
+   * since the last commit will be committed); any other failure drops the task and is rethrown.
+   */
+  async #run(
+    task: AssignedPartition,
+    work: () => Promise<ProducedRecord[]>,
+  ): Promise<ProducedRecord[] | undefined> {
+    try {
+      return await work();
+    } catch (error) {
+      task.uncommitted = undefined;
+      task.logic.abort();
+      if (error instanceof TaskFailedError) {
+        await this.#failPartition(task, error);
+        return undefined;
+      }
+      await this.#dropTask(task.partition, `processing failed: ${String(error)}`);
+      throw error;
+    }
+  }
+
+  #uncommitted(task: AssignedPartition): Uncommitted {
+    task.uncommitted ??= { produced: [], offsets: new Map(), records: 0, sinceMs: Date.now() };
+    return task.uncommitted;
+  }
+
+  #due(task: AssignedPartition): boolean {
+    const uncommitted = task.uncommitted;
+    return (
+      uncommitted !== undefined &&
+      (uncommitted.records >= this.#options.maxRecordsPerTransaction ||
+        Date.now() - uncommitted.sinceMs >= this.#options.commitIntervalMs)
+    );
+  }
+
+  /** Commits the task's uncommitted work when its interval is up (a commit outside a batch). */
+  #scheduleCommit(task: AssignedPartition): void {
+    if (task.uncommitted === undefined || task.commitTimer !== undefined) return;
+    const delay = Math.max(0, task.uncommitted.sinceMs + this.#options.commitIntervalMs - Date.now());
+    task.commitTimer = setTimeout(() => {
+      task.commitTimer = undefined;
+      this.#locked(task, () => this.#commit(task)).catch((error: unknown) => this.#crash(error));
+    }, delay);
+  }
+
+  /**
+   * A commit outside a batch failed: the task is dropped, and the consumer, whose position is
+   * past the uncommitted records, is replaced by the supervisor so they are read again.
+   */
+  #crash(error: unknown): void {
+    if (this.#stopped || this.#crashed) return;
+    this.#crashed = true;
+    if (this.#hooks !== undefined) this.#hooks.crashed(error);
+    else void this.#consumer?.disconnect().catch(() => undefined);
   }
 
   /** Stops a partition for a program error: its task goes, its input stays paused and uncommitted. */
@@ -379,61 +468,61 @@ export class EosRunner {
   async #punctuateAll(): Promise<void> {
     for (const task of [...this.#tasks.values()]) {
       try {
-        await this.#locked(task, () =>
-          this.#transact(task, 0, () => task.logic.punctuateWallClock(Date.now()), undefined),
-        );
+        await this.#locked(task, async () => {
+          if (this.#tasks.get(task.partition) !== task || this.#stopped) return;
+          const produced = await this.#run(task, () => task.logic.punctuateWallClock(Date.now()));
+          if (produced === undefined) return;
+          if (produced.length > 0 || task.uncommitted !== undefined)
+            this.#uncommitted(task).produced.push(...produced);
+          if (this.#due(task)) await this.#commit(task);
+          this.#scheduleCommit(task);
+        });
       } catch (error) {
         this.#options.onEvent?.({
           type: 'punctuation-failed',
           partition: task.partition,
           reason: String(error),
         });
+        this.#crash(error);
       }
     }
   }
 
   /**
-   * One Kafka transaction: the task's outputs, changelog writes and (optionally) the input offset.
-   * False when a program error stopped the partition instead (nothing sent, nothing committed).
+   * One Kafka transaction: everything the task processed since its last commit — outputs,
+   * changelog writes, the next input offsets. On failure the task is dropped and the error
+   * rethrown (the consumer must read the uncommitted records again).
    */
-  async #transact(
-    task: AssignedPartition,
-    records: number,
-    work: () => Promise<TaskResult>,
-    offset: { topic: string; offset: bigint } | undefined,
-  ): Promise<boolean> {
-    let result: TaskResult;
-    try {
-      result = await work();
-    } catch (error) {
-      task.logic.abort();
-      if (error instanceof TaskFailedError) {
-        await this.#failPartition(task, error);
-        return false;
-      }
-      await this.#dropTask(task.partition, `processing failed: ${String(error)}`);
-      throw error;
-    }
-    if (offset === undefined && result.produced.length === 0 && result.changelog.length === 0) return true;
+  async #commit(task: AssignedPartition): Promise<void> {
+    clearTimeout(task.commitTimer);
+    task.commitTimer = undefined;
+    const uncommitted = task.uncommitted;
+    if (uncommitted === undefined || this.#tasks.get(task.partition) !== task) return;
+    task.uncommitted = undefined;
     const startedMs = Date.now();
-    const transaction = await task.producer.transaction();
     try {
-      const topicMessages = this.#topicMessages(task.partition, result);
-      if (topicMessages.length > 0) await transaction.sendBatch({ topicMessages, acks: -1 });
-      if (offset !== undefined) {
-        await transaction.sendOffsets({
-          consumerGroupId: this.#groupId,
-          topics: [
-            {
-              topic: offset.topic,
-              partitions: [{ partition: task.partition, offset: offset.offset.toString() }],
-            },
-          ],
-        });
+      const changelog = await task.logic.changelog();
+      if (uncommitted.offsets.size > 0 || uncommitted.produced.length > 0 || changelog.length > 0) {
+        const transaction = await task.producer.transaction();
+        try {
+          const topicMessages = topicMessagesOf([...uncommitted.produced, ...changelog]);
+          if (topicMessages.length > 0) await transaction.sendBatch({ topicMessages, acks: -1 });
+          if (uncommitted.offsets.size > 0) {
+            await transaction.sendOffsets({
+              consumerGroupId: this.#groupId,
+              topics: [...uncommitted.offsets].map(([topic, offset]) => ({
+                topic,
+                partitions: [{ partition: task.partition, offset: offset.toString() }],
+              })),
+            });
+          }
+          await transaction.commit();
+        } catch (error) {
+          await transaction.abort().catch(() => undefined);
+          throw error;
+        }
       }
-      await transaction.commit();
     } catch (error) {
-      await transaction.abort().catch(() => undefined);
       task.logic.abort();
       await this.#dropTask(task.partition, `transaction failed: ${String(error)}`);
       throw error;
@@ -442,34 +531,10 @@ export class EosRunner {
     this.#options.onEvent?.({
       type: 'committed',
       partition: task.partition,
-      records,
+      records: uncommitted.records,
       commitMs: Date.now() - startedMs,
       entries: task.logic.entries,
     });
-    return true;
-  }
-
-  #topicMessages(partition: number, result: TaskResult): { topic: string; messages: Message[] }[] {
-    const byTopic = new Map<string, Message[]>();
-    const add = (topic: string, message: Message) => {
-      const list = byTopic.get(topic);
-      if (list === undefined) byTopic.set(topic, [message]);
-      else list.push(message);
-    };
-    for (const record of result.produced) {
-      add(record.topic, {
-        key: record.key,
-        value: record.value,
-        headers: { ...record.headers },
-        timestamp: String(record.timestampMs),
-        ...(record.partition === undefined ? {} : { partition: record.partition }),
-      });
-    }
-    for (const write of result.changelog as readonly ChangelogWrite[]) {
-      const topic = changelogTopic(this.#options.applicationId, this.#options.name, write.store);
-      add(topic, { key: write.key, value: write.value, partition });
-    }
-    return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
   }
 
   async #createTask(partition: number): Promise<AssignedPartition> {
@@ -490,8 +555,8 @@ export class EosRunner {
     // The first transaction fences any previous owner; its sentinel marks the changelog's end.
     const fence = await producer.transaction();
     try {
-      const topicMessages = this.#options.stores.map((store) => ({
-        topic: changelogTopic(applicationId, name, store),
+      const topicMessages = this.#options.changelogTopics.map((topic) => ({
+        topic,
         messages: [{ key: RESTORE_SENTINEL_KEY, value: nonce, partition }],
       }));
       if (topicMessages.length > 0) await fence.sendBatch({ topicMessages, acks: -1 });
@@ -510,6 +575,8 @@ export class EosRunner {
         producer,
         logic,
         nextOffsets: await this.#committedOffsets(partition),
+        uncommitted: undefined,
+        commitTimer: undefined,
         lock: Promise.resolve(),
       };
     } catch (error) {
@@ -545,12 +612,9 @@ export class EosRunner {
 
   /** Reads the partition of every changelog until this task's own sentinel shows up in each. */
   async #restore(partition: number, nonce: string, logic: PartitionTask): Promise<void> {
-    const { kafka, applicationId, name, stores: storeNames, restoreTimeoutMs } = this.#options;
-    if (storeNames.length === 0) return;
-    const storeOfTopic = new Map(
-      storeNames.map((store) => [changelogTopic(applicationId, name, store), store]),
-    );
-    const waiting = new Set(storeOfTopic.keys());
+    const { kafka, changelogTopics, restoreTimeoutMs } = this.#options;
+    if (changelogTopics.length === 0) return;
+    const waiting = new Set(changelogTopics);
     const restoreGroup = `${this.#groupId}-restore-${partition}-${nonce}`;
     const consumer = kafka.consumer({ groupId: restoreGroup, readUncommitted: false });
     await consumer.connect();
@@ -564,13 +628,12 @@ export class EosRunner {
         void consumer.run({
           eachBatch: async ({ batch }) => {
             if (batch.partition !== partition) return;
-            const store = storeOfTopic.get(batch.topic)!;
             for (const message of batch.messages) {
               const key = message.key?.toString() ?? '';
               if (key === RESTORE_SENTINEL_KEY) {
                 if (message.value?.toString() === nonce) waiting.delete(batch.topic);
               } else {
-                await logic.restore(store, key, message.value);
+                await logic.restore(batch.topic, key, message.value);
               }
             }
             if (waiting.size === 0) {
@@ -585,4 +648,21 @@ export class EosRunner {
       await this.#admin!.deleteGroups([restoreGroup]).catch(() => undefined);
     }
   }
+}
+
+function topicMessagesOf(records: readonly ProducedRecord[]): { topic: string; messages: Message[] }[] {
+  const byTopic = new Map<string, Message[]>();
+  for (const record of records) {
+    const message: Message = {
+      key: record.key,
+      value: record.value,
+      headers: { ...record.headers },
+      timestamp: String(record.timestampMs),
+      ...(record.partition === undefined ? {} : { partition: record.partition }),
+    };
+    const list = byTopic.get(record.topic);
+    if (list === undefined) byTopic.set(record.topic, [message]);
+    else list.push(message);
+  }
+  return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
 }

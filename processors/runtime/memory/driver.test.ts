@@ -171,7 +171,7 @@ describe('in-memory driver', () => {
     );
     assert.match(driver.failedTasks[0]!.reason, /stray partition 0 stopped at in offset 0: .*elsewhere/);
     assert.equal(driver.ready, false);
-    assert.match(driver.notReadyDetail ?? '', /processor:stray failed/);
+    assert.match(driver.notReadyDetail ?? '', /subtopology:stray failed/);
     assert.equal(driver.task('stray', 0).stores.get('seen')?.size, 0, 'no state of the failed record');
     const restored = await driver.restoreTask('stray', 0);
     assert.equal(restored.entries, 0);

@@ -1,8 +1,10 @@
 /**
  * The broker-less driver (Kafka Streams' TopologyTestDriver, for PayFlow): the same topology, the
- * same ProcessorTask as on Kafka, over in-memory partitioned logs. Deterministic: records are
+ * same sub-topology tasks as on Kafka, over in-memory partitioned logs. Deterministic: records are
  * partitioned with Kafka's default partitioner (murmur2 of the key), processed one at a time in
- * log order, each record committed before the next; time is a clock the caller controls.
+ * log order (with everything the sub-topology's processors pass each other in memory), each
+ * record committed before the next; time is a clock the caller controls. In-task topics have no
+ * log.
  *
  * Used by unit tests and by the embedded default of the main job. Logs are bounded
  * (`maxRecordsPerTopic`); a commit that would overfill a topic appends none of its records and
@@ -10,12 +12,11 @@
  *
  * Failures follow the Kafka driver: a bad record is dead-lettered by the task; an infrastructure
  * failure (RetriableError) leaves the record uncommitted and it is tried again after a capped
- * backoff (the supervisor's), `processor:<name>` reported down meanwhile; a program error
+ * backoff (the supervisor's), `subtopology:<name>` reported down meanwhile; a program error
  * (TaskFailedError) stops that partition — its records stay unprocessed, the other partitions go
- * on — and `processor:<name>` is reported failed, so `ready` is false.
+ * on — and `subtopology:<name>` is reported failed, so `ready` is false.
  */
 import { RetriableError, type GlobalTable, type Headers, type Topology } from '../api.js';
-import { changelogTopic } from '../../../topics/names.js';
 import { partitionOfKey } from '../../../topics/partitioner.js';
 import {
   backoffDelayMs,
@@ -28,13 +29,14 @@ import {
 import {
   ProcessorTask,
   serdeOf,
+  SubTopologyTask,
   TaskFailedError,
   validateTopology,
   type ProducedRecord,
   type RawRecord,
   type TaskObserver,
-  type TaskResult,
 } from '../task.js';
+import { subTopologiesOf, type SubTopology } from '../topology.js';
 
 export interface MemoryDriverOptions {
   /** Wall clock in ms; defaults to a manual clock starting at 0 (advance it with advanceWallClock). */
@@ -42,7 +44,7 @@ export interface MemoryDriverOptions {
   readonly retry?: BoundedBackoffPolicy;
   readonly observer?: TaskObserver;
   readonly maxRecordsPerTopic?: number;
-  /** Where `processor:<name>` is reported; default: a health of the driver's own. */
+  /** Where `subtopology:<name>` is reported; default: a health of the driver's own. */
   readonly health?: ComponentHealth;
   /** Backoff between tries of a record that failed on infrastructure; default the supervisor's. */
   readonly infrastructureBackoff?: BackoffPolicy;
@@ -50,6 +52,8 @@ export interface MemoryDriverOptions {
 
 /** A partition a program error stopped. */
 export interface FailedTask {
+  readonly subTopology: string;
+  /** The processor whose record or punctuation failed. */
   readonly processor: string;
   readonly partition: number;
   readonly reason: string;
@@ -84,13 +88,15 @@ export class MemoryDriver {
   readonly #topology: Topology;
   readonly #logs = new Map<string, LoggedRecord[][]>();
   readonly #tables = new Map<string, MemoryTable>();
-  /** processor -> partition -> task */
-  readonly #tasks = new Map<string, ProcessorTask[]>();
-  /** processor -> topic -> partition -> next offset */
+  readonly #subTopologies: readonly SubTopology[];
+  readonly #options: MemoryDriverOptions;
+  /** sub-topology -> partition -> task */
+  readonly #tasks = new Map<string, SubTopologyTask[]>();
+  /** sub-topology -> source topic -> partition -> next offset */
   readonly #positions = new Map<string, Map<string, number[]>>();
   readonly #maxRecords: number;
   readonly #backoff: BackoffPolicy;
-  /** processor -> partition -> the failure that stopped it */
+  /** sub-topology -> partition -> the failure that stopped it */
   readonly #failed = new Map<string, Map<number, TaskFailedError>>();
   readonly health: ComponentHealth;
   #wallClockMs: number;
@@ -104,40 +110,50 @@ export class MemoryDriver {
     this.#maxRecords = options.maxRecordsPerTopic ?? 1_000_000;
     this.#backoff = options.infrastructureBackoff ?? DEFAULT_RESTART_BACKOFF;
     this.health = options.health ?? new ComponentHealth();
-    for (const topic of topology.topics)
+    this.#options = options;
+    for (const topic of topology.topics) {
+      if (topic.inTask === true) continue;
       this.#logs.set(
         topic.name,
         Array.from({ length: topic.partitions }, () => []),
       );
-    if (!this.#logs.has(topology.deadLetterTopic)) this.#logs.set(topology.deadLetterTopic, [[]]);
-    for (const processor of topology.processors) {
-      for (const table of processor.globalTables ?? []) this.#tables.set(table, new MemoryTable());
-      const partitions = topology.topics.find((t) => t.name === processor.inputs[0])!.partitions;
-      const tasks = Array.from(
-        { length: partitions },
-        (_, partition) =>
-          new ProcessorTask(processor, partition, {
-            topology,
-            wallClock: () => this.#wallClockMs,
-            globalTable: (name) => this.#tables.get(name)!,
-            ...(options.retry === undefined ? {} : { retry: options.retry }),
-            ...(options.observer === undefined ? {} : { observer: options.observer }),
-          }),
-      );
-      this.#tasks.set(processor.name, tasks);
-      for (const store of processor.stores) {
-        this.#logs.set(
-          changelogTopic(topology.applicationId, processor.name, store.name),
-          Array.from({ length: partitions }, () => []),
-        );
-      }
-      this.#positions.set(
-        processor.name,
-        new Map(processor.inputs.map((input) => [input, Array.from({ length: partitions }, () => 0)])),
-      );
-      this.#failed.set(processor.name, new Map());
-      this.health.report(componentOf(processor.name), 'up');
     }
+    if (!this.#logs.has(topology.deadLetterTopic)) this.#logs.set(topology.deadLetterTopic, [[]]);
+    this.#subTopologies = subTopologiesOf(topology);
+    for (const sub of this.#subTopologies) {
+      for (const table of sub.globalTables) this.#tables.set(table, new MemoryTable());
+      this.#tasks.set(
+        sub.name,
+        Array.from({ length: sub.partitions }, (_, partition) => this.#newTask(sub, partition)),
+      );
+      for (const store of sub.stores)
+        this.#logs.set(
+          store.changelogTopic,
+          Array.from({ length: sub.partitions }, () => []),
+        );
+      this.#positions.set(
+        sub.name,
+        new Map(sub.sources.map((source) => [source, Array.from({ length: sub.partitions }, () => 0)])),
+      );
+      this.#failed.set(sub.name, new Map());
+      this.health.report(componentOf(sub.name), 'up');
+    }
+  }
+
+  #newTask(sub: SubTopology, partition: number): SubTopologyTask {
+    return new SubTopologyTask(sub, partition, {
+      topology: this.#topology,
+      wallClock: () => this.#wallClockMs,
+      globalTable: (name) => this.#tables.get(name)!,
+      ...(this.#options.retry === undefined ? {} : { retry: this.#options.retry }),
+      ...(this.#options.observer === undefined ? {} : { observer: this.#options.observer }),
+    });
+  }
+
+  #subTopologyOf(processor: string): SubTopology {
+    const sub = this.#subTopologies.find((s) => s.processors.some((p) => p.name === processor));
+    if (sub === undefined) throw new Error(`no processor ${processor}`);
+    return sub;
   }
 
   /** True while no partition is stopped and no record waits on infrastructure. */
@@ -147,13 +163,18 @@ export class MemoryDriver {
 
   /** What is not up, naming each processor and why; undefined when ready. */
   get notReadyDetail(): string | undefined {
-    return this.health.describeNotUp(['processor:']);
+    return this.health.describeNotUp(['subtopology:']);
   }
 
   /** Partitions stopped by a program error. */
   get failedTasks(): readonly FailedTask[] {
-    return [...this.#failed].flatMap(([processor, partitions]) =>
-      [...partitions].map(([partition, error]) => ({ processor, partition, reason: error.message })),
+    return [...this.#failed].flatMap(([subTopology, partitions]) =>
+      [...partitions].map(([partition, error]) => ({
+        subTopology,
+        processor: error.processor,
+        partition,
+        reason: error.message,
+      })),
     );
   }
 
@@ -235,26 +256,21 @@ export class MemoryDriver {
 
   /** A processor's task for one partition (to inspect its stores). */
   task(processor: string, partition: number): ProcessorTask {
-    const task = this.#tasks.get(processor)?.[partition];
+    const task = this.#tasks.get(this.#subTopologyOf(processor).name)?.[partition];
     if (task === undefined) throw new Error(`no task ${processor}/${partition}`);
-    return task;
+    return task.task(processor);
   }
 
-  /** Rebuilds a task from its changelog, as a new owner would after a crash. */
+  /** Rebuilds a processor's task from its changelogs, as a new owner would after a crash. */
   async restoreTask(processor: string, partition: number): Promise<ProcessorTask> {
-    const current = this.task(processor, partition);
-    const fresh = new ProcessorTask(current.processor, partition, {
-      topology: this.#topology,
-      wallClock: () => this.#wallClockMs,
-      globalTable: (name) => this.#tables.get(name)!,
-    });
-    for (const store of current.processor.stores) {
-      const log = this.#logs.get(changelogTopic(this.#topology.applicationId, processor, store.name))![
-        partition
-      ]!;
-      for (const record of log) await fresh.restore(store.name, record.key, record.value);
+    const sub = this.#subTopologyOf(processor);
+    const fresh = this.#newTask(sub, partition);
+    for (const store of sub.stores) {
+      if (store.processor !== processor) continue;
+      for (const record of this.#logs.get(store.changelogTopic)![partition]!)
+        await fresh.restore(store.changelogTopic, record.key, record.value);
     }
-    return fresh;
+    return fresh.task(processor);
   }
 
   #serialized(work: () => Promise<void>): Promise<void> {
@@ -266,9 +282,9 @@ export class MemoryDriver {
   async #drain(): Promise<void> {
     for (;;) {
       let progressed = false;
-      for (const processor of this.#topology.processors) {
-        const positions = this.#positions.get(processor.name)!;
-        const tasks = this.#tasks.get(processor.name)!;
+      for (const sub of this.#subTopologies) {
+        const positions = this.#positions.get(sub.name)!;
+        const tasks = this.#tasks.get(sub.name)!;
         for (const [topic, offsets] of positions) {
           const log = this.#logs.get(topic)!;
           for (let partition = 0; partition < offsets.length; partition += 1) {
@@ -287,8 +303,8 @@ export class MemoryDriver {
     }
   }
 
-  #isFailed(task: ProcessorTask): boolean {
-    return this.#failed.get(task.processor.name)!.has(task.partition);
+  #isFailed(task: SubTopologyTask): boolean {
+    return this.#failed.get(task.subTopology.name)!.has(task.partition);
   }
 
   /**
@@ -296,16 +312,17 @@ export class MemoryDriver {
    * a capped backoff until it succeeds; a program error stops the partition (false: nothing of
    * the record was committed).
    */
-  async #run(task: ProcessorTask, work: () => Promise<TaskResult>): Promise<boolean> {
-    const component = componentOf(task.processor.name);
+  async #run(task: SubTopologyTask, work: () => Promise<ProducedRecord[]>): Promise<boolean> {
+    const name = task.subTopology.name;
+    const component = componentOf(name);
     for (let attempt = 1; ; attempt += 1) {
-      let result: TaskResult;
+      let result: ProducedRecord[];
       try {
         result = await work();
       } catch (error) {
         task.abort();
         if (error instanceof TaskFailedError) {
-          this.#failed.get(task.processor.name)!.set(task.partition, error);
+          this.#failed.get(name)!.set(task.partition, error);
           this.health.report(component, 'failed', reasonOf(error));
           return false;
         }
@@ -315,27 +332,15 @@ export class MemoryDriver {
         continue;
       }
       await this.#commit(task, result);
-      if (attempt > 1 && this.#failed.get(task.processor.name)!.size === 0)
-        this.health.report(component, 'up');
+      if (attempt > 1 && this.#failed.get(name)!.size === 0) this.health.report(component, 'up');
       return true;
     }
   }
 
   /** Appends every record of one commit, or none of them (a full topic fails the whole commit). */
-  async #commit(task: ProcessorTask, result: TaskResult): Promise<void> {
-    const records = [
-      ...result.produced,
-      ...result.changelog.map((write) => ({
-        topic: changelogTopic(this.#topology.applicationId, task.processor.name, write.store),
-        key: write.key,
-        value: write.value,
-        headers: {},
-        timestampMs: this.#wallClockMs,
-        partition: task.partition,
-      })),
-    ];
+  async #commit(task: SubTopologyTask, produced: readonly ProducedRecord[]): Promise<void> {
     try {
-      await this.#appendAll(records);
+      await this.#appendAll([...produced, ...(await task.changelog())]);
     } catch (error) {
       task.abort();
       throw error;
@@ -392,7 +397,7 @@ export class MemoryDriver {
   }
 }
 
-/** The health component of a processor, named as the Kafka driver names it. */
-function componentOf(processor: string): string {
-  return `processor:${processor}`;
+/** The health component of a sub-topology, named as the Kafka driver names it. */
+function componentOf(subTopology: string): string {
+  return `subtopology:${subTopology}`;
 }
