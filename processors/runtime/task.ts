@@ -209,7 +209,9 @@ export class ProcessorTask {
   readonly stores = new Map<string, RuntimeStore>();
   #streamTimeMs = -1;
   readonly #observer: TaskObserver;
-  readonly #retry: RetryPolicy;
+  /** Retries after a first try failed on infrastructure (undefined: no retries configured). */
+  readonly #retry: RetryPolicy | undefined;
+  readonly #firstRetryDelayMs: number;
   readonly #punctuators: ScheduledPunctuator[];
   readonly #inTask: ReadonlySet<string>;
 
@@ -228,14 +230,20 @@ export class ProcessorTask {
       this.stores.set(spec.name, store);
     }
     const settings = env.retry ?? DEFAULT_RETRY;
-    this.#retry = retry(handleType(RetriableError), {
-      maxAttempts: settings.maxRetries,
-      backoff: new ExponentialBackoff({
-        initialDelay: settings.initialDelayMs,
-        maxDelay: settings.maxDelayMs,
-      }),
-    });
-    this.#retry.onRetry(() => this.#observer.retried(processor.name));
+    // The first try runs outside the policy (no promise or closure of cockatiel's per record);
+    // only a try that failed on infrastructure enters it, after the first backoff step.
+    this.#firstRetryDelayMs = settings.initialDelayMs;
+    this.#retry =
+      settings.maxRetries === 0
+        ? undefined
+        : retry(handleType(RetriableError), {
+            maxAttempts: settings.maxRetries - 1,
+            backoff: new ExponentialBackoff({
+              initialDelay: Math.min(settings.initialDelayMs * 2, settings.maxDelayMs),
+              maxDelay: settings.maxDelayMs,
+            }),
+          });
+    this.#retry?.onRetry(() => this.#observer.retried(processor.name));
     this.#punctuators = (processor.punctuators ?? []).map((punctuator) => ({
       punctuator,
       nextMs: undefined,
@@ -326,7 +334,7 @@ export class ProcessorTask {
     if (record.timestampMs > this.#streamTimeMs) this.#streamTimeMs = record.timestampMs;
     let emitted: Emitted[];
     try {
-      emitted = await this.#retry.execute(() =>
+      emitted = await this.#retrying(() =>
         this.#attempt(record.headers, record.timestampMs, (context) =>
           this.processor.process(record, context),
         ),
@@ -338,6 +346,24 @@ export class ProcessorTask {
     }
     emitted.push(...(await this.#punctuate('stream-time', this.#streamTimeMs)));
     return emitted;
+  }
+
+  /**
+   * Runs `work`; if it fails on infrastructure (RetriableError), retries it with capped
+   * exponential backoff (`retry` settings: `maxRetries` retries, the first after
+   * `initialDelayMs`), then throws the last error.
+   */
+  async #retrying<T>(work: () => T | Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      const policy = this.#retry;
+      if (!(error instanceof RetriableError) || policy === undefined) throw error;
+      this.#observer.retried(this.processor.name);
+      await new Promise((resolve) => setTimeout(resolve, this.#firstRetryDelayMs));
+      // The policy's first try is this retry; its own retries are the rest, backing off further.
+      return policy.execute(() => work());
+    }
   }
 
   /** The bytes of an in-task record, for its dead letter (null if its serde refuses it). */
@@ -357,9 +383,7 @@ export class ProcessorTask {
     const bytes = raw.value;
     if (bytes === null) return new BadRecordError('TOMBSTONE', 'record has no value (tombstone)');
     try {
-      return await this.#retry.execute(() =>
-        serdeOf(this.env.topology, raw.topic).deserialize(bytes, raw.topic),
-      );
+      return await this.#retrying(() => serdeOf(this.env.topology, raw.topic).deserialize(bytes, raw.topic));
     } catch (error) {
       if (error instanceof RetriableError) throw error;
       if (error instanceof BadRecordError) return error;
