@@ -1,5 +1,10 @@
-/** The benchmark's handle on a chain process (bench/chain-worker.ts): start, counters, stop. */
+/**
+ * The benchmark's handle on a chain deployment: `BENCH_CHAIN_WORKERS` processes
+ * (bench/chain-worker.ts, default one per core), each a member of every consumer group of the
+ * chain, as `PAYFLOW_WORKERS` runs the processors; start, summed counters, stop.
+ */
 import { fork, type ChildProcess } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 import {
@@ -12,6 +17,59 @@ import {
 import { BenchError, withTimeout } from './limits.js';
 
 const WORKER = fileURLToPath(new URL('./chain-worker.ts', import.meta.url));
+
+/** Processes of a chain (BENCH_CHAIN_WORKERS, 1 – 16; default: the machine's cores). */
+export function chainWorkers(env: NodeJS.ProcessEnv = process.env): number {
+  const text = env.BENCH_CHAIN_WORKERS?.trim();
+  if (text === undefined || text === '') return availableParallelism();
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 16)
+    throw new BenchError(`BENCH_CHAIN_WORKERS=${text} is not valid: a whole number from 1 to 16`);
+  return n;
+}
+
+/** Every process of one chain: started together, counted together, stopped together. */
+export class ChainProcesses {
+  private constructor(readonly processes: readonly ChainProcess[]) {}
+
+  static async start(config: ChainWorkerConfig, timeoutMs: number, workers: number): Promise<ChainProcesses> {
+    const started = await Promise.allSettled(
+      Array.from({ length: workers }, () => ChainProcess.start(config, timeoutMs)),
+    );
+    const processes = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = started.find((r) => r.status === 'rejected');
+    if (failed !== undefined) {
+      await Promise.all(processes.map((p) => p.kill()));
+      throw failed.reason;
+    }
+    return new ChainProcesses(processes);
+  }
+
+  async stats(): Promise<ChainStats> {
+    const all = await Promise.all(this.processes.map((p) => p.stats()));
+    const sum = (pick: (s: ChainStats) => number) => all.reduce((total, s) => total + pick(s), 0);
+    return {
+      cpuMs: sum((s) => s.cpuMs),
+      loopActiveMs: sum((s) => s.loopActiveMs),
+      loopIdleMs: sum((s) => s.loopIdleMs),
+      transactions: sum((s) => s.transactions),
+      records: sum((s) => s.records),
+      commitMs: sum((s) => s.commitMs),
+      drops: sum((s) => s.drops),
+      lastDropReason: all.map((s) => s.lastDropReason).find((r) => r !== undefined),
+      concurrentRetries: sum((s) => s.concurrentRetries),
+      concurrentBackoffMs: sum((s) => s.concurrentBackoffMs),
+    };
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.processes.map((p) => p.stop()));
+  }
+
+  async kill(): Promise<void> {
+    await Promise.all(this.processes.map((p) => p.kill()));
+  }
+}
 
 export class ChainProcess {
   readonly #child: ChildProcess;

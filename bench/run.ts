@@ -18,7 +18,7 @@ import { Kafka, logLevel, type Admin } from 'kafkajs';
 
 import { changelogTopic } from '../topics/names.js';
 import { chainNames, identityChain } from './chain.js';
-import { ChainProcess } from './chain-process.js';
+import { chainWorkers, ChainProcesses } from './chain-process.js';
 import { isLoopbackHost, loadSettings, PARTITIONS, type BenchSettings } from './config.js';
 import { Leftovers } from './leftovers.js';
 import { BenchError, Deadline, withTimeout } from './limits.js';
@@ -73,10 +73,10 @@ async function measure(
   const collector = new Collector(kafka, `${names.applicationId}-collector`, last);
   leftovers.groups.add(collector.groupId);
   await collector.start();
-  let chain: ChainProcess | undefined;
+  let chain: ChainProcesses | undefined;
   if (hops > 0) {
     for (const p of topology.processors) leftovers.groups.add(`${names.applicationId}-${p.name}`);
-    chain = await ChainProcess.start(
+    chain = await ChainProcesses.start(
       {
         brokers: settings.brokers,
         applicationId: names.applicationId,
@@ -85,8 +85,9 @@ async function measure(
         lifetimeMs: deadline.remainingMs + 30_000,
       },
       60_000,
+      chainWorkers(),
     );
-    leftovers.processes.set(chain, 'a chain process');
+    leftovers.processes.set(chain, 'the chain processes');
   }
   try {
     const load = new LoadGenerator(producer, deadline);

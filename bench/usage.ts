@@ -3,7 +3,7 @@
  * process or the main job) between two moments, and what a chain's transactions did meanwhile.
  */
 import type { ChainStats } from './chain.js';
-import type { ChainProcess } from './chain-process.js';
+import type { ChainProcesses } from './chain-process.js';
 import { brokerPid, processCpuMs } from './machine.js';
 
 /** Resource counters at one moment. */
@@ -24,7 +24,7 @@ const percent = (part: number, whole: number): string =>
   whole > 0 && Number.isFinite(part) ? `${Math.round((100 * part) / whole)}%` : 'n/a';
 
 export async function snapshot(
-  under: { readonly chain?: ChainProcess; readonly job?: { cpuMs(): number } } = {},
+  under: { readonly chain?: ChainProcesses; readonly job?: { cpuMs(): number } } = {},
 ): Promise<Snapshot> {
   return {
     atMs: Date.now(),
@@ -50,7 +50,7 @@ export function usage(before: Snapshot, after: Snapshot): string {
     const active = a.loopActiveMs - b.loopActiveMs;
     const idle = a.loopIdleMs - b.loopIdleMs;
     cpu.push(
-      `chain process ${percent(a.cpuMs - b.cpuMs, wallMs)} (its event loop busy ${percent(active, active + idle)})`,
+      `chain processes ${percent(a.cpuMs - b.cpuMs, wallMs)} (their event loops busy ${percent(active, active + idle)})`,
     );
     const transactions = a.transactions - b.transactions;
     const each = (total: number) => (transactions > 0 ? (total / transactions).toFixed(1) : 'n/a');
