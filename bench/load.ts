@@ -17,7 +17,7 @@ const HEADER = { phase: 'bench-phase', seq: 'bench-seq', sentAt: 'bench-sent-at'
 export const BULK_BATCH = 500;
 
 /** A payment-shaped JSON value, about 200 bytes. */
-function value(phase: Phase, seq: number): string {
+export function value(phase: Phase, seq: number): string {
   return JSON.stringify({
     paymentId: `${phase}-${seq.toString().padStart(9, '0')}`,
     senderAccountId: `acc-${(seq % 997).toString().padStart(4, '0')}`,

@@ -10,7 +10,8 @@
  * Each identity path gets fresh topics (`bench-<timestamp>-…`, 6 partitions), a warm-up, a bulk
  * load for throughput and a paced load for latency; its topics and groups are deleted afterwards.
  * The payment rows use the real topics and fresh accounts. Settings: see config.ts and README.md;
- * BENCH_ONLY=identity|payments measures one group of rows.
+ * BENCH_ONLY=identity|payments measures one group of rows; BENCH_ONLY=clients compares Kafka
+ * clients instead (bench/clients/compare.ts).
  */
 import os from 'node:os';
 
@@ -25,6 +26,7 @@ import { BenchError, Deadline, withTimeout } from './limits.js';
 import { BULK_BATCH, Collector, LoadGenerator, VALUE_BYTES } from './load.js';
 import { describeMachine } from './machine.js';
 import { measurePayments, PAYMENT_LABELS } from './payments.js';
+import { measureClients } from './clients/compare.js';
 import { markdownTable, textTable, type Measured } from './report.js';
 import { BROKER_PID, snapshot, usage } from './usage.js';
 
@@ -250,10 +252,20 @@ async function main(): Promise<void> {
           `${p.stallSeconds} s`,
       );
     }
+    if (settings.groups.includes('clients'))
+      console.log(
+        `load:    per client: bulk ${settings.records.toLocaleString('en-US')} records, paced ` +
+          `${settings.rate.toLocaleString('en-US')} records/s for ${settings.seconds} s; ${VALUE_BYTES}-byte JSON values`,
+      );
     console.log(
       `load avg at start: ${loadAverage()} (the broker, the process under test and anything else share these cores)`,
     );
     console.log('');
+    if (settings.groups.includes('clients')) {
+      await measureClients(runId, settings, kafka, admin, deadline, leftovers);
+      console.log(`load avg at end: ${loadAverage()}`);
+      return;
+    }
 
     const paths: readonly (readonly [string, () => Promise<Measured>])[] = [
       ...(identity
