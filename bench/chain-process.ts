@@ -1,7 +1,7 @@
 /**
  * The benchmark's handle on a chain deployment: `BENCH_CHAIN_WORKERS` processes
  * (bench/chain-worker.ts, default one per core), each a member of every consumer group of the
- * chain, as `PAYFLOW_WORKERS` runs the processors; start, summed counters, stop.
+ * chain, as worker processes run the processors; start, summed counters, stop.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
