@@ -57,8 +57,8 @@ export class EmbeddedPipeline implements CommandPublisher {
       startWallClockMs: this.#now(),
       observer: new RuntimeMetrics(options.metricsRegistry),
       maxRecordsPerTopic: options.maxRecordsPerTopic ?? 1_000_000,
-      // The state lives as long as the process: changelogs would only be serialized and fill up.
-      changelogs: false,
+      // The state lives as long as the process: the logs are pipes, kept records would only fill up.
+      retainLogs: false,
       // subtopology:<name> in payflow_component_up; a partition stopped by a program error is logged.
       health: options.health ?? new ComponentHealth({ registry: options.metricsRegistry }),
       ...(options.pipeline?.runtime === undefined ? {} : { retry: options.pipeline.runtime.retry }),

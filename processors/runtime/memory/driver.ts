@@ -49,12 +49,52 @@ export interface MemoryDriverOptions {
   /** Backoff between tries of a record that failed on infrastructure; default the supervisor's. */
   readonly infrastructureBackoff?: BackoffPolicy;
   /**
-   * Writes the stores' changelogs to in-memory logs, as on Kafka (default true: `restoreTask`
-   * rebuilds a task from them). Off, committed state is only the stores' own and no changelog
-   * record is serialized: for a process whose state lives exactly as long as it does (the
-   * embedded main job), where the logs would only fill up.
+   * Keeps every record of every log and the stores' changelogs, as on Kafka (default true:
+   * `records`, `read` and `restoreTask` see the whole history). Off, a log is a pipe, not an
+   * archive: a record is dropped once every sub-topology that reads its topic has processed it
+   * (at once when none does: `onAppend` listeners and global tables have seen it by then), no
+   * changelog is serialized, and `maxRecordsPerTopic` bounds the records waiting to be
+   * processed — for a process whose state lives exactly as long as it does (the embedded main
+   * job), where kept logs would only fill memory up and then refuse every record.
    */
-  readonly changelogs?: boolean;
+  readonly retainLogs?: boolean;
+}
+
+/** One partition of an in-memory topic: offsets from 0, records below `start` possibly dropped. */
+class PartitionLog {
+  #start = 0;
+  #records: LoggedRecord[] = [];
+
+  /** The offset the next record gets. */
+  get end(): number {
+    return this.#start + this.#records.length;
+  }
+
+  /** Records held (retained or waiting). */
+  get held(): number {
+    return this.#records.length;
+  }
+
+  get records(): readonly LoggedRecord[] {
+    return this.#records;
+  }
+
+  at(offset: number): LoggedRecord | undefined {
+    return this.#records[offset - this.#start];
+  }
+
+  append(record: LoggedRecord): void {
+    this.#records.push(record);
+  }
+
+  /** Drops the records below `offset` (in steps, so a drop costs O(1) per record). */
+  dropBelow(offset: number): void {
+    const count = offset - this.#start;
+    if (count <= 0) return;
+    if (count < this.#records.length && count < 1_024 && count * 2 < this.#records.length) return;
+    this.#records = count >= this.#records.length ? [] : this.#records.slice(count);
+    this.#start = offset;
+  }
 }
 
 /** A partition a program error stopped. */
@@ -93,7 +133,9 @@ export interface PipeOptions {
 
 export class MemoryDriver {
   readonly #topology: Topology;
-  readonly #logs = new Map<string, LoggedRecord[][]>();
+  readonly #logs = new Map<string, PartitionLog[]>();
+  /** Topic -> the next offsets of the sub-topologies reading it, per partition (retainLogs off). */
+  readonly #readers = new Map<string, number[][]>();
   readonly #tables = new Map<string, MemoryTable>();
   readonly #subTopologies: readonly SubTopology[];
   readonly #options: MemoryDriverOptions;
@@ -122,10 +164,11 @@ export class MemoryDriver {
       if (topic.inTask === true) continue;
       this.#logs.set(
         topic.name,
-        Array.from({ length: topic.partitions }, () => []),
+        Array.from({ length: topic.partitions }, () => new PartitionLog()),
       );
     }
-    if (!this.#logs.has(topology.deadLetterTopic)) this.#logs.set(topology.deadLetterTopic, [[]]);
+    if (!this.#logs.has(topology.deadLetterTopic))
+      this.#logs.set(topology.deadLetterTopic, [new PartitionLog()]);
     this.#subTopologies = subTopologiesOf(topology);
     for (const sub of this.#subTopologies) {
       for (const table of sub.globalTables) this.#tables.set(table, new MemoryTable());
@@ -136,12 +179,14 @@ export class MemoryDriver {
       for (const store of sub.stores)
         this.#logs.set(
           store.changelogTopic,
-          Array.from({ length: sub.partitions }, () => []),
+          Array.from({ length: sub.partitions }, () => new PartitionLog()),
         );
-      this.#positions.set(
-        sub.name,
-        new Map(sub.sources.map((source) => [source, Array.from({ length: sub.partitions }, () => 0)])),
+      const positions = new Map(
+        sub.sources.map((source) => [source, Array.from({ length: sub.partitions }, () => 0)]),
       );
+      this.#positions.set(sub.name, positions);
+      for (const [source, offsets] of positions)
+        this.#readers.set(source, [...(this.#readers.get(source) ?? []), offsets]);
       this.#failed.set(sub.name, new Map());
       this.health.report(componentOf(sub.name), 'up');
     }
@@ -241,7 +286,7 @@ export class MemoryDriver {
   records(topic: string): readonly LoggedRecord[] {
     const partitions = this.#logs.get(topic);
     if (partitions === undefined) throw new Error(`unknown topic ${topic}`);
-    return partitions.flat();
+    return partitions.flatMap((log) => log.records);
   }
 
   /** Decoded values of a topic with their keys, partition by partition, in offset order. */
@@ -272,13 +317,13 @@ export class MemoryDriver {
 
   /** Rebuilds a processor's task from its changelogs, as a new owner would after a crash. */
   async restoreTask(processor: string, partition: number): Promise<ProcessorTask> {
-    if (this.#options.changelogs === false)
+    if (this.#options.retainLogs === false)
       throw new Error('this driver keeps no changelogs to restore from');
     const sub = this.#subTopologyOf(processor);
     const fresh = this.#newTask(sub, partition);
     for (const store of sub.stores) {
       if (store.processor !== processor) continue;
-      for (const record of this.#logs.get(store.changelogTopic)![partition]!)
+      for (const record of this.#logs.get(store.changelogTopic)![partition]!.records)
         await fresh.restore(store.changelogTopic, record.key, record.value);
     }
     return fresh.task(processor);
@@ -301,12 +346,13 @@ export class MemoryDriver {
           for (let partition = 0; partition < offsets.length; partition += 1) {
             const records = log[partition]!;
             const task = tasks[partition]!;
-            while (offsets[partition]! < records.length && !this.#isFailed(task)) {
-              const record = records[offsets[partition]!]!;
+            while (offsets[partition]! < records.end && !this.#isFailed(task)) {
+              const record = records.at(offsets[partition]!)!;
               if (!(await this.#run(task, () => task.process([record])))) break;
               offsets[partition] = record.offset + 1;
               progressed = true;
             }
+            if (this.#options.retainLogs === false) this.#dropConsumed(topic, partition);
           }
         }
       }
@@ -351,7 +397,7 @@ export class MemoryDriver {
   /** Appends every record of one commit, or none of them (a full topic fails the whole commit). */
   async #commit(task: SubTopologyTask, produced: readonly ProducedRecord[]): Promise<void> {
     try {
-      const changelog = this.#options.changelogs === false ? [] : await task.changelog();
+      const changelog = this.#options.retainLogs === false ? [] : await task.changelog();
       if (produced.length > 0 || changelog.length > 0) await this.#appendAll([...produced, ...changelog]);
     } catch (error) {
       task.abort();
@@ -368,8 +414,8 @@ export class MemoryDriver {
   async #appendAll(
     records: readonly (Omit<ProducedRecord, 'partition'> & { partition?: number })[],
   ): Promise<void> {
-    const placed: { log: LoggedRecord[]; record: LoggedRecord }[] = [];
-    const pending = new Map<LoggedRecord[], number>();
+    const placed: { log: PartitionLog; record: LoggedRecord }[] = [];
+    const pending = new Map<PartitionLog, number>();
     for (const record of records) {
       const partitions = this.#logs.get(record.topic);
       if (partitions === undefined) throw new Error(`unknown topic ${record.topic}`);
@@ -377,15 +423,14 @@ export class MemoryDriver {
       const log = partitions[partition];
       if (log === undefined) throw new Error(`topic ${record.topic} has no partition ${partition}`);
       const before = pending.get(log) ?? 0;
-      if (log.length + before >= this.#maxRecords)
-        throw new TopicCapacityError(record.topic, this.#maxRecords);
+      if (log.held + before >= this.#maxRecords) throw new TopicCapacityError(record.topic, this.#maxRecords);
       pending.set(log, before + 1);
       placed.push({
         log,
         record: {
           topic: record.topic,
           partition,
-          offset: log.length + before,
+          offset: log.end + before,
           key: record.key,
           value: record.value,
           headers: record.headers,
@@ -393,7 +438,7 @@ export class MemoryDriver {
         },
       });
     }
-    for (const { log, record } of placed) log.push(record);
+    for (const { log, record } of placed) log.append(record);
     for (const { record } of placed) {
       for (const listener of this.#listeners) listener(record);
       const table = this.#tables.get(record.topic);
@@ -405,7 +450,16 @@ export class MemoryDriver {
             await serdeOf(this.#topology, record.topic).deserialize(record.value, record.topic),
           );
       }
+      if (this.#options.retainLogs === false) this.#dropConsumed(record.topic, record.partition);
     }
+  }
+
+  /** Drops what every reader of the partition has processed: all of it when nothing reads it. */
+  #dropConsumed(topic: string, partition: number): void {
+    const log = this.#logs.get(topic)?.[partition];
+    if (log === undefined) return;
+    const readers = this.#readers.get(topic) ?? [];
+    log.dropBelow(readers.reduce((least, offsets) => Math.min(least, offsets[partition] ?? 0), log.end));
   }
 }
 
