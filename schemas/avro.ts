@@ -175,6 +175,27 @@ export interface AvroContract<V> {
   decode(bytes: Buffer, writer?: avro.Type): V;
 }
 
+/** The paths at which `record` breaks `type` (the slow path, only once a record is known invalid). */
+function invalidPathsOf(type: avro.Type, record: unknown): string[] {
+  const invalidPaths: string[] = [];
+  type.isValid(record, { errorHook: (path: string[]) => invalidPaths.push(path.join('.')) });
+  return invalidPaths;
+}
+
+/**
+ * Encodes into one scratch buffer, then copies the bytes into a buffer of their size from Node's
+ * buffer pool (`type.toBuffer` allocates a zero-filled buffer of its own for every record).
+ */
+const scratch = Buffer.allocUnsafeSlow(64 * 1024);
+
+function encodeValid(type: avro.Type, record: unknown): Buffer {
+  const length = type.encode(record, scratch, 0);
+  if (length < 0) return type.toBuffer(record); // larger than the scratch buffer
+  const bytes = Buffer.allocUnsafe(length);
+  scratch.copy(bytes, 0, 0, length);
+  return bytes;
+}
+
 function contract<V>(
   file: string,
   type: avro.Type,
@@ -197,12 +218,8 @@ function contract<V>(
     schemaText: JSON.stringify(type.schema({ exportAttrs: true })),
     encode(value) {
       const record = mapping.toAvro(value);
-      const invalidPaths: string[] = [];
-      const valid = type.isValid(record, {
-        errorHook: (path: string[]) => invalidPaths.push(path.join('.')),
-      });
-      if (!valid) throw new AvroEncodeError(name, invalidPaths);
-      return type.toBuffer(record);
+      if (!type.isValid(record)) throw new AvroEncodeError(name, invalidPathsOf(type, record));
+      return encodeValid(type, record);
     },
     decode(bytes, writer) {
       const decoded: unknown =
