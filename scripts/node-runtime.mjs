@@ -126,7 +126,9 @@ function ensure() {
     );
   }
   link(ensureBinary(platform, integrity));
-  say(`npm scripts run on node v${NODE_VERSION} (npm itself runs on node v${running})`);
+  say(
+    `node_modules/.bin/node is v${NODE_VERSION}: npm scripts and npx run on it (this step ran on v${running})`,
+  );
 }
 
 function check() {
