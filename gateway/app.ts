@@ -18,6 +18,7 @@ import { metrics } from './plugins/metrics.js';
 import { openapi } from './plugins/openapi.js';
 import { problems } from './plugins/problems.js';
 import { rateLimits } from './plugins/rate-limit.js';
+import { requestLog } from './plugins/request-log.js';
 import type { GatewayPorts } from './ports.js';
 import { accountRoutes } from './routes/accounts.js';
 import { healthRoutes } from './routes/health.js';
@@ -71,7 +72,8 @@ function createServer(options: GatewayOptions): FastifyInstance {
     requestTimeout: options.config.requestTimeoutMs,
     genReqId: correlationIdOf,
     requestIdHeader: false,
-    logController: new LogController({ requestIdLogLabel: 'correlationId' }),
+    // One line per request instead of Fastify's two (plugins/request-log.ts).
+    logController: new LogController({ requestIdLogLabel: 'correlationId', disableRequestLogging: true }),
     return503OnClosing: true,
     // Strict validation: "10" is not an integer and unknown properties are errors, not dropped.
     ajv: {
@@ -94,6 +96,7 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
   // JSON only: a text/plain body is 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain');
   app.addSchema(PROBLEM_SCHEMA);
+  await app.register(requestLog);
   await app.register(problems);
   await app.register(correlation);
   await app.register(limits, {

@@ -14,6 +14,7 @@ import type {
   IdempotencyScope,
   StoredResponse,
 } from './ports.js';
+import { logWithResponse } from './plugins/request-log.js';
 import { withTimeout } from './timeout.js';
 
 export interface RouteContext {
@@ -199,10 +200,7 @@ export async function acceptPayment(
   logFields: Readonly<Record<string, string>> = {},
 ): Promise<StoredResponse> {
   await publishBounded(context, () => context.ports.publisher.publishPayment(command, headers));
-  request.log.info(
-    { paymentId: command.paymentId, kind: command.kind, ...logFields },
-    'payment command published',
-  );
+  logWithResponse(request, { paymentId: command.paymentId, kind: command.kind, ...logFields });
   const accepted = {
     paymentId: command.paymentId,
     status: 'INITIATED',

@@ -204,8 +204,48 @@ describe('correlation ids and logs', () => {
     assert.ok(text.includes('SA****7519'));
     const published = lines
       .map((line) => JSON.parse(line) as Record<string, unknown>)
-      .find((entry) => entry['msg'] === 'account open command published');
+      .find((entry) => entry['msg'] === 'request' && entry['accountId'] !== undefined);
     assert.equal(published?.['correlationId'], 'corr-log-1');
+  });
+
+  it('at info a request is one log line: method, route pattern, status, duration, correlation id and what it published', async (t) => {
+    const lines: string[] = [];
+    const h = await harness({ logging: { stream: { write: (line: string) => void lines.push(line) } } });
+    t.after(() => h.app.close());
+    const headers = { ...(await producerHeaders('key-log-2')), 'x-correlation-id': 'corr-log-2' };
+    const payment = await h.app.inject({
+      method: 'POST',
+      url: '/v1/payments',
+      headers,
+      payload: validPayment,
+    });
+    assert.equal(payment.statusCode, 202);
+    const missing = await h.app.inject({ method: 'GET', url: '/nowhere?token=not-for-logs' });
+    assert.equal(missing.statusCode, 404);
+    const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    assert.equal(entries.length, 2, lines.join(''));
+    const [paid, notFound] = entries;
+    assert.deepEqual(
+      { ...paid, time: undefined, pid: undefined, hostname: undefined, durationMs: undefined },
+      {
+        level: 30,
+        time: undefined,
+        pid: undefined,
+        hostname: undefined,
+        correlationId: 'corr-log-2',
+        method: 'POST',
+        route: '/v1/payments',
+        statusCode: 202,
+        durationMs: undefined,
+        paymentId: payment.json<{ paymentId: string }>().paymentId,
+        kind: 'TRANSFER',
+        msg: 'request',
+      },
+    );
+    assert.equal(typeof paid?.['durationMs'], 'number');
+    assert.equal(notFound?.['route'], null);
+    assert.equal(notFound?.['statusCode'], 404);
+    assert.ok(!lines.join('').includes('not-for-logs'), 'the raw URL was logged');
   });
 });
 

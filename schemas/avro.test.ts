@@ -187,6 +187,25 @@ describe('Avro contracts', () => {
     });
   }
 
+  test('decoded records are plain objects at every depth, also when read through a resolver', () => {
+    const notPlain: string[] = [];
+    const visit = (value: unknown, path: string): void => {
+      if (Array.isArray(value)) return value.forEach((item, index) => visit(item, `${path}[${index}]`));
+      if (value === null || typeof value !== 'object') return;
+      if (Object.getPrototypeOf(value) !== Object.prototype) notPlain.push(path);
+      for (const [key, field] of Object.entries(value)) visit(field, `${path}.${key}`);
+    };
+    for (const [name, contract] of Object.entries(AVRO) as [string, AvroContract<unknown>][]) {
+      const writer = parseAvroSchema(contract.schemaText);
+      samples[name as keyof typeof AVRO].forEach((value, index) => {
+        const bytes = contract.encode(value);
+        visit(contract.decode(bytes), `${name}[${index}]`);
+        visit(contract.decode(bytes, writer), `${name}[${index}] (resolved)`);
+      });
+    }
+    assert.deepEqual(notPlain, []);
+  });
+
   test('every schema is in namespace io.payflow and every field of every record has a doc', () => {
     const undocumented: string[] = [];
     const visit = (node: unknown, path: string): void => {

@@ -5,7 +5,7 @@
  * - `long` is a `bigint` (the full signed 64-bit range, so amounts above 2^53 stay exact);
  * - `long` with logicalType `timestamp-millis` is a `number` of milliseconds since the epoch;
  * - `int` is a `number`; enums are their symbol as a string;
- * - `["null", T]` is `T | null`; records are plain objects.
+ * - `["null", T]` is `T | null`; records are plain objects, decoded as such (`PlainRecordType`).
  * `AccountCommand` is one flat Avro record whose `type` enum says which nullable fields are set;
  * here it becomes the TypeScript discriminated union (and back).
  *
@@ -85,11 +85,43 @@ class TimestampMillisType extends avro.types.LogicalType {
 }
 
 /**
- * Every other `long` is a bigint: the name `long` through the registry, `{"type": "long"}`
- * through the hook. Inside the timestamp logical type the hook stands aside.
+ * A record decoded as a plain object. avsc builds each decoded record with
+ * `new type.recordConstructor(...fieldValues)` (in its generated reader and in every resolver);
+ * its own constructor makes an instance of a generated class, which the TS types are not. This
+ * one returns an object literal instead (a constructor that returns an object gives that object
+ * to `new`), with the same fields in the same order and the same defaults for fields a writer
+ * lacks, so decoding allocates each record once and no copy is needed afterwards.
  */
-function longHook(schema: avro.Schema): avro.Type | undefined {
+class PlainRecordType extends avro.types.RecordType {
+  /** Overrides avsc's `RecordType.prototype._createConstructor` (same generated-code approach). */
+  _createConstructor(): unknown {
+    const defaults: (() => unknown)[] = [];
+    const values = this.fields.map((field, index) => {
+      // avsc accepts only identifier-like field names ([A-Za-z_][A-Za-z0-9_]*), so they can be inlined.
+      if (field.defaultValue() === undefined) return `${field.name}: v${index}`;
+      defaults.push(() => field.defaultValue() as unknown);
+      return `${field.name}: v${index} === undefined ? d${defaults.length - 1}() : v${index}`;
+    });
+    const parameters = this.fields.map((_, index) => `v${index}`).join(', ');
+    const body = `return function plainRecord(${parameters}) { return { ${values.join(', ')} }; };`;
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval -- generated once per record type, as avsc does
+    const factory = new Function(...defaults.map((_, index) => `d${index}`), body) as (
+      ...d: (() => unknown)[]
+    ) => unknown;
+    return factory(...defaults);
+  }
+}
+
+const isRecordSchema = (schema: object): boolean => (schema as { type?: unknown }).type === 'record';
+
+/**
+ * Every other `long` is a bigint: the name `long` through the registry, `{"type": "long"}`
+ * through the hook. Inside the timestamp logical type the hook stands aside. Every record is a
+ * plain object (`PlainRecordType`).
+ */
+function typeHook(schema: avro.Schema, options: avro.ForSchemaOptions): avro.Type | undefined {
   if (typeof schema !== 'object' || Array.isArray(schema)) return undefined;
+  if (isRecordSchema(schema)) return new PlainRecordType(schema, options);
   const { type, logicalType } = schema as { type?: unknown; logicalType?: unknown };
   return type === 'long' && logicalType !== TIMESTAMP_MILLIS ? bigintLong : undefined;
 }
@@ -99,7 +131,7 @@ function avroOptions(): Partial<avro.ForSchemaOptions> {
   return {
     registry: { long: bigintLong },
     logicalTypes: { [TIMESTAMP_MILLIS]: TimestampMillisType },
-    typeHook: longHook,
+    typeHook,
     wrapUnions: 'auto',
   };
 }
@@ -143,13 +175,25 @@ export interface AvroContract<V> {
   decode(bytes: Buffer, writer?: avro.Type): V;
 }
 
-/** Decoded avsc records are class instances; the TS types are plain objects. */
-function plain(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(plain);
-  if (value !== null && typeof value === 'object' && !Buffer.isBuffer(value)) {
-    return Object.fromEntries(Object.entries(value).map(([key, field]) => [key, plain(field)]));
-  }
-  return value;
+/** The paths at which `record` breaks `type` (the slow path, only once a record is known invalid). */
+function invalidPathsOf(type: avro.Type, record: unknown): string[] {
+  const invalidPaths: string[] = [];
+  type.isValid(record, { errorHook: (path: string[]) => invalidPaths.push(path.join('.')) });
+  return invalidPaths;
+}
+
+/**
+ * Encodes into one scratch buffer, then copies the bytes into a buffer of their size from Node's
+ * buffer pool (`type.toBuffer` allocates a zero-filled buffer of its own for every record).
+ */
+const scratch = Buffer.allocUnsafeSlow(64 * 1024);
+
+function encodeValid(type: avro.Type, record: unknown): Buffer {
+  const length = type.encode(record, scratch, 0);
+  if (length < 0) return type.toBuffer(record); // larger than the scratch buffer
+  const bytes = Buffer.allocUnsafe(length);
+  scratch.copy(bytes, 0, 0, length);
+  return bytes;
 }
 
 function contract<V>(
@@ -174,19 +218,15 @@ function contract<V>(
     schemaText: JSON.stringify(type.schema({ exportAttrs: true })),
     encode(value) {
       const record = mapping.toAvro(value);
-      const invalidPaths: string[] = [];
-      const valid = type.isValid(record, {
-        errorHook: (path: string[]) => invalidPaths.push(path.join('.')),
-      });
-      if (!valid) throw new AvroEncodeError(name, invalidPaths);
-      return type.toBuffer(record);
+      if (!type.isValid(record)) throw new AvroEncodeError(name, invalidPathsOf(type, record));
+      return encodeValid(type, record);
     },
     decode(bytes, writer) {
       const decoded: unknown =
         writer === undefined || writer === type
           ? type.fromBuffer(bytes)
           : type.fromBuffer(bytes, resolverFor(writer));
-      return mapping.fromAvro(plain(decoded));
+      return mapping.fromAvro(decoded);
     },
   };
 }

@@ -20,6 +20,14 @@ const FIXES = [
     replacement: 'scripts/patches/kafkajs-2.2.4/filterAbortedMessages.js',
     why: 'read_committed consumers received records of aborted transactions',
   },
+  {
+    package: 'kafkajs',
+    version: '2.2.4',
+    file: 'src/network/requestQueue/index.js',
+    originalSha256: 'b55986089c14f8f7bfc377922e2e65b3e4c1e7c7af2752d3b10a75dfe9e9260c',
+    replacement: 'scripts/patches/kafkajs-2.2.4/requestQueue.js',
+    why: 'an idle connection re-armed a negative timer every millisecond (TimeoutNegativeWarning on Node 24)',
+  },
 ];
 
 const sha256 = (path) => createHash('sha256').update(readFileSync(path)).digest('hex');

@@ -15,6 +15,7 @@ import {
 } from '../command-flow.js';
 import { ApiError, invalidField } from '../errors.js';
 import { maskIban } from '../iban.js';
+import { logWithResponse } from '../plugins/request-log.js';
 import type { AccountView, AttemptIdentity, StoredResponse } from '../ports.js';
 import {
   ACCOUNT_ACCEPTED,
@@ -73,7 +74,7 @@ async function publishOpen(
     context.ports.publisher.publishAccount(command, headersOf(request, key)),
   );
   const iban = command.iban === null ? null : maskIban(command.iban);
-  request.log.info({ accountId: command.accountId, iban }, 'account open command published');
+  logWithResponse(request, { accountId: command.accountId, iban });
   return {
     statusCode: 202,
     body: { accountId: command.accountId, statusUrl: accountUrlOf(command.accountId) },
@@ -119,7 +120,7 @@ async function changeStatus(
   await publishBounded(context, () =>
     context.ports.publisher.publishAccount(command, headersOf(request, null)),
   );
-  request.log.info({ accountId, status }, 'account status command published');
+  logWithResponse(request, { accountId, status });
   void reply.code(202);
   return { accountId, status, statusUrl: accountUrlOf(accountId) };
 }
