@@ -1,5 +1,5 @@
 /**
- * The main job: PayFlow's ingress gateway and the whole payment pipeline behind it, in one process.
+ * The main job: PayFlow's ingress gateway and the whole payment pipeline behind it.
  *
  * - **Embedded default** (no `PAYFLOW_KAFKA_BROKERS`): the pipeline (accounts, dedupe, validate,
  *   ledger) on the in-memory driver, in-memory read models behind the gateway's queries. Needs no
@@ -8,7 +8,9 @@
  *   `PAYFLOW_POSTGRES_URL`): topics and changelogs created, contracts registered, the same
  *   topology on the Kafka driver with exactly-once processing; the gateway publishes commands to
  *   Kafka (acks=all) in the registry's wire format; the read models are the PostgreSQL payments
- *   and accounts projections, fed from the log by this process. A payment the log acknowledged
+ *   and accounts projections, fed from the log. The gateway runs in this process and the pipeline
+ *   with the read models' consumers in PAYFLOW_WORKERS supervised worker processes
+ *   (app/workers.ts; 1: all in this process). A payment the log acknowledged
  *   answers on its status URL at once (INITIATED) until the read model has it (read-your-writes,
  *   projections/accepted-payments.ts).
  *

@@ -6,7 +6,8 @@
  * channel; logs are pino JSON on the primary's stdout with a `worker` field.
  *
  * It stops (batches in flight finish and commit, the groups are left, then exit 0) on the
- * primary's `stop`, on SIGTERM or SIGINT, and when its IPC channel closes: the primary is gone,
+ * primary's `stop`, on SIGTERM (SIGINT it leaves to the primary, which gets it too from a
+ * terminal), and when its IPC channel closes: the primary is gone,
  * however it ended, and a worker never outlives it. Each stop is bounded; past the bound the
  * worker exits 1. It is not a program to start by hand.
  */
@@ -225,7 +226,9 @@ async function runWorker(): Promise<void> {
   process.off('disconnect', early);
   process.once('disconnect', () => stop('the primary is gone'));
   process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  // Ctrl-C reaches the whole process group: the primary stops the workers in order (after the
+  // gateway's requests in flight), so a worker does not stop on its own for it.
+  process.on('SIGINT', () => logger.info('SIGINT: the primary stops this worker'));
   process.on('message', (message: PrimaryMessage) => {
     if (message.type === 'stop') stop('asked by the primary');
     else if (message.type === 'metrics-request')

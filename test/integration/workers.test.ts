@@ -15,11 +15,9 @@
  * every wait.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, test } from 'node:test';
-
-import { Kafka, logLevel } from 'kafkajs';
 
 import { PIPELINE_APPLICATION_ID } from '../../processors/pipeline.js';
 import { seededRandom } from '../../processors/test-fixtures.js';
@@ -33,7 +31,7 @@ import {
   startMainJobProcess,
   type Transfer,
 } from '../support/http-producer.js';
-import { freePort, waitHttpOk } from '../support/processes.js';
+import { freePort, groupStates, startProcessorsProcess, waitHttpOk } from '../support/processes.js';
 import { stackEnv, uniqueName, type StackEnv } from '../support/stack.js';
 
 const env = stackEnv();
@@ -112,23 +110,13 @@ async function groupsWithMembers(
   groups: readonly string[],
   members: number,
 ): Promise<Map<string, number>> {
-  const admin = new Kafka({
-    clientId: uniqueName('workers-check'),
-    brokers: stack.kafkaBrokers,
-    logLevel: logLevel.NOTHING,
-    retry: { retries: 2 },
-  }).admin();
-  await admin.connect();
-  try {
-    return await until(`every group Stable with ${members} members`, GROUPS_TIMEOUT_MS, async () => {
-      const { groups: described } = await admin.describeGroups([...groups]);
-      const counts = new Map(described.map((group) => [group.groupId, group.members.length]));
-      const stable = described.every((group) => group.state === 'Stable' && group.members.length === members);
-      return stable && described.length === groups.length ? counts : undefined;
-    });
-  } finally {
-    await admin.disconnect();
-  }
+  return until(`every group Stable with ${members} members`, GROUPS_TIMEOUT_MS, async () => {
+    const states = await groupStates(stack, groups);
+    const stable = groups.every(
+      (id) => states.get(id)?.state === 'Stable' && states.get(id)?.members === members,
+    );
+    return stable ? new Map(groups.map((id) => [id, states.get(id)!.members])) : undefined;
+  });
 }
 
 async function metricsText(url: string): Promise<string> {
@@ -143,21 +131,6 @@ async function gone(pids: readonly number[], timeoutMs: number): Promise<void> {
   );
 }
 
-function startProcessors(stack: StackEnv, opsPort: number): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', 'app/processors.ts'], {
-    env: {
-      ...process.env,
-      PAYFLOW_KAFKA_BROKERS: stack.kafkaBrokers.join(','),
-      PAYFLOW_SCHEMA_REGISTRY_URL: stack.schemaRegistryUrl,
-      PAYFLOW_OPS_HOST: '127.0.0.1',
-      PAYFLOW_OPS_PORT: String(opsPort),
-      PAYFLOW_LOG_LEVEL: 'warn',
-      PAYFLOW_WORKERS: String(WORKERS),
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-}
-
 describe('PAYFLOW_WORKERS=2: the pipeline in two supervised worker processes', { skip }, () => {
   test(
     'npm run processors runs two workers, each a member of every processor group; /readyz and /metrics cover both; a SIGKILLed primary takes both workers down',
@@ -165,7 +138,10 @@ describe('PAYFLOW_WORKERS=2: the pipeline in two supervised worker processes', {
     async () => {
       if ('skip' in env) return;
       const opsPort = await freePort();
-      const primary = startProcessors(env, opsPort);
+      const primary = startProcessorsProcess(env, opsPort, {
+        PAYFLOW_LOG_LEVEL: 'warn',
+        PAYFLOW_WORKERS: String(WORKERS),
+      });
       const ops = `http://127.0.0.1:${opsPort}`;
       let workers: number[] = [];
       try {

@@ -70,6 +70,8 @@ export function startMainJobProcess(
       PAYFLOW_RATE_LIMIT_PER_MINUTE: '1000000',
       // A key whose holder was killed is free again after 2 s instead of 30.
       PAYFLOW_IDEMPOTENCY_LOCK_TTL_MS: '2000',
+      // One process unless `env` says otherwise, so a SIGKILL of it is a crash of the pipeline too.
+      PAYFLOW_WORKERS: '1',
       ...options.env,
     },
     stdio: ['ignore', options.stdout ?? 'ignore', 'inherit'],
