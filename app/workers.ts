@@ -54,6 +54,8 @@ export interface WorkerChild {
   kill(signal?: NodeJS.Signals): boolean;
   on(event: 'message', listener: (message: unknown) => void): this;
   on(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): this;
+  /** A fork that failed, or a message that could not be sent (its channel closed). */
+  on(event: 'error', listener: (error: Error) => void): this;
 }
 
 export interface WorkerPoolOptions {
@@ -291,6 +293,10 @@ export class WorkerPool {
         } else if (message.type === 'metrics') {
           slot.pendingMetrics.get(message.requestId)?.(message.metrics);
         }
+      });
+      child.on('error', (error) => {
+        if (slot.child === child)
+          this.#options.log.warn({ worker: slot.id, error: error.message }, 'pipeline worker channel error');
       });
       child.on('exit', (code, signal) => {
         resolveExit();
