@@ -12,7 +12,8 @@ import { uniqueName, type StackEnv } from './stack.js';
 
 /**
  * `npm run processors` on the stack, its operations server on `opsPort`. One process unless
- * `env` sets PAYFLOW_WORKERS, so a SIGKILL of it is a crash of the pipeline itself.
+ * `env` or the test's own PAYFLOW_WORKERS says otherwise, so a SIGKILL of it is a crash of the
+ * pipeline itself.
  */
 export function startProcessorsProcess(
   stack: StackEnv,
@@ -26,7 +27,7 @@ export function startProcessorsProcess(
       PAYFLOW_SCHEMA_REGISTRY_URL: stack.schemaRegistryUrl,
       PAYFLOW_OPS_HOST: '127.0.0.1',
       PAYFLOW_OPS_PORT: String(opsPort),
-      PAYFLOW_WORKERS: '1',
+      PAYFLOW_WORKERS: process.env.PAYFLOW_WORKERS ?? '1',
       ...env,
     },
     stdio: ['ignore', 'ignore', 'inherit'],
