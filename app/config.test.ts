@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync, execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
@@ -134,6 +135,41 @@ describe('configuration', () => {
       ),
       ['PAYFLOW_RECORD_RETRY_MAX_DELAY_MS must be at least PAYFLOW_RECORD_RETRY_INITIAL_DELAY_MS'],
     );
+  });
+
+  test('PAYFLOW_WORKERS is a whole number from 1 to 64, by default the cores (at most 64)', () => {
+    assert.equal(processorsConfig({ ...KAFKA, PAYFLOW_WORKERS: '3' }).workers, 3);
+    assert.equal(processorsConfig(KAFKA).workers, Math.min(availableParallelism(), 64));
+    const main = mainJobConfig({ ...JWT, ...KAFKA, PAYFLOW_WORKERS: '64' });
+    assert.equal(main.mode === 'kafka' && main.workers, 64);
+    for (const [value, problem] of [
+      ['0', 'PAYFLOW_WORKERS must be at least 1 (got "0")'],
+      ['65', 'PAYFLOW_WORKERS must be at most 64 (got "65")'],
+      ['two', 'PAYFLOW_WORKERS must be a whole number (got "two")'],
+      ['1.5', 'PAYFLOW_WORKERS must be a whole number (got "1.5")'],
+    ])
+      assert.deepEqual(
+        problemsOf(() => processorsConfig({ ...KAFKA, PAYFLOW_WORKERS: value })),
+        [problem],
+      );
+  });
+
+  test('the embedded mode notes a PAYFLOW_WORKERS above 1 that was set, since it runs in one process', () => {
+    const ignored = (env: Record<string, string>) => {
+      const config = mainJobConfig({ ...JWT, ...env });
+      assert.equal(config.mode, 'embedded');
+      return config.mode === 'embedded' ? config.ignoredWorkers : 'not embedded';
+    };
+    assert.equal(ignored({ PAYFLOW_WORKERS: '4' }), 4);
+    assert.equal(ignored({ PAYFLOW_WORKERS: '1' }), undefined);
+    assert.equal(ignored({ PAYFLOW_WORKERS: ' ' }), undefined);
+    assert.equal(ignored({}), undefined, 'the default is no request');
+  });
+
+  test("the documented default of PAYFLOW_WORKERS is the rule, not this machine's core count", () => {
+    const row = documentedVariables().find((variable) => variable.name === 'PAYFLOW_WORKERS');
+    assert.equal(row?.default, 'the core count (at most 64)');
+    assert.equal(row?.bounds, '1–64');
   });
 
   test("the README's configuration table is the schema's, row for row (npm run config:docs writes it)", () => {

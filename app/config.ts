@@ -11,6 +11,8 @@
  * test fails when the two differ. The variables of the local stack's scripts are listed too
  * (`STACK_VARIABLES`); they are read by bash, not by node.
  */
+import { availableParallelism } from 'node:os';
+
 import { z } from 'zod';
 
 import {
@@ -72,6 +74,22 @@ const PIPELINE_ENV = z.object({
   PAYFLOW_OPS_PORT: integer(0, 65_535)
     .default(9464)
     .describe('Port of `npm run processors`\u2019 operations endpoints'),
+});
+
+/** Upper bound of PAYFLOW_WORKERS. */
+export const MAX_WORKERS = 64;
+
+/** The default of PAYFLOW_WORKERS: the cores this process may use, within 1..MAX_WORKERS. */
+export function defaultWorkers(): number {
+  return Math.min(Math.max(availableParallelism(), 1), MAX_WORKERS);
+}
+
+const WORKERS_ENV = z.object({
+  PAYFLOW_WORKERS: integer(1, MAX_WORKERS)
+    .default(defaultWorkers)
+    .describe(
+      'Kafka mode: pipeline worker processes (each in every consumer group) of `npm start` and `npm run processors`; `1`: one process',
+    ),
 });
 
 const RUNTIME_ENV = z.object({
@@ -150,6 +168,7 @@ const EMBEDDED_ENV = z.object({
 export const ENV_SCHEMA = z.object({
   ...GATEWAY_ENV.shape,
   ...PIPELINE_ENV.shape,
+  ...WORKERS_ENV.shape,
   ...RUNTIME_ENV.shape,
   ...PROCESSORS_ENV.shape,
   ...EMBEDDED_ENV.shape,
@@ -290,8 +309,19 @@ export type MainJobConfig = {
   readonly gateway: GatewayConfig;
   readonly pipeline: PipelineSettings;
 } & (
-  | { readonly mode: 'embedded'; readonly embedded: EmbeddedSettings }
-  | { readonly mode: 'kafka'; readonly kafka: KafkaSettings; readonly postgres: PostgresSettings }
+  | {
+      readonly mode: 'embedded';
+      readonly embedded: EmbeddedSettings;
+      /** PAYFLOW_WORKERS when it was set above 1, which the embedded mode does not apply. */
+      readonly ignoredWorkers: number | undefined;
+    }
+  | {
+      readonly mode: 'kafka';
+      readonly kafka: KafkaSettings;
+      readonly postgres: PostgresSettings;
+      /** Pipeline worker processes beside the gateway's; 1: the pipeline runs in the gateway's process. */
+      readonly workers: number;
+    }
 );
 
 export interface ProcessorsConfig {
@@ -299,6 +329,8 @@ export interface ProcessorsConfig {
   readonly pipeline: PipelineSettings;
   readonly ops: { readonly host: string; readonly port: number };
   readonly logLevel: Env['PAYFLOW_LOG_LEVEL'];
+  /** Pipeline worker processes under the one with the operations server; 1: the pipeline runs in it. */
+  readonly workers: number;
 }
 
 export interface TopicsConfig {
@@ -354,6 +386,9 @@ export function parseConfig(env: NodeJS.ProcessEnv): Env {
   return values;
 }
 
+/** Whether a variable was given (a blank value counts as unset, as parsing takes it). */
+const isSet = (value: string | undefined): boolean => value !== undefined && value.trim() !== '';
+
 function kafkaSettings(env: Env, required: string): KafkaSettings {
   const problems: string[] = [];
   if (env.PAYFLOW_KAFKA_BROKERS === undefined) problems.push(`PAYFLOW_KAFKA_BROKERS is required ${required}`);
@@ -382,6 +417,8 @@ export function mainJobConfig(env: NodeJS.ProcessEnv): MainJobConfig {
         maxPayments: values.PAYFLOW_EMBEDDED_MAX_PAYMENTS,
         maxAccounts: values.PAYFLOW_EMBEDDED_MAX_ACCOUNTS,
       },
+      ignoredWorkers:
+        isSet(env.PAYFLOW_WORKERS) && values.PAYFLOW_WORKERS > 1 ? values.PAYFLOW_WORKERS : undefined,
     };
   }
   const kafka = kafkaSettings(values, 'in the Kafka mode (PAYFLOW_KAFKA_BROKERS is set)');
@@ -400,6 +437,7 @@ export function mainJobConfig(env: NodeJS.ProcessEnv): MainJobConfig {
       poolMax: values.PAYFLOW_POSTGRES_POOL_MAX,
       statementTimeoutMs: values.PAYFLOW_POSTGRES_STATEMENT_TIMEOUT_MS,
     },
+    workers: values.PAYFLOW_WORKERS,
   };
 }
 
@@ -411,6 +449,7 @@ export function processorsConfig(env: NodeJS.ProcessEnv): ProcessorsConfig {
     pipeline: pipelineSettings(values),
     ops: { host: values.PAYFLOW_OPS_HOST, port: values.PAYFLOW_OPS_PORT },
     logLevel: values.PAYFLOW_LOG_LEVEL,
+    workers: values.PAYFLOW_WORKERS,
   };
 }
 
@@ -455,14 +494,20 @@ function boundsOf(schema: z.ZodType): string {
   return '';
 }
 
+/** Defaults that depend on the machine, documented in words rather than as this machine's value. */
+const MACHINE_DEFAULTS: Readonly<Record<string, string>> = {
+  PAYFLOW_WORKERS: 'the core count (at most 64)',
+};
+
 /** Every variable with its doc and default, in schema order, then the stack's. */
 export function documentedVariables(): readonly Documented[] {
   const rows: Documented[] = Object.entries(ENV_SCHEMA.shape).map(([name, schema]) => {
     const parsed = (schema as z.ZodType).safeParse(undefined);
     const fallback =
-      parsed.success && parsed.data !== undefined
+      MACHINE_DEFAULTS[name] ??
+      (parsed.success && parsed.data !== undefined
         ? `\`${JSON.stringify(parsed.data).replace(/^"|"$/g, '')}\``
-        : 'unset';
+        : 'unset');
     return {
       name,
       description: (schema as z.ZodType).description ?? '',

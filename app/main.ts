@@ -1,5 +1,5 @@
 /**
- * The main job: PayFlow's ingress gateway and the whole payment pipeline behind it, in one process.
+ * The main job: PayFlow's ingress gateway and the whole payment pipeline behind it.
  *
  * - **Embedded default** (no `PAYFLOW_KAFKA_BROKERS`): the pipeline (accounts, dedupe, validate,
  *   ledger) on the in-memory driver, in-memory read models behind the gateway's queries. Needs no
@@ -8,7 +8,9 @@
  *   `PAYFLOW_POSTGRES_URL`): topics and changelogs created, contracts registered, the same
  *   topology on the Kafka driver with exactly-once processing; the gateway publishes commands to
  *   Kafka (acks=all) in the registry's wire format; the read models are the PostgreSQL payments
- *   and accounts projections, fed from the log by this process. A payment the log acknowledged
+ *   and accounts projections, fed from the log. The gateway runs in this process and the pipeline
+ *   with the read models' consumers in PAYFLOW_WORKERS supervised worker processes
+ *   (app/workers.ts; 1: all in this process). A payment the log acknowledged
  *   answers on its status URL at once (INITIATED) until the read model has it (read-your-writes,
  *   projections/accepted-payments.ts).
  *
@@ -23,8 +25,9 @@ import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { SignJWT } from 'jose';
 import pg from 'pg';
-import { pino } from 'pino';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { Kafka, logLevel } from 'kafkajs';
+import { pino, type Logger } from 'pino';
+import { collectDefaultMetrics, type Registry } from 'prom-client';
 
 import {
   buildGateway,
@@ -37,16 +40,20 @@ import {
 } from '../gateway/index.js';
 import { EmbeddedPipeline } from './embedded.js';
 import { ComponentHealth } from '../processors/runtime/supervision.js';
+import { pinoLogCreator } from '../processors/runtime/kafka/log.js';
 import { configOrExit, mainJobConfig, type MainJobConfig } from './config.js';
-import { pipelineStopBoundMs, startKafkaPipeline, type KafkaPipeline } from './kafka.js';
+import { kafkaJobSettings, notUpDetail, readModelsPool, startPipelineAndReadModels } from './kafka-job.js';
 import { Lifecycle } from './lifecycle.js';
+import { forkWorker, workerBounds } from './worker.js';
+import { ProcessTreeRegistry, WorkerPool } from './workers.js';
 import {
   MemoryAcceptedPayments,
   RedisAcceptedPayments,
   withAcceptedPayments,
   type AcceptedPaymentsStore,
 } from '../projections/accepted-payments.js';
-import { startPostgresReadModels } from './read-models.js';
+import { migrateAccountsProjection, PostgresAccountsProjection } from '../projections/postgres/accounts.js';
+import { migratePaymentsProjection, PostgresPaymentsProjection } from '../projections/postgres/payments.js';
 import { AVRO } from '../schemas/avro.js';
 import { createSchemaRegistry, registryAvroSerde, valueSubject } from '../schemas/registry.js';
 import type { Serde } from '../schemas/serde.js';
@@ -54,9 +61,6 @@ import type { AccountCommand, PaymentCommand } from '../schemas/types.js';
 import { TOPIC } from '../topics/catalogue.js';
 
 const DEV_TOKEN_TTL_S = 12 * 60 * 60;
-const POSTGRES_CONNECT_TIMEOUT_MS = 5_000;
-/** The client-side bound on a query is the server's statement timeout plus this. */
-const POSTGRES_QUERY_TIMEOUT_MARGIN_MS = 5_000;
 const REDIS_CONNECT_TIMEOUT_MS = 5_000;
 
 export interface MainJob {
@@ -80,6 +84,7 @@ type Log = (message: string, detail: Record<string, unknown>) => void;
 function embeddedWiring(
   config: Extract<MainJobConfig, { mode: 'embedded' }>,
   metricsRegistry: Registry,
+  log: Log,
   lifecycle: Lifecycle,
 ): Wiring {
   const health = new ComponentHealth({
@@ -96,6 +101,10 @@ function embeddedWiring(
   });
   pipeline.start();
   lifecycle.own('embedded pipeline', pipeline, (p) => p.stop());
+  if (config.ignoredWorkers !== undefined)
+    log('PAYFLOW_WORKERS applies to the Kafka mode only; the embedded mode runs in this one process', {
+      workers: config.ignoredWorkers,
+    });
   // A partition a program error stopped makes /readyz 503 naming it; commands are still taken
   // (the other partitions go on, and the stopped one processes them once restarted with a fix).
   const readiness = {
@@ -120,52 +129,19 @@ async function kafkaWiring(
   lifecycle: Lifecycle,
 ): Promise<Wiring> {
   const pool = lifecycle.own('PostgreSQL pool', readModelsPool(config.postgres, log), (p) => p.end());
-
   const logger = pino({ name: 'payflow', level: config.gateway.logLevel });
-  // One health for the process: the broker, the processors, the global tables, the read models.
-  const health = new ComponentHealth({ registry: metricsRegistry, log: logger });
-  const pipeline = lifecycle.own(
-    'pipeline',
-    await startKafkaPipeline(config.kafka, config.pipeline, { metricsRegistry, logger, health }),
-    (p) => p.stop(),
-    { closeTimeoutMs: pipelineStopBoundMs(config.pipeline) },
-  );
+  const backend =
+    config.workers === 1
+      ? await inProcessBackend(config, { metricsRegistry, logger, pool, lifecycle, log })
+      : await workersBackend(config, { metricsRegistry, logger, pool, lifecycle });
 
   const registry = createSchemaRegistry(config.kafka.registryUrl);
   const serde = <V>(topic: string, contract: Parameters<typeof registryAvroSerde<V>>[2]) =>
     registryAvroSerde<V>(registry, valueSubject(topic), contract);
-
-  const readModels = lifecycle.own(
-    'read models',
-    await startPostgresReadModels({
-      kafka: pipeline.kafka,
-      pool,
-      applicationId: config.kafka.applicationId,
-      statementTimeoutMs: config.postgres.statementTimeoutMs,
-      serdes: {
-        paymentEvent: serde(TOPIC.paymentsEvents, AVRO.PaymentEvent),
-        account: serde(TOPIC.accounts, AVRO.Account),
-        posting: serde(TOPIC.ledgerPostings, AVRO.LedgerPosting),
-        balance: serde(TOPIC.ledgerBalances, AVRO.AccountBalance),
-      },
-      metricsRegistry,
-      health,
-      produceTimeoutMs: config.gateway.publishTimeoutMs,
-      onError: (readModel, error, attempt, delayMs) =>
-        log('read model write failed; retrying', {
-          readModel,
-          attempt,
-          delayMs,
-          error: error instanceof Error ? error.message : String(error),
-        }),
-    }),
-    (r) => r.stop(),
-  );
-
   const publisher = lifecycle.own(
     'command publisher',
     await KafkaCommandPublisher.connect({
-      kafka: pipeline.kafka,
+      kafka: backend.kafka,
       serializer: commandSerializer(
         serde(TOPIC.paymentsCommands, AVRO.PaymentCommand),
         serde(TOPIC.accountsCommands, AVRO.AccountCommand),
@@ -178,7 +154,7 @@ async function kafkaWiring(
   );
 
   const accepted = acceptedPaymentsStore(gatewayRedis);
-  const readYourWrites = withAcceptedPayments(publisher, readModels.payments, accepted, (error) =>
+  const readYourWrites = withAcceptedPayments(publisher, backend.payments, accepted, (error) =>
     log(
       'the accepted-payments store failed; the status URL may answer 404 until the read model has the payment',
       { error: error instanceof Error ? error.message : String(error) },
@@ -189,24 +165,99 @@ async function kafkaWiring(
     ports: {
       publisher: readYourWrites.publisher,
       payments: readYourWrites.payments,
-      accounts: readModels.accounts,
-      ...readinessPorts(pipeline, health, pool),
+      accounts: backend.accounts,
+      ...readinessPorts(backend, pool),
     },
   };
 }
 
-/** The read models' pool: every query bounded on the server and, for a server gone silent, on the client. */
-function readModelsPool(postgres: Extract<MainJobConfig, { mode: 'kafka' }>['postgres'], log: Log): pg.Pool {
-  const pool = new pg.Pool({
-    connectionString: postgres.url,
-    max: postgres.poolMax,
-    connectionTimeoutMillis: POSTGRES_CONNECT_TIMEOUT_MS,
-    statement_timeout: postgres.statementTimeoutMs,
-    query_timeout: postgres.statementTimeoutMs + POSTGRES_QUERY_TIMEOUT_MARGIN_MS,
-    keepAlive: true,
+/** What the gateway uses of the pipeline and read models, wherever they run. */
+interface KafkaBackend {
+  readonly kafka: Kafka;
+  readonly payments: PostgresPaymentsProjection;
+  readonly accounts: PostgresAccountsProjection;
+  /** What is not up; undefined when all is. */
+  notUp(): string | undefined;
+  /** Why new commands are refused; undefined while they are taken. */
+  intakeRefused(): string | undefined;
+}
+
+interface BackendDeps {
+  readonly metricsRegistry: Registry;
+  readonly logger: Logger;
+  readonly pool: pg.Pool;
+  readonly lifecycle: Lifecycle;
+}
+
+/** PAYFLOW_WORKERS=1: the pipeline and the read models in this process. */
+async function inProcessBackend(
+  config: Extract<MainJobConfig, { mode: 'kafka' }>,
+  deps: BackendDeps & { readonly log: Log },
+): Promise<KafkaBackend> {
+  const health = new ComponentHealth({ registry: deps.metricsRegistry, log: deps.logger });
+  const { pipeline, readModels } = await startPipelineAndReadModels(kafkaJobSettings(config), {
+    ...deps,
+    health,
   });
-  pool.on('error', (error) => log('idle PostgreSQL connection failed', { error: error.message }));
-  return pool;
+  return {
+    kafka: pipeline.kafka,
+    payments: readModels.payments,
+    accounts: readModels.accounts,
+    notUp: () => notUpDetail(pipeline, health),
+    intakeRefused: () => pipeline.driver.notReadyDetail,
+  };
+}
+
+/**
+ * PAYFLOW_WORKERS > 1: the pipeline and the read models in that many worker processes. This
+ * process creates the read models' tables first (so the workers do not race to), serves their
+ * queries from its own pool and publishes commands with its own client.
+ */
+async function workersBackend(
+  config: Extract<MainJobConfig, { mode: 'kafka' }>,
+  deps: BackendDeps,
+): Promise<KafkaBackend> {
+  await migratePaymentsProjection(deps.pool);
+  await migrateAccountsProjection(deps.pool);
+  const settings = kafkaJobSettings(config);
+  const workers = deps.lifecycle.own(
+    'pipeline workers',
+    await WorkerPool.start({
+      count: config.workers,
+      spawn: (workerId) =>
+        forkWorker(workerId, { role: 'main-job', settings, logLevel: config.gateway.logLevel }),
+      log: deps.logger,
+      metricsRegistry: deps.metricsRegistry,
+      ...workerBounds(config.pipeline),
+    }),
+    (pool) => pool.stop(),
+    { closeTimeoutMs: workerBounds(config.pipeline).closeTimeoutMs },
+  );
+  if (deps.metricsRegistry instanceof ProcessTreeRegistry)
+    deps.metricsRegistry.include(() => workers.workerMetrics());
+  const kafka = new Kafka({
+    clientId: `${config.kafka.applicationId}-gateway`,
+    brokers: [...config.kafka.brokers],
+    logLevel: logLevel.WARN,
+    logCreator: pinoLogCreator(deps.logger),
+    connectionTimeout: 10_000,
+    requestTimeout: 30_000,
+  });
+  return {
+    kafka,
+    payments: new PostgresPaymentsProjection(deps.pool),
+    accounts: new PostgresAccountsProjection(deps.pool, {
+      statementTimeoutMs: config.postgres.statementTimeoutMs,
+    }),
+    notUp: () => {
+      const readiness = workers.readiness();
+      return readiness.ready ? undefined : readiness.detail;
+    },
+    intakeRefused: () => {
+      const intake = workers.intake();
+      return intake.accepting ? undefined : intake.detail;
+    },
+  };
 }
 
 /** The gateway's commands in the registry's wire format, by topic. */
@@ -227,15 +278,11 @@ function commandSerializer(
  * Readiness: every component up and PostgreSQL answering. Intake: new commands are refused while
  * the log or a processor can't take them; a read model that is down only delays the status URL.
  */
-function readinessPorts(
-  pipeline: KafkaPipeline,
-  health: ComponentHealth,
-  pool: pg.Pool,
-): Pick<GatewayPorts, 'readiness' | 'intake'> {
+function readinessPorts(backend: KafkaBackend, pool: pg.Pool): Pick<GatewayPorts, 'readiness' | 'intake'> {
   return {
     readiness: {
       check: async () => {
-        const notUp = pipeline.driver.notReadyDetail ?? health.describeNotUp();
+        const notUp = backend.notUp();
         if (notUp !== undefined) return { ready: false, detail: `not up: ${notUp}` };
         await pool.query('SELECT 1');
         return { ready: true };
@@ -243,8 +290,8 @@ function readinessPorts(
     },
     intake: {
       accepting: () => {
-        const notUp = pipeline.driver.notReadyDetail;
-        return notUp === undefined ? { accepting: true } : { accepting: false, detail: notUp };
+        const refused = backend.intakeRefused();
+        return refused === undefined ? { accepting: true } : { accepting: false, detail: refused };
       },
     },
   };
@@ -291,7 +338,8 @@ export async function startConfiguredMainJob(
   options: { readonly metricsRegistry?: Registry } = {},
 ): Promise<MainJob> {
   const gateway = config.gateway;
-  const metricsRegistry = options.metricsRegistry ?? new Registry();
+  // Its /metrics also serves the pipeline workers' metrics, when there are workers.
+  const metricsRegistry = options.metricsRegistry ?? new ProcessTreeRegistry();
   if (options.metricsRegistry === undefined)
     collectDefaultMetrics({ register: metricsRegistry, prefix: 'payflow_' });
 
@@ -314,7 +362,7 @@ export async function startConfiguredMainJob(
           );
     const wiring =
       config.mode === 'embedded'
-        ? embeddedWiring(config, metricsRegistry, lifecycle)
+        ? embeddedWiring(config, metricsRegistry, log, lifecycle)
         : await kafkaWiring(config, metricsRegistry, log, gatewayRedis, lifecycle);
     const idempotency = lifecycle.own(
       'idempotency store',

@@ -47,6 +47,71 @@ function procStat(pid: number): string[] | undefined {
   return text.slice(text.lastIndexOf(')') + 2).split(' ');
 }
 
+/** A process as recorded: its pid and start time (field 22), which tells a recycled pid apart. */
+export interface ProcessIdentity {
+  readonly pid: number;
+  readonly startTime: string;
+}
+
+/** The process `pid` is now, or undefined when there is none. */
+export function processIdentity(pid: number): ProcessIdentity | undefined {
+  try {
+    const stat = procStat(pid);
+    return stat?.[19] === undefined ? undefined : { pid, startTime: stat[19] };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the recorded process still runs (the same pid with the same start time). */
+export function stillRunning(process: ProcessIdentity): boolean {
+  return processIdentity(process.pid)?.startTime === process.startTime;
+}
+
+/** The processes below `pid` (its children, theirs, and so on) now, from /proc; empty elsewhere. */
+export function descendants(pid: number): ProcessIdentity[] {
+  const children = new Map<number, number[]>();
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return [];
+  }
+  for (const entry of entries) {
+    try {
+      const stat = procStat(Number(entry));
+      const parent = Number(stat?.[1]);
+      if (Number.isSafeInteger(parent))
+        children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
+    } catch {
+      // the process ended while the list was read
+    }
+  }
+  const found: ProcessIdentity[] = [];
+  const queue = [...(children.get(pid) ?? [])];
+  while (queue.length > 0 && found.length < 10_000) {
+    const next = queue.shift()!;
+    const identity = processIdentity(next);
+    if (identity !== undefined) found.push(identity);
+    queue.push(...(children.get(next) ?? []));
+  }
+  return found;
+}
+
+/**
+ * CPU milliseconds of these processes and of every child they reaped (fields 14-17), so a tree
+ * whose worker died and was forked again keeps the dead one's time.
+ */
+export function treeCpuMs(pids: readonly number[]): number | undefined {
+  let total = 0;
+  for (const pid of pids) {
+    const stat = procStat(pid);
+    if (stat === undefined) continue;
+    total += ((Number(stat[11]) + Number(stat[12]) + Number(stat[13]) + Number(stat[14])) * 1_000) / USER_HZ;
+  }
+  return Number.isFinite(total) ? total : undefined;
+}
+
 /** User + system CPU milliseconds a process has used so far. */
 export function processCpuMs(pid: number): number | undefined {
   try {

@@ -3,6 +3,11 @@
  * loop, apart from the load generator's. Started with `node --import tsx app/main.ts` (plus
  * bench/job-guard.ts, which stops it should the benchmark die), ready once `GET /readyz` answers
  * 200, stopped with SIGTERM and, when that takes too long, SIGKILL.
+ *
+ * In the Kafka mode the job runs its pipeline in PAYFLOW_WORKERS worker processes (the
+ * benchmark's own PAYFLOW_WORKERS is passed on; else the job's default, the cores). The
+ * benchmark records every process of the job's tree (pid and start time) whenever it looks at
+ * it, counts their CPU time together, and after the stop kills any recorded one still running.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -11,13 +16,15 @@ import { fileURLToPath } from 'node:url';
 
 import { REPO_ROOT, type StackServices } from './config.js';
 import { BenchError, Deadline, sleep, withTimeout } from './limits.js';
-import { processCpuMs } from './machine.js';
+import { descendants, processIdentity, stillRunning, treeCpuMs, type ProcessIdentity } from './machine.js';
 
 const GUARD = fileURLToPath(new URL('./job-guard.ts', import.meta.url));
 const STOP_GRACE_MS = 30_000;
 const KILL_WAIT_MS = 5_000;
 const READY_TIMEOUT_MS = 120_000;
 const OUTPUT_TAIL_LINES = 40;
+/** The benchmark's own variables the job is given as they are. */
+const PASSED_ON = ['PAYFLOW_WORKERS'] as const;
 
 /** Where the main job's queues and clocks must not be the limit of a benchmark. */
 const GATEWAY_LIMITS = {
@@ -60,6 +67,7 @@ function jobEnv(options: JobOptions, port: number, jwtSecret: string): NodeJS.Pr
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env))
     if (!name.startsWith('PAYFLOW_') && !name.startsWith('BENCH_')) env[name] = value;
+  for (const name of PASSED_ON) if (process.env[name] !== undefined) env[name] = process.env[name];
   if (options.mode === 'kafka') {
     if (options.services === undefined) throw new BenchError('the Kafka mode needs the stack servers');
     env.PAYFLOW_KAFKA_BROKERS = options.brokers.join(',');
@@ -82,6 +90,8 @@ export class MainJobProcess {
   readonly #child: ChildProcess;
   readonly #exit: Promise<number | null>;
   readonly #output: string[] = [];
+  /** Every process of the job's tree seen so far, the job first, by pid. */
+  readonly #tree = new Map<number, ProcessIdentity>();
   #exited = false;
 
   private constructor(
@@ -90,6 +100,8 @@ export class MainJobProcess {
     readonly jwtSecret: string,
   ) {
     this.#child = child;
+    const identity = child.pid === undefined ? undefined : processIdentity(child.pid);
+    if (identity !== undefined) this.#tree.set(identity.pid, identity);
     this.#exit = new Promise((resolve) =>
       child.once('exit', (code, signal) => {
         this.#exited = true;
@@ -128,9 +140,18 @@ export class MainJobProcess {
     return this.#exited ? undefined : this.#child.pid;
   }
 
-  /** CPU milliseconds the job has used so far (NaN when unknown). */
+  /** Records the processes now below the job. */
+  #record(): void {
+    if (this.pid === undefined) return;
+    for (const identity of descendants(this.pid)) this.#tree.set(identity.pid, identity);
+  }
+
+  /** CPU milliseconds the job's whole tree has used so far (NaN when unknown). */
   cpuMs(): number {
-    return this.pid === undefined ? Number.NaN : (processCpuMs(this.pid) ?? Number.NaN);
+    if (this.pid === undefined) return Number.NaN;
+    this.#record();
+    const running = [...this.#tree.values()].filter(stillRunning).map((identity) => identity.pid);
+    return treeCpuMs(running) ?? Number.NaN;
   }
 
   /** The last lines the job wrote, for a failure message. */
@@ -149,7 +170,10 @@ export class MainJobProcess {
       try {
         const response = await fetch(`${this.baseUrl}/readyz`, { signal: AbortSignal.timeout(2_000) });
         await response.arrayBuffer();
-        if (response.status === 200) return;
+        if (response.status === 200) {
+          this.#record();
+          return;
+        }
         last = `GET /readyz answered ${response.status}`;
       } catch (error) {
         last = error instanceof Error ? error.message : String(error);
@@ -161,8 +185,20 @@ export class MainJobProcess {
     );
   }
 
-  /** SIGTERM (in-flight requests and batches finish), SIGKILL when that takes over 30 s. */
+  /**
+   * SIGTERM (in-flight requests and batches finish, the job stops its workers), SIGKILL when that
+   * takes over 30 s; then SIGKILL for every recorded process of the tree still running.
+   */
   async stop(): Promise<void> {
+    this.#record();
+    try {
+      await this.#stopJob();
+    } finally {
+      this.#killLeftovers();
+    }
+  }
+
+  async #stopJob(): Promise<void> {
     if (this.#exited || this.#child.pid === undefined) return;
     this.#child.kill('SIGTERM');
     const stopped = await withTimeout(this.#exit, STOP_GRACE_MS, 'stopping the main job').then(
@@ -172,5 +208,16 @@ export class MainJobProcess {
     if (stopped) return;
     this.#child.kill('SIGKILL');
     await withTimeout(this.#exit, KILL_WAIT_MS, 'killing the main job');
+  }
+
+  #killLeftovers(): void {
+    for (const identity of this.#tree.values()) {
+      if (!stillRunning(identity)) continue;
+      try {
+        process.kill(identity.pid, 'SIGKILL');
+      } catch {
+        // it ended meanwhile
+      }
+    }
   }
 }

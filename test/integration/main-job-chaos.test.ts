@@ -24,8 +24,6 @@ import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { after, describe, test } from 'node:test';
 
-import { Kafka, logLevel } from 'kafkajs';
-
 import { PIPELINE_APPLICATION_ID } from '../../processors/pipeline.js';
 import { seededRandom } from '../../processors/test-fixtures.js';
 import { kill, sleep } from '../support/eos-harness.js';
@@ -40,9 +38,9 @@ import {
   type Answer,
   type Transfer,
 } from '../support/http-producer.js';
-import { freePort, waitHttpOk } from '../support/processes.js';
+import { freePort, groupStates, waitHttpOk, type GroupStates } from '../support/processes.js';
 import { runStack, unmanagedReason } from '../support/stack-control.js';
-import { stackEnv, uniqueName, type StackEnv } from '../support/stack.js';
+import { stackEnv, uniqueName } from '../support/stack.js';
 
 const env = stackEnv();
 
@@ -165,8 +163,6 @@ interface Outage {
   drainedAfterMs?: number;
 }
 
-type GroupStates = ReadonlyMap<string, { readonly state: string; readonly members: number }>;
-
 const message = (error: unknown): string => (error instanceof Error ? error.message : JSON.stringify(error));
 
 async function readyzStatus(base: string): Promise<number> {
@@ -176,25 +172,6 @@ async function readyzStatus(base: string): Promise<number> {
     return response.status;
   } catch {
     return 0;
-  }
-}
-
-/** Each group's state and member count, as `describeGroups` reports it. */
-async function groupStates(stack: StackEnv): Promise<GroupStates> {
-  const admin = new Kafka({
-    clientId: uniqueName('chaos-check'),
-    brokers: stack.kafkaBrokers,
-    logLevel: logLevel.NOTHING,
-    retry: { retries: 2 },
-  }).admin();
-  await admin.connect();
-  try {
-    const { groups } = await admin.describeGroups(GROUPS);
-    return new Map(
-      groups.map((group) => [group.groupId, { state: group.state, members: group.members.length }]),
-    );
-  } finally {
-    await admin.disconnect();
   }
 }
 
@@ -315,7 +292,7 @@ describe('the main job on Kafka while the broker, PostgreSQL and the job itself 
        * payments accepted at least PROGRESS_AGE_MS ago are (ended ones show the pipeline moves).
        */
       const snapshot = async (when: string) => {
-        const states = await groupStates(stack).catch((error: unknown) => message(error));
+        const states = await groupStates(stack, GROUPS).catch((error: unknown) => message(error));
         t.diagnostic(
           `consumer groups ${when} (state/members): ${
             typeof states === 'string' ? states : GROUPS.map((id) => groupLine(states, id)).join(', ')
@@ -531,7 +508,7 @@ describe('the main job on Kafka while the broker, PostgreSQL and the job itself 
             let error: unknown;
             for (;;) {
               try {
-                last = await groupStates(stack);
+                last = await groupStates(stack, GROUPS);
                 error = undefined;
               } catch (caught) {
                 error = caught;

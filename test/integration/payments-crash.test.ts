@@ -12,7 +12,7 @@
  * Bounded: 20 accounts, 2,000 payments, 4 kills, loopback only, a deadline on every wait.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
 
@@ -32,7 +32,7 @@ import type {
 } from '../../schemas/types.js';
 import { TOPIC } from '../../topics/catalogue.js';
 import { kill, sleep } from '../support/eos-harness.js';
-import { freePort, waitHttpOk } from '../support/processes.js';
+import { freePort, startProcessorsProcess as startProcessors, waitHttpOk } from '../support/processes.js';
 import { stackEnv, uniqueName, type StackEnv } from '../support/stack.js';
 
 const env = stackEnv();
@@ -51,19 +51,6 @@ const RETRY_EVERY = 25;
 const READY_TIMEOUT_MS = 90_000;
 const SETTLE_TIMEOUT_MS = 240_000;
 const TERMINAL = new Set(['PaymentCompleted', 'PaymentRejected']);
-
-function startProcessors(stack: StackEnv, opsPort: number): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', 'app/processors.ts'], {
-    env: {
-      ...process.env,
-      PAYFLOW_KAFKA_BROKERS: stack.kafkaBrokers.join(','),
-      PAYFLOW_SCHEMA_REGISTRY_URL: stack.schemaRegistryUrl,
-      PAYFLOW_OPS_HOST: '127.0.0.1',
-      PAYFLOW_OPS_PORT: String(opsPort),
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-}
 
 const waitReady = (child: ChildProcess, opsPort: number): Promise<void> =>
   waitHttpOk(child, `http://127.0.0.1:${opsPort}/readyz`, READY_TIMEOUT_MS);

@@ -54,7 +54,7 @@ export interface Transfer {
 export function startMainJobProcess(
   stack: StackEnv,
   port: number,
-  options: { readonly stdout?: 'ignore' | 'pipe' } = {},
+  options: { readonly stdout?: 'ignore' | 'pipe'; readonly env?: Readonly<Record<string, string>> } = {},
 ): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', 'app/main.ts'], {
     env: {
@@ -70,6 +70,10 @@ export function startMainJobProcess(
       PAYFLOW_RATE_LIMIT_PER_MINUTE: '1000000',
       // A key whose holder was killed is free again after 2 s instead of 30.
       PAYFLOW_IDEMPOTENCY_LOCK_TTL_MS: '2000',
+      // One process unless `env` or the test's own PAYFLOW_WORKERS says otherwise, so a SIGKILL
+      // of it is a crash of the pipeline too.
+      PAYFLOW_WORKERS: process.env.PAYFLOW_WORKERS ?? '1',
+      ...options.env,
     },
     stdio: ['ignore', options.stdout ?? 'ignore', 'inherit'],
   });

@@ -2,10 +2,37 @@
  * Child processes a test starts and kills itself: a free loopback port to give one, and a wait
  * until it answers on HTTP. Tests stop only the processes they started, by their own handles.
  */
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 
+import { Kafka, logLevel } from 'kafkajs';
+
 import { sleep } from './eos-harness.js';
+import { uniqueName, type StackEnv } from './stack.js';
+
+/**
+ * `npm run processors` on the stack, its operations server on `opsPort`. One process unless
+ * `env` or the test's own PAYFLOW_WORKERS says otherwise, so a SIGKILL of it is a crash of the
+ * pipeline itself.
+ */
+export function startProcessorsProcess(
+  stack: StackEnv,
+  opsPort: number,
+  env: Readonly<Record<string, string>> = {},
+): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', 'app/processors.ts'], {
+    env: {
+      ...process.env,
+      PAYFLOW_KAFKA_BROKERS: stack.kafkaBrokers.join(','),
+      PAYFLOW_SCHEMA_REGISTRY_URL: stack.schemaRegistryUrl,
+      PAYFLOW_OPS_HOST: '127.0.0.1',
+      PAYFLOW_OPS_PORT: String(opsPort),
+      PAYFLOW_WORKERS: process.env.PAYFLOW_WORKERS ?? '1',
+      ...env,
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+}
 
 /** A TCP port free on 127.0.0.1 at the time of the call. */
 export async function freePort(): Promise<number> {
@@ -30,4 +57,25 @@ export async function waitHttpOk(child: ChildProcess, url: string, timeoutMs: nu
     await sleep(200);
   }
   throw new Error(`${url} did not answer within ${timeoutMs} ms`);
+}
+
+export type GroupStates = ReadonlyMap<string, { readonly state: string; readonly members: number }>;
+
+/** Each consumer group's state and member count, as the broker's `describeGroups` reports it. */
+export async function groupStates(stack: StackEnv, groupIds: readonly string[]): Promise<GroupStates> {
+  const admin = new Kafka({
+    clientId: uniqueName('group-check'),
+    brokers: stack.kafkaBrokers,
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 2 },
+  }).admin();
+  await admin.connect();
+  try {
+    const { groups } = await admin.describeGroups([...groupIds]);
+    return new Map(
+      groups.map((group) => [group.groupId, { state: group.state, members: group.members.length }]),
+    );
+  } finally {
+    await admin.disconnect();
+  }
 }
