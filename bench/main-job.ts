@@ -5,7 +5,9 @@
  * 200, stopped with SIGTERM and, when that takes too long, SIGKILL.
  *
  * In the Kafka mode the job runs its pipeline in PAYFLOW_WORKERS worker processes (the
- * benchmark's own PAYFLOW_WORKERS is passed on; else the job's default, the cores). The
+ * benchmark's own PAYFLOW_WORKERS is passed on; else the job's default, the cores), and so are
+ * PAYFLOW_COMMIT_INTERVAL_MS and PAYFLOW_MAX_RECORDS_PER_TRANSACTION, to measure the runtime's
+ * commit policy. The
  * benchmark records every process of the job's tree (pid and start time) whenever it looks at
  * it, counts their CPU time together, and after the stop kills any recorded one still running.
  */
@@ -24,7 +26,11 @@ const KILL_WAIT_MS = 5_000;
 const READY_TIMEOUT_MS = 120_000;
 const OUTPUT_TAIL_LINES = 40;
 /** The benchmark's own variables the job is given as they are. */
-const PASSED_ON = ['PAYFLOW_WORKERS'] as const;
+const PASSED_ON = [
+  'PAYFLOW_WORKERS',
+  'PAYFLOW_COMMIT_INTERVAL_MS',
+  'PAYFLOW_MAX_RECORDS_PER_TRANSACTION',
+] as const;
 
 /** Where the main job's queues and clocks must not be the limit of a benchmark. */
 const GATEWAY_LIMITS = {
