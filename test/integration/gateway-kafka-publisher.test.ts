@@ -1,6 +1,6 @@
 /**
  * The gateway's Kafka publisher against the real broker: a command is on the topic, keyed by
- * its payment, with the correlation id, principal and idempotency key in headers, by the time
+ * its sender's account, with the correlation id, principal and idempotency key in headers, by the time
  * publish resolves; a topic that does not exist fails the publish instead of hanging; many
  * concurrent publishes share produce requests and still land exactly once, in order per key.
  */
@@ -49,7 +49,7 @@ describe('Kafka command publisher', { skip }, () => {
     await admin.disconnect();
   }
 
-  test('a published payment command is on the topic, keyed by payment id, with its headers, when publish resolves', async () => {
+  test("a published payment command is on the topic, keyed by its sender's account, with its headers, when publish resolves", async () => {
     const publisher = await KafkaCommandPublisher.connect({
       kafka,
       serializer: jsonSerializer,
@@ -106,11 +106,7 @@ describe('Kafka command publisher', { skip }, () => {
       });
     });
     await consumer.disconnect();
-    assert.equal(
-      received.key,
-      JSON.stringify([command.principal, command.idempotencyKey]),
-      'keyed by the idempotency scope',
-    );
+    assert.equal(received.key, command.senderAccountId, "keyed by the sender's account");
     assert.equal((JSON.parse(received.value) as { amountMinor: string }).amountMinor, '9007199254740993');
     assert.equal(received.timestamp, '1795000000000');
     assert.deepEqual(received.headers, {
@@ -188,7 +184,7 @@ describe('Kafka command publisher', { skip }, () => {
           principal: `merchant-${k}`,
           idempotencyKey: `key-${k}`,
           requestHash: 'hash',
-          senderAccountId: 'acc-a',
+          senderAccountId: `sender-${k}`,
           recipientAccountId: 'acc-b',
           amountMinor: BigInt(sequence + 1),
           currency: 'EUR',

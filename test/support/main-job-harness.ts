@@ -78,36 +78,33 @@ async function until<T>(
   }
 }
 
+/**
+ * Follows the embedded pipeline's `payments.commands` and `ledger.postings` from the moment the
+ * harness starts, as the Kafka harness follows the topics: the embedded job's logs are pipes
+ * that drop what its processors consumed, so the records are kept here as they are appended.
+ */
 function embeddedLog(job: MainJob): LogAccess {
   const driver = job.embedded!.driver;
   const commandSerde = AVRO.PaymentCommand;
+  const ingress = new Map<string, RawCommand>();
+  const debits = new Map<string, number>();
+  driver.onAppend((record) => {
+    if (record.value === null) return;
+    if (record.topic === TOPIC.paymentsCommands) {
+      const { paymentId } = commandSerde.decode(record.value);
+      if (!ingress.has(paymentId))
+        ingress.set(paymentId, { key: record.key, value: record.value, headers: { ...record.headers } });
+    } else if (record.topic === TOPIC.ledgerPostings) {
+      const posting = AVRO.LedgerPosting.decode(record.value);
+      if (posting.leg === 'DEBIT') debits.set(posting.paymentId, (debits.get(posting.paymentId) ?? 0) + 1);
+    }
+  });
   return {
-    ingressRecord: (paymentId) => {
-      const record = driver
-        .records(TOPIC.paymentsCommands)
-        .find((r) => r.value !== null && commandSerde.decode(r.value).paymentId === paymentId);
-      return Promise.resolve(
-        record === undefined
-          ? undefined
-          : {
-              key: record.key,
-              value: record.value!,
-              headers: { ...record.headers },
-            },
-      );
-    },
+    ingressRecord: (paymentId) => Promise.resolve(ingress.get(paymentId)),
     appendIngress: (record) =>
       driver.pipeRaw(TOPIC.paymentsCommands, record.key, record.value, { headers: record.headers }),
     encodeCommand: (command) => Promise.resolve(commandSerde.encode(command)),
-    debitPostings: () => {
-      const counts = new Map<string, number>();
-      for (const record of driver.records(TOPIC.ledgerPostings)) {
-        if (record.value === null) continue;
-        const posting = AVRO.LedgerPosting.decode(record.value);
-        if (posting.leg === 'DEBIT') counts.set(posting.paymentId, (counts.get(posting.paymentId) ?? 0) + 1);
-      }
-      return Promise.resolve(counts);
-    },
+    debitPostings: () => Promise.resolve(new Map(debits)),
     close: () => Promise.resolve(),
   };
 }
