@@ -205,8 +205,8 @@ describe('the pipeline worker pool', () => {
     const { forked, options } = fixture({ statusStaleMs: 1_000 });
     const pool = await WorkerPool.start(options);
     assert.deepEqual(pool.readiness(), { ready: true });
-    forked[0]!.tell({ type: 'status', ready: false, notReadyDetail: 'not up: processor:ledger' });
-    assert.deepEqual(pool.readiness(), { ready: false, detail: 'worker 1: not up: processor:ledger' });
+    forked[0]!.tell({ type: 'status', ready: false, notReadyDetail: 'not up: subtopology:payments' });
+    assert.deepEqual(pool.readiness(), { ready: false, detail: 'worker 1: not up: subtopology:payments' });
     forked[0]!.tell({ type: 'status', ready: true });
     const later = Date.now() + 5_000;
     assert.match(

@@ -162,7 +162,10 @@ describe('PAYFLOW_WORKERS=2: the pipeline in two supervised worker processes', {
         for (const worker of ['1', '2'])
           assert.match(
             text,
-            new RegExp(`^payflow_component_up\\{component="processor:ledger",worker="${worker}"\\} 1$`, 'm'),
+            new RegExp(
+              `^payflow_component_up\\{component="subtopology:payments",worker="${worker}"\\} 1$`,
+              'm',
+            ),
           );
       } finally {
         await kill(primary, 'SIGKILL');
