@@ -45,6 +45,8 @@ export function paymentEvent(type: PaymentEventType, stamp: EventStamp): Payment
     correlationId: stamp.correlationId,
     initiated: null,
     rejection: null,
+    risk: null,
+    review: null,
   };
 }
 

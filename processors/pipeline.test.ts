@@ -345,6 +345,8 @@ describe('the payment pipeline on the in-memory driver', () => {
         amountMinor: 100n,
       }),
       nextSequence: 2,
+      velocity: null,
+      risk: null,
     };
     await driver.pipe(TOPIC.paymentsValidated, 'funding:EUR', inFlight, { timestampMs: T0 });
     assert.deepEqual(driver.records(DLQ), []);

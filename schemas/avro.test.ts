@@ -126,6 +126,8 @@ const samples: {
         reference: null,
       },
       rejection: null,
+      risk: null,
+      review: null,
     },
     ...REJECTION_CODES.map((code, index): PaymentEvent => ({
       eventId: `pay-${index}:1`,
@@ -137,9 +139,11 @@ const samples: {
       correlationId: null,
       initiated: null,
       rejection: { code, detail: index % 2 === 0 ? null : `because ${code}` },
+      risk: null,
+      review: null,
     })),
   ] satisfies PaymentEvent[],
-  PaymentInFlight: [{ command, nextSequence: 3 }] satisfies PaymentInFlight[],
+  PaymentInFlight: [{ command, nextSequence: 3, velocity: null, risk: null }] satisfies PaymentInFlight[],
   CreditInstruction: [
     {
       paymentId: 'pay-1',
@@ -169,6 +173,31 @@ const samples: {
       postingId: 'pay-2:debit',
       updatedAtMs: AT,
     },
+  ],
+  ReviewDecision: [
+    {
+      decisionId: 'd-1',
+      paymentId: 'pay-1',
+      senderAccountId: 'acc-a',
+      decision: 'APPROVE',
+      reviewer: 'reviewer-1',
+      note: null,
+      decidedAtMs: AT,
+    },
+    {
+      decisionId: 'd-2',
+      paymentId: 'pay-2',
+      senderAccountId: 'acc-a',
+      decision: 'DECLINE',
+      reviewer: 'reviewer-1',
+      note: 'called the customer',
+      decidedAtMs: AT,
+    },
+  ],
+  DenyListEntry: [
+    { kind: 'DEVICE', value: 'dev-1', addedBy: 'admin-1', addedAtMs: AT },
+    { kind: 'IP', value: '203.0.113.7', addedBy: 'admin-1', addedAtMs: AT },
+    { kind: 'ACCOUNT', value: 'acc-x', addedBy: 'admin-1', addedAtMs: AT },
   ],
 };
 

@@ -25,9 +25,11 @@ import type {
   KycTier,
   LedgerPosting,
   AccountBalance,
+  DenyListEntry,
   PaymentCommand,
   PaymentEvent,
   PaymentInFlight,
+  ReviewDecision,
 } from './types.js';
 
 export type AvroType = avro.Type;
@@ -306,11 +308,15 @@ const TYPES = loadTypes([
   'PaymentCommand.avsc',
   'AccountCommand.avsc',
   'Account.avsc',
+  'RiskAssessment.avsc',
+  'VelocityCounts.avsc',
   'PaymentEvent.avsc',
   'PaymentInFlight.avsc',
   'CreditInstruction.avsc',
   'LedgerPosting.avsc',
   'AccountBalance.avsc',
+  'ReviewDecision.avsc',
+  'DenyListEntry.avsc',
 ]);
 
 function typeOf(file: string): avro.Type {
@@ -354,6 +360,12 @@ export const AVRO = {
     typeOf('AccountBalance.avsc'),
     plainMapping(),
   ),
+  ReviewDecision: contract<ReviewDecision>(
+    'ReviewDecision.avsc',
+    typeOf('ReviewDecision.avsc'),
+    plainMapping(),
+  ),
+  DenyListEntry: contract<DenyListEntry>('DenyListEntry.avsc', typeOf('DenyListEntry.avsc'), plainMapping()),
 } as const;
 
 /** The avsc type of each record, by its TypeScript name. */

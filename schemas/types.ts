@@ -95,11 +95,45 @@ export const REJECTION_CODES = [
   'IDEMPOTENCY_KEY_REUSED',
   'DUPLICATE_REQUEST',
   'RECORD_DEAD_LETTERED',
+  'VELOCITY_LIMIT_EXCEEDED',
+  'FRAUD_BLOCKED',
+  'REVIEW_DECLINED',
+  'REVIEW_TIMEOUT',
 ] as const;
 export type RejectionCode = (typeof REJECTION_CODES)[number];
 
 export type PaymentEventType =
-  'PaymentInitiated' | 'PaymentValidated' | 'PaymentDebited' | 'PaymentCompleted' | 'PaymentRejected';
+  | 'PaymentInitiated'
+  | 'PaymentValidated'
+  | 'PaymentDebited'
+  | 'PaymentCompleted'
+  | 'PaymentRejected'
+  | 'PaymentScored'
+  | 'PaymentHeld';
+
+/** One contribution to a fraud score. */
+export interface RiskReason {
+  readonly code: string;
+  readonly points: number;
+  readonly detail: string | null;
+}
+
+export type RiskDecision = 'PASS' | 'HOLD' | 'BLOCK';
+
+/** A payment's fraud score (0..100), its decision and every contribution to it. */
+export interface RiskAssessment {
+  readonly score: number;
+  readonly decision: RiskDecision;
+  readonly reasons: readonly RiskReason[];
+}
+
+/** How a held payment's review ended, on the event that ends it. */
+export interface ReviewOutcome {
+  readonly verdict: 'APPROVE' | 'DECLINE' | 'TIMEOUT';
+  readonly reviewer: string | null;
+  readonly note: string | null;
+  readonly decisionId: string | null;
+}
 
 /** The facts of the command, carried on PaymentInitiated. */
 export interface PaymentFacts {
@@ -132,6 +166,10 @@ export interface PaymentEvent {
   readonly initiated: PaymentFacts | null;
   /** Set on PaymentRejected only. */
   readonly rejection: { readonly code: RejectionCode; readonly detail: string | null } | null;
+  /** Set on PaymentScored and PaymentHeld. */
+  readonly risk: RiskAssessment | null;
+  /** Set on the event that ends a review. */
+  readonly review: ReviewOutcome | null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -146,6 +184,40 @@ export interface PaymentEvent {
 export interface PaymentInFlight {
   readonly command: PaymentCommand;
   readonly nextSequence: number;
+  /** Set by the velocity step (null before it, and for deposits). */
+  readonly velocity: VelocityCounts | null;
+  /** Set by fraud scoring (null before it, and for deposits). */
+  readonly risk: RiskAssessment | null;
+}
+
+/** A sender's counts in the velocity windows, this payment included. */
+export interface VelocityCounts {
+  readonly count1m: number;
+  readonly count1h: number;
+  readonly count24h: number;
+  readonly amount24hMinor: bigint;
+  readonly kycTier: KycTier;
+}
+
+/** A reviewer's verdict on a held payment (`reviews.decisions`, keyed by senderAccountId). */
+export interface ReviewDecision {
+  readonly decisionId: string;
+  readonly paymentId: string;
+  readonly senderAccountId: string;
+  readonly decision: 'APPROVE' | 'DECLINE';
+  readonly reviewer: string;
+  readonly note: string | null;
+  readonly decidedAtMs: number;
+}
+
+export type DenyListKind = 'DEVICE' | 'IP' | 'ACCOUNT';
+
+/** An entry of the deny list (`risk.denylist`, compacted, keyed by `<kind>:<value>`). */
+export interface DenyListEntry {
+  readonly kind: DenyListKind;
+  readonly value: string;
+  readonly addedBy: string;
+  readonly addedAtMs: number;
 }
 
 /**
@@ -184,7 +256,7 @@ export interface LedgerPosting {
   /** `<paymentId>:debit` or `<paymentId>:credit`: a posting is applied at most once. */
   readonly postingId: string;
   readonly paymentId: string;
-  readonly leg: 'DEBIT' | 'CREDIT';
+  readonly leg: 'DEBIT' | 'CREDIT' | 'HOLD' | 'VOID';
   readonly currency: CurrencyCode;
   readonly lines: readonly { readonly accountId: string; readonly amountMinor: bigint }[];
   /** The time of the payment's command, the same on both legs. */

@@ -48,7 +48,7 @@ test('the first command of a scope is initiated at sequence 0 and passed on with
   const decision = decide(first, undefined, T0);
   assert.equal(decision.outcome, 'accepted');
   assert.deepEqual(decision.seen, seenFirst);
-  assert.deepEqual(decision.accepted, { command: first, nextSequence: 1 });
+  assert.deepEqual(decision.accepted, { command: first, nextSequence: 1, velocity: null, risk: null });
   assert.deepEqual(decision.events, [
     {
       eventId: 'pay-1:0',
@@ -69,6 +69,8 @@ test('the first command of a scope is initiated at sequence 0 and passed on with
         reference: 'invoice 7',
       },
       rejection: null,
+      risk: null,
+      review: null,
     },
   ]);
 });

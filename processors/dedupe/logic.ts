@@ -83,7 +83,13 @@ export function decideDedupe(input: DedupeInput): DedupeDecision {
       requestHash: command.requestHash,
       firstSeenMs: nowMs,
     };
-    return { outcome: 'accepted', scope, seen, events: [initiated], accepted: { command, nextSequence: 1 } };
+    return {
+      outcome: 'accepted',
+      scope,
+      seen,
+      events: [initiated],
+      accepted: { command, nextSequence: 1, velocity: null, risk: null },
+    };
   }
   if (original.commandId === command.commandId || original.paymentId === command.paymentId) {
     return { outcome: 'redelivered', scope, original };

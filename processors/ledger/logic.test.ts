@@ -50,6 +50,8 @@ class Partition {
 const transfer = (amountMinor: bigint, overrides = {}): PaymentInFlight => ({
   command: paymentCommand({ amountMinor, ...overrides }),
   nextSequence: 2,
+  velocity: null,
+  risk: null,
 });
 const deposit = (
   recipientAccountId: string,
@@ -64,6 +66,8 @@ const deposit = (
     amountMinor,
   }),
   nextSequence: 2,
+  velocity: null,
+  risk: null,
 });
 
 function withBalance(balance: bigint, partition = 0): Partition {
@@ -187,6 +191,8 @@ test('the credit leg moves the money from the partition transit account to the r
     correlationId: 'corr-1',
     initiated: null,
     rejection: null,
+    risk: null,
+    review: null,
   });
   assert.equal(p.balances.get('acc-b'), 1_250n);
 });
@@ -237,6 +243,8 @@ test('a debit whose lines would not balance per currency is a broken invariant, 
       amountMinor: 100n,
     }),
     nextSequence: 2,
+    velocity: null,
+    risk: null,
   };
   assert.throws(() => ledger.debit(inFlight), InvariantError);
   assert.deepEqual([...ledger.balances], []);
@@ -273,7 +281,7 @@ test('a hand-off whose sequence would go back in the payment history is a broken
   const ledger = new Partition(0);
   ledger.balances.set('acc-a', 5_000n);
   assert.throws(
-    () => ledger.debit({ command: paymentCommand(), nextSequence: 1 }),
+    () => ledger.debit({ command: paymentCommand(), nextSequence: 1, velocity: null, risk: null }),
     /payment pay-1: debit would emit sequence 1, before the earlier stages' events/,
   );
   const credit: CreditInstruction = {
@@ -382,7 +390,7 @@ test('random deposits and transfers, delivered out of order and twice, keep cust
           currency,
           amountMinor,
         });
-        delivered.push({ command, nextSequence: 2 });
+        delivered.push({ command, nextSequence: 2, velocity: null, risk: null });
         debit(delivered.at(-1)!, step);
       } else if (roll < 0.65) {
         const sender = pick(ids);
@@ -396,7 +404,7 @@ test('random deposits and transfers, delivered out of order and twice, keep cust
           currency,
           amountMinor,
         });
-        delivered.push({ command, nextSequence: 2 });
+        delivered.push({ command, nextSequence: 2, velocity: null, risk: null });
         debit(delivered.at(-1)!, step);
       } else if (roll < 0.75 && delivered.length > 0) {
         // A payment delivered to the ledger again: its debit is never posted twice.

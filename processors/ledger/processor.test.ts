@@ -53,7 +53,7 @@ const transfer = (paymentId: string, amountMinor: bigint): PaymentCommand =>
 
 /** A validated payment as the validate processor publishes it: keyed by sender. */
 async function validated(command: PaymentCommand, timestampMs: number): Promise<void> {
-  const inFlight: PaymentInFlight = { command, nextSequence: 2 };
+  const inFlight: PaymentInFlight = { command, nextSequence: 2, velocity: null, risk: null };
   await driver.pipe(TOPIC.paymentsValidated, command.senderAccountId, inFlight, { timestampMs });
 }
 

@@ -31,7 +31,7 @@ function validate(
   table: ReadonlyMap<string, Account> = accounts,
 ): ValidationDecision {
   return validatePayment({
-    inFlight: { command: paymentCommand(overrides), nextSequence: 1 },
+    inFlight: { command: paymentCommand(overrides), nextSequence: 1, velocity: null, risk: null },
     accounts: (id) => table.get(id),
     nowMs: 5_000,
     recordedAtMs: 5_040,
@@ -54,6 +54,8 @@ function assertRejected(overrides: Partial<PaymentCommand>, code: RejectionCode,
     correlationId: 'corr-1',
     initiated: null,
     rejection: { code, detail: decision.violation.detail },
+    risk: null,
+    review: null,
   });
 }
 
@@ -70,8 +72,15 @@ test('a valid transfer is validated at its next sequence and passed on with the 
     correlationId: 'corr-1',
     initiated: null,
     rejection: null,
+    risk: null,
+    review: null,
   });
-  assert.deepEqual(decision.validated, { command: paymentCommand(), nextSequence: 2 });
+  assert.deepEqual(decision.validated, {
+    command: paymentCommand(),
+    nextSequence: 2,
+    velocity: null,
+    risk: null,
+  });
 });
 
 test('a zero or negative amount is rejected with AMOUNT_NOT_POSITIVE', () => {

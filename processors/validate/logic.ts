@@ -44,7 +44,8 @@ export interface ValidationInput {
 }
 
 export function validatePayment(input: ValidationInput): ValidationDecision {
-  const { command, nextSequence } = input.inFlight;
+  const { inFlight } = input;
+  const { command, nextSequence } = inFlight;
   assertSequenceMovesOn(command.paymentId, nextSequence, 'validate');
   const stamp = {
     paymentId: command.paymentId,
@@ -58,7 +59,7 @@ export function validatePayment(input: ValidationInput): ValidationDecision {
     return { outcome: 'rejected', violation, event: rejectedEvent(stamp, violation.code, violation.detail) };
   }
   const event = paymentEvent('PaymentValidated', stamp);
-  return { outcome: 'validated', event, validated: { command, nextSequence: nextSequence + 1 } };
+  return { outcome: 'validated', event, validated: { ...inFlight, nextSequence: nextSequence + 1 } };
 }
 
 /** The first rule the command breaks, in the order: amount, currency, accounts. */
