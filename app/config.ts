@@ -11,6 +11,7 @@
  * test fails when the two differ. The variables of the local stack's scripts are listed too
  * (`STACK_VARIABLES`); they are read by bash, not by node.
  */
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 
 import { z } from 'zod';
@@ -25,6 +26,12 @@ import {
 } from '../gateway/index.js';
 import { DEFAULT_DEDUPE_TTL_MS, MIN_DEDUPE_TTL_MS } from '../processors/dedupe/logic.js';
 import { DEFAULT_APPLIED_TTL_MS } from '../processors/ledger/logic.js';
+import {
+  DEFAULT_VELOCITY_LIMITS,
+  parseVelocityLimits,
+  VelocityLimitsError,
+  type VelocityLimits,
+} from '../processors/velocity/limits.js';
 import { DEFAULT_PARTITIONS, MAX_PARTITIONS } from '../topics/catalogue.js';
 
 const HOUR_MS = 3_600_000;
@@ -150,6 +157,12 @@ const PROCESSORS_ENV = z.object({
   PAYFLOW_PURGE_INTERVAL_MS: integer(1_000, HOUR_MS)
     .default(60_000)
     .describe('How often expired dedupe and ledger entries are purged'),
+  PAYFLOW_VELOCITY_LIMITS_FILE: z
+    .string()
+    .optional()
+    .describe(
+      'JSON file of the velocity limits per KYC tier (processors/velocity/README.md); unset: the built-in defaults',
+    ),
 });
 
 const EMBEDDED_ENV = z.object({
@@ -284,6 +297,7 @@ export interface RuntimeSettings {
 export interface ProcessorSettings {
   readonly dedupe: { readonly ttlMs: number; readonly maxEntries: number; readonly purgeIntervalMs: number };
   readonly accounts: { readonly maxEntries: number };
+  readonly velocity: { readonly limits: VelocityLimits };
   readonly ledger: {
     readonly maxBalances: number;
     readonly maxApplied: number;
@@ -348,6 +362,7 @@ function pipelineSettings(env: Env): PipelineSettings {
         purgeIntervalMs: env.PAYFLOW_PURGE_INTERVAL_MS,
       },
       accounts: { maxEntries: env.PAYFLOW_ACCOUNTS_MAX_ENTRIES },
+      velocity: { limits: velocityLimitsOf(env.PAYFLOW_VELOCITY_LIMITS_FILE) },
       ledger: {
         maxBalances: env.PAYFLOW_LEDGER_MAX_BALANCES,
         maxApplied: env.PAYFLOW_LEDGER_MAX_APPLIED,
@@ -369,6 +384,25 @@ function pipelineSettings(env: Env): PipelineSettings {
       },
     },
   };
+}
+
+/** The limits file, read and validated; a file that can't be read or breaks the schema stops the program naming the field. */
+function velocityLimitsOf(file: string | undefined): VelocityLimits {
+  if (file === undefined) return DEFAULT_VELOCITY_LIMITS;
+  let document: unknown;
+  try {
+    document = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new ConfigError([
+      `PAYFLOW_VELOCITY_LIMITS_FILE ${file} can't be read as JSON: ${error instanceof Error ? error.message : String(error)}`,
+    ]);
+  }
+  try {
+    return parseVelocityLimits(document);
+  } catch (error) {
+    if (!(error instanceof VelocityLimitsError)) throw error;
+    throw new ConfigError([`PAYFLOW_VELOCITY_LIMITS_FILE ${file}: ${error.message}`]);
+  }
 }
 
 /** The pipeline's settings when no variable is set (tests, benchmarks). */

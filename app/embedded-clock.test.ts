@@ -42,6 +42,7 @@ test('in the embedded mode each step is recorded at the time it is decided, neve
     [
       ['PaymentInitiated', submittedAtMs, nowMs],
       ['PaymentValidated', submittedAtMs, nowMs],
+      ['PaymentScored', submittedAtMs, nowMs],
       ['PaymentDebited', submittedAtMs, nowMs],
       ['PaymentCompleted', submittedAtMs, nowMs],
     ],

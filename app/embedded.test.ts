@@ -18,7 +18,7 @@ test('a program error in the embedded pipeline turns its readiness red and payfl
     recipientAccountId: 'acc-b',
     amountMinor: 0n,
     currency: 'EUR',
-    nextSequence: 3,
+    nextSequence: 4,
     correlationId: null,
   };
   await pipeline.driver.pipe(TOPIC.ledgerCredits, 'acc-b', stray);

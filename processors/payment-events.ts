@@ -79,9 +79,11 @@ export function rejectedEvent(stamp: EventStamp, code: RejectionCode, detail: st
 
 /**
  * The sequence each stage's event takes in a payment's history (Initiated 0 by dedupe, Validated
- * or Rejected 1 by validate, Debited or Rejected 2 by the ledger's debit leg, Completed 3).
+ * or Rejected 1 by validate, Rejected 2 by the velocity step or Scored or Rejected 2 by fraud
+ * scoring, Debited, Held or Rejected 3 by the ledger, then Completed 4 — or, after a hold, Debited
+ * or Rejected 4 and Completed 5).
  */
-export const STAGE_SEQUENCE = { dedupe: 0, validate: 1, debit: 2, credit: 3 } as const;
+export const STAGE_SEQUENCE = { dedupe: 0, validate: 1, velocity: 2, fraud: 2, debit: 3, credit: 4 } as const;
 
 /**
  * A stage's event never goes back in its payment's history: it takes a sequence after every

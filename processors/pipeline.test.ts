@@ -25,6 +25,9 @@ import { paymentCommandKey } from '../topics/keys.js';
 import { partitionOfKey } from '../topics/partitioner.js';
 import { TOPIC } from '../topics/names.js';
 import { validateProcessor } from './validate/processor.js';
+import { velocityProcessor } from './velocity/processor.js';
+import { deviceProfileProcessor } from './fraud/device-profile.js';
+import { fraudProcessor } from './fraud/processor.js';
 
 const DLQ = 'payflow.dlq';
 const T0 = 1_700_000_000_000;
@@ -33,7 +36,12 @@ let dedupeDecisions: DedupeDecision[];
 let driver: MemoryDriver;
 
 /** In-task topics as in the main job's pipeline: one sub-topology per side; unfused, a Kafka topic per edge. */
-const IN_TASK: readonly string[] = [TOPIC.paymentsAccepted, TOPIC.paymentsValidated];
+const IN_TASK: readonly string[] = [
+  TOPIC.paymentsAccepted,
+  TOPIC.paymentsValidated,
+  TOPIC.paymentsChecked,
+  TOPIC.paymentsScored,
+];
 
 function topology(fused = true): Topology {
   return {
@@ -48,6 +56,9 @@ function topology(fused = true): Topology {
       accountsProcessor(),
       dedupeProcessor({ onDecision: (decision) => dedupeDecisions.push(decision) }),
       validateProcessor(),
+      velocityProcessor(),
+      fraudProcessor(),
+      deviceProfileProcessor(),
       ledgerProcessor(),
     ],
     deadLetterTopic: DLQ,
@@ -141,8 +152,9 @@ describe('the payment pipeline on the in-memory driver', () => {
       [
         ['pay-t1:0', 'PaymentInitiated', 'corr-cmd-t1'],
         ['pay-t1:1', 'PaymentValidated', 'corr-cmd-t1'],
-        ['pay-t1:2', 'PaymentDebited', 'corr-cmd-t1'],
-        ['pay-t1:3', 'PaymentCompleted', 'corr-cmd-t1'],
+        ['pay-t1:2', 'PaymentScored', 'corr-cmd-t1'],
+        ['pay-t1:3', 'PaymentDebited', 'corr-cmd-t1'],
+        ['pay-t1:4', 'PaymentCompleted', 'corr-cmd-t1'],
       ],
     );
     assert.equal((await eventsOf('dep-1')).at(-1)?.type, 'PaymentCompleted');
@@ -180,6 +192,7 @@ describe('the payment pipeline on the in-memory driver', () => {
       [
         ['PaymentInitiated', T0 + 2_000, T0 + 65_000],
         ['PaymentValidated', T0 + 2_000, T0 + 65_000],
+        ['PaymentScored', T0 + 2_000, T0 + 65_000],
         ['PaymentDebited', T0 + 2_000, T0 + 65_000],
         ['PaymentCompleted', T0 + 2_000, T0 + 65_000],
       ],
@@ -234,9 +247,9 @@ describe('the payment pipeline on the in-memory driver', () => {
     const events = await eventsOf('pay-1');
     assert.deepEqual(
       events.map((e) => e.type),
-      ['PaymentInitiated', 'PaymentValidated', 'PaymentRejected'],
+      ['PaymentInitiated', 'PaymentValidated', 'PaymentScored', 'PaymentRejected'],
     );
-    assert.equal(events[2]?.rejection?.code, 'INSUFFICIENT_FUNDS');
+    assert.equal(events[3]?.rejection?.code, 'INSUFFICIENT_FUNDS');
     assert.deepEqual(await driver.read(TOPIC.ledgerPostings), []);
   });
 
@@ -291,7 +304,7 @@ describe('the payment pipeline on the in-memory driver', () => {
     );
     assert.deepEqual(
       (await eventsOf('pay-1')).map((e) => e.type),
-      ['PaymentInitiated', 'PaymentValidated', 'PaymentRejected'],
+      ['PaymentInitiated', 'PaymentValidated', 'PaymentScored', 'PaymentRejected'],
       'pay-1 is decided once',
     );
   });
@@ -344,11 +357,11 @@ describe('the payment pipeline on the in-memory driver', () => {
         currency: 'USD',
         amountMinor: 100n,
       }),
-      nextSequence: 2,
+      nextSequence: 3,
       velocity: null,
       risk: null,
     };
-    await driver.pipe(TOPIC.paymentsValidated, 'funding:EUR', inFlight, { timestampMs: T0 });
+    await driver.pipe(TOPIC.paymentsScored, 'funding:EUR', inFlight, { timestampMs: T0 });
     assert.deepEqual(driver.records(DLQ), []);
     assert.deepEqual(driver.records(TOPIC.ledgerPostings), []);
     assert.deepEqual(driver.records(TOPIC.ledgerBalances), []);
@@ -384,7 +397,7 @@ describe('the payment pipeline on the in-memory driver', () => {
       driver.records(DLQ).map((r) => [r.key, r.headers[HEADER.dlqErrorCode], r.headers[HEADER.dlqProcessor]]),
       [
         ['acc-x', 'UNDECODABLE', 'validate'],
-        ['acc-a', 'UNDECODABLE', 'ledger'],
+        ['acc-a', 'UNDECODABLE', 'velocity'],
       ],
     );
     for (const [paymentId, sequence] of [

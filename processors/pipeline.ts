@@ -9,16 +9,21 @@ import { accountsProcessor, type AccountsProcessorOptions } from './accounts/pro
 import { dedupeProcessor, type DedupeProcessorOptions } from './dedupe/processor.js';
 import { ledgerProcessor, type LedgerProcessorOptions } from './ledger/processor.js';
 import { validateProcessor } from './validate/processor.js';
+import { velocityProcessor, type VelocityProcessorOptions } from './velocity/processor.js';
+import { deviceProfileProcessor } from './fraud/device-profile.js';
+import { fraudProcessor, type FraudProcessorOptions } from './fraud/processor.js';
 
 export const PIPELINE_APPLICATION_ID = 'payflow';
 /**
- * The sub-topology of a payment: dedupe, validation and the ledger in one task per partition of
+ * The sub-topology of a payment: dedupe, validation, velocity, fraud scoring and the ledger in one task per partition of
  * `payments.commands` (keyed by sender) and `ledger.credits` (keyed by recipient). The ledger's
  * balances store takes both legs, so the sender side (dedupe, validate, debit) and the recipient
  * side (credit) of an account run in the same task; a credit crosses one Kafka topic.
  */
 export const PAYMENTS_SUB_TOPOLOGY = 'payments';
 export const ACCOUNTS_SUB_TOPOLOGY = 'accounts';
+/** The device and IP-address profiles fraud scoring reads, keyed by device or address. */
+export const DEVICES_SUB_TOPOLOGY = 'devices';
 
 export interface PipelineOptions {
   readonly applicationId?: string;
@@ -30,6 +35,8 @@ export interface PipelineOptions {
   readonly processors?: {
     readonly dedupe?: DedupeProcessorOptions;
     readonly accounts?: AccountsProcessorOptions;
+    readonly velocity?: VelocityProcessorOptions;
+    readonly fraud?: FraudProcessorOptions;
     readonly ledger?: LedgerProcessorOptions;
   };
 }
@@ -56,9 +63,21 @@ export function paymentPipeline(options: PipelineOptions): Topology {
       accountsProcessor(options.processors?.accounts),
       dedupeProcessor(options.processors?.dedupe),
       validateProcessor(),
+      velocityProcessor(options.processors?.velocity),
+      fraudProcessor({
+        ...(options.processors?.velocity?.limits === undefined
+          ? {}
+          : { velocityLimits: options.processors.velocity.limits }),
+        ...options.processors?.fraud,
+      }),
+      deviceProfileProcessor(),
       ledgerProcessor(options.processors?.ledger),
     ],
     deadLetterTopic: TOPIC.deadLetter,
-    subTopologyNames: { dedupe: PAYMENTS_SUB_TOPOLOGY, accounts: ACCOUNTS_SUB_TOPOLOGY },
+    subTopologyNames: {
+      dedupe: PAYMENTS_SUB_TOPOLOGY,
+      accounts: ACCOUNTS_SUB_TOPOLOGY,
+      'device-profile': DEVICES_SUB_TOPOLOGY,
+    },
   };
 }

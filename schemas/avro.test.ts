@@ -199,6 +199,17 @@ const samples: {
     { kind: 'IP', value: '203.0.113.7', addedBy: 'admin-1', addedAtMs: AT },
     { kind: 'ACCOUNT', value: 'acc-x', addedBy: 'admin-1', addedAtMs: AT },
   ],
+  DeviceSighting: [{ subject: 'DEVICE:dev-1', senderAccountId: 'acc-a', seenAtMs: AT }],
+  DeviceProfile: [
+    { subject: 'IP:203.0.113.7', senders: [] },
+    {
+      subject: 'DEVICE:dev-1',
+      senders: [
+        { accountId: 'acc-a', lastSeenMs: AT },
+        { accountId: 'acc-b', lastSeenMs: AT - 1 },
+      ],
+    },
+  ],
 };
 
 function roundTrip<V>(contract: AvroContract<V>, values: readonly V[]): void {

@@ -26,6 +26,8 @@ import type {
   LedgerPosting,
   AccountBalance,
   DenyListEntry,
+  DeviceProfile,
+  DeviceSighting,
   PaymentCommand,
   PaymentEvent,
   PaymentInFlight,
@@ -317,6 +319,8 @@ const TYPES = loadTypes([
   'AccountBalance.avsc',
   'ReviewDecision.avsc',
   'DenyListEntry.avsc',
+  'DeviceSighting.avsc',
+  'DeviceProfile.avsc',
 ]);
 
 function typeOf(file: string): avro.Type {
@@ -366,6 +370,12 @@ export const AVRO = {
     plainMapping(),
   ),
   DenyListEntry: contract<DenyListEntry>('DenyListEntry.avsc', typeOf('DenyListEntry.avsc'), plainMapping()),
+  DeviceSighting: contract<DeviceSighting>(
+    'DeviceSighting.avsc',
+    typeOf('DeviceSighting.avsc'),
+    plainMapping(),
+  ),
+  DeviceProfile: contract<DeviceProfile>('DeviceProfile.avsc', typeOf('DeviceProfile.avsc'), plainMapping()),
 } as const;
 
 /** The avsc type of each record, by its TypeScript name. */

@@ -212,6 +212,19 @@ export interface ReviewDecision {
 
 export type DenyListKind = 'DEVICE' | 'IP' | 'ACCOUNT';
 
+/** A sender seen on a device or IP address (`risk.sightings`, keyed by `DEVICE:<id>` / `IP:<address>`). */
+export interface DeviceSighting {
+  readonly subject: string;
+  readonly senderAccountId: string;
+  readonly seenAtMs: number;
+}
+
+/** The senders seen on a device or IP address in 24 h (`risk.profiles`, compacted, same key). */
+export interface DeviceProfile {
+  readonly subject: string;
+  readonly senders: readonly { readonly accountId: string; readonly lastSeenMs: number }[];
+}
+
 /** An entry of the deny list (`risk.denylist`, compacted, keyed by `<kind>:<value>`). */
 export interface DenyListEntry {
   readonly kind: DenyListKind;

@@ -94,12 +94,12 @@ describe('topic catalogue', () => {
     assert.deepEqual(doc.match(/\b[A-Z][A-Z_]+[A-Z]\b/g), [...DEAD_LETTER_CODES]);
   });
 
-  test('only the tables (accounts, ledger balances) are compacted; events and postings are kept 30 days, commands 7, dead letters 14', () => {
+  test('only the tables (accounts, ledger balances, the deny list, the device profiles) are compacted; events and postings are kept 30 days, commands 7, dead letters 14', () => {
     const days = (name: (typeof TOPIC)[keyof typeof TOPIC]) =>
       (byName.get(name)?.retentionMs ?? 0) / 86_400_000;
     assert.deepEqual(
       catalogue.filter((topic) => topic.cleanupPolicy === 'compact').map((topic) => topic.name),
-      [TOPIC.accounts, TOPIC.ledgerBalances],
+      [TOPIC.accounts, TOPIC.riskDenylist, TOPIC.riskProfiles, TOPIC.ledgerBalances],
     );
     assert.equal(byName.get(TOPIC.accounts)?.retentionMs, null);
     assert.equal(byName.get(TOPIC.ledgerBalances)?.retentionMs, null);
@@ -144,7 +144,12 @@ describe('topic catalogue', () => {
 
   test('in-task edges are in the catalogue (contract, schema) but are not created as Kafka topics', () => {
     const inTask = catalogue.filter((topic) => topic.audience === 'in-task').map((topic) => topic.name);
-    assert.deepEqual(inTask, [TOPIC.paymentsAccepted, TOPIC.paymentsValidated]);
+    assert.deepEqual(inTask, [
+      TOPIC.paymentsAccepted,
+      TOPIC.paymentsValidated,
+      TOPIC.paymentsChecked,
+      TOPIC.paymentsScored,
+    ]);
     const created = topicCreateSpecs(catalogue).map((spec) => spec.name);
     for (const name of inTask) assert.ok(!created.includes(name), name);
     assert.equal(created.length, catalogue.length - inTask.length);

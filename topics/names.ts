@@ -12,8 +12,20 @@ export const TOPIC = {
   accounts: 'accounts',
   /** PaymentInFlight after dedupe, keyed by senderAccountId: an in-task edge (dedupe -> validate), not a Kafka topic. */
   paymentsAccepted: 'payments.accepted',
-  /** PaymentInFlight after validation, keyed by senderAccountId: an in-task edge (validate -> the ledger's debit), not a Kafka topic. */
+  /** PaymentInFlight after validation, keyed by senderAccountId: an in-task edge (validate -> the velocity step), not a Kafka topic. */
   paymentsValidated: 'payments.validated',
+  /** PaymentInFlight after the velocity step, keyed by senderAccountId: an in-task edge (velocity -> fraud scoring), not a Kafka topic. */
+  paymentsChecked: 'payments.checked',
+  /** PaymentInFlight after fraud scoring, keyed by senderAccountId: an in-task edge (fraud scoring -> the ledger's debit), not a Kafka topic. */
+  paymentsScored: 'payments.scored',
+  /** Reviewers' decisions on held payments, keyed by the payment's senderAccountId. */
+  reviewsDecisions: 'reviews.decisions',
+  /** The fraud deny list: compacted, keyed by `<kind>:<value>`, a tombstone removes an entry. */
+  riskDenylist: 'risk.denylist',
+  /** Senders seen on devices and IP addresses, keyed by `DEVICE:<id>` / `IP:<address>`. */
+  riskSightings: 'risk.sightings',
+  /** The senders seen on each device and IP address in 24 h: compacted, keyed like risk.sightings. */
+  riskProfiles: 'risk.profiles',
   /** CreditInstruction after the debit leg, keyed by recipientAccountId (the ledger's credit side). */
   ledgerCredits: 'ledger.credits',
   /** The public payment events, keyed by paymentId. */

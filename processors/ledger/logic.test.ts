@@ -49,7 +49,7 @@ class Partition {
 
 const transfer = (amountMinor: bigint, overrides = {}): PaymentInFlight => ({
   command: paymentCommand({ amountMinor, ...overrides }),
-  nextSequence: 2,
+  nextSequence: 3,
   velocity: null,
   risk: null,
 });
@@ -65,7 +65,7 @@ const deposit = (
     recipientAccountId,
     amountMinor,
   }),
-  nextSequence: 2,
+  nextSequence: 3,
   velocity: null,
   risk: null,
 });
@@ -106,13 +106,13 @@ test('a transfer within the balance posts the debit leg to the partition transit
     ]),
   );
   assert.equal(decision.event.type, 'PaymentDebited');
-  assert.equal(decision.event.eventId, 'pay-1:2');
+  assert.equal(decision.event.eventId, 'pay-1:3');
   assert.deepEqual(decision.credit, {
     paymentId: 'pay-1',
     recipientAccountId: 'acc-b',
     amountMinor: 1_250n,
     currency: 'EUR',
-    nextSequence: 3,
+    nextSequence: 4,
     correlationId: 'corr-1',
   });
 });
@@ -128,7 +128,7 @@ test('a transfer larger than the balance is rejected with INSUFFICIENT_FUNDS and
   const decision = p.debit(transfer(1_250n));
   assert.equal(decision.outcome, 'rejected');
   assert.equal(decision.event.type, 'PaymentRejected');
-  assert.equal(decision.event.sequence, 2);
+  assert.equal(decision.event.sequence, 3);
   assert.equal(decision.event.rejection?.code, 'INSUFFICIENT_FUNDS');
   assert.equal(
     decision.event.rejection.detail,
@@ -170,7 +170,7 @@ test('the credit leg moves the money from the partition transit account to the r
     recipientAccountId: 'acc-b',
     amountMinor: 1_250n,
     currency: 'EUR',
-    nextSequence: 3,
+    nextSequence: 4,
     correlationId: 'corr-1',
   };
   const decision = p.credit(instruction);
@@ -182,10 +182,10 @@ test('the credit leg moves the money from the partition transit account to the r
   assert.equal(decision.posting.postingId, 'pay-1:credit');
   assert.equal(decision.posting.leg, 'CREDIT');
   assert.deepEqual(decision.event, {
-    eventId: 'pay-1:3',
+    eventId: 'pay-1:4',
     paymentId: 'pay-1',
     type: 'PaymentCompleted',
-    sequence: 3,
+    sequence: 4,
     occurredAtMs: 20_000,
     recordedAtMs: 20_040,
     correlationId: 'corr-1',
@@ -242,7 +242,7 @@ test('a debit whose lines would not balance per currency is a broken invariant, 
       currency: 'USD',
       amountMinor: 100n,
     }),
-    nextSequence: 2,
+    nextSequence: 3,
     velocity: null,
     risk: null,
   };
@@ -270,7 +270,7 @@ test('a credit that would take a customer below zero is a broken invariant, neve
     recipientAccountId: 'acc-b',
     amountMinor: -500n,
     currency: 'EUR',
-    nextSequence: 3,
+    nextSequence: 4,
     correlationId: null,
   };
   assert.throws(() => ledger.credit(instruction), /would leave acc-b at -500, below zero/);
@@ -281,15 +281,15 @@ test('a hand-off whose sequence would go back in the payment history is a broken
   const ledger = new Partition(0);
   ledger.balances.set('acc-a', 5_000n);
   assert.throws(
-    () => ledger.debit({ command: paymentCommand(), nextSequence: 1, velocity: null, risk: null }),
-    /payment pay-1: debit would emit sequence 1, before the earlier stages' events/,
+    () => ledger.debit({ command: paymentCommand(), nextSequence: 2, velocity: null, risk: null }),
+    /payment pay-1: debit would emit sequence 2, before the earlier stages' events/,
   );
   const credit: CreditInstruction = {
     paymentId: 'pay-1',
     recipientAccountId: 'acc-b',
     amountMinor: 100n,
     currency: 'EUR',
-    nextSequence: 2,
+    nextSequence: 3,
     correlationId: null,
   };
   assert.throws(() => ledger.credit(credit), InvariantError);
@@ -390,7 +390,7 @@ test('random deposits and transfers, delivered out of order and twice, keep cust
           currency,
           amountMinor,
         });
-        delivered.push({ command, nextSequence: 2, velocity: null, risk: null });
+        delivered.push({ command, nextSequence: 3, velocity: null, risk: null });
         debit(delivered.at(-1)!, step);
       } else if (roll < 0.65) {
         const sender = pick(ids);
@@ -404,7 +404,7 @@ test('random deposits and transfers, delivered out of order and twice, keep cust
           currency,
           amountMinor,
         });
-        delivered.push({ command, nextSequence: 2, velocity: null, risk: null });
+        delivered.push({ command, nextSequence: 3, velocity: null, risk: null });
         debit(delivered.at(-1)!, step);
       } else if (roll < 0.75 && delivered.length > 0) {
         // A payment delivered to the ledger again: its debit is never posted twice.

@@ -4,11 +4,18 @@
  * the recipient's partition (that partition's transit account -> recipient). Each posting is
  * applied at most once: its id is remembered in `applied`.
  */
-import type { CreditInstruction, LedgerPosting, PaymentEvent, PaymentInFlight } from '../../schemas/types.js';
+import type {
+  CreditInstruction,
+  LedgerPosting,
+  PaymentEvent,
+  PaymentInFlight,
+  ReviewOutcome,
+} from '../../schemas/types.js';
 import { assertSequenceMovesOn, paymentEvent, rejectedEvent, type EventStamp } from '../payment-events.js';
 import { assertInvariant } from '../runtime/api.js';
 import {
   currencyOfSystemAccount,
+  holdAccountOf,
   isFundingAccount,
   isTransitAccount,
   transitAccountOf,
@@ -65,6 +72,8 @@ export type DebitDecision =
 export type CreditDecision = AlreadyApplied | Posted;
 
 export const debitPostingIdOf = (paymentId: string): string => `${paymentId}:debit`;
+export const holdPostingIdOf = (paymentId: string): string => `${paymentId}:hold`;
+export const voidPostingIdOf = (paymentId: string): string => `${paymentId}:void`;
 export const creditPostingIdOf = (paymentId: string): string => `${paymentId}:credit`;
 
 export function linesSumToZero(lines: readonly LedgerLine[]): boolean {
@@ -100,25 +109,10 @@ export function decideDebit(inFlight: PaymentInFlight, view: LedgerView, at: Leg
   if (appliedAtMs !== undefined) return { outcome: 'already-applied', postingId, appliedAtMs };
   assertSequenceMovesOn(command.paymentId, nextSequence, 'debit');
   const stamp = stampOf(command.paymentId, nextSequence, at);
+  const refused = fundsRefusal(inFlight, view);
+  if (refused !== undefined)
+    return { outcome: 'rejected', postingId, event: rejectedEvent(stamp, refused.code, refused.detail) };
   const amount = command.amountMinor;
-  if (amount <= 0n) {
-    return {
-      outcome: 'rejected',
-      postingId,
-      event: rejectedEvent(
-        stamp,
-        'AMOUNT_NOT_POSITIVE',
-        `amountMinor must be greater than zero, got ${amount}`,
-      ),
-    };
-  }
-  const balance = view.balanceOf(command.senderAccountId);
-  if (!isFundingAccount(command.senderAccountId) && balance < amount) {
-    const detail =
-      `senderAccountId ${command.senderAccountId} holds ${amountText(balance, command.currency)}, ` +
-      `less than the amount ${amountText(amount, command.currency)}`;
-    return { outcome: 'rejected', postingId, event: rejectedEvent(stamp, 'INSUFFICIENT_FUNDS', detail) };
-  }
   const lines = [
     { accountId: command.senderAccountId, amountMinor: -amount },
     { accountId: transitAccountOf(command.currency, at.partition), amountMinor: amount },
@@ -242,4 +236,153 @@ export function totalsByCurrency(
     totals.set(currency, (totals.get(currency) ?? 0n) + balance);
   }
   return totals;
+}
+
+/**
+ * A payment held for manual review: its amount sits on the partition's hold account (a pending
+ * transfer, as TigerBeetle's: the sender's balance no longer includes it, so it can't be spent
+ * twice), until a decision or the timeout posts it on or voids it.
+ */
+export interface HeldPayment {
+  readonly inFlight: PaymentInFlight;
+  /** The ledger's clock when the hold was posted. */
+  readonly heldAtMs: number;
+  /** The time of the payment's command: every event and posting of the payment carries it. */
+  readonly occurredAtMs: number;
+  readonly correlationId: string | null;
+  /** The ledger partition whose hold account holds the amount. */
+  readonly partition: number;
+}
+
+export type HoldDecision =
+  | AlreadyApplied
+  | { readonly outcome: 'rejected'; readonly postingId: string; readonly event: PaymentEvent }
+  | (Posted & { readonly held: HeldPayment });
+
+/**
+ * The hold of a payment fraud scoring sent to review: the same funds check as a debit, then the
+ * amount moves from the sender to the hold account and the payment is HELD (with its risk).
+ */
+export function decideHold(inFlight: PaymentInFlight, view: LedgerView, at: LegContext): HoldDecision {
+  const { command, nextSequence } = inFlight;
+  const postingId = holdPostingIdOf(command.paymentId);
+  const appliedAtMs = view.appliedAtMs(postingId);
+  if (appliedAtMs !== undefined) return { outcome: 'already-applied', postingId, appliedAtMs };
+  assertSequenceMovesOn(command.paymentId, nextSequence, 'debit');
+  const stamp = stampOf(command.paymentId, nextSequence, at);
+  const refused = fundsRefusal(inFlight, view);
+  if (refused !== undefined)
+    return { outcome: 'rejected', postingId, event: rejectedEvent(stamp, refused.code, refused.detail) };
+  const amount = command.amountMinor;
+  const posted = post(
+    {
+      postingId,
+      paymentId: command.paymentId,
+      leg: 'HOLD',
+      currency: command.currency,
+      lines: [
+        { accountId: command.senderAccountId, amountMinor: -amount },
+        { accountId: holdAccountOf(command.currency, at.partition), amountMinor: amount },
+      ],
+      postedAtMs: at.nowMs,
+      recordedAtMs: at.recordedAtMs,
+    },
+    view,
+  );
+  return {
+    ...posted,
+    event: { ...paymentEvent('PaymentHeld', stamp), risk: inFlight.risk },
+    held: {
+      inFlight: { ...inFlight, nextSequence: nextSequence + 1 },
+      heldAtMs: at.recordedAtMs,
+      occurredAtMs: at.nowMs,
+      correlationId: at.correlationId,
+      partition: at.partition,
+    },
+  };
+}
+
+export type ReleaseDecision =
+  (Posted & { readonly outcome: 'posted'; readonly credit: CreditInstruction | null }) | AlreadyApplied;
+
+/**
+ * The end of a review. APPROVE posts the hold on as the payment's debit (hold -> transit, then
+ * the credit leg as for any transfer); DECLINE and TIMEOUT void it (hold -> sender) and reject
+ * the payment REVIEW_DECLINED or REVIEW_TIMEOUT. Either way the hold account gives back exactly
+ * what it took.
+ */
+export function decideRelease(
+  held: HeldPayment,
+  review: ReviewOutcome,
+  view: LedgerView,
+  at: Omit<LegContext, 'nowMs' | 'correlationId' | 'partition'>,
+): ReleaseDecision {
+  const { command, nextSequence } = held.inFlight;
+  const approve = review.verdict === 'APPROVE';
+  const postingId = approve ? debitPostingIdOf(command.paymentId) : voidPostingIdOf(command.paymentId);
+  const appliedAtMs = view.appliedAtMs(postingId);
+  if (appliedAtMs !== undefined) return { outcome: 'already-applied', postingId, appliedAtMs };
+  const leg: LegContext = {
+    ...at,
+    partition: held.partition,
+    nowMs: held.occurredAtMs,
+    correlationId: held.correlationId,
+  };
+  const stamp = stampOf(command.paymentId, nextSequence, leg);
+  const amount = command.amountMinor;
+  const hold = holdAccountOf(command.currency, held.partition);
+  const to = approve ? transitAccountOf(command.currency, held.partition) : command.senderAccountId;
+  const posted = post(
+    {
+      postingId,
+      paymentId: command.paymentId,
+      leg: approve ? 'DEBIT' : 'VOID',
+      currency: command.currency,
+      lines: [
+        { accountId: hold, amountMinor: -amount },
+        { accountId: to, amountMinor: amount },
+      ],
+      postedAtMs: held.occurredAtMs,
+      recordedAtMs: at.recordedAtMs,
+    },
+    view,
+  );
+  if (!approve) {
+    const code = review.verdict === 'TIMEOUT' ? 'REVIEW_TIMEOUT' : 'REVIEW_DECLINED';
+    const detail =
+      review.verdict === 'TIMEOUT'
+        ? 'no review decision in time; the reserved amount is back on the sender'
+        : `declined by ${review.reviewer ?? 'a reviewer'}${review.note === null ? '' : `: ${review.note}`}`;
+    return { ...posted, event: { ...rejectedEvent(stamp, code, detail), review }, credit: null };
+  }
+  const credit: CreditInstruction = {
+    paymentId: command.paymentId,
+    recipientAccountId: command.recipientAccountId,
+    amountMinor: amount,
+    currency: command.currency,
+    nextSequence: nextSequence + 1,
+    correlationId: held.correlationId,
+  };
+  return { ...posted, event: { ...paymentEvent('PaymentDebited', stamp), review }, credit };
+}
+
+/** Why the sender can't pay the amount (a funding sender always can), or undefined. */
+function fundsRefusal(
+  inFlight: PaymentInFlight,
+  view: LedgerView,
+): { readonly code: 'AMOUNT_NOT_POSITIVE' | 'INSUFFICIENT_FUNDS'; readonly detail: string } | undefined {
+  const { command } = inFlight;
+  const amount = command.amountMinor;
+  if (amount <= 0n)
+    return { code: 'AMOUNT_NOT_POSITIVE', detail: `amountMinor must be greater than zero, got ${amount}` };
+  const balance = view.balanceOf(command.senderAccountId);
+  if (!isFundingAccount(command.senderAccountId) && balance < amount) {
+    return {
+      code: 'INSUFFICIENT_FUNDS',
+      detail:
+        `senderAccountId ${command.senderAccountId} holds ${amountText(balance, command.currency)}, ` +
+        `less than the amount ${amountText(amount, command.currency)}`,
+    };
+  }
+  return undefined;
 }

@@ -1,6 +1,6 @@
 /**
  * The ledger processor on the in-memory driver, fed the way the pipeline feeds it: validated
- * payments on `payments.validated`, the credit legs it hands itself on `ledger.credits`. Kafka
+ * payments on `payments.scored`, the credit legs it hands itself on `ledger.credits`. Kafka
  * delivers at least once into a transaction that may abort, so either input can bring the same
  * record again; the money moves once.
  */
@@ -53,8 +53,8 @@ const transfer = (paymentId: string, amountMinor: bigint): PaymentCommand =>
 
 /** A validated payment as the validate processor publishes it: keyed by sender. */
 async function validated(command: PaymentCommand, timestampMs: number): Promise<void> {
-  const inFlight: PaymentInFlight = { command, nextSequence: 2, velocity: null, risk: null };
-  await driver.pipe(TOPIC.paymentsValidated, command.senderAccountId, inFlight, { timestampMs });
+  const inFlight: PaymentInFlight = { command, nextSequence: 3, velocity: null, risk: null };
+  await driver.pipe(TOPIC.paymentsScored, command.senderAccountId, inFlight, { timestampMs });
 }
 
 /** The record of `topic` that carries `paymentId`, as it was appended. */
@@ -133,9 +133,9 @@ async function fundThenTransfer(): Promise<void> {
 }
 
 describe('the ledger processor under redelivery', () => {
-  test('a payment delivered again on payments.validated is debited once, credited once and completes once', async () => {
+  test('a payment delivered again on payments.scored is debited once, credited once and completes once', async () => {
     await fundThenTransfer();
-    const first = await recordOf(TOPIC.paymentsValidated, 'pay-t1');
+    const first = await recordOf(TOPIC.paymentsScored, 'pay-t1');
 
     await redeliver(first, T0 + 2_000);
     await redeliver(first, T0 + 3_000);
@@ -169,7 +169,7 @@ describe('the ledger processor under redelivery', () => {
 
   test('a deposit delivered again on both inputs funds the account once', async () => {
     await validated(deposit('acc-a', 5_000n, 'dep-1'), T0);
-    await redeliver(await recordOf(TOPIC.paymentsValidated, 'dep-1'), T0 + 1_000);
+    await redeliver(await recordOf(TOPIC.paymentsScored, 'dep-1'), T0 + 1_000);
     await redeliver(await recordOf(TOPIC.ledgerCredits, 'dep-1'), T0 + 2_000);
 
     assert.deepEqual(await postingIdsOf('dep-1'), ['dep-1:debit', 'dep-1:credit']);
@@ -180,7 +180,7 @@ describe('the ledger processor under redelivery', () => {
   test('a payment rejected for insufficient funds stays rejected when delivered again after the sender is funded', async () => {
     await validated(transfer('pay-t1', 1_250n), T0);
     assert.deepEqual(await eventTypesOf('pay-t1'), ['PaymentRejected']);
-    const rejected = await recordOf(TOPIC.paymentsValidated, 'pay-t1');
+    const rejected = await recordOf(TOPIC.paymentsScored, 'pay-t1');
 
     await validated(deposit('acc-a', 5_000n, 'dep-1'), T0 + 1_000);
     await redeliver(rejected, T0 + 2_000);

@@ -59,14 +59,19 @@ describe('sub-topologies', () => {
     );
   });
 
-  test('the payment pipeline is two sub-topologies: accounts, and payments with the sender side and the credit in one task', () => {
+  test('the payment pipeline is three sub-topologies: accounts, payments with the sender side and the credit in one task, and the device profiles', () => {
     const topology = paymentPipeline({ serdeOf: (topic) => plainAvroSerde(topic.value.contract) });
     const subs = subTopologiesOf(topology);
     assert.deepEqual(
       subs.map((s) => [s.name, s.processors.map((p) => p.name), s.sources]),
       [
         ['accounts', ['accounts'], ['accounts.commands']],
-        ['payments', ['dedupe', 'validate', 'ledger'], ['payments.commands', 'ledger.credits']],
+        [
+          'payments',
+          ['dedupe', 'validate', 'velocity', 'fraud', 'ledger'],
+          ['payments.commands', 'ledger.credits', 'reviews.decisions'],
+        ],
+        ['devices', ['device-profile'], ['risk.sightings']],
       ],
     );
     const text = describeTopology(topology);
