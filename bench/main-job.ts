@@ -38,6 +38,10 @@ const GATEWAY_LIMITS = {
   PAYFLOW_RATE_LIMIT_PER_MINUTE: '1000000',
   PAYFLOW_HTTP_MAX_IN_FLIGHT: '10000',
   PAYFLOW_PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '60000',
+  // A few senders carry the whole load: the tier limits would refuse it.
+  PAYFLOW_VELOCITY_LIMITS_FILE: fileURLToPath(
+    new URL('../processors/velocity/load-test-limits.json', import.meta.url),
+  ),
 } as const;
 
 export type JobMode = 'kafka' | 'embedded';

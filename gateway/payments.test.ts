@@ -268,6 +268,7 @@ describe('GET /v1/payments/:paymentId', () => {
     ],
     createdAtMs: 1_700_000_000_000,
     updatedAtMs: 1_700_000_000_500,
+    risk: null,
   };
 
   it("a known payment is returned with its status, rejection and ordered events, each with its command's time and the time it was decided", async (t) => {
@@ -290,6 +291,7 @@ describe('GET /v1/payments/:paymentId', () => {
       recipientAccountId: 'acc-bob',
       reference: null,
       rejection: { code: 'INSUFFICIENT_FUNDS', detail: 'balance 100 < 1250' },
+      risk: null,
       events: [
         {
           type: 'PaymentInitiated',

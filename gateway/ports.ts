@@ -11,6 +11,7 @@ import type {
   PaymentCommand,
   PaymentKind,
   PaymentStatus,
+  RiskAssessment,
 } from '../schemas/types.js';
 
 /** Metadata sent with every command (Kafka record headers in the Kafka mode). */
@@ -53,6 +54,8 @@ export interface PaymentView {
   readonly reference: string | null;
   /** Set when status is REJECTED or FAILED: a code from the processors' closed list. */
   readonly rejection: { readonly code: string; readonly detail: string | null } | null;
+  /** The fraud score and each contribution to it, once the payment was scored. */
+  readonly risk: RiskAssessment | null;
   /** Ordered by sequence, oldest first. */
   readonly events: readonly PaymentEventView[];
   readonly createdAtMs: number;

@@ -168,6 +168,28 @@ export const PAYMENT_VIEW = {
       required: ['code'],
       properties: { code: { type: 'string' }, detail: { type: ['string', 'null'] } },
     },
+    risk: {
+      type: ['object', 'null'],
+      description:
+        'The fraud score (0-100) once the payment was scored, the decision it gave and every rule or model feature that contributed, with its points (processors/fraud/README.md)',
+      required: ['score', 'decision', 'reasons'],
+      properties: {
+        score: { type: 'integer', minimum: 0, maximum: 100 },
+        decision: { type: 'string', enum: ['PASS', 'HOLD', 'BLOCK'] },
+        reasons: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['code', 'points'],
+            properties: {
+              code: { type: 'string' },
+              points: { type: 'integer' },
+              detail: { type: ['string', 'null'] },
+            },
+          },
+        },
+      },
+    },
     events: {
       type: 'array',
       items: {

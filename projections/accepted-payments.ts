@@ -33,6 +33,7 @@ export function acceptedPaymentView(command: PaymentCommand): PaymentView {
     recipientAccountId: command.recipientAccountId,
     reference: command.reference,
     rejection: null,
+    risk: null,
     events: [],
     createdAtMs: command.submittedAtMs,
     updatedAtMs: command.submittedAtMs,

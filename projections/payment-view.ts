@@ -6,7 +6,7 @@
  * Events may arrive more than once (a projection replays the log after a crash): an event whose
  * sequence the view already holds is ignored, so a replay converges to the same view.
  */
-import type { PaymentEvent, PaymentKind, PaymentStatus } from '../schemas/types.js';
+import type { PaymentEvent, PaymentKind, PaymentStatus, RiskAssessment } from '../schemas/types.js';
 
 /** The fields of a `payments.events` record the read model needs. */
 export interface ProjectedPaymentEvent {
@@ -32,6 +32,8 @@ export interface ProjectedPaymentEvent {
   };
   /** Present on PaymentRejected and PaymentFailed. */
   readonly rejection?: { readonly code: string; readonly detail: string | null };
+  /** Present on PaymentScored, PaymentHeld and a FRAUD_BLOCKED rejection: the fraud score. */
+  readonly risk?: RiskAssessment;
 }
 
 export interface PaymentReadModel {
@@ -45,6 +47,8 @@ export interface PaymentReadModel {
   readonly recipientAccountId: string;
   readonly reference: string | null;
   readonly rejection: { readonly code: string; readonly detail: string | null } | null;
+  /** The fraud score and its reasons, once scored; null before (and for events without one). */
+  readonly risk: RiskAssessment | null;
   /** The history; each step's "when" is its recordedAtMs, occurredAtMs is the command's time. */
   readonly events: readonly {
     readonly type: string;
@@ -104,6 +108,7 @@ function initialView(event: ProjectedPaymentEvent): PaymentReadModel {
     recipientAccountId: facts.recipientAccountId,
     reference: facts.reference,
     rejection: null,
+    risk: event.risk ?? null,
     events: [historyEntry(event)],
     createdAtMs: event.occurredAtMs,
     updatedAtMs: event.recordedAtMs ?? event.occurredAtMs,
@@ -128,6 +133,7 @@ export function applyPaymentEvent(
     ...view,
     status: STATUS_AFTER_EVENT[event.type] ?? view.status,
     rejection: event.rejection ?? view.rejection,
+    risk: event.risk ?? view.risk,
     events: [...view.events, historyEntry(event)],
     updatedAtMs: event.recordedAtMs ?? event.occurredAtMs,
   };
@@ -164,5 +170,6 @@ export function projectedEvent(event: PaymentEvent): ProjectedPaymentEvent {
     correlationId: event.correlationId,
     ...(event.initiated === null ? {} : { initiated: event.initiated }),
     ...(event.rejection === null ? {} : { rejection: event.rejection }),
+    ...(event.risk === null ? {} : { risk: event.risk }),
   };
 }

@@ -100,6 +100,10 @@ export function toPaymentResponse(view: PaymentView) {
     recipientAccountId: view.recipientAccountId,
     reference: view.reference,
     rejection: view.rejection,
+    risk:
+      view.risk === null
+        ? null
+        : { score: view.risk.score, decision: view.risk.decision, reasons: view.risk.reasons },
     events: view.events.map((event) => ({
       type: event.type,
       occurredAt: isoTime(event.occurredAtMs),

@@ -10,6 +10,7 @@
 import type { Client } from '@elastic/elasticsearch';
 
 import type { PaymentQueries, PaymentView } from '../../gateway/ports.js';
+import type { RiskAssessment } from '../../schemas/types.js';
 import { applyPaymentEvents, type PaymentReadModel, type ProjectedPaymentEvent } from '../payment-view.js';
 
 /** Bound on one bulk request. */
@@ -33,6 +34,9 @@ export const TRANSACTIONS_MAPPINGS = {
     reference: { type: 'text' },
     rejectionCode: { type: 'keyword' },
     rejectionDetail: { type: 'text' },
+    riskScore: { type: 'integer' },
+    // The score's reasons are shown, not searched.
+    risk: { type: 'object', enabled: false },
     events: {
       properties: {
         type: { type: 'keyword' },
@@ -59,6 +63,9 @@ interface TransactionDocument {
   reference: string | null;
   rejectionCode: string | null;
   rejectionDetail: string | null;
+  /** Absent in documents written before risk scoring existed. */
+  riskScore?: number | null;
+  risk?: RiskAssessment | null;
   /** recordedAtMs is absent in documents written before the field existed. */
   events: { type: string; occurredAtMs: number; recordedAtMs?: number; sequence: number }[];
   createdAt: number;
@@ -78,6 +85,8 @@ function toDocument(view: PaymentReadModel): TransactionDocument {
     reference: view.reference,
     rejectionCode: view.rejection?.code ?? null,
     rejectionDetail: view.rejection?.detail ?? null,
+    riskScore: view.risk?.score ?? null,
+    risk: view.risk,
     events: [...view.events],
     createdAt: view.createdAtMs,
     updatedAt: view.updatedAtMs,
@@ -96,6 +105,7 @@ function fromDocument(doc: TransactionDocument): PaymentReadModel {
     recipientAccountId: doc.recipientAccountId,
     reference: doc.reference,
     rejection: doc.rejectionCode === null ? null : { code: doc.rejectionCode, detail: doc.rejectionDetail },
+    risk: doc.risk ?? null,
     events: doc.events.map((e) => ({ ...e, recordedAtMs: e.recordedAtMs ?? e.occurredAtMs })),
     createdAtMs: doc.createdAt,
     updatedAtMs: doc.updatedAt,

@@ -44,3 +44,7 @@ ALTER TABLE payflow.payment_events ADD COLUMN IF NOT EXISTS recorded_at timestam
 
 CREATE INDEX IF NOT EXISTS payments_sender_idx ON payflow.payments (sender_account_id, created_at DESC);
 CREATE INDEX IF NOT EXISTS payments_recipient_idx ON payflow.payments (recipient_account_id, created_at DESC);
+
+-- The fraud score of a payment and its reasons ({score, decision, reasons: [{code, points,
+-- detail}]}, as on PaymentScored), once scored.
+ALTER TABLE payflow.payments ADD COLUMN IF NOT EXISTS risk jsonb;

@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import type pg from 'pg';
 
 import type { PaymentQueries, PaymentView } from '../../gateway/ports.js';
-import type { PaymentKind, PaymentStatus } from '../../schemas/types.js';
+import type { PaymentKind, PaymentStatus, RiskAssessment } from '../../schemas/types.js';
 import { applyPaymentEvents, type PaymentReadModel, type ProjectedPaymentEvent } from '../payment-view.js';
 import { inTransaction } from './transaction.js';
 
@@ -43,6 +43,7 @@ interface PaymentRow {
   reference: string | null;
   rejection_code: string | null;
   rejection_detail: string | null;
+  risk: RiskAssessment | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -69,6 +70,7 @@ function toReadModel(row: PaymentRow, events: readonly EventRow[]): PaymentReadM
     reference: row.reference,
     rejection:
       row.rejection_code === null ? null : { code: row.rejection_code, detail: row.rejection_detail },
+    risk: row.risk,
     events: events.map((e) => ({
       type: e.type,
       occurredAtMs: e.occurred_at.getTime(),
@@ -130,11 +132,12 @@ async function upsertPayment(client: pg.ClientBase, view: PaymentReadModel): Pro
   await client.query(
     `INSERT INTO payflow.payments (payment_id, kind, principal, status, amount_minor, currency,
        sender_account_id, recipient_account_id, reference, rejection_code, rejection_detail,
-       last_sequence, created_at, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+       last_sequence, created_at, updated_at, risk)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
      ON CONFLICT (payment_id) DO UPDATE SET
        status = EXCLUDED.status, rejection_code = EXCLUDED.rejection_code,
        rejection_detail = EXCLUDED.rejection_detail, last_sequence = EXCLUDED.last_sequence,
+       risk = EXCLUDED.risk,
        updated_at = EXCLUDED.updated_at
      WHERE payflow.payments.last_sequence < EXCLUDED.last_sequence`,
     [
@@ -152,8 +155,21 @@ async function upsertPayment(client: pg.ClientBase, view: PaymentReadModel): Pro
       view.events.at(-1)?.sequence ?? 0,
       new Date(view.createdAtMs),
       new Date(view.updatedAtMs),
+      view.risk === null ? null : JSON.stringify(riskStorable(view.risk)),
     ],
   );
+}
+
+/** The score as JSON text PostgreSQL accepts (no NUL in a reason's detail). */
+function riskStorable(risk: RiskAssessment): RiskAssessment {
+  return {
+    ...risk,
+    reasons: risk.reasons.map((reason) => ({
+      ...reason,
+      code: storableText(reason.code),
+      detail: storableText(reason.detail),
+    })),
+  };
 }
 
 export class PostgresPaymentsProjection implements PaymentQueries {

@@ -8,10 +8,16 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 
 import { TEST_SECRET, token } from '../../gateway/test-support.js';
 import { sleep } from './eos-harness.js';
 import { DEFAULT_HTTP_RETRY, retryWaitMs } from './http-retry.js';
+
+/** Limits far above the tiers', for tests that carry their load on a few senders. */
+export const LOAD_TEST_VELOCITY_LIMITS = fileURLToPath(
+  new URL('../../processors/velocity/load-test-limits.json', import.meta.url),
+);
 import type { StackEnv } from './stack.js';
 
 export const RETRYABLE = new Set([0, 409, 429, 503]);
@@ -68,6 +74,8 @@ export function startMainJobProcess(
       PAYFLOW_JWT_SECRET: TEST_SECRET,
       PAYFLOW_LOG_LEVEL: 'warn',
       PAYFLOW_RATE_LIMIT_PER_MINUTE: '1000000',
+      // Load from a few senders: the velocity tests set their own limits.
+      PAYFLOW_VELOCITY_LIMITS_FILE: LOAD_TEST_VELOCITY_LIMITS,
       // A key whose holder was killed is free again after 2 s instead of 30.
       PAYFLOW_IDEMPOTENCY_LOCK_TTL_MS: '2000',
       // One process unless `env` or the test's own PAYFLOW_WORKERS says otherwise, so a SIGKILL

@@ -25,6 +25,7 @@ import { paymentCommandKey } from '../../topics/keys.js';
 import type { Serde } from '../../processors/runtime/api.js';
 import type { StackEnv } from './stack.js';
 import { sendWithRetryAfter, type HttpRetryPolicy } from './http-retry.js';
+import { LOAD_TEST_VELOCITY_LIMITS } from './http-producer.js';
 
 export type Mode = 'embedded' | 'kafka';
 
@@ -217,6 +218,8 @@ export class JobHarness {
       PAYFLOW_JWT_SECRET: TEST_SECRET,
       PAYFLOW_LOG_LEVEL: 'warn',
       PAYFLOW_RATE_LIMIT_PER_MINUTE: '1000000',
+      // Load from a few senders: the velocity tests set their own limits.
+      PAYFLOW_VELOCITY_LIMITS_FILE: LOAD_TEST_VELOCITY_LIMITS,
       PAYFLOW_HTTP_MAX_IN_FLIGHT: '10000',
       PAYFLOW_PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '30000',
       ...(stack === undefined ? {} : { PAYFLOW_REDIS_URL: stack.redisUrl }),
