@@ -14,8 +14,11 @@ export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** Partitions of every benchmark topic. */
 export const PARTITIONS = 6;
 
-/** Which rows a run measures (`BENCH_ONLY`); the Kafka client comparison only when asked for. */
-export const ROW_GROUPS = ['identity', 'payments', 'clients'] as const;
+/**
+ * Which rows a run measures (`BENCH_ONLY`); the Kafka client comparison and fraud scoring alone
+ * (in process, no servers) only when asked for.
+ */
+export const ROW_GROUPS = ['identity', 'payments', 'clients', 'fraud'] as const;
 export type RowGroup = (typeof ROW_GROUPS)[number];
 const DEFAULT_GROUPS: readonly RowGroup[] = ['identity', 'payments'];
 
@@ -55,6 +58,8 @@ export interface BenchSettings {
   /** Bound on the whole run, seconds. */
   readonly timeoutSeconds: number;
   readonly payments: PaymentSettings;
+  /** Payments scored by the fraud scoring row. */
+  readonly fraudPayments: number;
 }
 
 interface Bound {
@@ -73,6 +78,12 @@ export const BOUNDS = {
   BENCH_PAYMENT_CLIENTS: { fallback: 32, min: 1, max: 256, meaning: 'parallel HTTP clients' },
   BENCH_PAYMENT_RATE: { fallback: 100, min: 1, max: 2_000, meaning: 'payments/s of the paced load' },
   BENCH_ACCOUNTS: { fallback: 50, min: 2, max: 1_000, meaning: 'accounts opened and funded' },
+  BENCH_FRAUD_PAYMENTS: {
+    fallback: 100_000,
+    min: 1_000,
+    max: 1_000_000,
+    meaning: 'payments scored by the fraud scoring row',
+  },
   BENCH_PAYMENT_STALL_SECONDS: {
     fallback: 30,
     min: 5,
@@ -182,6 +193,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
     rate: bounded('BENCH_RATE', env),
     seconds: bounded('BENCH_SECONDS', env),
     timeoutSeconds: bounded('BENCH_TIMEOUT_SECONDS', env),
+    fraudPayments: bounded('BENCH_FRAUD_PAYMENTS', env),
     payments: {
       payments: bounded('BENCH_PAYMENTS', env),
       clients: bounded('BENCH_PAYMENT_CLIENTS', env),

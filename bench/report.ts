@@ -58,20 +58,25 @@ function cells(row: Row): string[] {
 }
 
 export function textTable(rows: readonly Row[]): string {
-  const table = [[...HEADINGS], ...rows.map(cells)];
-  const widths = HEADINGS.map((_, c) => Math.max(...table.map((line) => line[c]!.length)));
-  const format = (line: string[]) =>
+  return alignedTable(HEADINGS, rows.map(cells));
+}
+
+/** Columns padded to their widest cell: the first left-aligned, the rest right-aligned. */
+export function alignedTable(headings: readonly string[], body: readonly (readonly string[])[]): string {
+  const table = [headings, ...body];
+  const widths = headings.map((_, c) => Math.max(...table.map((line) => line[c]!.length)));
+  const format = (line: readonly string[]) =>
     line.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
-  return [format(table[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...table.slice(1).map(format)].join(
-    '\n',
-  );
+  return [format(headings), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(format)].join('\n');
 }
 
 export function markdownTable(rows: readonly Row[]): string {
+  return markdownOf(HEADINGS, rows.map(cells));
+}
+
+export function markdownOf(headings: readonly string[], body: readonly (readonly string[])[]): string {
   const line = (values: readonly string[]) => `| ${values.join(' | ')} |`;
-  return [
-    line(HEADINGS),
-    line(HEADINGS.map((_, c) => (c === 0 ? '---' : '---:'))),
-    ...rows.map((row) => line(cells(row))),
-  ].join('\n');
+  return [line(headings), line(headings.map((_, c) => (c === 0 ? '---' : '---:'))), ...body.map(line)].join(
+    '\n',
+  );
 }

@@ -11,7 +11,8 @@
  * load for throughput and a paced load for latency; its topics and groups are deleted afterwards.
  * The payment rows use the real topics and fresh accounts. Settings: see config.ts and README.md;
  * BENCH_ONLY=identity|payments measures one group of rows; BENCH_ONLY=clients compares Kafka
- * clients instead (bench/clients/compare.ts).
+ * clients instead (bench/clients/compare.ts); BENCH_ONLY=fraud measures fraud scoring alone, in
+ * process, without the broker (bench/fraud.ts).
  */
 import os from 'node:os';
 
@@ -27,6 +28,7 @@ import { BULK_BATCH, Collector, LoadGenerator, VALUE_BYTES } from './load.js';
 import { describeMachine } from './machine.js';
 import { measurePayments, PAYMENT_LABELS } from './payments.js';
 import { measureClients } from './clients/compare.js';
+import { measureFraudScoring } from './fraud.js';
 import { markdownTable, textTable, type Measured } from './report.js';
 import { BROKER_PID, snapshot, usage } from './usage.js';
 
@@ -161,6 +163,7 @@ const loadAverage = (): string =>
 
 async function main(): Promise<void> {
   const settings = loadSettings();
+  if (settings.groups.includes('fraud')) return fraudOnly(settings);
   const deadline = new Deadline(settings.timeoutSeconds);
   const runId = `bench-${Date.now()}`;
   const machine = describeMachine(BROKER_PID);
@@ -310,6 +313,24 @@ async function main(): Promise<void> {
     await cleanUp();
     clearTimeout(watchdog);
   }
+}
+
+/** Fraud scoring alone: no broker, no servers, nothing to clean up. */
+function fraudOnly(settings: BenchSettings): void {
+  const machine = describeMachine(undefined);
+  console.log(`PayFlow bench: fraud scoring`);
+  console.log(
+    `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB.toFixed(1)} GiB RAM, ${machine.os}, Node ${machine.node}`,
+  );
+  console.log(`load avg at start: ${loadAverage()}`);
+  console.log('');
+  const { text, markdown, notes } = measureFraudScoring(settings.fraudPayments);
+  console.log(text);
+  console.log('');
+  for (const note of notes) console.log(`  ${note}`);
+  console.log(`  load avg at end: ${loadAverage()}`);
+  console.log('');
+  console.log(markdown);
 }
 
 try {

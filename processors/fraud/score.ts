@@ -7,29 +7,21 @@
  *   - a payment with no device, below its review amount, within its velocity limits and with
  *     no review rule firing stays below `holdFrom`: it always passes.
  * A cap shows in the reasons as a negative entry, so the reasons' points always sum to the score
- * (before the final clamp to 0..100). Pure and synchronous; no allocation beyond the result.
+ * (before the final clamp to 0..100), largest first. Pure and synchronous.
  */
 import { z } from 'zod';
+
+import type { RiskAssessment, RiskDecision, RiskReason } from '../../schemas/types.js';
 
 import { parseWith } from './errors.js';
 import { isDenyListed, withinVelocityLimits, type FraudFeatures } from './features.js';
 import { modelShares, type FraudModel } from './model.js';
 import type { FraudRules } from './rules.js';
 
-export type FraudDecision = 'PASS' | 'HOLD' | 'BLOCK';
-
-export interface FraudReason {
-  readonly code: string;
-  readonly points: number;
-  readonly detail?: string;
-}
-
-export interface FraudScore {
-  /** 0..100, an integer. */
-  readonly score: number;
-  readonly reasons: readonly FraudReason[];
-  readonly decision: FraudDecision;
-}
+/** The shapes of the contract (schemas/RiskAssessment.avsc): the score goes on the events as is. */
+export type FraudDecision = RiskDecision;
+export type FraudReason = RiskReason;
+export type FraudScore = RiskAssessment;
 
 /** score > blockAbove → BLOCK; holdFrom ≤ score ≤ blockAbove → HOLD; below holdFrom → PASS. */
 export interface FraudThresholds {
@@ -88,6 +80,8 @@ export function scorePayment(
     }
   }
   const score = Math.min(SCORE_MAX, Math.max(0, sum));
+  // Largest first, as the contract orders them (a stable sort: equal points keep rule order).
+  reasons.sort((a, b) => b.points - a.points);
   return { score, reasons, decision: decide(score, thresholds) };
 }
 
