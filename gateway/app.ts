@@ -13,6 +13,7 @@ import { maskIban } from './iban.js';
 import { uuidv7 } from './ids.js';
 import { auth } from './plugins/auth.js';
 import { correlation, correlationIdOf } from './plugins/correlation.js';
+import { jsonBody } from './plugins/json-body.js';
 import { limits } from './plugins/limits.js';
 import { metrics } from './plugins/metrics.js';
 import { openapi } from './plugins/openapi.js';
@@ -95,6 +96,7 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
   };
   // JSON only: a text/plain body is 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain');
+  await app.register(jsonBody);
   app.addSchema(PROBLEM_SCHEMA);
   await app.register(requestLog);
   await app.register(problems);
