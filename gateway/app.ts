@@ -8,6 +8,7 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { GatewayConfig } from './config.js';
+import { handleClientError } from './client-errors.js';
 import type { RouteContext } from './command-flow.js';
 import { maskIban } from './iban.js';
 import { uuidv7 } from './ids.js';
@@ -17,7 +18,7 @@ import { jsonBody } from './plugins/json-body.js';
 import { limits } from './plugins/limits.js';
 import { metrics } from './plugins/metrics.js';
 import { openapi } from './plugins/openapi.js';
-import { problems } from './plugins/problems.js';
+import { frameworkError, problems } from './plugins/problems.js';
 import { rateLimits } from './plugins/rate-limit.js';
 import { requestLog } from './plugins/request-log.js';
 import type { GatewayPorts } from './ports.js';
@@ -76,6 +77,11 @@ function createServer(options: GatewayOptions): FastifyInstance {
     // One line per request instead of Fastify's two (plugins/request-log.ts).
     logController: new LogController({ requestIdLogLabel: 'correlationId', disableRequestLogging: true }),
     return503OnClosing: true,
+    // Parser and timeout errors, bad percent-encoding and overlong parameters: problem+json too.
+    clientErrorHandler(this: FastifyInstance, error, socket) {
+      handleClientError(this.log, error, socket);
+    },
+    frameworkErrors: frameworkError,
     // Strict validation: "10" is not an integer and unknown properties are errors, not dropped.
     ajv: {
       customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true, useDefaults: false },
@@ -99,8 +105,9 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
   await app.register(jsonBody);
   app.addSchema(PROBLEM_SCHEMA);
   await app.register(requestLog);
-  await app.register(problems);
+  // Correlation first: every answer, 404 and 405 included, carries X-Correlation-Id.
   await app.register(correlation);
+  await app.register(problems);
   await app.register(limits, {
     maxInFlight: config.maxInFlight,
     maxEventLoopDelayMs: config.pressure.maxEventLoopDelayMs,
