@@ -65,7 +65,12 @@ export const GATEWAY_ENV = z.object({
   PAYFLOW_JWT_JWKS_TIMEOUT_MS: envInteger(100, 30_000).default(2_000).describe('Bound on fetching the JWKS'),
   PAYFLOW_JWT_ISSUER: optionalText.describe('Required `iss` claim, if set'),
   PAYFLOW_JWT_AUDIENCE: optionalText.describe('Required `aud` claim, if set'),
-  PAYFLOW_JWT_CLOCK_TOLERANCE_S: envInteger(0, 300).default(5).describe('Allowed clock skew for exp/nbf'),
+  PAYFLOW_JWT_CLOCK_TOLERANCE_S: envInteger(0, 300)
+    .default(5)
+    .describe('Allowed clock skew for exp, nbf and iat (a token issued further ahead is refused)'),
+  PAYFLOW_JWT_MAX_LIFETIME_S: envInteger(60, 30 * SECONDS_PER_DAY)
+    .default(SECONDS_PER_DAY)
+    .describe('Longest validity a token may have: `exp` at most this far after `iat` (or after now)'),
   PAYFLOW_IDEMPOTENCY_TTL_S: envInteger(SECONDS_PER_DAY, 30 * SECONDS_PER_DAY)
     .default(SECONDS_PER_DAY)
     .describe('How long a key and its response are kept (at least 24 h)'),
@@ -114,6 +119,7 @@ export interface JwtConfig {
   readonly issuer: string | undefined;
   readonly audience: string | undefined;
   readonly clockToleranceS: number;
+  readonly maxLifetimeS: number;
 }
 
 /**
@@ -200,6 +206,7 @@ export function gatewayConfigOf(values: GatewayEnv): GatewayConfig {
       issuer: values.PAYFLOW_JWT_ISSUER,
       audience: values.PAYFLOW_JWT_AUDIENCE,
       clockToleranceS: values.PAYFLOW_JWT_CLOCK_TOLERANCE_S,
+      maxLifetimeS: values.PAYFLOW_JWT_MAX_LIFETIME_S,
     },
     idempotency: {
       ttlS: values.PAYFLOW_IDEMPOTENCY_TTL_S,
