@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { harness, producerHeaders, adminHeaders, type Harness } from './test-support.js';
+import { SUPPORTED_CURRENCIES } from '../schemas/currencies.js';
+import { adminHeaders, harness, producerHeaders, validPayment, type Harness } from './test-support.js';
 
 interface ProblemBody {
   type: string;
@@ -149,5 +150,42 @@ describe('hostile JSON bodies', () => {
     );
     assert.equal(response.statusCode, 400);
     problemOf(response);
+  });
+});
+
+describe('currencies: one list for validation and the API document', () => {
+  for (const currency of ['XAU', 'XXX', 'HRK', 'XTS', 'ZWL']) {
+    it(`${currency} is refused with 400 naming /currency`, async (t) => {
+      const h = await harness();
+      t.after(() => h.app.close());
+      const response = await h.app.inject({
+        method: 'POST',
+        url: '/v1/payments',
+        headers: await producerHeaders(),
+        payload: { ...validPayment, currency },
+      });
+      assert.equal(response.statusCode, 400);
+      assert.equal(problemOf(response).errors?.[0]?.field, '/currency');
+    });
+  }
+
+  it('every currency field of /openapi.json is the enum of the currencies the server accepts', async (t) => {
+    const h = await harness();
+    t.after(() => h.app.close());
+    const text = (await h.app.inject({ method: 'GET', url: '/openapi.json' })).body;
+    const fields = [...text.matchAll(/"currency":(\{[^{}]*\})/g)].map(
+      (match) => JSON.parse(match[1] ?? '{}') as { enum?: unknown },
+    );
+    assert.ok(fields.length >= 4, `only ${fields.length} currency fields`);
+    for (const field of fields) assert.deepEqual(field.enum, SUPPORTED_CURRENCIES);
+    for (const currency of SUPPORTED_CURRENCIES) {
+      const response = await h.app.inject({
+        method: 'POST',
+        url: '/v1/payments',
+        headers: await producerHeaders(`key-${currency}`),
+        payload: { ...validPayment, currency },
+      });
+      assert.equal(response.statusCode, 202, currency);
+    }
   });
 });

@@ -30,7 +30,7 @@ import {
   PAYMENT_ACCEPTED,
   problemResponse,
 } from '../schemas.js';
-import { assertIban, assertKnownCurrency } from '../validation.js';
+import { assertIban } from '../validation.js';
 
 interface OpenAccountBody {
   readonly accountId?: string;
@@ -88,7 +88,6 @@ async function openAccount(
   reply: FastifyReply,
 ): Promise<unknown> {
   const body = request.body as OpenAccountBody;
-  assertKnownCurrency('/currency', body.currency);
   if (body.iban !== undefined) assertIban('/iban', body.iban);
   const key = idempotencyKeyOf(request);
   if (key === undefined) {
@@ -157,7 +156,6 @@ async function deposit(
   const accountId = accountIdOf(request);
   const body = request.body as DepositBody;
   if (accountId.includes(':')) throw invalidField('accountId', 'system accounts cannot receive deposits');
-  assertKnownCurrency('/currency', body.currency);
   const key = idempotencyKeyOf(request) ?? '';
   // The target account is part of what the key stands for: same key, other account = mismatch.
   const hash = requestHash({ ...body, accountId });
