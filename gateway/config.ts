@@ -28,9 +28,24 @@ export const GATEWAY_ENV = z.object({
   PAYFLOW_HTTP_BODY_LIMIT_BYTES: envInteger(1_024, 1_048_576)
     .default(16_384)
     .describe('Largest accepted request body'),
+  PAYFLOW_HTTP_HEADERS_TIMEOUT_MS: envInteger(1_000, 120_000)
+    .default(10_000)
+    .describe(
+      'Time allowed to receive the request line and headers, from the connection or the previous request; then 408 and the connection is closed (at most PAYFLOW_HTTP_REQUEST_TIMEOUT_MS)',
+    ),
   PAYFLOW_HTTP_REQUEST_TIMEOUT_MS: envInteger(1_000, 120_000)
     .default(10_000)
-    .describe('Time allowed to receive a whole request'),
+    .describe(
+      'Time allowed to receive a whole request, headers and body; then 408 and the connection is closed',
+    ),
+  PAYFLOW_HTTP_KEEP_ALIVE_TIMEOUT_MS: envInteger(1_000, 120_000)
+    .default(5_000)
+    .describe('How long an idle keep-alive connection is kept open between requests'),
+  PAYFLOW_HTTP_MAX_CONNECTIONS_PER_IP: envInteger(1, 1_000_000)
+    .default(256)
+    .describe(
+      'Connections one client address may hold open; more are answered 503 and closed (raise it behind a proxy, whose address all clients share)',
+    ),
   PAYFLOW_HTTP_MAX_IN_FLIGHT: envInteger(1, 100_000)
     .default(1_000)
     .describe('Requests processed at once; more get 503'),
@@ -99,7 +114,10 @@ export interface GatewayConfig {
   readonly host: string;
   readonly port: number;
   readonly bodyLimitBytes: number;
+  readonly headersTimeoutMs: number;
   readonly requestTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly maxConnectionsPerIp: number;
   readonly maxInFlight: number;
   readonly publishTimeoutMs: number;
   readonly queryTimeoutMs: number;
@@ -186,7 +204,14 @@ export function gatewayConfigOf(values: GatewayEnv): GatewayConfig {
     host: values.PAYFLOW_HTTP_HOST,
     port: values.PAYFLOW_HTTP_PORT,
     bodyLimitBytes: values.PAYFLOW_HTTP_BODY_LIMIT_BYTES,
+    // Node requires headersTimeout <= requestTimeout; the headers are part of the request.
+    headersTimeoutMs: Math.min(
+      values.PAYFLOW_HTTP_HEADERS_TIMEOUT_MS,
+      values.PAYFLOW_HTTP_REQUEST_TIMEOUT_MS,
+    ),
     requestTimeoutMs: values.PAYFLOW_HTTP_REQUEST_TIMEOUT_MS,
+    keepAliveTimeoutMs: values.PAYFLOW_HTTP_KEEP_ALIVE_TIMEOUT_MS,
+    maxConnectionsPerIp: values.PAYFLOW_HTTP_MAX_CONNECTIONS_PER_IP,
     maxInFlight: values.PAYFLOW_HTTP_MAX_IN_FLIGHT,
     publishTimeoutMs: values.PAYFLOW_PUBLISH_TIMEOUT_MS,
     queryTimeoutMs: values.PAYFLOW_QUERY_TIMEOUT_MS,

@@ -108,7 +108,7 @@ describe('operational endpoints', () => {
     assert.match(text, /payflow_gateway_http_request_duration_seconds_bucket/);
   });
 
-  it('requests beyond the in-flight cap are answered 503 with Retry-After', async (t) => {
+  it('requests beyond the in-flight cap are answered 503 with Retry-After, /readyz is 503 meanwhile, and a request without a token is still 401', async (t) => {
     const h = await harness({
       config: testConfig({ PAYFLOW_HTTP_MAX_IN_FLIGHT: '1', PAYFLOW_PUBLISH_TIMEOUT_MS: '5000' }),
     });
@@ -131,8 +131,14 @@ describe('operational endpoints', () => {
     assert.equal(second.headers['retry-after'], '5');
     assert.equal(second.json<{ code: string }>().code, 'OVERLOADED');
     assert.equal((await h.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
+    const saturated = await h.app.inject({ method: 'GET', url: '/readyz' });
+    assert.equal(saturated.statusCode, 503);
+    assert.match(saturated.json<{ detail: string }>().detail, /saturated/);
+    const anonymous = await h.app.inject({ method: 'POST', url: '/v1/payments', payload: validPayment });
+    assert.equal(anonymous.statusCode, 401, 'authentication comes before an in-flight slot');
     release();
     assert.equal((await first).statusCode, 202);
+    assert.equal((await h.app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
     const after = await h.app.inject({
       method: 'POST',
       url: '/v1/payments',
