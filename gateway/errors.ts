@@ -31,6 +31,12 @@ export const ERROR_CODES = {
     title: 'A request with this idempotency key is still being processed',
     retryable: true,
   },
+  ACCOUNT_EXISTS: {
+    status: 409,
+    title: 'An account with this id exists with another owner or currency',
+    retryable: false,
+  },
+  ACCOUNT_NOT_EMPTY: { status: 409, title: 'The account still holds money', retryable: false },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'The request body is too large', retryable: false },
   URI_TOO_LONG: { status: 414, title: 'The request target is too long', retryable: false },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported content type', retryable: false },
