@@ -33,6 +33,21 @@ describe('the OpenAPI document', () => {
       assert.ok(create?.responses[status] !== undefined, `POST /v1/payments lacks ${status}`);
     }
     assert.ok(document.paths['/v1/payments/{paymentId}']?.['get']?.responses['404'] !== undefined);
+    // The HTTP layer's own answers can come back on any route, operational ones included.
+    for (const route of routes) {
+      const path = route.url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+      const responses = document.paths[path]?.[route.method.toLowerCase()]?.responses ?? {};
+      for (const status of ['400', '408', '414', '431', '500', '503']) {
+        assert.ok(responses[status] !== undefined, `${route.method} ${route.url} lacks ${status}`);
+      }
+      const success = Object.keys(responses).filter((status) => status.startsWith('2'));
+      assert.ok(success.length > 0, `${route.method} ${route.url} documents no success`);
+      if (path.startsWith('/v1/')) assert.ok(responses['429'] !== undefined, `${route.url} lacks 429`);
+    }
+    const patchAccount = document.paths['/v1/accounts/{accountId}']?.['patch']?.responses ?? {};
+    for (const status of ['404', '409'])
+      assert.ok(patchAccount[status] !== undefined, `PATCH lacks ${status}`);
+    assert.ok(document.paths['/v1/accounts']?.['post']?.responses['409'] !== undefined);
     assert.ok(document.components.securitySchemes['bearerAuth'] !== undefined);
   });
 });
