@@ -1,9 +1,37 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { IBAN_TEST_TABLE } from '../schemas/iban-test-table.js';
-import { adminHeaders, harness } from './test-support.js';
+import type { AccountView } from './ports.js';
+import { adminHeaders, harness, type Harness } from './test-support.js';
 
 const IBAN = 'SA0380000000608010167519';
+
+function accountView(accountId: string, balanceMinor: bigint): AccountView {
+  return {
+    accountId,
+    ownerId: 'owner-1',
+    currency: 'EUR',
+    kycTier: 'TIER_1',
+    iban: null,
+    status: 'ACTIVE',
+    balanceMinor,
+    openedAtMs: 0,
+    updatedAtMs: 0,
+  };
+}
+
+async function patch(h: Harness, accountId: string, status: string) {
+  return h.app.inject({
+    method: 'PATCH',
+    url: `/v1/accounts/${accountId}`,
+    headers: await adminHeaders(),
+    payload: { status },
+  });
+}
+
+async function open(h: Harness, payload: Record<string, unknown>) {
+  return h.app.inject({ method: 'POST', url: '/v1/accounts', headers: await adminHeaders(), payload });
+}
 
 describe('admin account routes', () => {
   it('opening an account publishes an OPEN command and answers 202 with the account id', async (t) => {
@@ -130,6 +158,7 @@ describe('admin account routes', () => {
   it('changing an account status publishes CHANGE_STATUS and answers 202', async (t) => {
     const h = await harness();
     t.after(() => h.app.close());
+    h.accounts.put(accountView('acc-alice', 500n));
     const response = await h.app.inject({
       method: 'PATCH',
       url: '/v1/accounts/acc-alice',
@@ -253,5 +282,57 @@ describe('admin account routes', () => {
     });
     assert.equal(response.statusCode, 404);
     assert.equal(response.json<{ code: string }>().code, 'ACCOUNT_NOT_FOUND');
+  });
+
+  it('PATCH of an unknown account is 404 at once and publishes nothing', async (t) => {
+    const h = await harness();
+    t.after(() => h.app.close());
+    const response = await patch(h, 'acc-nobody', 'FROZEN');
+    assert.equal(response.statusCode, 404);
+    assert.equal(response.json<{ code: string }>().code, 'ACCOUNT_NOT_FOUND');
+    assert.equal(h.publisher.accounts.length, 0);
+  });
+
+  it('closing an account that holds money is 409 naming the balance; at zero it closes', async (t) => {
+    const h = await harness();
+    t.after(() => h.app.close());
+    h.accounts.put(accountView('acc-funded', 988n));
+    h.accounts.put(accountView('acc-empty', 0n));
+    const funded = await patch(h, 'acc-funded', 'CLOSED');
+    assert.equal(funded.statusCode, 409);
+    const problem = funded.json<{ code: string; detail: string; errors: { field: string }[] }>();
+    assert.equal(problem.code, 'ACCOUNT_NOT_EMPTY');
+    assert.match(problem.detail, /988 minor units of EUR/);
+    assert.equal(problem.errors[0]?.field, '/status');
+    assert.equal((await patch(h, 'acc-funded', 'FROZEN')).statusCode, 202, 'freezing needs no zero balance');
+    assert.equal((await patch(h, 'acc-empty', 'CLOSED')).statusCode, 202);
+    assert.equal(h.publisher.accounts.length, 2);
+  });
+
+  it('opening an existing id with another owner or currency is 409 naming the fields; the same owner and currency is 202', async (t) => {
+    const h = await harness();
+    t.after(() => h.app.close());
+    h.accounts.put(accountView('acc-taken', 0n));
+    const other = await open(h, {
+      accountId: 'acc-taken',
+      ownerId: 'owner-2',
+      currency: 'USD',
+      kycTier: 'TIER_1',
+    });
+    assert.equal(other.statusCode, 409);
+    const problem = other.json<{ code: string; errors: { field: string }[] }>();
+    assert.equal(problem.code, 'ACCOUNT_EXISTS');
+    assert.deepEqual(
+      problem.errors.map((error) => error.field),
+      ['/ownerId', '/currency'],
+    );
+    const same = await open(h, {
+      accountId: 'acc-taken',
+      ownerId: 'owner-1',
+      currency: 'EUR',
+      kycTier: 'TIER_1',
+    });
+    assert.equal(same.statusCode, 202);
+    assert.equal(h.publisher.accounts.length, 1);
   });
 });

@@ -3,7 +3,16 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT } from 'jose';
-import { harness, testConfig, token, validPayment, type Harness } from './test-support.js';
+import {
+  harness,
+  listening,
+  rawRequest,
+  TEST_SECRET,
+  testConfig,
+  token,
+  validPayment,
+  type Harness,
+} from './test-support.js';
 
 async function postWith(h: Harness, authorization: string | undefined) {
   const headers: Record<string, string> = { 'idempotency-key': 'k' };
@@ -153,3 +162,88 @@ describe('bearer authentication', () => {
 function listen(server: Server): Promise<Server> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
+
+describe('hostile tokens and headers', () => {
+  const now = () => Math.floor(Date.now() / 1_000);
+  const sign = (claims: Record<string, unknown>, header: Record<string, unknown> = { alg: 'HS256' }) =>
+    new SignJWT({ roles: ['producer'], ...claims })
+      .setProtectedHeader(header as { alg: string })
+      .setSubject(typeof claims['sub'] === 'string' ? claims['sub'] : 'merchant-42')
+      .sign(new TextEncoder().encode(TEST_SECRET));
+
+  it('the auth scheme is case-insensitive: "bearer" and "BEARER" work', async (t) => {
+    const h = await harness();
+    t.after(() => h.app.close());
+    const jwt = await token();
+    for (const scheme of ['bearer', 'BEARER', 'Bearer']) {
+      const response = await postWith(h, `${scheme} ${jwt}`);
+      assert.equal(response.statusCode, 202, `${scheme}: ${response.body}`);
+    }
+  });
+
+  it('WWW-Authenticate never echoes the token: an odd alg stays out of the header', async (t) => {
+    const h = await harness();
+    t.after(() => h.app.close());
+    const body = Buffer.from(JSON.stringify({ sub: 'x', exp: now() + 60 })).toString('base64url');
+    for (const alg of ['none"\r\nX-Injected: 1', 'A"B', 'é', 'x'.repeat(500)]) {
+      const header = Buffer.from(JSON.stringify({ alg, typ: 'JWT' })).toString('base64url');
+      const response = await postWith(h, `Bearer ${header}.${body}.c2ln`);
+      assert.equal(response.statusCode, 401);
+      assert.equal(response.headers['www-authenticate'], 'Bearer realm="payflow", error="invalid_token"');
+      assert.ok(!response.body.includes(alg), 'the body names the alg');
+    }
+  });
+
+  it('a token issued in the future (beyond the clock tolerance) is 401', async (t) => {
+    const h = await harness();
+    t.after(() => h.app.close());
+    const ahead = await sign({ iat: now() + 365 * 86_400, exp: now() + 365 * 86_400 + 300 });
+    const response = await postWith(h, `Bearer ${ahead}`);
+    assert.equal(response.statusCode, 401);
+    assert.match(response.json<{ detail: string }>().detail, /iat/);
+    const skewed = await sign({ iat: now() + 3, exp: now() + 300 });
+    assert.equal((await postWith(h, `Bearer ${skewed}`)).statusCode, 202);
+  });
+
+  it('a token valid for longer than PAYFLOW_JWT_MAX_LIFETIME_S is 401, with or without iat', async (t) => {
+    const h = await harness({ config: testConfig({ PAYFLOW_JWT_MAX_LIFETIME_S: '3600' }) });
+    t.after(() => h.app.close());
+    const long = await sign({ iat: now(), exp: now() + 7_200 });
+    assert.equal((await postWith(h, `Bearer ${long}`)).statusCode, 401);
+    const noIat = await sign({ exp: now() + 7_200 });
+    assert.equal((await postWith(h, `Bearer ${noIat}`)).statusCode, 401);
+    const fine = await sign({ iat: now(), exp: now() + 3_000 });
+    assert.equal((await postWith(h, `Bearer ${fine}`)).statusCode, 202);
+  });
+
+  it('a NUL in the sub claim is 401', async (t) => {
+    const h = await harness();
+    t.after(() => h.app.close());
+    const jwt = await sign({ sub: 'merchant\u000042', iat: now(), exp: now() + 300 });
+    assert.equal((await postWith(h, `Bearer ${jwt}`)).statusCode, 401);
+  });
+
+  it('two Idempotency-Key headers are 400, not the joined key "a, b"', async (t) => {
+    const h = await harness();
+    t.after(() => h.app.close());
+    const port = await listening(h.app);
+    const body = JSON.stringify(validPayment);
+    const response = await rawRequest(
+      port,
+      `POST /v1/payments HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${await token()}\r\n` +
+        `Idempotency-Key: a\r\nIdempotency-Key: b\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+    assert.equal(response.statusCode, 400, response.body);
+    const problem = JSON.parse(response.body) as { errors: { field: string }[] };
+    assert.equal(problem.errors[0]?.field, 'Idempotency-Key');
+    assert.equal(h.publisher.payments.length, 0);
+    const joined = await h.app.inject({
+      method: 'POST',
+      url: '/v1/payments',
+      headers: { authorization: `Bearer ${await token()}`, 'idempotency-key': 'a, b' },
+      payload: validPayment,
+    });
+    assert.equal(joined.statusCode, 202, 'one header holding a comma is one key');
+  });
+});

@@ -36,11 +36,22 @@ export function principalOf(request: FastifyRequest): Principal {
   return request.principal;
 }
 
+/** How many times the header `name` (lower case) was sent, before Node joined them. */
+function headerCount(request: FastifyRequest, name: string): number {
+  const raw = request.raw.rawHeaders;
+  let count = 0;
+  for (let index = 0; index < raw.length; index += 2) if (raw[index]?.toLowerCase() === name) count += 1;
+  return count;
+}
+
 /**
  * The key as sent; the IETF draft sends it as a structured-field string ("..."), Stripe bare,
  * so one pair of surrounding quotes is dropped.
  */
 export function idempotencyKeyOf(request: FastifyRequest): string | undefined {
+  // Node joins repeated headers into "a, b": two keys would silently become a third one.
+  if (headerCount(request, 'idempotency-key') > 1)
+    throw invalidField('Idempotency-Key', 'must be sent exactly once');
   const raw = request.headers['idempotency-key'];
   const value = Array.isArray(raw) ? raw[0] : raw;
   if (value === undefined) return undefined;

@@ -28,9 +28,24 @@ export const GATEWAY_ENV = z.object({
   PAYFLOW_HTTP_BODY_LIMIT_BYTES: envInteger(1_024, 1_048_576)
     .default(16_384)
     .describe('Largest accepted request body'),
+  PAYFLOW_HTTP_HEADERS_TIMEOUT_MS: envInteger(1_000, 120_000)
+    .default(10_000)
+    .describe(
+      'Time allowed to receive the request line and headers, from the connection or the previous request; then 408 and the connection is closed (at most PAYFLOW_HTTP_REQUEST_TIMEOUT_MS)',
+    ),
   PAYFLOW_HTTP_REQUEST_TIMEOUT_MS: envInteger(1_000, 120_000)
     .default(10_000)
-    .describe('Time allowed to receive a whole request'),
+    .describe(
+      'Time allowed to receive a whole request, headers and body; then 408 and the connection is closed',
+    ),
+  PAYFLOW_HTTP_KEEP_ALIVE_TIMEOUT_MS: envInteger(1_000, 120_000)
+    .default(5_000)
+    .describe('How long an idle keep-alive connection is kept open between requests'),
+  PAYFLOW_HTTP_MAX_CONNECTIONS_PER_IP: envInteger(1, 1_000_000)
+    .default(256)
+    .describe(
+      'Connections one client address may hold open; more are answered 503 and closed (raise it behind a proxy, whose address all clients share)',
+    ),
   PAYFLOW_HTTP_MAX_IN_FLIGHT: envInteger(1, 100_000)
     .default(1_000)
     .describe('Requests processed at once; more get 503'),
@@ -65,7 +80,12 @@ export const GATEWAY_ENV = z.object({
   PAYFLOW_JWT_JWKS_TIMEOUT_MS: envInteger(100, 30_000).default(2_000).describe('Bound on fetching the JWKS'),
   PAYFLOW_JWT_ISSUER: optionalText.describe('Required `iss` claim, if set'),
   PAYFLOW_JWT_AUDIENCE: optionalText.describe('Required `aud` claim, if set'),
-  PAYFLOW_JWT_CLOCK_TOLERANCE_S: envInteger(0, 300).default(5).describe('Allowed clock skew for exp/nbf'),
+  PAYFLOW_JWT_CLOCK_TOLERANCE_S: envInteger(0, 300)
+    .default(5)
+    .describe('Allowed clock skew for exp, nbf and iat (a token issued further ahead is refused)'),
+  PAYFLOW_JWT_MAX_LIFETIME_S: envInteger(60, 30 * SECONDS_PER_DAY)
+    .default(SECONDS_PER_DAY)
+    .describe('Longest validity a token may have: `exp` at most this far after `iat` (or after now)'),
   PAYFLOW_IDEMPOTENCY_TTL_S: envInteger(SECONDS_PER_DAY, 30 * SECONDS_PER_DAY)
     .default(SECONDS_PER_DAY)
     .describe('How long a key and its response are kept (at least 24 h)'),
@@ -94,7 +114,10 @@ export interface GatewayConfig {
   readonly host: string;
   readonly port: number;
   readonly bodyLimitBytes: number;
+  readonly headersTimeoutMs: number;
   readonly requestTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly maxConnectionsPerIp: number;
   readonly maxInFlight: number;
   readonly publishTimeoutMs: number;
   readonly queryTimeoutMs: number;
@@ -114,6 +137,7 @@ export interface JwtConfig {
   readonly issuer: string | undefined;
   readonly audience: string | undefined;
   readonly clockToleranceS: number;
+  readonly maxLifetimeS: number;
 }
 
 /**
@@ -180,7 +204,14 @@ export function gatewayConfigOf(values: GatewayEnv): GatewayConfig {
     host: values.PAYFLOW_HTTP_HOST,
     port: values.PAYFLOW_HTTP_PORT,
     bodyLimitBytes: values.PAYFLOW_HTTP_BODY_LIMIT_BYTES,
+    // Node requires headersTimeout <= requestTimeout; the headers are part of the request.
+    headersTimeoutMs: Math.min(
+      values.PAYFLOW_HTTP_HEADERS_TIMEOUT_MS,
+      values.PAYFLOW_HTTP_REQUEST_TIMEOUT_MS,
+    ),
     requestTimeoutMs: values.PAYFLOW_HTTP_REQUEST_TIMEOUT_MS,
+    keepAliveTimeoutMs: values.PAYFLOW_HTTP_KEEP_ALIVE_TIMEOUT_MS,
+    maxConnectionsPerIp: values.PAYFLOW_HTTP_MAX_CONNECTIONS_PER_IP,
     maxInFlight: values.PAYFLOW_HTTP_MAX_IN_FLIGHT,
     publishTimeoutMs: values.PAYFLOW_PUBLISH_TIMEOUT_MS,
     queryTimeoutMs: values.PAYFLOW_QUERY_TIMEOUT_MS,
@@ -200,6 +231,7 @@ export function gatewayConfigOf(values: GatewayEnv): GatewayConfig {
       issuer: values.PAYFLOW_JWT_ISSUER,
       audience: values.PAYFLOW_JWT_AUDIENCE,
       clockToleranceS: values.PAYFLOW_JWT_CLOCK_TOLERANCE_S,
+      maxLifetimeS: values.PAYFLOW_JWT_MAX_LIFETIME_S,
     },
     idempotency: {
       ttlS: values.PAYFLOW_IDEMPOTENCY_TTL_S,

@@ -33,6 +33,21 @@ describe('the OpenAPI document', () => {
       assert.ok(create?.responses[status] !== undefined, `POST /v1/payments lacks ${status}`);
     }
     assert.ok(document.paths['/v1/payments/{paymentId}']?.['get']?.responses['404'] !== undefined);
+    // The HTTP layer's own answers can come back on any route, operational ones included.
+    for (const route of routes) {
+      const path = route.url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+      const responses = document.paths[path]?.[route.method.toLowerCase()]?.responses ?? {};
+      for (const status of ['400', '408', '414', '431', '500', '503']) {
+        assert.ok(responses[status] !== undefined, `${route.method} ${route.url} lacks ${status}`);
+      }
+      const success = Object.keys(responses).filter((status) => status.startsWith('2'));
+      assert.ok(success.length > 0, `${route.method} ${route.url} documents no success`);
+      if (path.startsWith('/v1/')) assert.ok(responses['429'] !== undefined, `${route.url} lacks 429`);
+    }
+    const patchAccount = document.paths['/v1/accounts/{accountId}']?.['patch']?.responses ?? {};
+    for (const status of ['404', '409'])
+      assert.ok(patchAccount[status] !== undefined, `PATCH lacks ${status}`);
+    assert.ok(document.paths['/v1/accounts']?.['post']?.responses['409'] !== undefined);
     assert.ok(document.components.securitySchemes['bearerAuth'] !== undefined);
   });
 });
@@ -108,7 +123,7 @@ describe('operational endpoints', () => {
     assert.match(text, /payflow_gateway_http_request_duration_seconds_bucket/);
   });
 
-  it('requests beyond the in-flight cap are answered 503 with Retry-After', async (t) => {
+  it('requests beyond the in-flight cap are answered 503 with Retry-After, /readyz is 503 meanwhile, and a request without a token is still 401', async (t) => {
     const h = await harness({
       config: testConfig({ PAYFLOW_HTTP_MAX_IN_FLIGHT: '1', PAYFLOW_PUBLISH_TIMEOUT_MS: '5000' }),
     });
@@ -131,8 +146,14 @@ describe('operational endpoints', () => {
     assert.equal(second.headers['retry-after'], '5');
     assert.equal(second.json<{ code: string }>().code, 'OVERLOADED');
     assert.equal((await h.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
+    const saturated = await h.app.inject({ method: 'GET', url: '/readyz' });
+    assert.equal(saturated.statusCode, 503);
+    assert.match(saturated.json<{ detail: string }>().detail, /saturated/);
+    const anonymous = await h.app.inject({ method: 'POST', url: '/v1/payments', payload: validPayment });
+    assert.equal(anonymous.statusCode, 401, 'authentication comes before an in-flight slot');
     release();
     assert.equal((await first).statusCode, 202);
+    assert.equal((await h.app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
     const after = await h.app.inject({
       method: 'POST',
       url: '/v1/payments',

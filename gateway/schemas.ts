@@ -2,6 +2,7 @@
  * JSON Schemas of the HTTP API. The same objects validate requests, serialize responses (which
  * also keeps unlisted fields from leaking) and generate /openapi.json.
  */
+import { SUPPORTED_CURRENCIES } from '../schemas/currencies.js';
 import { ERROR_CODES } from './errors.js';
 import { IBAN_PATTERN } from './iban.js';
 
@@ -24,7 +25,12 @@ const CUSTOMER_ACCOUNT_ID = {
 /** Any account id, including system accounts (`funding:EUR`), for reads and admin changes. */
 const ACCOUNT_ID_PARAM = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$' } as const;
 
-const CURRENCY = { type: 'string', pattern: '^[A-Z]{3}$', description: 'ISO 4217 alphabetic code' } as const;
+/** The one currency rule (schemas/currencies.ts): validation and /openapi.json both use this enum. */
+const CURRENCY = {
+  type: 'string',
+  enum: SUPPORTED_CURRENCIES,
+  description: 'ISO 4217 alphabetic code of a currency PayFlow moves money in',
+} as const;
 
 const AMOUNT = {
   type: 'integer',

@@ -1,4 +1,5 @@
 /** Shared set-up for the gateway's unit tests: config, ports, tokens. */
+import { connect } from 'node:net';
 import { SignJWT } from 'jose';
 import type { FastifyInstance } from 'fastify';
 import { buildGateway, type GatewayOptions } from './app.js';
@@ -71,4 +72,66 @@ export async function adminHeaders(key?: string): Promise<Record<string, string>
   };
   if (key !== undefined) headers['idempotency-key'] = key;
   return headers;
+}
+
+/** Listens on a free loopback port and returns it (for tests of what inject() can't reach). */
+export async function listening(app: FastifyInstance): Promise<number> {
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  if (address === null || typeof address === 'string') throw new Error('not listening on TCP');
+  return address.port;
+}
+
+export interface RawResponse {
+  readonly statusCode: number;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+}
+
+/** Parses one HTTP/1.1 response with a Content-Length body, as bytes from the socket. */
+export function parseRawResponse(text: string): RawResponse {
+  const split = text.indexOf('\r\n\r\n');
+  const [statusLine = '', ...lines] = text.slice(0, split).split('\r\n');
+  const headers: Record<string, string> = {};
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  return { statusCode: Number(statusLine.split(' ')[1]), headers, body: text.slice(split + 4) };
+}
+
+/**
+ * Sends `text` as is on a new connection and resolves with the first response once the server
+ * closes the connection or `waitMs` passes.
+ */
+export function rawRequest(
+  port: number,
+  text: string | Buffer,
+  options: { waitMs?: number; localAddress?: string } = {},
+): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({
+      host: '127.0.0.1',
+      port,
+      ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
+    });
+    let received = '';
+    const finish = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      if (received === '') reject(new Error('no response'));
+      else resolve(parseRawResponse(received));
+    };
+    const timer = setTimeout(finish, options.waitMs ?? 2_000);
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      received += chunk;
+      const response = parseRawResponse(received);
+      const length = Number(response.headers['content-length'] ?? NaN);
+      if (Buffer.byteLength(response.body) >= length) finish();
+    });
+    socket.on('end', finish);
+    socket.on('error', () => undefined);
+    socket.write(text);
+  });
 }

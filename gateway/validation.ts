@@ -6,14 +6,6 @@ import { isIP } from 'node:net';
 import { invalidField } from './errors.js';
 import { ibanProblem } from '../schemas/iban.js';
 
-/** ISO 4217 codes known to the runtime's ICU data (about 300), so `ABC` is refused early. */
-const KNOWN_CURRENCIES: ReadonlySet<string> = new Set(Intl.supportedValuesOf('currency'));
-
-export function assertKnownCurrency(field: string, currency: string): void {
-  if (!KNOWN_CURRENCIES.has(currency))
-    throw invalidField(field, `${currency} is not an ISO 4217 currency code`);
-}
-
 export function assertIpAddress(field: string, address: string): void {
   if (isIP(address) === 0) throw invalidField(field, 'must be an IPv4 or IPv6 address');
 }

@@ -13,6 +13,7 @@ import type { JWTPayload, JWTVerifyGetKey, JWTVerifyOptions } from 'jose';
 import type { JwtConfig } from '../config.js';
 import { ApiError } from '../errors.js';
 import { ROLES, type Principal, type Role } from '../fastify-types.js';
+import { textProblem } from '../strict-json.js';
 
 const REALM = 'payflow';
 /** A JWKS that fails is not re-fetched more often than this (jose's cooldown). */
@@ -25,6 +26,7 @@ interface Verifier {
   readonly rsaKey: RsaKey | undefined;
   readonly options: JWTVerifyOptions;
   readonly clockToleranceMs: number;
+  readonly limits: { readonly clockToleranceS: number; readonly maxLifetimeS: number };
   readonly verified: VerifiedTokens;
 }
 
@@ -95,30 +97,59 @@ async function createVerifier(config: JwtConfig): Promise<Verifier> {
     rsaKey,
     options,
     clockToleranceMs: config.clockToleranceS * 1_000,
+    limits: { clockToleranceS: config.clockToleranceS, maxLifetimeS: config.maxLifetimeS },
     verified: new VerifiedTokens(),
   };
 }
 
+/**
+ * A 401. The challenge is a constant: nothing from the request (a token's `alg`, a claim, a
+ * jose message quoting either) is ever copied into a response header. The body's `detail` says
+ * what was wrong in the gateway's own words.
+ */
 function unauthenticated(detail: string, tokenSent: boolean): ApiError {
   // RFC 6750 §3: no error attribute when no credentials were sent at all.
-  const challenge = tokenSent
-    ? `Bearer realm="${REALM}", error="invalid_token", error_description="${detail.replaceAll('"', "'")}"`
-    : `Bearer realm="${REALM}"`;
+  const challenge = tokenSent ? `Bearer realm="${REALM}", error="invalid_token"` : `Bearer realm="${REALM}"`;
   return new ApiError('UNAUTHENTICATED', detail, { headers: { 'WWW-Authenticate': challenge } });
 }
+
+/** `Bearer <token68>`; the scheme name is case-insensitive (RFC 9110 §11.1). */
+const BEARER = /^Bearer +([A-Za-z0-9_.~+/-]+=*)$/i;
 
 function bearerToken(request: FastifyRequest): string {
   const header = request.headers.authorization;
   if (header === undefined) throw unauthenticated('send an Authorization: Bearer <JWT> header', false);
-  const match = /^Bearer ([A-Za-z0-9_.~+/=-]+)$/.exec(header);
+  const match = BEARER.exec(header);
   if (match?.[1] === undefined) throw unauthenticated('the Authorization header is not a Bearer token', true);
   return match[1];
+}
+
+/**
+ * Claims jose does not bound: `iat` may not lie ahead of the clock (beyond the tolerance), and a
+ * token may not be valid for longer than the configured lifetime, counted from `iat` (or from
+ * now when it has none), so a leaked long-lived token is not accepted.
+ */
+export function lifetimeProblem(
+  payload: JWTPayload,
+  nowS: number,
+  limits: { readonly clockToleranceS: number; readonly maxLifetimeS: number },
+): string | undefined {
+  const { iat, exp } = payload;
+  if (iat !== undefined && iat > nowS + limits.clockToleranceS)
+    return 'the token is issued in the future (iat)';
+  if (exp === undefined) return undefined;
+  const from = iat === undefined ? nowS : Math.min(iat, nowS);
+  if (exp - from > limits.maxLifetimeS + limits.clockToleranceS)
+    return `the token is valid for longer than the allowed ${limits.maxLifetimeS} s (exp)`;
+  return undefined;
 }
 
 async function verifyToken(verifier: Verifier, token: string): Promise<JWTPayload> {
   const known = verifier.verified.get(token, Date.now(), verifier.clockToleranceMs);
   if (known !== undefined) return known;
   const payload = await verifySignatureAndClaims(verifier, token);
+  const problem = lifetimeProblem(payload, Math.floor(Date.now() / 1_000), verifier.limits);
+  if (problem !== undefined) throw unauthenticated(problem, true);
   verifier.verified.put(token, payload);
   return payload;
 }
@@ -140,7 +171,8 @@ async function verifySignatureAndClaims(verifier: Verifier, token: string): Prom
       typeof key === 'function' ? await jwtVerify(token, key, options) : await jwtVerify(token, key, options);
     return result.payload;
   }
-  throw unauthenticated(`tokens signed with ${algorithm ?? 'no algorithm'} are not accepted`, true);
+  // The algorithm is not named back: it is the client's input.
+  throw unauthenticated('the token is not signed with an accepted algorithm (HS256 or RS256)', true);
 }
 
 function toPrincipal(payload: JWTPayload): Principal {
@@ -148,6 +180,8 @@ function toPrincipal(payload: JWTPayload): Principal {
   const known = roles.filter((role): role is Role => ROLES.includes(role as Role));
   if (typeof payload.sub !== 'string' || payload.sub === '')
     throw unauthenticated('the token has no sub claim', true);
+  const subProblem = textProblem(payload.sub);
+  if (subProblem !== undefined) throw unauthenticated(`the token's sub claim ${subProblem}`, true);
   return { id: payload.sub, roles: new Set(known) };
 }
 

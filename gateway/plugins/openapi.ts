@@ -8,14 +8,26 @@ import fp from 'fastify-plugin';
 import swagger from '@fastify/swagger';
 import { problemResponse } from '../schemas.js';
 
-/** Problem responses that follow from the route's declaration. */
+/**
+ * Problem responses that follow from the route's declaration. Every status the server can give
+ * on a route is listed (a fuzzer checks that no undocumented status comes back): the HTTP
+ * layer's own (400, 408, 414, 431, 500, 503) on every route, operational ones included.
+ */
 function problemResponsesFor(route: RouteOptions): Record<string, unknown> {
   const responses: Record<string, unknown> = {
     400: problemResponse('Invalid input; `errors` names each offending field or header'),
+    408: problemResponse('The request was not received within the header or request timeout'),
+    414: problemResponse('The request target is too long'),
+    431: problemResponse('The request headers are too large'),
     500: problemResponse('Unexpected error (logged with the correlation id)'),
-    503: problemResponse('Overloaded or a dependency is unavailable; retry after Retry-After'),
+    503: problemResponse(
+      'Overloaded (in-flight cap, event-loop delay, connections per address) or a dependency is unavailable; retry after Retry-After',
+    ),
   };
   const methods = Array.isArray(route.method) ? route.method : [route.method];
+  if (route.config?.operational !== true) {
+    responses[429] = problemResponse('Rate limited; retry after Retry-After');
+  }
   if (route.config?.roles !== undefined) {
     responses[401] = problemResponse('Missing, invalid or expired bearer token');
     responses[403] = problemResponse('The token lacks the required role');
@@ -33,7 +45,7 @@ function problemResponsesFor(route: RouteOptions): Record<string, unknown> {
 
 async function openapiPlugin(app: FastifyInstance, options: { version: string }): Promise<void> {
   app.addHook('onRoute', (route) => {
-    if (route.method === 'HEAD' || route.config?.operational === true) return;
+    if (route.method === 'HEAD') return;
     const declared = (route.schema?.response ?? {}) as Record<string, unknown>;
     route.schema = { ...route.schema, response: { ...problemResponsesFor(route), ...declared } };
   });
@@ -62,7 +74,13 @@ async function openapiPlugin(app: FastifyInstance, options: { version: string })
     '/openapi.json',
     {
       config: { operational: true },
-      schema: { summary: 'This API as an OpenAPI 3.1 document', tags: ['operations'] },
+      schema: {
+        summary: 'This API as an OpenAPI 3.1 document',
+        tags: ['operations'],
+        response: {
+          200: { description: 'The OpenAPI 3.1 document', type: 'object', additionalProperties: true },
+        },
+      },
     },
     () => app.swagger(),
   );

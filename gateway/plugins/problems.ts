@@ -103,6 +103,38 @@ function allowedMethods(routes: readonly KnownRoute[], path: string): string[] {
   return [...new Set(methods)].sort();
 }
 
+/** Longest request target (path and query) served; longer ones are 414. */
+export const URL_LENGTH_MAX = 2_048;
+
+function notFound(routes: readonly KnownRoute[], request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const path = request.url.split('?')[0] ?? '';
+  const allowed = allowedMethods(routes, path);
+  if (allowed.length === 0) {
+    return sendProblem(request, reply, new ApiError('ROUTE_NOT_FOUND', `no route ${request.method} ${path}`));
+  }
+  const detail = `${request.method} is not allowed on ${path}; use ${allowed.join(', ')}`;
+  return sendProblem(
+    request,
+    reply,
+    new ApiError('METHOD_NOT_ALLOWED', detail, { headers: { Allow: allowed.join(', ') } }),
+  );
+}
+
+/**
+ * Fastify's `frameworkErrors`: a path that is not valid percent-encoding (400) or a path
+ * parameter over the router's length limit (414), raised before any hook runs.
+ */
+export function frameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const problem =
+    error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      ? new ApiError('URI_TOO_LONG', 'a path segment is longer than any identifier this API uses')
+      : error.code === 'FST_ERR_BAD_URL'
+        ? new ApiError('MALFORMED_REQUEST', 'the path is not valid percent-encoding')
+        : toApiError(error);
+  // No hook has run, so the correlation header is set here.
+  void sendProblem(request, reply.header('X-Correlation-Id', request.id), problem);
+}
+
 function problemsPlugin(app: FastifyInstance): Promise<void> {
   const routes: KnownRoute[] = [];
   app.addHook('onRoute', (route) => {
@@ -116,23 +148,16 @@ function problemsPlugin(app: FastifyInstance): Promise<void> {
     return sendProblem(request, reply, apiError);
   });
 
-  app.setNotFoundHandler((request, reply) => {
-    const path = request.url.split('?')[0] ?? '';
-    const allowed = allowedMethods(routes, path);
-    if (allowed.length === 0) {
-      return sendProblem(
-        request,
-        reply,
-        new ApiError('ROUTE_NOT_FOUND', `no route ${request.method} ${path}`),
-      );
+  // Runs first, before authentication and before a body is read: an unknown route or method is
+  // 404/405 whatever the body (QUERY without Content-Type included), and an overlong target 414.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.url.length > URL_LENGTH_MAX) {
+      throw new ApiError('URI_TOO_LONG', `the request target is longer than ${URL_LENGTH_MAX} characters`);
     }
-    const detail = `${request.method} is not allowed on ${path}; use ${allowed.join(', ')}`;
-    return sendProblem(
-      request,
-      reply,
-      new ApiError('METHOD_NOT_ALLOWED', detail, { headers: { Allow: allowed.join(', ') } }),
-    );
+    if (request.is404) return notFound(routes, request, reply);
+    return undefined;
   });
+  app.setNotFoundHandler((request, reply) => notFound(routes, request, reply));
   return Promise.resolve();
 }
 

@@ -8,6 +8,9 @@ import { withTimeout } from '../timeout.js';
 export interface HealthOptions {
   readonly readiness: ReadinessCheck | undefined;
   readonly checkTimeoutMs: number;
+  /** Why the gateway takes no more work now (in-flight cap reached, event loop lagging). */
+  readonly saturation: () => string | undefined;
+  readonly retryAfterS: number;
 }
 
 async function isReady(options: HealthOptions): Promise<{ ready: boolean; detail?: string }> {
@@ -28,6 +31,13 @@ export function healthRoutes(app: FastifyInstance, options: HealthOptions): Prom
     '/readyz',
     { config: { operational: true }, schema: { ...schema, summary: 'Readiness' } },
     async () => {
+      // A saturated instance is taken out of rotation until it drains, before asking dependencies.
+      const saturated = options.saturation();
+      if (saturated !== undefined) {
+        throw new ApiError('NOT_READY', `the gateway is saturated: ${saturated}`, {
+          headers: { 'Retry-After': String(options.retryAfterS) },
+        });
+      }
       const { ready, detail } = await isReady(options);
       if (!ready) {
         throw new ApiError('NOT_READY', detail ?? 'a dependency is not ready', {

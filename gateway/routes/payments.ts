@@ -22,7 +22,7 @@ import {
   PAYMENT_VIEW,
   problemResponse,
 } from '../schemas.js';
-import { assertIpAddress, assertKnownCurrency } from '../validation.js';
+import { assertIpAddress } from '../validation.js';
 
 interface CreatePaymentBody {
   readonly senderAccountId: string;
@@ -34,7 +34,6 @@ interface CreatePaymentBody {
 }
 
 function checkPaymentBody(body: CreatePaymentBody): void {
-  assertKnownCurrency('/currency', body.currency);
   if (body.senderAccountId === body.recipientAccountId) {
     throw invalidField('/recipientAccountId', 'must differ from senderAccountId');
   }

@@ -1,33 +1,19 @@
 /**
  * The currencies PayFlow moves money in, with their ISO 4217 minor unit exponent: an amount of
  * 1 in minor units is 10^-exponent of the major unit (1 EUR cent, 1 JPY, 0.001 KWD).
- * A payment in any other currency is rejected with UNSUPPORTED_CURRENCY.
+ * A payment in any other currency is rejected with UNSUPPORTED_CURRENCY. The list itself is
+ * schemas/currencies.ts, the one the gateway validates with.
  */
-export const MINOR_UNIT_EXPONENTS = {
-  EUR: 2,
-  USD: 2,
-  GBP: 2,
-  CHF: 2,
-  SAR: 2,
-  AED: 2,
-  JPY: 0,
-  KWD: 3,
-  BHD: 3,
-  SEK: 2,
-  NOK: 2,
-  DKK: 2,
-  PLN: 2,
-} as const satisfies Readonly<Record<string, number>>;
-
-export type SupportedCurrency = keyof typeof MINOR_UNIT_EXPONENTS;
-
-export const SUPPORTED_CURRENCIES: readonly SupportedCurrency[] = Object.keys(
-  MINOR_UNIT_EXPONENTS,
-) as SupportedCurrency[];
-
-export function isSupportedCurrency(code: string): code is SupportedCurrency {
-  return Object.hasOwn(MINOR_UNIT_EXPONENTS, code);
-}
+export {
+  isSupportedCurrency,
+  SUPPORTED_CURRENCIES,
+  SUPPORTED_MINOR_UNITS as MINOR_UNIT_EXPONENTS,
+  type SupportedCurrency,
+} from '../../schemas/currencies.js';
+import {
+  SUPPORTED_MINOR_UNITS as MINOR_UNIT_EXPONENTS,
+  type SupportedCurrency,
+} from '../../schemas/currencies.js';
 
 /** The finest minor unit of the table (3: thousandths, for KWD and BHD). */
 export const FINEST_EXPONENT = Math.max(...Object.values(MINOR_UNIT_EXPONENTS));
