@@ -135,10 +135,6 @@ for (const mode of ['embedded', 'kafka'] as const satisfies readonly Mode[]) {
 
       const cases: [string, Record<string, unknown>][] = [
         [
-          'UNSUPPORTED_CURRENCY',
-          { senderAccountId: eur, recipientAccountId: eur2, amount: 100, currency: 'MXN' },
-        ],
-        [
           'SENDER_NOT_FOUND',
           { senderAccountId: id('ghost'), recipientAccountId: eur2, amount: 100, currency: 'EUR' },
         ],
@@ -203,11 +199,20 @@ for (const mode of ['embedded', 'kafka'] as const satisfies readonly Mode[]) {
           submittedAtMs: Date.now(),
         };
       };
+      // A currency PayFlow does not move money in is the schema's enum at the gateway (400) and
+      // UNSUPPORTED_CURRENCY in the pipeline, one list for both (schemas/currencies.ts).
+      assertProblem(
+        await h.pay({ senderAccountId: eur, recipientAccountId: eur2, amount: 100, currency: 'MXN' }),
+        400,
+        'currency',
+      );
+      const mxn = { ...injected(100n), currency: 'MXN' };
       const zero = injected(0n);
       const beyondScale = injected(2n ** 63n / 10n + 1n);
       const toSelf = injected(100n, eur);
-      for (const command of [zero, beyondScale, toSelf]) await h.injectCommand(command);
+      for (const command of [mxn, zero, beyondScale, toSelf]) await h.injectCommand(command);
       submitted.push(
+        ['UNSUPPORTED_CURRENCY', mxn.paymentId],
         ['AMOUNT_NOT_POSITIVE', zero.paymentId],
         ['AMOUNT_NOT_INTEGRAL', beyondScale.paymentId],
         ['SAME_ACCOUNT', toSelf.paymentId],
