@@ -77,6 +77,8 @@ export function forkWorker(workerId: number, assignment: WorkerAssignment): Chil
   const child = fork(ENTRY, [], {
     execArgv: workerExecArgv(process.execArgv),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    // Structured clone: the assignment's settings hold bigint amounts (velocity limits).
+    serialization: 'advanced',
   });
   const run: RunMessage = { type: 'run', workerId, assignment };
   child.send(run);

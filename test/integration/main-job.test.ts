@@ -118,7 +118,7 @@ test('on the embedded default a deposit and a payment run the whole pipeline: th
     const events = view.body.events as { type: string }[];
     assert.deepEqual(
       events.map((e) => e.type),
-      ['PaymentInitiated', 'PaymentValidated', 'PaymentDebited', 'PaymentCompleted'],
+      ['PaymentInitiated', 'PaymentValidated', 'PaymentScored', 'PaymentDebited', 'PaymentCompleted'],
     );
     assert.equal((await call(admin!, 'GET', '/v1/accounts/alice')).body.balanceMinor, '7500');
     assert.equal((await call(admin!, 'GET', '/v1/accounts/bob')).body.balanceMinor, '2500');

@@ -86,11 +86,11 @@ for (const mode of ['embedded', 'kafka'] as const satisfies readonly Mode[]) {
       const events = view.events as { type: string; sequence: number }[];
       assert.deepEqual(
         events.map((e) => e.type),
-        ['PaymentInitiated', 'PaymentValidated', 'PaymentDebited', 'PaymentCompleted'],
+        ['PaymentInitiated', 'PaymentValidated', 'PaymentScored', 'PaymentDebited', 'PaymentCompleted'],
       );
       assert.deepEqual(
         events.map((e) => e.sequence),
-        [0, 1, 2, 3],
+        [0, 1, 2, 3, 4],
       );
       const own = await h.request(
         h.tokens.producer,
@@ -250,7 +250,7 @@ for (const mode of ['embedded', 'kafka'] as const satisfies readonly Mode[]) {
       assert.equal(view.status, 'COMPLETED');
       assert.deepEqual(
         (view.events as { type: string }[]).map((e) => e.type),
-        ['PaymentInitiated', 'PaymentValidated', 'PaymentDebited', 'PaymentCompleted'],
+        ['PaymentInitiated', 'PaymentValidated', 'PaymentScored', 'PaymentDebited', 'PaymentCompleted'],
       );
       await h.account(payee, (v) => v.balanceMinor !== '0');
       // Give a wrongly applied duplicate time to show.

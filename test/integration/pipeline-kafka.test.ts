@@ -141,10 +141,10 @@ describe('payment pipeline on Kafka', { skip }, () => {
         principal: deposit.principal,
         idempotencyKey: deposit.idempotencyKey,
       });
-      const depositEvents = await until(deposit.paymentId, 4);
+      const depositEvents = await until(deposit.paymentId, 5);
       assert.deepEqual(
         depositEvents.map((e) => e.type),
-        ['PaymentInitiated', 'PaymentValidated', 'PaymentDebited', 'PaymentCompleted'],
+        ['PaymentInitiated', 'PaymentValidated', 'PaymentScored', 'PaymentDebited', 'PaymentCompleted'],
       );
 
       const transfer = payment({ senderAccountId: alice, recipientAccountId: bob, amountMinor: 2_500n });
@@ -155,14 +155,15 @@ describe('payment pipeline on Kafka', { skip }, () => {
       };
       await publisher.publishPayment(transfer, headers);
       await publisher.publishPayment(transfer, headers); // a producer retry: the same record twice
-      const transferEvents = await until(transfer.paymentId, 4);
+      const transferEvents = await until(transfer.paymentId, 5);
       assert.deepEqual(
         transferEvents.map((e) => [e.type, e.sequence]),
         [
           ['PaymentInitiated', 0],
           ['PaymentValidated', 1],
-          ['PaymentDebited', 2],
-          ['PaymentCompleted', 3],
+          ['PaymentScored', 2],
+          ['PaymentDebited', 3],
+          ['PaymentCompleted', 4],
         ],
       );
       assert.ok(
@@ -176,12 +177,12 @@ describe('payment pipeline on Kafka', { skip }, () => {
         principal: overdraft.principal,
         idempotencyKey: overdraft.idempotencyKey,
       });
-      const overdraftEvents = await until(overdraft.paymentId, 3);
+      const overdraftEvents = await until(overdraft.paymentId, 4);
       assert.deepEqual(
         overdraftEvents.map((e) => e.type),
-        ['PaymentInitiated', 'PaymentValidated', 'PaymentRejected'],
+        ['PaymentInitiated', 'PaymentValidated', 'PaymentScored', 'PaymentRejected'],
       );
-      assert.equal(overdraftEvents[2]?.rejection?.code, 'INSUFFICIENT_FUNDS');
+      assert.equal(overdraftEvents[3]?.rejection?.code, 'INSUFFICIENT_FUNDS');
     },
   );
 });
