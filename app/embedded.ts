@@ -12,7 +12,7 @@ import { MemoryAccountsProjection } from '../projections/memory-accounts.js';
 import { MemoryPaymentsProjection } from '../projections/memory.js';
 import { projectedEvent } from '../projections/payment-view.js';
 import { AVRO, plainAvroSerde } from '../schemas/avro.js';
-import type { AccountCommand, PaymentCommand } from '../schemas/types.js';
+import type { AccountCommand, DenyListEntry, PaymentCommand, ReviewDecision } from '../schemas/types.js';
 import { TOPIC } from '../topics/catalogue.js';
 import { paymentCommandKey } from '../topics/keys.js';
 import { commandRecordHeaders } from '../gateway/kafka-publisher.js';
@@ -116,5 +116,26 @@ export class EmbeddedPipeline implements CommandPublisher {
       timestampMs: command.issuedAtMs,
       headers: commandRecordHeaders(headers),
     });
+  }
+
+  async publishReviewDecision(decision: ReviewDecision, headers: CommandHeaders): Promise<void> {
+    await this.#catchUpClock();
+    return this.driver.pipe(TOPIC.reviewsDecisions, decision.senderAccountId, decision, {
+      timestampMs: decision.decidedAtMs,
+      headers: commandRecordHeaders(headers),
+    });
+  }
+
+  /** The in-memory table takes the change before this resolves: every later payment sees it. */
+  async publishDenyList(
+    key: string,
+    entry: DenyListEntry | null,
+    headers: CommandHeaders,
+    atMs: number,
+  ): Promise<void> {
+    await this.#catchUpClock();
+    const options = { timestampMs: atMs, headers: commandRecordHeaders(headers) };
+    if (entry === null) return this.driver.pipeRaw(TOPIC.riskDenylist, key, null, options);
+    return this.driver.pipe(TOPIC.riskDenylist, key, entry, options);
   }
 }

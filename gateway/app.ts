@@ -26,6 +26,7 @@ import type { GatewayPorts } from './ports.js';
 import { accountRoutes } from './routes/accounts.js';
 import { healthRoutes } from './routes/health.js';
 import { paymentRoutes } from './routes/payments.js';
+import { reviewRoutes } from './routes/reviews.js';
 import { PROBLEM_SCHEMA } from './schemas.js';
 
 export const API_VERSION = '1.0.0';
@@ -150,5 +151,6 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
   );
   await app.register((child) => paymentRoutes(child, context));
   await app.register((child) => accountRoutes(child, context));
+  await app.register((child) => reviewRoutes(child, context));
   return app;
 }

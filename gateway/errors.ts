@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   ROUTE_NOT_FOUND: { status: 404, title: 'No such route', retryable: false },
   PAYMENT_NOT_FOUND: { status: 404, title: 'No such payment', retryable: false },
   ACCOUNT_NOT_FOUND: { status: 404, title: 'No such account', retryable: false },
+  REVIEW_NOT_FOUND: { status: 404, title: 'No such payment held for review', retryable: false },
   METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed on this route', retryable: false },
   REQUEST_TIMEOUT: {
     status: 408,
@@ -37,6 +38,7 @@ export const ERROR_CODES = {
     retryable: false,
   },
   ACCOUNT_NOT_EMPTY: { status: 409, title: 'The account still holds money', retryable: false },
+  REVIEW_DECIDED: { status: 409, title: 'The held payment was already decided', retryable: false },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'The request body is too large', retryable: false },
   URI_TOO_LONG: { status: 414, title: 'The request target is too long', retryable: false },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported content type', retryable: false },

@@ -3,8 +3,8 @@ import 'fastify';
 // Brings in the OpenAPI keys (summary, tags, security) on route schemas.
 import type {} from '@fastify/swagger';
 
-export type Role = 'producer' | 'admin';
-export const ROLES: readonly Role[] = ['producer', 'admin'];
+export type Role = 'producer' | 'admin' | 'reviewer';
+export const ROLES: readonly Role[] = ['producer', 'admin', 'reviewer'];
 
 export interface Principal {
   /** The JWT `sub` claim. */

@@ -26,8 +26,9 @@
  */
 import type { Kafka, Message, Producer } from 'kafkajs';
 
-import type { AccountCommand, PaymentCommand } from '../schemas/types.js';
+import type { AccountCommand, DenyListEntry, PaymentCommand, ReviewDecision } from '../schemas/types.js';
 import { HEADER } from '../topics/headers.js';
+import { TOPIC } from '../topics/names.js';
 import { paymentCommandKey } from '../topics/keys.js';
 import type { CommandHeaders, CommandPublisher } from './ports.js';
 import { TimeoutError } from './timeout.js';
@@ -197,6 +198,25 @@ export class KafkaCommandPublisher implements CommandPublisher {
     return this.#publish(this.options.accountsTopic, command.accountId, command, headers, command.issuedAtMs);
   }
 
+  publishReviewDecision(decision: ReviewDecision, headers: CommandHeaders): Promise<void> {
+    return this.#publish(
+      TOPIC.reviewsDecisions,
+      decision.senderAccountId,
+      decision,
+      headers,
+      decision.decidedAtMs,
+    );
+  }
+
+  publishDenyList(
+    key: string,
+    entry: DenyListEntry | null,
+    headers: CommandHeaders,
+    atMs: number,
+  ): Promise<void> {
+    return this.#publish(TOPIC.riskDenylist, key, entry, headers, atMs);
+  }
+
   /**
    * Stops taking commands (publish rejects with `PublisherClosedError`), sends what is queued,
    * waits until every publish has settled (each within its `produceTimeoutMs`), then disconnects.
@@ -230,7 +250,7 @@ export class KafkaCommandPublisher implements CommandPublisher {
         (encoded) => {
           const recordHeaders = commandRecordHeaders(headers);
           pending.record = { key, value: encoded, headers: recordHeaders, timestamp: String(timestampMs) };
-          pending.bytes = RECORD_OVERHEAD_BYTES + Buffer.byteLength(key) + encoded.length;
+          pending.bytes = RECORD_OVERHEAD_BYTES + Buffer.byteLength(key) + (encoded?.length ?? 0);
           for (const [name, text] of Object.entries(recordHeaders))
             pending.bytes += Buffer.byteLength(name) + Buffer.byteLength(text);
         },
@@ -259,7 +279,9 @@ export class KafkaCommandPublisher implements CommandPublisher {
     });
   }
 
-  async #serialize(topic: string, value: unknown): Promise<Buffer> {
+  /** A null value is a tombstone (a compacted topic's delete). */
+  async #serialize(topic: string, value: unknown): Promise<Buffer | null> {
+    if (value === null) return null;
     return this.options.serializer.serialize(topic, value);
   }
 

@@ -2,15 +2,17 @@
  * In-memory query ports and a recording publisher, for unit tests and the embedded mode's
  * smoke runs. They hold plain values; nothing here is a mock with expectations.
  */
-import type { AccountCommand, PaymentCommand } from '../schemas/types.js';
+import type { AccountCommand, DenyListEntry, PaymentCommand, ReviewDecision } from '../schemas/types.js';
 import type {
   AccountQueries,
   AccountView,
   CommandHeaders,
   CommandPublisher,
+  HeldCursor,
   PaymentQueries,
   PaymentView,
 } from './ports.js';
+import { heldPage } from './ports.js';
 
 export class MemoryPaymentQueries implements PaymentQueries {
   readonly #views = new Map<string, PaymentView>();
@@ -21,6 +23,10 @@ export class MemoryPaymentQueries implements PaymentQueries {
 
   getPayment(paymentId: string): Promise<PaymentView | undefined> {
     return Promise.resolve(this.#views.get(paymentId));
+  }
+
+  listHeld(limit: number, after: HeldCursor | undefined): Promise<readonly PaymentView[]> {
+    return Promise.resolve(heldPage(this.#views.values(), limit, after));
   }
 }
 
@@ -48,6 +54,12 @@ export interface Published<C> {
 export class RecordingPublisher implements CommandPublisher {
   readonly payments: Published<PaymentCommand>[] = [];
   readonly accounts: Published<AccountCommand>[] = [];
+  readonly reviewDecisions: { readonly decision: ReviewDecision; readonly headers: CommandHeaders }[] = [];
+  readonly denyList: {
+    readonly key: string;
+    readonly entry: DenyListEntry | null;
+    readonly headers: CommandHeaders;
+  }[] = [];
   #gate: Promise<void> | undefined;
   #failures: Error[] = [];
 
@@ -74,6 +86,16 @@ export class RecordingPublisher implements CommandPublisher {
   async publishAccount(command: AccountCommand, headers: CommandHeaders): Promise<void> {
     await this.#pass();
     this.accounts.push({ command, headers });
+  }
+
+  async publishReviewDecision(decision: ReviewDecision, headers: CommandHeaders): Promise<void> {
+    await this.#pass();
+    this.reviewDecisions.push({ decision, headers });
+  }
+
+  async publishDenyList(key: string, entry: DenyListEntry | null, headers: CommandHeaders): Promise<void> {
+    await this.#pass();
+    this.denyList.push({ key, entry, headers });
   }
 
   async #pass(): Promise<void> {

@@ -8,9 +8,11 @@ import type {
   Account,
   AccountCommand,
   CurrencyCode,
+  DenyListEntry,
   PaymentCommand,
   PaymentKind,
   PaymentStatus,
+  ReviewDecision,
   RiskAssessment,
 } from '../schemas/types.js';
 
@@ -28,6 +30,18 @@ export interface CommandPublisher {
   publishPayment(command: PaymentCommand, headers: CommandHeaders): Promise<void>;
   /** Resolves only once the command is durably on `accounts.commands`. */
   publishAccount(command: AccountCommand, headers: CommandHeaders): Promise<void>;
+  /** Resolves only once the decision is durably on `reviews.decisions` (keyed by the payment's sender). */
+  publishReviewDecision(decision: ReviewDecision, headers: CommandHeaders): Promise<void>;
+  /**
+   * Resolves only once the change is durably on `risk.denylist`: the entry under `key`
+   * (`<kind>:<value>`), or a tombstone removing it when `entry` is null.
+   */
+  publishDenyList(
+    key: string,
+    entry: DenyListEntry | null,
+    headers: CommandHeaders,
+    atMs: number,
+  ): Promise<void>;
 }
 
 export interface PaymentEventView {
@@ -62,8 +76,42 @@ export interface PaymentView {
   readonly updatedAtMs: number;
 }
 
+/** Where a page of held payments starts: after this one, in (heldAtMs, paymentId) order. */
+export interface HeldCursor {
+  readonly heldAtMs: number;
+  readonly paymentId: string;
+}
+
 export interface PaymentQueries {
   getPayment(paymentId: string): Promise<PaymentView | undefined>;
+  /** Payments HELD for review, oldest hold first, at most `limit`, after `after`. */
+  listHeld(limit: number, after: HeldCursor | undefined): Promise<readonly PaymentView[]>;
+}
+
+/** When a held payment was held (the PaymentHeld event's recordedAtMs), or undefined. */
+export function heldAtOf(view: PaymentView): number | undefined {
+  return view.events.findLast((event) => event.type === 'PaymentHeld')?.recordedAtMs;
+}
+
+/** The page of `views` that are HELD, oldest hold first (ties by payment id), after `after`. */
+export function heldPage(
+  views: Iterable<PaymentView>,
+  limit: number,
+  after: HeldCursor | undefined,
+): PaymentView[] {
+  const held: { readonly view: PaymentView; readonly at: number }[] = [];
+  for (const view of views) {
+    if (view.status !== 'HELD') continue;
+    const at = heldAtOf(view) ?? view.updatedAtMs;
+    if (
+      after !== undefined &&
+      (at < after.heldAtMs || (at === after.heldAtMs && view.paymentId <= after.paymentId))
+    )
+      continue;
+    held.push({ view, at });
+  }
+  held.sort((a, b) => a.at - b.at || (a.view.paymentId < b.view.paymentId ? -1 : 1));
+  return held.slice(0, limit).map((entry) => entry.view);
 }
 
 /** An account as the `accounts` table has it, with its ledger balance. */

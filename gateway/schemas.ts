@@ -26,7 +26,7 @@ const CUSTOMER_ACCOUNT_ID = {
 const ACCOUNT_ID_PARAM = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$' } as const;
 
 /** The one currency rule (schemas/currencies.ts): validation and /openapi.json both use this enum. */
-const CURRENCY = {
+export const CURRENCY = {
   type: 'string',
   enum: SUPPORTED_CURRENCIES,
   description: 'ISO 4217 alphabetic code of a currency PayFlow moves money in',

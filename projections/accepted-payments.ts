@@ -123,6 +123,8 @@ export function withAcceptedPayments(
       },
       publishAccount: (command: AccountCommand, headers: CommandHeaders) =>
         publisher.publishAccount(command, headers),
+      publishReviewDecision: (decision, headers) => publisher.publishReviewDecision(decision, headers),
+      publishDenyList: (key, entry, headers, atMs) => publisher.publishDenyList(key, entry, headers, atMs),
     },
     payments: {
       getPayment: async (paymentId: string) => {
@@ -133,6 +135,7 @@ export function withAcceptedPayments(
           return undefined;
         });
       },
+      listHeld: (limit, after) => payments.listHeld(limit, after),
     },
   };
 }

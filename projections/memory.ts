@@ -2,7 +2,7 @@
  * The payments projection of the embedded default: the same fold as PostgreSQL's, held in
  * memory with a bound on the number of payments kept.
  */
-import type { PaymentQueries, PaymentView } from '../gateway/ports.js';
+import { heldPage, type HeldCursor, type PaymentQueries, type PaymentView } from '../gateway/ports.js';
 import { applyPaymentEvent, type PaymentReadModel, type ProjectedPaymentEvent } from './payment-view.js';
 
 export class ProjectionCapacityError extends Error {
@@ -16,6 +16,7 @@ export class ProjectionCapacityError extends Error {
 
 export class MemoryPaymentsProjection implements PaymentQueries {
   readonly #views = new Map<string, PaymentReadModel>();
+  readonly #held = new Set<string>();
 
   constructor(private readonly maxPayments: number) {}
 
@@ -26,8 +27,20 @@ export class MemoryPaymentsProjection implements PaymentQueries {
       if (before === undefined && this.#views.size >= this.maxPayments) {
         throw new ProjectionCapacityError(this.maxPayments);
       }
-      this.#views.set(event.paymentId, applyPaymentEvent(before, event));
+      const after = applyPaymentEvent(before, event);
+      this.#views.set(event.paymentId, after);
+      if (after.status === 'HELD') this.#held.add(event.paymentId);
+      else this.#held.delete(event.paymentId);
     }
+  }
+
+  /** Payments held for review: the ids are kept apart, so a page never scans every payment. */
+  listHeld(limit: number, after: HeldCursor | undefined): Promise<readonly PaymentView[]> {
+    const views = [...this.#held].flatMap((id) => {
+      const view = this.#views.get(id);
+      return view === undefined ? [] : [view];
+    });
+    return Promise.resolve(heldPage(views, limit, after));
   }
 
   getPayment(paymentId: string): Promise<PaymentView | undefined> {

@@ -9,7 +9,7 @@
  */
 import type { Client } from '@elastic/elasticsearch';
 
-import type { PaymentQueries, PaymentView } from '../../gateway/ports.js';
+import type { HeldCursor, PaymentQueries, PaymentView } from '../../gateway/ports.js';
 import type { RiskAssessment } from '../../schemas/types.js';
 import { applyPaymentEvents, type PaymentReadModel, type ProjectedPaymentEvent } from '../payment-view.js';
 
@@ -174,6 +174,18 @@ export class ElasticsearchTransactionsProjection implements PaymentQueries {
 
   async getPayment(paymentId: string): Promise<PaymentView | undefined> {
     return (await this.#load([paymentId])).get(paymentId);
+  }
+
+  /** HELD payments, oldest first (a held payment's last update is its hold). */
+  async listHeld(limit: number, after: HeldCursor | undefined): Promise<readonly PaymentView[]> {
+    const response = await this.client.search<TransactionDocument>({
+      index: this.index,
+      size: Math.min(limit, 100),
+      sort: [{ updatedAt: 'asc' }, { paymentId: 'asc' }],
+      query: { term: { status: 'HELD' } },
+      ...(after === undefined ? {} : { search_after: [after.heldAtMs, after.paymentId] }),
+    });
+    return response.hits.hits.flatMap((hit) => (hit._source ? [fromDocument(hit._source)] : []));
   }
 
   /** A sender's or recipient's transactions, newest first: the history query. */

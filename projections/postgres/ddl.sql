@@ -48,3 +48,7 @@ CREATE INDEX IF NOT EXISTS payments_recipient_idx ON payflow.payments (recipient
 -- The fraud score of a payment and its reasons ({score, decision, reasons: [{code, points,
 -- detail}]}, as on PaymentScored), once scored.
 ALTER TABLE payflow.payments ADD COLUMN IF NOT EXISTS risk jsonb;
+-- When a payment was held for review (its PaymentHeld event's recorded time); the review queue
+-- reads the held payments oldest first.
+ALTER TABLE payflow.payments ADD COLUMN IF NOT EXISTS held_at timestamptz;
+CREATE INDEX IF NOT EXISTS payments_held_idx ON payflow.payments (held_at, payment_id) WHERE status = 'HELD';

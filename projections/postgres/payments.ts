@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 
 import type pg from 'pg';
 
-import type { PaymentQueries, PaymentView } from '../../gateway/ports.js';
+import { heldAtOf, type HeldCursor, type PaymentQueries, type PaymentView } from '../../gateway/ports.js';
 import type { PaymentKind, PaymentStatus, RiskAssessment } from '../../schemas/types.js';
 import { applyPaymentEvents, type PaymentReadModel, type ProjectedPaymentEvent } from '../payment-view.js';
 import { inTransaction } from './transaction.js';
@@ -132,12 +132,12 @@ async function upsertPayment(client: pg.ClientBase, view: PaymentReadModel): Pro
   await client.query(
     `INSERT INTO payflow.payments (payment_id, kind, principal, status, amount_minor, currency,
        sender_account_id, recipient_account_id, reference, rejection_code, rejection_detail,
-       last_sequence, created_at, updated_at, risk)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+       last_sequence, created_at, updated_at, risk, held_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
      ON CONFLICT (payment_id) DO UPDATE SET
        status = EXCLUDED.status, rejection_code = EXCLUDED.rejection_code,
        rejection_detail = EXCLUDED.rejection_detail, last_sequence = EXCLUDED.last_sequence,
-       risk = EXCLUDED.risk,
+       risk = EXCLUDED.risk, held_at = EXCLUDED.held_at,
        updated_at = EXCLUDED.updated_at
      WHERE payflow.payments.last_sequence < EXCLUDED.last_sequence`,
     [
@@ -156,6 +156,7 @@ async function upsertPayment(client: pg.ClientBase, view: PaymentReadModel): Pro
       new Date(view.createdAtMs),
       new Date(view.updatedAtMs),
       view.risk === null ? null : JSON.stringify(riskStorable(view.risk)),
+      ((at) => (at === undefined ? null : new Date(at)))(heldAtOf(view)),
     ],
   );
 }
@@ -198,6 +199,18 @@ export class PostgresPaymentsProjection implements PaymentQueries {
    * The gateway's read: the payment and its events from one snapshot (a single statement), so
    * a concurrent projection commit can't show a status without the event that set it.
    */
+  /** The review queue: HELD payments by hold time (payments_held_idx), with their events. */
+  async listHeld(limit: number, after: HeldCursor | undefined): Promise<readonly PaymentView[]> {
+    const { rows } = await this.pool.query<{ payment_id: string }>(
+      `SELECT payment_id FROM payflow.payments
+        WHERE status = 'HELD' AND ($2::timestamptz IS NULL OR (held_at, payment_id) > ($2, $3))
+        ORDER BY held_at, payment_id LIMIT $1`,
+      [limit, after === undefined ? null : new Date(after.heldAtMs), after?.paymentId ?? ''],
+    );
+    const views = await Promise.all(rows.map((row) => this.getPayment(row.payment_id)));
+    return views.filter((view): view is PaymentView => view !== undefined);
+  }
+
   async getPayment(paymentId: string): Promise<PaymentView | undefined> {
     const { rows } = await this.pool.query<
       PaymentRow & {
