@@ -20,6 +20,7 @@ import {
   type WindowedValue,
 } from './api.js';
 import { jsonSerde } from './json-serde.js';
+import { expireFromIndex, TimeIndex } from './time-index.js';
 
 const DELETED = Symbol('deleted');
 type Staged<V> = V | typeof DELETED;
@@ -56,7 +57,11 @@ class StagedMap<V> {
   #undo: [string, Staged<V> | undefined][] | undefined;
   #size = 0;
 
-  constructor(private readonly onPresenceChange: (key: string, present: boolean) => void = () => undefined) {}
+  constructor(
+    private readonly onPresenceChange: (key: string, present: boolean) => void = () => undefined,
+    /** Told whenever the visible value of a key may have changed (a write, an undo, an abort, a restore). */
+    private readonly onValueChange: (key: string) => void = () => undefined,
+  ) {}
 
   get size(): number {
     return this.#size;
@@ -78,6 +83,7 @@ class StagedMap<V> {
     this.#undo?.push([key, this.#staged.get(key)]);
     this.#staged.set(key, value === undefined ? DELETED : value);
     this.#presence(key, before, value !== undefined);
+    this.onValueChange(key);
   }
 
   beginRecord(): void {
@@ -92,6 +98,7 @@ class StagedMap<V> {
       if (previous === undefined) this.#staged.delete(key);
       else this.#staged.set(key, previous);
       this.#presence(key, before, this.has(key));
+      this.onValueChange(key);
     }
   }
 
@@ -117,6 +124,7 @@ class StagedMap<V> {
       const before = this.has(key);
       this.#staged.delete(key);
       this.#presence(key, before, this.has(key));
+      this.onValueChange(key);
     }
     this.#undo = undefined;
   }
@@ -127,6 +135,7 @@ class StagedMap<V> {
     if (value === undefined) this.#committed.delete(key);
     else this.#committed.set(key, value);
     this.#presence(key, before, value !== undefined);
+    this.onValueChange(key);
   }
 
   keys(): string[] {
@@ -196,8 +205,36 @@ abstract class BaseStore<V> implements RuntimeStore {
 }
 
 export class MemoryKeyValueStore<V> extends BaseStore<V> implements KeyValueStore<V> {
+  readonly #timeOf: ((value: V) => number) | undefined;
+  readonly #index: TimeIndex | undefined;
+
   constructor(spec: KeyValueStoreSpec, serde: Serde<V> = jsonSerde<V>()) {
-    super(spec.name, spec.maxEntries, serde, new StagedMap<V>());
+    const timeOf = spec.timeOf as ((value: V) => number) | undefined;
+    const index = timeOf === undefined ? undefined : new TimeIndex();
+    let map: StagedMap<V> | undefined = undefined;
+    map = new StagedMap<V>(undefined, (key) => {
+      const value = map!.get(key);
+      if (value !== undefined) index?.push(timeOf!(value), key);
+    });
+    super(spec.name, spec.maxEntries, serde, map);
+    this.#timeOf = timeOf;
+    this.#index = index;
+  }
+
+  expireUpTo(maxTimeMs: number, limit: number): number {
+    const timeOf = this.#timeOf;
+    if (timeOf === undefined || this.#index === undefined)
+      throw new Error(`state store ${this.name} declares no timeOf: it has no time index to expire from`);
+    return expireFromIndex(
+      this.#index,
+      maxTimeMs,
+      limit,
+      (key) => {
+        const value = this.map.get(key);
+        return value === undefined ? undefined : timeOf(value);
+      },
+      (key) => this.delete(key),
+    );
   }
 
   get(key: string): V | undefined {
@@ -256,6 +293,9 @@ interface WindowEntry<V> {
 const SEPARATOR = '\u0000';
 const compositeKey = (key: string, startMs: number) => `${key}${SEPARATOR}${startMs}`;
 
+/** Windows past retention removed per update, at most (besides the updated key's own). */
+export const WINDOW_EXPIRY_STEP = 64;
+
 export function validateWindowSpec(store: string, spec: WindowSpec): void {
   const problems: string[] = [];
   if (!(spec.sizeMs > 0)) problems.push('sizeMs must be > 0');
@@ -274,6 +314,8 @@ export class MemoryWindowStore<V> extends BaseStore<WindowEntry<V>> implements W
   readonly #spec: WindowSpec;
   readonly #starts: Map<string, Set<number>>;
   readonly #streamTime: () => number;
+  /** Windows by the stream time at which retention removes them (end + retentionMs). */
+  readonly #expiry: TimeIndex;
 
   constructor(
     spec: WindowStoreSpec,
@@ -282,20 +324,29 @@ export class MemoryWindowStore<V> extends BaseStore<WindowEntry<V>> implements W
   ) {
     validateWindowSpec(spec.name, spec.window);
     const starts = new Map<string, Set<number>>();
-    const map = new StagedMap<WindowEntry<V>>((composite, present) => {
-      const cut = composite.lastIndexOf(SEPARATOR);
-      const key = composite.slice(0, cut);
-      const start = Number(composite.slice(cut + 1));
-      let set = starts.get(key);
-      if (present) {
-        if (set === undefined) starts.set(key, (set = new Set()));
-        set.add(start);
-      } else if (set !== undefined) {
-        set.delete(start);
-        if (set.size === 0) starts.delete(key);
-      }
-    });
+    const expiry = new TimeIndex();
+    let map: StagedMap<WindowEntry<V>> | undefined = undefined;
+    map = new StagedMap<WindowEntry<V>>(
+      (composite, present) => {
+        const cut = composite.lastIndexOf(SEPARATOR);
+        const key = composite.slice(0, cut);
+        const start = Number(composite.slice(cut + 1));
+        let set = starts.get(key);
+        if (present) {
+          if (set === undefined) starts.set(key, (set = new Set()));
+          set.add(start);
+        } else if (set !== undefined) {
+          set.delete(start);
+          if (set.size === 0) starts.delete(key);
+        }
+      },
+      (composite) => {
+        const entry = map!.get(composite);
+        if (entry !== undefined) expiry.push(entry.endMs + spec.window.retentionMs, composite);
+      },
+    );
     super(spec.name, spec.maxEntries, serde, map);
+    this.#expiry = expiry;
     this.#spec = spec.window;
     this.#starts = starts;
     this.#streamTime = streamTime;
@@ -308,6 +359,7 @@ export class MemoryWindowStore<V> extends BaseStore<WindowEntry<V>> implements W
   ): WindowUpdateResult<V> {
     const streamTime = this.#streamTime();
     this.#expire(key, streamTime);
+    this.#expireOldest(streamTime, WINDOW_EXPIRY_STEP);
     const open = windowsFor(this.#spec, timestampMs).filter((window) =>
       windowIsOpen(this.#spec, window, streamTime),
     );
@@ -315,7 +367,8 @@ export class MemoryWindowStore<V> extends BaseStore<WindowEntry<V>> implements W
     const updated: WindowedValue<V>[] = [];
     for (const window of open) {
       const composite = compositeKey(key, window.startMs);
-      if (!this.map.has(composite) && this.map.size >= this.maxEntries) this.#expireAll(streamTime);
+      if (!this.map.has(composite) && this.map.size >= this.maxEntries)
+        this.#expireOldest(streamTime, WINDOW_EXPIRY_STEP);
       this.ensureRoom(composite);
       const value = aggregate(this.map.get(composite)?.value, window);
       this.map.write(composite, { key, startMs: window.startMs, endMs: window.endMs, value });
@@ -343,7 +396,17 @@ export class MemoryWindowStore<V> extends BaseStore<WindowEntry<V>> implements W
     }
   }
 
-  #expireAll(streamTime: number): void {
-    for (const key of [...this.#starts.keys()]) this.#expire(key, streamTime);
+  /** Removes up to `limit` windows past retention, oldest first, from the time index. */
+  #expireOldest(streamTime: number, limit: number): void {
+    expireFromIndex(
+      this.#expiry,
+      streamTime,
+      limit,
+      (composite) => {
+        const entry = this.map.get(composite);
+        return entry === undefined ? undefined : entry.endMs + this.#spec.retentionMs;
+      },
+      (composite) => this.map.write(composite, undefined),
+    );
   }
 }
