@@ -12,6 +12,7 @@ import {
   type KeyValueStore,
   type KeyValueStoreSpec,
   type Serde,
+  type StoreSpec,
   type TimeWindow,
   type WindowSpec,
   type WindowStore,
@@ -22,8 +23,8 @@ import {
 import { jsonSerde } from './json-serde.js';
 import { expireFromIndex, TimeIndex } from './time-index.js';
 
-const DELETED = Symbol('deleted');
-type Staged<V> = V | typeof DELETED;
+export const DELETED = Symbol('deleted');
+export type Staged<V> = V | typeof DELETED;
 
 /** One changelog record: a key's new value, or null for a deletion. */
 export interface ChangelogWrite {
@@ -34,6 +35,7 @@ export interface ChangelogWrite {
 
 /** What the runtime needs from every store, whatever its kind. */
 export interface RuntimeStore {
+  readonly kind: 'kv' | 'window';
   readonly name: string;
   readonly size: number;
   /** Starts recording undo information for one record. */
@@ -50,27 +52,23 @@ export interface RuntimeStore {
   restore(key: string, value: Buffer | null): Promise<void>;
 }
 
-/** A map with a committed layer, a transaction layer and a per-record undo log. */
-class StagedMap<V> {
-  readonly #committed = new Map<string, V>();
-  readonly #staged = new Map<string, Staged<V>>();
+/**
+ * The transaction layer every store has over its committed state: the transaction's writes (a
+ * deletion is DELETED) and the current record's undo log. Subclasses hold the committed state
+ * (a Map, or LMDB) and are told whenever a key's visible presence may have changed.
+ */
+export abstract class StagingLayer<V> {
+  protected readonly stagedWrites = new Map<string, Staged<V>>();
   #undo: [string, Staged<V> | undefined][] | undefined;
-  #size = 0;
 
-  constructor(
-    private readonly onPresenceChange: (key: string, present: boolean) => void = () => undefined,
-    /** Told whenever the visible value of a key may have changed (a write, an undo, an abort, a restore). */
-    private readonly onValueChange: (key: string) => void = () => undefined,
-  ) {}
-
-  get size(): number {
-    return this.#size;
-  }
+  protected abstract committedValue(key: string): V | undefined;
+  /** A write, an undo or an abort may have changed the key's visible value. */
+  protected abstract changed(key: string, before: boolean, after: boolean): void;
 
   get(key: string): V | undefined {
-    const staged = this.#staged.get(key);
+    const staged = this.stagedWrites.get(key);
     if (staged === DELETED) return undefined;
-    return staged ?? this.#committed.get(key);
+    return staged ?? this.committedValue(key);
   }
 
   has(key: string): boolean {
@@ -80,10 +78,9 @@ class StagedMap<V> {
   /** Writes within the transaction; `undefined` deletes. */
   write(key: string, value: V | undefined): void {
     const before = this.has(key);
-    this.#undo?.push([key, this.#staged.get(key)]);
-    this.#staged.set(key, value === undefined ? DELETED : value);
-    this.#presence(key, before, value !== undefined);
-    this.onValueChange(key);
+    this.#undo?.push([key, this.stagedWrites.get(key)]);
+    this.stagedWrites.set(key, value === undefined ? DELETED : value);
+    this.changed(key, before, value !== undefined);
   }
 
   beginRecord(): void {
@@ -95,38 +92,66 @@ class StagedMap<V> {
     this.#undo = undefined;
     for (const [key, previous] of undo.reverse()) {
       const before = this.has(key);
-      if (previous === undefined) this.#staged.delete(key);
-      else this.#staged.set(key, previous);
-      this.#presence(key, before, this.has(key));
-      this.onValueChange(key);
+      if (previous === undefined) this.stagedWrites.delete(key);
+      else this.stagedWrites.set(key, previous);
+      this.changed(key, before, this.has(key));
     }
   }
 
   staged(): IterableIterator<[string, Staged<V>]> {
-    return this.#staged.entries();
+    return this.stagedWrites.entries();
   }
 
   isDeleted(value: Staged<V>): value is typeof DELETED {
     return value === DELETED;
   }
 
+  /** Forgets the transaction (after its writes were committed or dropped). */
+  protected endTransaction(): void {
+    this.stagedWrites.clear();
+    this.#undo = undefined;
+  }
+}
+
+/** A map with a committed layer, a transaction layer and a per-record undo log. */
+class StagedMap<V> extends StagingLayer<V> {
+  readonly #committed = new Map<string, V>();
+  #size = 0;
+
+  constructor(
+    private readonly onPresenceChange: (key: string, present: boolean) => void = () => undefined,
+    /** Told whenever the visible value of a key may have changed (a write, an undo, an abort, a restore). */
+    private readonly onValueChange: (key: string) => void = () => undefined,
+  ) {
+    super();
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  protected committedValue(key: string): V | undefined {
+    return this.#committed.get(key);
+  }
+
+  protected changed(key: string, before: boolean, after: boolean): void {
+    this.#presence(key, before, after);
+    this.onValueChange(key);
+  }
+
   commit(): void {
-    for (const [key, value] of this.#staged) {
+    for (const [key, value] of this.stagedWrites) {
       if (value === DELETED) this.#committed.delete(key);
       else this.#committed.set(key, value);
     }
-    this.#staged.clear();
-    this.#undo = undefined;
+    this.endTransaction();
   }
 
   abort(): void {
-    for (const key of [...this.#staged.keys()]) {
-      const before = this.has(key);
-      this.#staged.delete(key);
-      this.#presence(key, before, this.has(key));
-      this.onValueChange(key);
-    }
-    this.#undo = undefined;
+    const keys = [...this.stagedWrites.keys()];
+    const before = keys.map((key) => this.has(key));
+    this.endTransaction();
+    keys.forEach((key, i) => this.changed(key, before[i]!, this.has(key)));
   }
 
   /** Direct write to the committed layer (restore). */
@@ -140,7 +165,7 @@ class StagedMap<V> {
 
   keys(): string[] {
     const keys = new Set(this.#committed.keys());
-    for (const [key, value] of this.#staged) {
+    for (const [key, value] of this.stagedWrites) {
       if (value === DELETED) keys.delete(key);
       else keys.add(key);
     }
@@ -155,6 +180,7 @@ class StagedMap<V> {
 }
 
 abstract class BaseStore<V> implements RuntimeStore {
+  abstract readonly kind: 'kv' | 'window';
   constructor(
     readonly name: string,
     protected readonly maxEntries: number,
@@ -205,6 +231,7 @@ abstract class BaseStore<V> implements RuntimeStore {
 }
 
 export class MemoryKeyValueStore<V> extends BaseStore<V> implements KeyValueStore<V> {
+  readonly kind = 'kv';
   readonly #timeOf: ((value: V) => number) | undefined;
   readonly #index: TimeIndex | undefined;
 
@@ -311,6 +338,7 @@ export function validateWindowSpec(store: string, spec: WindowSpec): void {
  * retention; records for windows past their grace period are reported late and not applied.
  */
 export class MemoryWindowStore<V> extends BaseStore<WindowEntry<V>> implements WindowStore<V> {
+  readonly kind = 'window';
   readonly #spec: WindowSpec;
   readonly #starts: Map<string, Set<number>>;
   readonly #streamTime: () => number;
@@ -409,4 +437,52 @@ export class MemoryWindowStore<V> extends BaseStore<WindowEntry<V>> implements W
       (composite) => this.map.write(composite, undefined),
     );
   }
+}
+
+/** A window store as the runtime holds it. */
+export type RuntimeWindowStore = RuntimeStore & WindowStore<unknown>;
+
+/**
+ * Where a task's stores live: in memory (the embedded default, unit tests) or on disk
+ * (disk-stores.ts, the Kafka mode). One per task (sub-topology partition); the task commits its
+ * stores, then `flush`es the backend with the changelog offsets the commit reached.
+ */
+export interface StoreBackend {
+  create(processor: string, spec: StoreSpec, streamTime: () => number): RuntimeStore;
+  /** Changelog topic -> the offset to restore from; undefined: restore the changelogs whole. */
+  readonly checkpoint: ReadonlyMap<string, bigint> | undefined;
+  /** True when the backend holds state that no checkpoint vouches for (it must be wiped). */
+  readonly inconsistent: boolean;
+  /** Claims the stores for the task with this fencing nonce (a zombie's later commits fail). */
+  claim(owner: string): void;
+  /** Writes what the stores committed, with the changelog offsets they now hold, atomically. */
+  flush(changelogEnds: ReadonlyMap<string, bigint>): void;
+  /** Drops what the stores committed since the last flush (not used by memory). */
+  discard(): void;
+  /** Writes restored records with the restore's progress (changelog topic -> next offset). */
+  restored(progress: ReadonlyMap<string, bigint>): void;
+  /** Removes all state and the checkpoint. */
+  wipe(): void;
+  readonly diskBytes: number;
+  close(): void;
+}
+
+/** The in-memory stores: nothing survives the process, no checkpoint. */
+export class MemoryStoreBackend implements StoreBackend {
+  readonly checkpoint = undefined;
+  readonly inconsistent = false;
+  readonly diskBytes = 0;
+
+  create(_processor: string, spec: StoreSpec, streamTime: () => number): RuntimeStore {
+    return spec.kind === 'kv'
+      ? new MemoryKeyValueStore<unknown>(spec)
+      : new MemoryWindowStore<unknown>(spec, streamTime);
+  }
+
+  claim(): void {}
+  flush(): void {}
+  discard(): void {}
+  restored(): void {}
+  wipe(): void {}
+  close(): void {}
 }
