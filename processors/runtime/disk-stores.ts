@@ -30,17 +30,11 @@ import {
   type ChangelogWrite,
   type RuntimeStore,
   type StoreBackend,
+  type StoreCheckpoint,
 } from './stores.js';
 
 /** Decoded committed values kept in memory per store, at most (the LRU cache). */
 export const DEFAULT_STORE_CACHE_ENTRIES = 10_000;
-
-/** Where a task's stores stand against their changelogs. */
-export interface StoreCheckpoint {
-  /** Changelog topic -> the next offset to restore from (everything before it is in the store). */
-  readonly offsets: ReadonlyMap<string, bigint>;
-  readonly writtenAtMs: number;
-}
 
 const META_CHECKPOINT = 'checkpoint';
 const META_OWNER = 'owner';
@@ -345,6 +339,7 @@ class DiskStagedMap<V> extends StagingLayer<V> {
 /** A key-value store on disk: the KeyValueStore contract of the in-memory one, no capacity bound. */
 export class DiskKeyValueStore<V> implements RuntimeStore, KeyValueStore<V> {
   readonly kind = 'kv';
+  readonly persistent = true;
   readonly #map: DiskStagedMap<V>;
   readonly #timeOf: ((value: V) => number) | undefined;
   readonly #index: Database<Buffer, [number, string]> | undefined;
@@ -504,8 +499,8 @@ export class DiskStoreBackend implements StoreBackend {
     return store;
   }
 
-  get checkpoint(): ReadonlyMap<string, bigint> | undefined {
-    return this.#directory.checkpoint()?.offsets;
+  get checkpoint(): StoreCheckpoint | undefined {
+    return this.#directory.checkpoint();
   }
 
   get inconsistent(): boolean {

@@ -36,6 +36,8 @@ export interface ChangelogWrite {
 /** What the runtime needs from every store, whatever its kind. */
 export interface RuntimeStore {
   readonly kind: 'kv' | 'window';
+  /** True for a store whose committed state survives the process (its checkpoint counts). */
+  readonly persistent?: boolean;
   readonly name: string;
   readonly size: number;
   /** Starts recording undo information for one record. */
@@ -442,6 +444,14 @@ export class MemoryWindowStore<V> extends BaseStore<WindowEntry<V>> implements W
 /** A window store as the runtime holds it. */
 export type RuntimeWindowStore = RuntimeStore & WindowStore<unknown>;
 
+/** Where a task's stores stand against their changelogs. */
+export interface StoreCheckpoint {
+  /** Changelog topic -> the next offset to restore from (everything before it is in the store). */
+  readonly offsets: ReadonlyMap<string, bigint>;
+  /** Wall clock of the commit that wrote it. */
+  readonly writtenAtMs: number;
+}
+
 /**
  * Where a task's stores live: in memory (the embedded default, unit tests) or on disk
  * (disk-stores.ts, the Kafka mode). One per task (sub-topology partition); the task commits its
@@ -449,8 +459,8 @@ export type RuntimeWindowStore = RuntimeStore & WindowStore<unknown>;
  */
 export interface StoreBackend {
   create(processor: string, spec: StoreSpec, streamTime: () => number): RuntimeStore;
-  /** Changelog topic -> the offset to restore from; undefined: restore the changelogs whole. */
-  readonly checkpoint: ReadonlyMap<string, bigint> | undefined;
+  /** Where the stores stand against their changelogs; undefined: restore the changelogs whole. */
+  readonly checkpoint: StoreCheckpoint | undefined;
   /** True when the backend holds state that no checkpoint vouches for (it must be wiped). */
   readonly inconsistent: boolean;
   /** Claims the stores for the task with this fencing nonce (a zombie's later commits fail). */

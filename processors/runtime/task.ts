@@ -104,6 +104,8 @@ export interface PartitionTask {
    */
   commit(changelogEnds?: ReadonlyMap<string, bigint>): void;
   abort(): void;
+  /** Records the restore's progress (changelog topic -> next offset) with the restored records. */
+  restored(progress: ReadonlyMap<string, bigint>): void;
   /** Entries over the task's stores (for metrics). */
   readonly entries: number;
   /** Where the task's stores live (checkpoint, restore progress, wipe, disk usage). */
@@ -690,7 +692,21 @@ export class SubTopologyTask implements PartitionTask {
 
   commit(changelogEnds: ReadonlyMap<string, bigint> = new Map()): void {
     for (const task of this.tasks.values()) task.commit();
-    this.backend.flush(changelogEnds);
+    this.backend.flush(this.#persistentOnly(changelogEnds));
+  }
+
+  restored(progress: ReadonlyMap<string, bigint>): void {
+    this.backend.restored(this.#persistentOnly(progress));
+  }
+
+  /** Offsets of the changelogs whose stores persist: only those a checkpoint may vouch for. */
+  #persistentOnly(offsets: ReadonlyMap<string, bigint>): Map<string, bigint> {
+    const kept = new Map<string, bigint>();
+    for (const [topic, offset] of offsets) {
+      const target = this.#changelogs.get(topic);
+      if (target?.task.stores.get(target.store)?.persistent === true) kept.set(topic, offset);
+    }
+    return kept;
   }
 
   abort(): void {
