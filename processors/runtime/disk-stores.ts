@@ -234,6 +234,11 @@ class LruCache<V> {
   }
 }
 
+/** Entries of an LMDB database, from its statistics (O(1), no scan). */
+function entryCount(db: Database<Buffer, string>): number {
+  return (db.getStats() as { entryCount: number }).entryCount;
+}
+
 /** UTF-8 byte order, LMDB's order of string keys. */
 export function compareKeys(a: string, b: string): number {
   if (a === b) return 0;
@@ -252,12 +257,14 @@ class DiskStagedMap<V> extends StagingLayer<V> {
   constructor(
     readonly db: Database<Buffer, string>,
     cacheEntries: number,
+    /** True when the store keeps a time index (onCommitted needs the values before and after). */
+    private readonly indexed: boolean,
     /** Told whenever a key's committed value changes (the store's index), inside the LMDB transaction. */
     private readonly onCommitted: (key: string, before: V | undefined, after: V | undefined) => void,
   ) {
     super();
     this.#cache = new LruCache<V>(cacheEntries);
-    this.#committedSize = db.getKeysCount();
+    this.#committedSize = entryCount(db);
   }
 
   get size(): number {
@@ -293,8 +300,11 @@ class DiskStagedMap<V> extends StagingLayer<V> {
     this.endTransaction();
     this.#stagedDelta = 0;
     if (writes.length === 0) return;
+    const encoded = writes.map(
+      ([key, value]) => [key, value === DELETED ? null : Buffer.from(toJson(value))] as const,
+    );
     directory.queue(() => {
-      for (const [key, value] of writes) this.#apply(key, value === DELETED ? undefined : value);
+      for (const [key, value] of encoded) this.#apply(key, value);
     });
     for (const [key, value] of writes) {
       if (value === DELETED) this.#cache.delete(key);
@@ -307,32 +317,38 @@ class DiskStagedMap<V> extends StagingLayer<V> {
     this.#stagedDelta = 0;
   }
 
-  /** Queues a restored record (applied by the directory's restore flush). */
-  restore(directory: TaskStateDirectory, key: string, value: V | undefined): void {
-    directory.queueRestore(() => this.#apply(key, value));
+  /** Queues a restored record, its changelog bytes as they are (applied by the restore flush). */
+  restore(directory: TaskStateDirectory, key: string, bytes: Buffer | null): void {
+    directory.queueRestore(() => this.#apply(key, bytes));
     this.#cache.delete(key);
   }
 
-  /** Writes one key inside the directory's LMDB transaction. */
-  #apply(key: string, value: V | undefined): void {
-    const bytes = this.db.get(key);
-    const before = bytes === undefined ? undefined : fromJson<V>(bytes.toString('utf8'));
-    if (value === undefined) {
-      if (before !== undefined) {
+  /** Writes one key inside the directory's LMDB transaction (`value` encoded, or null to delete). */
+  #apply(key: string, value: Buffer | null): void {
+    const indexed = this.indexed;
+    const bytes = indexed ? this.db.get(key) : undefined;
+    const existed = indexed ? bytes !== undefined : this.db.doesExist(key);
+    if (value === null) {
+      if (existed) {
         this.db.removeSync(key);
         this.#committedSize--;
       }
     } else {
-      this.db.putSync(key, Buffer.from(toJson(value)));
-      if (before === undefined) this.#committedSize++;
+      this.db.putSync(key, value);
+      if (!existed) this.#committedSize++;
     }
-    this.onCommitted(key, before, value);
+    if (indexed)
+      this.onCommitted(
+        key,
+        bytes === undefined ? undefined : fromJson<V>(bytes.toString('utf8')),
+        value === null ? undefined : fromJson<V>(value.toString('utf8')),
+      );
   }
 
   resetAfterWipe(): void {
     this.abort();
     this.#cache.clear();
-    this.#committedSize = this.db.getKeysCount();
+    this.#committedSize = entryCount(this.db);
   }
 }
 
@@ -360,6 +376,7 @@ export class DiskKeyValueStore<V> implements RuntimeStore, KeyValueStore<V> {
     this.#map = new DiskStagedMap<V>(
       directory.database(databaseName),
       directory.cacheEntries,
+      index !== undefined,
       (key, before, after) => {
         if (index === undefined || timeOf === undefined) return;
         if (before !== undefined) index.removeSync([timeOf(before), key]);
@@ -464,7 +481,7 @@ export class DiskKeyValueStore<V> implements RuntimeStore, KeyValueStore<V> {
   }
 
   restore(key: string, value: Buffer | null): Promise<void> {
-    this.#map.restore(this.directory, key, value === null ? undefined : fromJson<V>(value.toString('utf8')));
+    this.#map.restore(this.directory, key, value);
     return Promise.resolve();
   }
 

@@ -8,11 +8,11 @@
  * 1. Fence. The task's producer uses transactionalId `<applicationId>-<name>-<partition>`; its
  *    first transaction bumps the epoch, which aborts any open transaction of a previous owner
  *    (a crashed or paused process) and makes that owner's later commits fail.
- * 2. Restore. State lives in memory and is written through to compacted changelog topics in the
- *    same transactions as the outputs. To know where the changelog ends under read_committed
- *    (transaction markers take offsets but are never delivered), the task first commits a
- *    sentinel record with a fresh nonce to each of its changelog partitions, then reads from the
- *    beginning until it sees its own sentinel.
+ * 2. Restore. State is written through to compacted changelog topics in the same transactions
+ *    as the outputs. To know where the changelog ends under read_committed (transaction markers
+ *    take offsets but are never delivered), the task first commits a sentinel record with a fresh
+ *    nonce to each of its changelog partitions, then reads its own partitions — from the disk
+ *    stores' checkpoint, else from the beginning — until it sees its own sentinel.
  * 3. Position. Only after fencing does it read the group's committed offset (admin.fetchOffsets):
  *    that closes the window in which a zombie could commit between our consumer's offset fetch
  *    and our fencing. Records below it are skipped, and so are records the task has processed
