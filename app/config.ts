@@ -125,7 +125,6 @@ const RUNTIME_ENV = z.object({
     .trim()
     .min(1)
     .default('.payflow/state')
-    .transform((path) => resolve(path))
     .describe(
       'Kafka mode: where the key-value state stores live on disk (LMDB, one directory per task: <dir>/<applicationId>/<sub-topology>/<partition>, with a checkpoint so a restart restores only the changelog tails); relative to the working directory',
     ),
@@ -393,7 +392,7 @@ function pipelineSettings(env: Env): PipelineSettings {
       sessionTimeoutMs: env.PAYFLOW_SESSION_TIMEOUT_MS,
       restoreTimeoutMs: env.PAYFLOW_RESTORE_TIMEOUT_MS,
       globalTableTimeoutMs: env.PAYFLOW_GLOBAL_TABLE_TIMEOUT_MS,
-      stateDir: env.PAYFLOW_STATE_DIR,
+      stateDir: resolve(env.PAYFLOW_STATE_DIR),
       storeCacheEntries: env.PAYFLOW_STATE_CACHE_ENTRIES,
       retry: {
         maxRetries: env.PAYFLOW_RECORD_MAX_RETRIES,
