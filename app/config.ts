@@ -13,6 +13,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
 
 import { z } from 'zod';
 
@@ -119,6 +120,17 @@ const RUNTIME_ENV = z.object({
   PAYFLOW_RESTORE_TIMEOUT_MS: integer(1_000, 3_600_000)
     .default(60_000)
     .describe('Bound on restoring one task\u2019s state stores from their changelogs'),
+  PAYFLOW_STATE_DIR: z
+    .string()
+    .trim()
+    .min(1)
+    .default('.payflow/state')
+    .describe(
+      'Kafka mode: where the key-value state stores live on disk (LMDB, one directory per task: <dir>/<applicationId>/<sub-topology>/<partition>, with a checkpoint so a restart restores only the changelog tails); relative to the working directory',
+    ),
+  PAYFLOW_STATE_CACHE_ENTRIES: integer(0, 10_000_000)
+    .default(10_000)
+    .describe('Kafka mode: decoded values cached in memory per disk-backed state store and partition'),
   PAYFLOW_GLOBAL_TABLE_TIMEOUT_MS: integer(1_000, 3_600_000)
     .default(60_000)
     .describe('Bound on a global table (the accounts table) catching up at start'),
@@ -286,6 +298,9 @@ export interface RuntimeSettings {
   readonly sessionTimeoutMs: number;
   readonly restoreTimeoutMs: number;
   readonly globalTableTimeoutMs: number;
+  /** Kafka mode: the state stores' directory (absolute). */
+  readonly stateDir: string;
+  readonly storeCacheEntries: number;
   readonly retry: {
     readonly maxRetries: number;
     readonly initialDelayMs: number;
@@ -377,6 +392,8 @@ function pipelineSettings(env: Env): PipelineSettings {
       sessionTimeoutMs: env.PAYFLOW_SESSION_TIMEOUT_MS,
       restoreTimeoutMs: env.PAYFLOW_RESTORE_TIMEOUT_MS,
       globalTableTimeoutMs: env.PAYFLOW_GLOBAL_TABLE_TIMEOUT_MS,
+      stateDir: resolve(env.PAYFLOW_STATE_DIR),
+      storeCacheEntries: env.PAYFLOW_STATE_CACHE_ENTRIES,
       retry: {
         maxRetries: env.PAYFLOW_RECORD_MAX_RETRIES,
         initialDelayMs: env.PAYFLOW_RECORD_RETRY_INITIAL_DELAY_MS,

@@ -1,21 +1,46 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { expiredKeys, isExpired } from './ttl.js';
+import { MemoryKeyValueStore } from './runtime/stores.js';
+import type { ProcessorContext } from './runtime/api.js';
+import { isExpired, ttlPurger, ttlStore } from './ttl.js';
 
 test('an entry expires once it is exactly the TTL old, not a millisecond before', () => {
   assert.equal(isExpired(1_000, 1_999, 1_000), false);
   assert.equal(isExpired(1_000, 2_000, 1_000), true);
 });
 
-test('the purge selects exactly the entries at least the TTL old', () => {
-  const entries: [string, number][] = [
-    ['old', 0],
-    ['edge', 500],
-    ['young', 501],
-  ];
+function purgeContext(store: MemoryKeyValueStore<number>): ProcessorContext {
+  return { keyValueStore: () => store } as unknown as ProcessorContext;
+}
+
+test('the purge deletes exactly the entries at least the TTL old', () => {
+  const store = new MemoryKeyValueStore<number>(ttlStore<number>('applied', 10, (at) => at));
+  store.put('old', 0);
+  store.put('edge', 500);
+  store.put('young', 501);
+  ttlPurger('applied', 1_000, 100).punctuate(purgeContext(store), 1_500);
+  assert.deepEqual([...store.all()], [['young', 501]]);
+});
+
+test('a purge deletes at most its batch, oldest first, and the next punctuation goes on', () => {
+  const store = new MemoryKeyValueStore<number>(ttlStore<number>('applied', 100, (at) => at));
+  for (let i = 0; i < 10; i++) store.put(`k${i}`, 9 - i);
+  const purger = ttlPurger('applied', 1_000, 100, 4);
+  purger.punctuate(purgeContext(store), 2_000);
   assert.deepEqual(
-    expiredKeys(entries, (recordedAtMs) => recordedAtMs, 1_500, 1_000),
-    ['old', 'edge'],
+    [...store.all()].map(([key]) => key),
+    ['k0', 'k1', 'k2', 'k3', 'k4', 'k5'],
   );
+  purger.punctuate(purgeContext(store), 2_000);
+  purger.punctuate(purgeContext(store), 2_000);
+  assert.equal(store.size, 0);
+});
+
+test('an entry rewritten with a younger time is not expired by its old index entry', () => {
+  const store = new MemoryKeyValueStore<number>(ttlStore<number>('applied', 10, (at) => at));
+  store.put('k', 0);
+  store.put('k', 900);
+  assert.equal(store.expireUpTo(500, 10), 0);
+  assert.equal(store.get('k'), 900);
 });

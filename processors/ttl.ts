@@ -1,47 +1,44 @@
 /**
  * Time-to-live for key-value stores whose entries remember something for a while (dedupe's seen
- * scopes, the ledger's applied postings): a pure selection of the expired keys, and the
- * stream-time punctuator that deletes them.
+ * scopes, the ledger's applied postings): the store keeps a time-ordered index of its entries
+ * (the spec's `timeOf`), and a stream-time punctuator deletes the oldest expired entries from it,
+ * a bounded batch per punctuation. Never a scan of the store: a purge costs what it deletes.
  */
-import type { Punctuator } from './runtime/api.js';
+import type { KeyValueStoreSpec, Punctuator } from './runtime/api.js';
 
-/**
- * Keys whose entry was recorded at least `ttlMs` before `nowMs`. Collected before any deletion,
- * so the caller never deletes from a store while iterating it.
- */
-export function expiredKeys<V>(
-  entries: Iterable<readonly [string, V]>,
-  recordedAtMs: (value: V) => number,
-  nowMs: number,
-  ttlMs: number,
-): string[] {
-  const expired: string[] = [];
-  for (const [key, value] of entries) {
-    if (isExpired(recordedAtMs(value), nowMs, ttlMs)) expired.push(key);
-  }
-  return expired;
-}
+/** Entries a purge deletes per punctuation, at most; the rest wait for the next one. */
+export const DEFAULT_PURGE_BATCH = 10_000;
 
 export function isExpired(recordedAtMs: number, nowMs: number, ttlMs: number): boolean {
   return nowMs - recordedAtMs >= ttlMs;
 }
 
+/** A key-value store spec whose entries are indexed by when they were recorded. */
+export function ttlStore<V>(
+  name: string,
+  maxEntries: number,
+  recordedAtMs: (value: V) => number,
+): KeyValueStoreSpec {
+  return { kind: 'kv', name, maxEntries, timeOf: recordedAtMs };
+}
+
 /**
- * Purges `store` every `intervalMs` of stream time. Stream time moves only with records, so a
- * replay purges exactly what the original run purged.
+ * Purges `store` (declared with `ttlStore`) every `intervalMs` of stream time: the entries at
+ * least `ttlMs` old, oldest first, at most `maxPerPunctuation` of them. Expired entries left for
+ * the next punctuation must be treated as absent by the reader (their age tells). Stream time
+ * moves only with records, so a replay purges exactly what the original run purged.
  */
-export function ttlPurger<V>(
+export function ttlPurger(
   store: string,
   ttlMs: number,
   intervalMs: number,
-  recordedAtMs: (value: V) => number,
+  maxPerPunctuation = DEFAULT_PURGE_BATCH,
 ): Punctuator {
   return {
     type: 'stream-time',
     intervalMs,
     punctuate(context, timestampMs) {
-      const kv = context.keyValueStore<V>(store);
-      for (const key of expiredKeys(kv.all(), recordedAtMs, timestampMs, ttlMs)) kv.delete(key);
+      context.keyValueStore(store).expireUpTo(timestampMs - ttlMs, maxPerPunctuation);
     },
   };
 }

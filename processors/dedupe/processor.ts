@@ -3,7 +3,7 @@ import type { PaymentCommand } from '../../schemas/types.js';
 import { correlationIdOf } from '../payment-events.js';
 import { HEADER, type Processor } from '../runtime/api.js';
 import { TOPIC } from '../../topics/names.js';
-import { assertPositiveMs, ttlPurger } from '../ttl.js';
+import { assertPositiveMs, ttlPurger, ttlStore } from '../ttl.js';
 import {
   decideDedupe,
   dedupeScopeOf,
@@ -37,8 +37,8 @@ export function dedupeProcessor(options: DedupeProcessorOptions = {}): Processor
     name: 'dedupe',
     inputs: [TOPIC.paymentsCommands],
     outputs: [TOPIC.paymentsEvents, TOPIC.paymentsAccepted],
-    stores: [{ kind: 'kv', name: SEEN_STORE, maxEntries: options.maxEntries ?? 1_000_000 }],
-    punctuators: [ttlPurger<SeenEntry>(SEEN_STORE, ttlMs, purgeIntervalMs, seenAtMs)],
+    stores: [ttlStore<SeenEntry>(SEEN_STORE, options.maxEntries ?? 1_000_000, seenAtMs)],
+    punctuators: [ttlPurger(SEEN_STORE, ttlMs, purgeIntervalMs)],
     process(record, context) {
       const store = context.keyValueStore<SeenEntry>(SEEN_STORE);
       const command = record.value;

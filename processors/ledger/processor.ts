@@ -27,7 +27,7 @@ import {
   type ProcessorContext,
 } from '../runtime/api.js';
 import { TOPIC } from '../../topics/names.js';
-import { assertPositiveMs, ttlPurger } from '../ttl.js';
+import { assertPositiveMs, ttlPurger, ttlStore } from '../ttl.js';
 import {
   decideCredit,
   decideDebit,
@@ -91,11 +91,11 @@ export function ledgerProcessor(options: LedgerProcessorOptions = {}): Processor
     outputs: [TOPIC.paymentsEvents, TOPIC.ledgerPostings, TOPIC.ledgerBalances, TOPIC.ledgerCredits],
     stores: [
       { kind: 'kv', name: BALANCES_STORE, maxEntries: options.maxBalances ?? 1_000_000 },
-      { kind: 'kv', name: APPLIED_STORE, maxEntries: options.maxApplied ?? 2_000_000 },
+      ttlStore<number>(APPLIED_STORE, options.maxApplied ?? 2_000_000, (postedAtMs) => postedAtMs),
       { kind: 'kv', name: HOLDS_STORE, maxEntries: options.maxHolds ?? 100_000 },
     ],
     punctuators: [
-      ttlPurger<number>(APPLIED_STORE, appliedTtlMs, purgeIntervalMs, (postedAtMs) => postedAtMs),
+      ttlPurger(APPLIED_STORE, appliedTtlMs, purgeIntervalMs),
       {
         type: 'wall-clock',
         intervalMs: Math.max(1_000, Math.min(60_000, Math.floor(reviewTimeoutMs / 10))),

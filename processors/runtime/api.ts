@@ -49,6 +49,13 @@ export interface KeyValueStore<V> extends ReadOnlyKeyValueStore<V> {
   /** Returns the existing value and leaves it untouched, or stores `value` and returns undefined. */
   putIfAbsent(key: string, value: V): V | undefined;
   delete(key: string): void;
+  /**
+   * Deletes, oldest first, up to `limit` entries whose time (the spec's `timeOf`) is at or
+   * before `maxTimeMs`, reading a time-ordered index (never a scan of the store), and returns how
+   * many it deleted. Fewer than `limit` means none is left to expire. A store whose spec declares
+   * no `timeOf` has no index: it throws.
+   */
+  expireUpTo(maxTimeMs: number, limit: number): number;
 }
 
 /** Declares a state store a processor uses. Stores are partitioned like the processor's input. */
@@ -57,8 +64,17 @@ export type StoreSpec = KeyValueStoreSpec | WindowStoreSpec;
 export interface KeyValueStoreSpec {
   readonly kind: 'kv';
   readonly name: string;
-  /** Hard bound per partition; exceeding it is a StoreCapacityError (the record is dead-lettered STORE_CAPACITY). */
+  /**
+   * Bound per partition of the in-memory store (the embedded default and unit tests): exceeding
+   * it is a StoreCapacityError (the record is dead-lettered STORE_CAPACITY). The disk-backed
+   * stores of the Kafka mode ignore it: their capacity is the disk.
+   */
   readonly maxEntries: number;
+  /**
+   * The time of an entry (e.g. when it was recorded): the store keeps a time-ordered index of its
+   * entries by it, so `expireUpTo` expires the oldest entries in bounded steps. Pure.
+   */
+  readonly timeOf?: (value: never) => number;
 }
 
 export interface WindowStoreSpec {

@@ -64,6 +64,7 @@ export class RuntimeMetrics implements TaskObserver {
   readonly commit: Histogram<'processor'>;
   readonly entries: Gauge<'processor' | 'partition'>;
   readonly restore: Histogram<'processor'>;
+  readonly diskBytes: Gauge<'processor' | 'partition'>;
 
   constructor(registry: Registry) {
     const p = 'payflow_processor_';
@@ -135,6 +136,12 @@ export class RuntimeMetrics implements TaskObserver {
       'Time to fence and restore a partition from its changelogs',
       ['processor'],
     );
+    this.diskBytes = gauge(
+      registry,
+      `${p}state_store_disk_bytes`,
+      'Bytes the disk-backed state stores of a partition take (0 for in-memory stores)',
+      ['processor', 'partition'],
+    );
   }
 
   recordProcessed(processor: string, topic: string, latencyMs: number): void {
@@ -172,13 +179,16 @@ export class RuntimeMetrics implements TaskObserver {
       case 'committed':
         this.commit.observe({ processor }, event.commitMs / 1000);
         this.entries.set({ processor, partition: String(event.partition) }, event.entries);
+        this.diskBytes.set({ processor, partition: String(event.partition) }, event.diskBytes);
         break;
       case 'task-ready':
         this.restore.observe({ processor }, event.restoreMs / 1000);
         this.entries.set({ processor, partition: String(event.partition) }, event.restoredEntries);
+        this.diskBytes.set({ processor, partition: String(event.partition) }, event.diskBytes);
         break;
       case 'task-dropped':
         this.entries.remove({ processor, partition: String(event.partition) });
+        this.diskBytes.remove({ processor, partition: String(event.partition) });
         break;
       case 'lag':
         this.lag.set({ processor, topic: event.topic, partition: String(event.partition) }, event.lag);

@@ -12,6 +12,7 @@ import {
   type KeyValueStore,
   type KeyValueStoreSpec,
   type Serde,
+  type StoreSpec,
   type TimeWindow,
   type WindowSpec,
   type WindowStore,
@@ -20,9 +21,10 @@ import {
   type WindowedValue,
 } from './api.js';
 import { jsonSerde } from './json-serde.js';
+import { expireFromIndex, TimeIndex } from './time-index.js';
 
-const DELETED = Symbol('deleted');
-type Staged<V> = V | typeof DELETED;
+export const DELETED = Symbol('deleted');
+export type Staged<V> = V | typeof DELETED;
 
 /** One changelog record: a key's new value, or null for a deletion. */
 export interface ChangelogWrite {
@@ -33,6 +35,9 @@ export interface ChangelogWrite {
 
 /** What the runtime needs from every store, whatever its kind. */
 export interface RuntimeStore {
+  readonly kind: 'kv' | 'window';
+  /** True for a store whose committed state survives the process (its checkpoint counts). */
+  readonly persistent?: boolean;
   readonly name: string;
   readonly size: number;
   /** Starts recording undo information for one record. */
@@ -49,23 +54,23 @@ export interface RuntimeStore {
   restore(key: string, value: Buffer | null): Promise<void>;
 }
 
-/** A map with a committed layer, a transaction layer and a per-record undo log. */
-class StagedMap<V> {
-  readonly #committed = new Map<string, V>();
-  readonly #staged = new Map<string, Staged<V>>();
+/**
+ * The transaction layer every store has over its committed state: the transaction's writes (a
+ * deletion is DELETED) and the current record's undo log. Subclasses hold the committed state
+ * (a Map, or LMDB) and are told whenever a key's visible presence may have changed.
+ */
+export abstract class StagingLayer<V> {
+  protected readonly stagedWrites = new Map<string, Staged<V>>();
   #undo: [string, Staged<V> | undefined][] | undefined;
-  #size = 0;
 
-  constructor(private readonly onPresenceChange: (key: string, present: boolean) => void = () => undefined) {}
-
-  get size(): number {
-    return this.#size;
-  }
+  protected abstract committedValue(key: string): V | undefined;
+  /** A write, an undo or an abort may have changed the key's visible value. */
+  protected abstract changed(key: string, before: boolean, after: boolean): void;
 
   get(key: string): V | undefined {
-    const staged = this.#staged.get(key);
+    const staged = this.stagedWrites.get(key);
     if (staged === DELETED) return undefined;
-    return staged ?? this.#committed.get(key);
+    return staged ?? this.committedValue(key);
   }
 
   has(key: string): boolean {
@@ -75,9 +80,9 @@ class StagedMap<V> {
   /** Writes within the transaction; `undefined` deletes. */
   write(key: string, value: V | undefined): void {
     const before = this.has(key);
-    this.#undo?.push([key, this.#staged.get(key)]);
-    this.#staged.set(key, value === undefined ? DELETED : value);
-    this.#presence(key, before, value !== undefined);
+    this.#undo?.push([key, this.stagedWrites.get(key)]);
+    this.stagedWrites.set(key, value === undefined ? DELETED : value);
+    this.changed(key, before, value !== undefined);
   }
 
   beginRecord(): void {
@@ -89,36 +94,66 @@ class StagedMap<V> {
     this.#undo = undefined;
     for (const [key, previous] of undo.reverse()) {
       const before = this.has(key);
-      if (previous === undefined) this.#staged.delete(key);
-      else this.#staged.set(key, previous);
-      this.#presence(key, before, this.has(key));
+      if (previous === undefined) this.stagedWrites.delete(key);
+      else this.stagedWrites.set(key, previous);
+      this.changed(key, before, this.has(key));
     }
   }
 
   staged(): IterableIterator<[string, Staged<V>]> {
-    return this.#staged.entries();
+    return this.stagedWrites.entries();
   }
 
   isDeleted(value: Staged<V>): value is typeof DELETED {
     return value === DELETED;
   }
 
+  /** Forgets the transaction (after its writes were committed or dropped). */
+  protected endTransaction(): void {
+    this.stagedWrites.clear();
+    this.#undo = undefined;
+  }
+}
+
+/** A map with a committed layer, a transaction layer and a per-record undo log. */
+class StagedMap<V> extends StagingLayer<V> {
+  readonly #committed = new Map<string, V>();
+  #size = 0;
+
+  constructor(
+    private readonly onPresenceChange: (key: string, present: boolean) => void = () => undefined,
+    /** Told whenever the visible value of a key may have changed (a write, an undo, an abort, a restore). */
+    private readonly onValueChange: (key: string) => void = () => undefined,
+  ) {
+    super();
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  protected committedValue(key: string): V | undefined {
+    return this.#committed.get(key);
+  }
+
+  protected changed(key: string, before: boolean, after: boolean): void {
+    this.#presence(key, before, after);
+    this.onValueChange(key);
+  }
+
   commit(): void {
-    for (const [key, value] of this.#staged) {
+    for (const [key, value] of this.stagedWrites) {
       if (value === DELETED) this.#committed.delete(key);
       else this.#committed.set(key, value);
     }
-    this.#staged.clear();
-    this.#undo = undefined;
+    this.endTransaction();
   }
 
   abort(): void {
-    for (const key of [...this.#staged.keys()]) {
-      const before = this.has(key);
-      this.#staged.delete(key);
-      this.#presence(key, before, this.has(key));
-    }
-    this.#undo = undefined;
+    const keys = [...this.stagedWrites.keys()];
+    const before = keys.map((key) => this.has(key));
+    this.endTransaction();
+    keys.forEach((key, i) => this.changed(key, before[i]!, this.has(key)));
   }
 
   /** Direct write to the committed layer (restore). */
@@ -127,11 +162,12 @@ class StagedMap<V> {
     if (value === undefined) this.#committed.delete(key);
     else this.#committed.set(key, value);
     this.#presence(key, before, value !== undefined);
+    this.onValueChange(key);
   }
 
   keys(): string[] {
     const keys = new Set(this.#committed.keys());
-    for (const [key, value] of this.#staged) {
+    for (const [key, value] of this.stagedWrites) {
       if (value === DELETED) keys.delete(key);
       else keys.add(key);
     }
@@ -146,6 +182,7 @@ class StagedMap<V> {
 }
 
 abstract class BaseStore<V> implements RuntimeStore {
+  abstract readonly kind: 'kv' | 'window';
   constructor(
     readonly name: string,
     protected readonly maxEntries: number,
@@ -196,8 +233,37 @@ abstract class BaseStore<V> implements RuntimeStore {
 }
 
 export class MemoryKeyValueStore<V> extends BaseStore<V> implements KeyValueStore<V> {
+  readonly kind = 'kv';
+  readonly #timeOf: ((value: V) => number) | undefined;
+  readonly #index: TimeIndex | undefined;
+
   constructor(spec: KeyValueStoreSpec, serde: Serde<V> = jsonSerde<V>()) {
-    super(spec.name, spec.maxEntries, serde, new StagedMap<V>());
+    const timeOf = spec.timeOf as ((value: V) => number) | undefined;
+    const index = timeOf === undefined ? undefined : new TimeIndex();
+    let map: StagedMap<V> | undefined = undefined;
+    map = new StagedMap<V>(undefined, (key) => {
+      const value = map!.get(key);
+      if (value !== undefined) index?.push(timeOf!(value), key);
+    });
+    super(spec.name, spec.maxEntries, serde, map);
+    this.#timeOf = timeOf;
+    this.#index = index;
+  }
+
+  expireUpTo(maxTimeMs: number, limit: number): number {
+    const timeOf = this.#timeOf;
+    if (timeOf === undefined || this.#index === undefined)
+      throw new Error(`state store ${this.name} declares no timeOf: it has no time index to expire from`);
+    return expireFromIndex(
+      this.#index,
+      maxTimeMs,
+      limit,
+      (key) => {
+        const value = this.map.get(key);
+        return value === undefined ? undefined : timeOf(value);
+      },
+      (key) => this.delete(key),
+    );
   }
 
   get(key: string): V | undefined {
@@ -256,6 +322,9 @@ interface WindowEntry<V> {
 const SEPARATOR = '\u0000';
 const compositeKey = (key: string, startMs: number) => `${key}${SEPARATOR}${startMs}`;
 
+/** Windows past retention removed per update, at most (besides the updated key's own). */
+export const WINDOW_EXPIRY_STEP = 64;
+
 export function validateWindowSpec(store: string, spec: WindowSpec): void {
   const problems: string[] = [];
   if (!(spec.sizeMs > 0)) problems.push('sizeMs must be > 0');
@@ -271,9 +340,12 @@ export function validateWindowSpec(store: string, spec: WindowSpec): void {
  * retention; records for windows past their grace period are reported late and not applied.
  */
 export class MemoryWindowStore<V> extends BaseStore<WindowEntry<V>> implements WindowStore<V> {
+  readonly kind = 'window';
   readonly #spec: WindowSpec;
   readonly #starts: Map<string, Set<number>>;
   readonly #streamTime: () => number;
+  /** Windows by the stream time at which retention removes them (end + retentionMs). */
+  readonly #expiry: TimeIndex;
 
   constructor(
     spec: WindowStoreSpec,
@@ -282,20 +354,29 @@ export class MemoryWindowStore<V> extends BaseStore<WindowEntry<V>> implements W
   ) {
     validateWindowSpec(spec.name, spec.window);
     const starts = new Map<string, Set<number>>();
-    const map = new StagedMap<WindowEntry<V>>((composite, present) => {
-      const cut = composite.lastIndexOf(SEPARATOR);
-      const key = composite.slice(0, cut);
-      const start = Number(composite.slice(cut + 1));
-      let set = starts.get(key);
-      if (present) {
-        if (set === undefined) starts.set(key, (set = new Set()));
-        set.add(start);
-      } else if (set !== undefined) {
-        set.delete(start);
-        if (set.size === 0) starts.delete(key);
-      }
-    });
+    const expiry = new TimeIndex();
+    let map: StagedMap<WindowEntry<V>> | undefined = undefined;
+    map = new StagedMap<WindowEntry<V>>(
+      (composite, present) => {
+        const cut = composite.lastIndexOf(SEPARATOR);
+        const key = composite.slice(0, cut);
+        const start = Number(composite.slice(cut + 1));
+        let set = starts.get(key);
+        if (present) {
+          if (set === undefined) starts.set(key, (set = new Set()));
+          set.add(start);
+        } else if (set !== undefined) {
+          set.delete(start);
+          if (set.size === 0) starts.delete(key);
+        }
+      },
+      (composite) => {
+        const entry = map!.get(composite);
+        if (entry !== undefined) expiry.push(entry.endMs + spec.window.retentionMs, composite);
+      },
+    );
     super(spec.name, spec.maxEntries, serde, map);
+    this.#expiry = expiry;
     this.#spec = spec.window;
     this.#starts = starts;
     this.#streamTime = streamTime;
@@ -308,6 +389,7 @@ export class MemoryWindowStore<V> extends BaseStore<WindowEntry<V>> implements W
   ): WindowUpdateResult<V> {
     const streamTime = this.#streamTime();
     this.#expire(key, streamTime);
+    this.#expireOldest(streamTime, WINDOW_EXPIRY_STEP);
     const open = windowsFor(this.#spec, timestampMs).filter((window) =>
       windowIsOpen(this.#spec, window, streamTime),
     );
@@ -315,7 +397,8 @@ export class MemoryWindowStore<V> extends BaseStore<WindowEntry<V>> implements W
     const updated: WindowedValue<V>[] = [];
     for (const window of open) {
       const composite = compositeKey(key, window.startMs);
-      if (!this.map.has(composite) && this.map.size >= this.maxEntries) this.#expireAll(streamTime);
+      if (!this.map.has(composite) && this.map.size >= this.maxEntries)
+        this.#expireOldest(streamTime, WINDOW_EXPIRY_STEP);
       this.ensureRoom(composite);
       const value = aggregate(this.map.get(composite)?.value, window);
       this.map.write(composite, { key, startMs: window.startMs, endMs: window.endMs, value });
@@ -343,7 +426,73 @@ export class MemoryWindowStore<V> extends BaseStore<WindowEntry<V>> implements W
     }
   }
 
-  #expireAll(streamTime: number): void {
-    for (const key of [...this.#starts.keys()]) this.#expire(key, streamTime);
+  /** Removes up to `limit` windows past retention, oldest first, from the time index. */
+  #expireOldest(streamTime: number, limit: number): void {
+    expireFromIndex(
+      this.#expiry,
+      streamTime,
+      limit,
+      (composite) => {
+        const entry = this.map.get(composite);
+        return entry === undefined ? undefined : entry.endMs + this.#spec.retentionMs;
+      },
+      (composite) => this.map.write(composite, undefined),
+    );
   }
+}
+
+/** A window store as the runtime holds it. */
+export type RuntimeWindowStore = RuntimeStore & WindowStore<unknown>;
+
+/** Where a task's stores stand against their changelogs. */
+export interface StoreCheckpoint {
+  /** Changelog topic -> the next offset to restore from (everything before it is in the store). */
+  readonly offsets: ReadonlyMap<string, bigint>;
+  /** Wall clock of the commit that wrote it. */
+  readonly writtenAtMs: number;
+}
+
+/**
+ * Where a task's stores live: in memory (the embedded default, unit tests) or on disk
+ * (disk-stores.ts, the Kafka mode). One per task (sub-topology partition); the task commits its
+ * stores, then `flush`es the backend with the changelog offsets the commit reached.
+ */
+export interface StoreBackend {
+  create(processor: string, spec: StoreSpec, streamTime: () => number): RuntimeStore;
+  /** Where the stores stand against their changelogs; undefined: restore the changelogs whole. */
+  readonly checkpoint: StoreCheckpoint | undefined;
+  /** True when the backend holds state that no checkpoint vouches for (it must be wiped). */
+  readonly inconsistent: boolean;
+  /** Claims the stores for the task with this fencing nonce (a zombie's later commits fail). */
+  claim(owner: string): void;
+  /** Writes what the stores committed, with the changelog offsets they now hold, atomically. */
+  flush(changelogEnds: ReadonlyMap<string, bigint>): void;
+  /** Drops what the stores committed since the last flush (not used by memory). */
+  discard(): void;
+  /** Writes restored records with the restore's progress (changelog topic -> next offset). */
+  restored(progress: ReadonlyMap<string, bigint>): void;
+  /** Removes all state and the checkpoint. */
+  wipe(): void;
+  readonly diskBytes: number;
+  close(): void;
+}
+
+/** The in-memory stores: nothing survives the process, no checkpoint. */
+export class MemoryStoreBackend implements StoreBackend {
+  readonly checkpoint = undefined;
+  readonly inconsistent = false;
+  readonly diskBytes = 0;
+
+  create(_processor: string, spec: StoreSpec, streamTime: () => number): RuntimeStore {
+    return spec.kind === 'kv'
+      ? new MemoryKeyValueStore<unknown>(spec)
+      : new MemoryWindowStore<unknown>(spec, streamTime);
+  }
+
+  claim(): void {}
+  flush(): void {}
+  discard(): void {}
+  restored(): void {}
+  wipe(): void {}
+  close(): void {}
 }

@@ -40,7 +40,13 @@ import {
 import { deadLetterHeaders, HEADER } from '../../topics/headers.js';
 import { changelogTopic } from '../../topics/names.js';
 import { partitionOfKey } from '../../topics/partitioner.js';
-import { MemoryKeyValueStore, MemoryWindowStore, type ChangelogWrite, type RuntimeStore } from './stores.js';
+import {
+  MemoryStoreBackend,
+  type ChangelogWrite,
+  type RuntimeStore,
+  type RuntimeWindowStore,
+  type StoreBackend,
+} from './stores.js';
 import type { BoundedBackoffPolicy } from './supervision.js';
 import { analyseTopology, type SubTopology } from './topology.js';
 
@@ -91,10 +97,21 @@ export interface PartitionTask {
   process(records: readonly RawRecord[]): Promise<ProducedRecord[]>;
   punctuateWallClock(nowMs: number): Promise<ProducedRecord[]>;
   changelog(): Promise<ProducedRecord[]>;
-  commit(): void;
+  /**
+   * Makes the transaction's writes the committed state; with `changelogEnds` (changelog topic ->
+   * the offset after the transaction's last record in it), a disk backend records them as its
+   * checkpoint, atomically with the data.
+   */
+  commit(changelogEnds?: ReadonlyMap<string, bigint>): void;
   abort(): void;
+  /** Records the restore's progress (changelog topic -> next offset) with the restored records. */
+  restored(progress: ReadonlyMap<string, bigint>): void;
   /** Entries over the task's stores (for metrics). */
   readonly entries: number;
+  /** Where the task's stores live (checkpoint, restore progress, wipe, disk usage). */
+  readonly backend: StoreBackend;
+  /** Releases the stores (closes their files). */
+  close(): void;
 }
 
 /** What a task reports as it works; the metrics module turns these into Prometheus series. */
@@ -138,6 +155,8 @@ export interface TaskEnvironment {
   readonly globalTable: (topic: string) => GlobalTable<unknown>;
   readonly retry?: BoundedBackoffPolicy;
   readonly observer?: TaskObserver;
+  /** The stores of a sub-topology's partition; default: in memory. */
+  readonly storeBackend?: (subTopology: string, partition: number) => StoreBackend;
 }
 
 const noopObserver: TaskObserver = {
@@ -219,16 +238,15 @@ export class ProcessorTask {
     readonly processor: Processor,
     readonly partition: number,
     private readonly env: TaskEnvironment,
+    backend: StoreBackend = new MemoryStoreBackend(),
   ) {
     this.#observer = env.observer ?? noopObserver;
     this.#inTask = new Set(env.topology.topics.filter((t) => t.inTask === true).map((t) => t.name));
-    for (const spec of processor.stores) {
-      const store =
-        spec.kind === 'kv'
-          ? new MemoryKeyValueStore<unknown>(spec)
-          : new MemoryWindowStore<unknown>(spec, () => this.#streamTimeMs);
-      this.stores.set(spec.name, store);
-    }
+    for (const spec of processor.stores)
+      this.stores.set(
+        spec.name,
+        backend.create(processor.name, spec, () => this.#streamTimeMs),
+      );
     const settings = env.retry ?? DEFAULT_RETRY;
     // The first try runs outside the policy (no promise or closure of cockatiel's per record);
     // only a try that failed on infrastructure enters it, after the first backoff step.
@@ -530,15 +548,13 @@ export class ProcessorTask {
       },
       keyValueStore<V>(name: string): KeyValueStore<V> {
         const store = stores.get(name);
-        if (!(store instanceof MemoryKeyValueStore))
-          throw new Error(`${processor.name} has no key-value store ${name}`);
-        return store as MemoryKeyValueStore<V>;
+        if (store?.kind !== 'kv') throw new Error(`${processor.name} has no key-value store ${name}`);
+        return store as RuntimeStore & KeyValueStore<V>;
       },
       windowStore<V>(name: string): WindowStore<V> {
         const store = stores.get(name);
-        if (!(store instanceof MemoryWindowStore))
-          throw new Error(`${processor.name} has no window store ${name}`);
-        const windows = store as MemoryWindowStore<V>;
+        if (store?.kind !== 'window') throw new Error(`${processor.name} has no window store ${name}`);
+        const windows = store as RuntimeWindowStore as RuntimeStore & WindowStore<V>;
         return {
           get size() {
             return windows.size;
@@ -595,14 +611,16 @@ export class SubTopologyTask implements PartitionTask {
   readonly tasks = new Map<string, ProcessorTask>();
   readonly #readers = new Map<string, ProcessorTask[]>();
   readonly #changelogs = new Map<string, { readonly task: ProcessorTask; readonly store: string }>();
+  readonly backend: StoreBackend;
 
   constructor(
     readonly subTopology: SubTopology,
     readonly partition: number,
     private readonly env: TaskEnvironment,
   ) {
+    this.backend = env.storeBackend?.(subTopology.name, partition) ?? new MemoryStoreBackend();
     for (const processor of subTopology.processors) {
-      const task = new ProcessorTask(processor, partition, env);
+      const task = new ProcessorTask(processor, partition, env, this.backend);
       this.tasks.set(processor.name, task);
       for (const input of processor.inputs) {
         const readers = this.#readers.get(input);
@@ -672,12 +690,32 @@ export class SubTopologyTask implements PartitionTask {
     return records;
   }
 
-  commit(): void {
+  commit(changelogEnds: ReadonlyMap<string, bigint> = new Map()): void {
     for (const task of this.tasks.values()) task.commit();
+    this.backend.flush(this.#persistentOnly(changelogEnds));
+  }
+
+  restored(progress: ReadonlyMap<string, bigint>): void {
+    this.backend.restored(this.#persistentOnly(progress));
+  }
+
+  /** Offsets of the changelogs whose stores persist: only those a checkpoint may vouch for. */
+  #persistentOnly(offsets: ReadonlyMap<string, bigint>): Map<string, bigint> {
+    const kept = new Map<string, bigint>();
+    for (const [topic, offset] of offsets) {
+      const target = this.#changelogs.get(topic);
+      if (target?.task.stores.get(target.store)?.persistent === true) kept.set(topic, offset);
+    }
+    return kept;
   }
 
   abort(): void {
     for (const task of this.tasks.values()) task.abort();
+    this.backend.discard();
+  }
+
+  close(): void {
+    this.backend.close();
   }
 
   async #route(emitted: readonly Emitted[], sourceOffset: number, produced: ProducedRecord[]): Promise<void> {

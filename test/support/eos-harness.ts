@@ -75,7 +75,12 @@ export async function waitForCount(
   while (countOutputs(seen) < count && Date.now() < deadline) await sleep(200);
 }
 
-export function startWorker(brokers: string, app: RunningSumApp, partitions: number): ChildProcess {
+export function startWorker(
+  brokers: string,
+  app: RunningSumApp,
+  partitions: number,
+  stateDir?: string,
+): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', 'test/support/running-sum-worker.ts'], {
     env: {
       ...process.env,
@@ -84,6 +89,7 @@ export function startWorker(brokers: string, app: RunningSumApp, partitions: num
       WORKER_INPUT: app.input,
       WORKER_OUTPUT: app.output,
       WORKER_PARTITIONS: String(partitions),
+      ...(stateDir === undefined ? {} : { WORKER_STATE_DIR: stateDir }),
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

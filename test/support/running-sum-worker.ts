@@ -2,7 +2,8 @@
  * A child process for the exactly-once crash tests: the running sum on the Kafka driver.
  *
  * Configured by environment: PAYFLOW_KAFKA_BROKERS, WORKER_APPLICATION_ID, WORKER_INPUT,
- * WORKER_OUTPUT, WORKER_PARTITIONS. Exits 0 on SIGTERM after finishing the batch in flight.
+ * WORKER_OUTPUT, WORKER_PARTITIONS, and WORKER_STATE_DIR (set: disk-backed stores there; unset: in
+ * memory). Exits 0 on SIGTERM after finishing the batch in flight.
  */
 import { Kafka, logLevel } from 'kafkajs';
 
@@ -27,6 +28,7 @@ const driver = new KafkaDriver(
       logLevel: logLevel.NOTHING,
     }),
     sessionTimeoutMs: 6_000,
+    ...(process.env.WORKER_STATE_DIR ? { stateDir: process.env.WORKER_STATE_DIR } : {}),
     onEvent: (_processor, event) => {
       if (event.type === 'task-ready' || event.type === 'task-dropped')
         process.stdout.write(`${JSON.stringify(event)}\n`);

@@ -24,6 +24,7 @@ import {
 } from '../supervision.js';
 import { ProcessorTask, serdeOf, SubTopologyTask, validateTopology, type TaskObserver } from '../task.js';
 import { describeTopology, subTopologiesOf, type SubTopology } from '../topology.js';
+import { DiskStoreBackend, TaskStateDirectory } from '../disk-stores.js';
 import { EosRunner, type RunnerEvent } from './eos-runner.js';
 import { assertReadCommittedFilter } from './read-committed.js';
 import { BrokerProbe, SUPERVISED_CONSUMER_RETRY } from './supervision.js';
@@ -43,6 +44,14 @@ export interface KafkaDriverOptions {
   readonly transactionTimeoutMs?: number;
   /** Bound on restoring one task's stores from their changelogs. */
   readonly restoreTimeoutMs?: number;
+  /**
+   * Where the key-value stores live on disk (LMDB, one directory per task:
+   * `<stateDir>/<applicationId>/<sub-topology>/<partition>`), with a checkpoint so a restart
+   * restores only the changelog tails. Unset: in memory, restored whole from the changelogs.
+   */
+  readonly stateDir?: string;
+  /** Decoded values cached in memory per disk store. */
+  readonly storeCacheEntries?: number;
   /** Bound on a global table catching up at start. */
   readonly globalTableTimeoutMs?: number;
   readonly wallClockPunctuationMs?: number;
@@ -267,7 +276,7 @@ export class KafkaDriver {
   }
 
   #runnerFor(sub: SubTopology): EosRunner {
-    const { kafka, retry, metrics, onEvent } = this.#options;
+    const { kafka, retry, metrics, onEvent, stateDir } = this.#options;
     const observer = this.#taskObserver();
     const hasWallClock = sub.processors.some((p) =>
       (p.punctuators ?? []).some((t) => t.type === 'wall-clock'),
@@ -287,6 +296,15 @@ export class KafkaDriver {
           globalTable: (table) => this.#tables.get(table)!,
           ...(retry === undefined ? {} : { retry }),
           ...(observer === undefined ? {} : { observer }),
+          ...(stateDir === undefined
+            ? {}
+            : {
+                storeBackend: (subTopology: string, task: number) =>
+                  new DiskStoreBackend(
+                    TaskStateDirectory.forTask(stateDir, this.#topology.applicationId, subTopology, task),
+                    this.#options.storeCacheEntries,
+                  ),
+              }),
         }),
       ...optional('commitIntervalMs'),
       ...optional('maxRecordsPerTransaction'),

@@ -8,11 +8,11 @@
  * 1. Fence. The task's producer uses transactionalId `<applicationId>-<name>-<partition>`; its
  *    first transaction bumps the epoch, which aborts any open transaction of a previous owner
  *    (a crashed or paused process) and makes that owner's later commits fail.
- * 2. Restore. State lives in memory and is written through to compacted changelog topics in the
- *    same transactions as the outputs. To know where the changelog ends under read_committed
- *    (transaction markers take offsets but are never delivered), the task first commits a
- *    sentinel record with a fresh nonce to each of its changelog partitions, then reads from the
- *    beginning until it sees its own sentinel.
+ * 2. Restore. State is written through to compacted changelog topics in the same transactions
+ *    as the outputs. To know where the changelog ends under read_committed (transaction markers
+ *    take offsets but are never delivered), the task first commits a sentinel record with a fresh
+ *    nonce to each of its changelog partitions, then reads its own partitions — from the disk
+ *    stores' checkpoint, else from the beginning — until it sees its own sentinel.
  * 3. Position. Only after fencing does it read the group's committed offset (admin.fetchOffsets):
  *    that closes the window in which a zombie could commit between our consumer's offset fetch
  *    and our fencing. Records below it are skipped, and so are records the task has processed
@@ -38,7 +38,9 @@
 import { randomUUID } from 'node:crypto';
 
 import {
+  AssignerProtocol,
   type Admin,
+  type PartitionAssigner,
   type Consumer,
   type EachBatchPayload,
   type Kafka,
@@ -59,6 +61,8 @@ export type { PartitionTask } from '../task.js';
 /** Kafka Streams' default `commit.interval.ms` under exactly-once. */
 export const DEFAULT_COMMIT_INTERVAL_MS = 100;
 export const DEFAULT_MAX_RECORDS_PER_TRANSACTION = 1_000;
+/** Half the changelogs' default `delete.retention.ms`. */
+export const DEFAULT_MAX_CHECKPOINT_AGE_MS = 12 * 3_600_000;
 
 export interface EosRunnerOptions {
   readonly kafka: Kafka;
@@ -75,6 +79,12 @@ export interface EosRunnerOptions {
   readonly maxRecordsPerTransaction?: number;
   /** Bound on restoring one assignment's stores. */
   readonly restoreTimeoutMs?: number;
+  /**
+   * A checkpoint older than this is not trusted (the stores are wiped and restored whole): the
+   * changelogs' tombstones are kept only `delete.retention.ms` (24 h by default), so a tail read
+   * after a longer stop could miss deletions.
+   */
+  readonly maxCheckpointAgeMs?: number;
   readonly sessionTimeoutMs?: number;
   /** Broker-side bound on an open transaction of a dead owner that nobody fences. */
   readonly transactionTimeoutMs?: number;
@@ -89,6 +99,11 @@ export type RunnerEvent =
       readonly partition: number;
       readonly restoredEntries: number;
       readonly restoreMs: number;
+      /** Changelog records read (every one from this task's own partitions). */
+      readonly restoredRecords: number;
+      /** `checkpoint`: only the changelog tails after the stores' checkpoint were read. */
+      readonly restoredFrom: 'checkpoint' | 'beginning';
+      readonly diskBytes: number;
     }
   | { readonly type: 'task-dropped'; readonly partition: number; readonly reason: string }
   | {
@@ -97,6 +112,7 @@ export type RunnerEvent =
       readonly records: number;
       readonly commitMs: number;
       readonly entries: number;
+      readonly diskBytes: number;
     }
   | { readonly type: 'lag'; readonly topic: string; readonly partition: number; readonly lag: number }
   | { readonly type: 'punctuation-failed'; readonly partition: number; readonly reason: string }
@@ -174,6 +190,7 @@ export class EosRunner {
       commitIntervalMs: DEFAULT_COMMIT_INTERVAL_MS,
       maxRecordsPerTransaction: DEFAULT_MAX_RECORDS_PER_TRANSACTION,
       restoreTimeoutMs: 60_000,
+      maxCheckpointAgeMs: DEFAULT_MAX_CHECKPOINT_AGE_MS,
       sessionTimeoutMs: 10_000,
       transactionTimeoutMs: 30_000,
       wallClockPunctuationMs: 0,
@@ -287,7 +304,7 @@ export class EosRunner {
     }
     try {
       const task = await this.#createTask(partition);
-      await this.#dropTask(partition, 'inspection done');
+      await this.#dropTask(partition, 'inspection done', false);
       return task.logic;
     } finally {
       if (ownAdmin) {
@@ -297,11 +314,12 @@ export class EosRunner {
     }
   }
 
-  async #dropTask(partition: number, reason: string): Promise<void> {
+  async #dropTask(partition: number, reason: string, close = true): Promise<void> {
     const task = this.#tasks.get(partition);
     if (task === undefined) return;
     this.#tasks.delete(partition);
     clearTimeout(task.commitTimer);
+    if (close) task.logic.close();
     // What it processed since its last commit is gone with it: the next owner reads it again.
     task.uncommitted = undefined;
     this.#options.onEvent?.({ type: 'task-dropped', partition, reason });
@@ -500,13 +518,17 @@ export class EosRunner {
     if (uncommitted === undefined || this.#tasks.get(task.partition) !== task) return;
     task.uncommitted = undefined;
     const startedMs = Date.now();
+    let changelogEnds = new Map<string, bigint>();
     try {
       const changelog = await task.logic.changelog();
       if (uncommitted.offsets.size > 0 || uncommitted.produced.length > 0 || changelog.length > 0) {
         const transaction = await task.producer.transaction();
         try {
           const topicMessages = topicMessagesOf([...uncommitted.produced, ...changelog]);
-          if (topicMessages.length > 0) await transaction.sendBatch({ topicMessages, acks: -1 });
+          if (topicMessages.length > 0) {
+            const written = await transaction.sendBatch({ topicMessages, acks: -1 });
+            changelogEnds = changelogEndsOf(written, changelog, task.partition);
+          }
           if (uncommitted.offsets.size > 0) {
             await transaction.sendOffsets({
               consumerGroupId: this.#groupId,
@@ -527,13 +549,20 @@ export class EosRunner {
       await this.#dropTask(task.partition, `transaction failed: ${String(error)}`);
       throw error;
     }
-    task.logic.commit();
+    try {
+      task.logic.commit(changelogEnds);
+    } catch (error) {
+      // The stores could not record the commit (a newer owner claimed them): this task is done.
+      await this.#dropTask(task.partition, `state store commit failed: ${String(error)}`);
+      throw error;
+    }
     this.#options.onEvent?.({
       type: 'committed',
       partition: task.partition,
       records: uncommitted.records,
       commitMs: Date.now() - startedMs,
       entries: task.logic.entries,
+      diskBytes: task.logic.backend.diskBytes,
     });
   }
 
@@ -567,9 +596,16 @@ export class EosRunner {
       throw error;
     }
     let task: AssignedPartition;
+    let restored: RestoreOutcome;
     try {
       const logic = this.#options.createTask(partition);
-      await this.#restore(partition, nonce, logic);
+      try {
+        logic.backend.claim(nonce);
+        restored = await this.#restore(partition, nonce, logic);
+      } catch (error) {
+        logic.close();
+        throw error;
+      }
       task = {
         partition,
         producer,
@@ -593,6 +629,9 @@ export class EosRunner {
       partition,
       restoredEntries: task.logic.entries,
       restoreMs: Date.now() - startedMs,
+      restoredRecords: restored.records,
+      restoredFrom: restored.from,
+      diskBytes: task.logic.backend.diskBytes,
     });
     return task;
   }
@@ -610,13 +649,28 @@ export class EosRunner {
     return offsets;
   }
 
-  /** Reads the partition of every changelog until this task's own sentinel shows up in each. */
-  async #restore(partition: number, nonce: string, logic: PartitionTask): Promise<void> {
+  /**
+   * Reads this task's partition of every changelog, from the stores' checkpoint (or the
+   * beginning), until this task's own sentinel shows up in each. The restore consumer is assigned
+   * only this partition of each changelog (kafkajs has no `assign`: a one-member group whose
+   * assigner hands out exactly that), so it fetches nothing of other partitions. A checkpoint
+   * that is too old, or outside the changelog's offsets (ahead of its end: the topic was
+   * recreated or truncated), and data without a checkpoint (a crash between a wipe and its
+   * restore) are not trusted: the stores are wiped and restored whole.
+   */
+  async #restore(partition: number, nonce: string, logic: PartitionTask): Promise<RestoreOutcome> {
     const { kafka, changelogTopics, restoreTimeoutMs } = this.#options;
-    if (changelogTopics.length === 0) return;
+    if (changelogTopics.length === 0) return { records: 0, from: 'beginning' };
+    const starts = await this.#restoreStarts(partition, logic);
+    const from = [...starts.values()].some((offset) => offset !== undefined) ? 'checkpoint' : 'beginning';
     const waiting = new Set(changelogTopics);
     const restoreGroup = `${this.#groupId}-restore-${partition}-${nonce}`;
-    const consumer = kafka.consumer({ groupId: restoreGroup, readUncommitted: false });
+    const consumer = kafka.consumer({
+      groupId: restoreGroup,
+      readUncommitted: false,
+      partitionAssigners: [onlyPartitionAssigner(partition)],
+    });
+    let records = 0;
     await consumer.connect();
     try {
       await consumer.subscribe({ topics: [...waiting], fromBeginning: true });
@@ -627,7 +681,9 @@ export class EosRunner {
         );
         void consumer.run({
           eachBatch: async ({ batch }) => {
-            if (batch.partition !== partition) return;
+            records += batch.messages.length;
+            if (batch.partition !== partition)
+              throw new Error(`restore of partition ${partition} was handed partition ${batch.partition}`);
             for (const message of batch.messages) {
               const key = message.key?.toString() ?? '';
               if (key === RESTORE_SENTINEL_KEY) {
@@ -636,18 +692,102 @@ export class EosRunner {
                 await logic.restore(batch.topic, key, message.value);
               }
             }
+            const last = batch.messages.at(-1);
+            if (last !== undefined) logic.restored(new Map([[batch.topic, BigInt(last.offset) + 1n]]));
             if (waiting.size === 0) {
               clearTimeout(timer);
               resolve();
             }
           },
         });
+        for (const [topic, offset] of starts)
+          if (offset !== undefined) consumer.seek({ topic, partition, offset: offset.toString() });
       });
     } finally {
       await consumer.disconnect();
       await this.#admin!.deleteGroups([restoreGroup]).catch(() => undefined);
     }
+    return { records, from };
   }
+
+  /** Changelog topic -> the offset to restore from (undefined: the beginning); wipes untrusted stores. */
+  async #restoreStarts(partition: number, logic: PartitionTask): Promise<Map<string, bigint | undefined>> {
+    const { changelogTopics, maxCheckpointAgeMs } = this.#options;
+    const starts = new Map<string, bigint | undefined>(changelogTopics.map((topic) => [topic, undefined]));
+    const { backend } = logic;
+    const checkpoint = backend.checkpoint;
+    if (checkpoint === undefined) {
+      if (backend.inconsistent) backend.wipe();
+      return starts;
+    }
+    let trusted = Date.now() - checkpoint.writtenAtMs <= maxCheckpointAgeMs;
+    for (const topic of changelogTopics) {
+      const offset = checkpoint.offsets.get(topic);
+      if (!trusted || offset === undefined) continue;
+      const bounds = (await this.#admin!.fetchTopicOffsets(topic)).find((p) => p.partition === partition);
+      const low = BigInt(bounds?.low ?? '0');
+      const high = BigInt(bounds?.high ?? '0');
+      if (offset < low || offset > high) trusted = false;
+      else starts.set(topic, offset);
+    }
+    if (trusted) return starts;
+    backend.wipe();
+    return new Map(changelogTopics.map((topic) => [topic, undefined]));
+  }
+}
+
+interface RestoreOutcome {
+  readonly records: number;
+  readonly from: 'checkpoint' | 'beginning';
+}
+
+/**
+ * The changelog offset after the transaction's last record in each of the task's changelog
+ * partitions. A produce response gives the base offset per partition; should kafkajs have split
+ * a partition's records over several batches, the smallest base plus the count is still at or
+ * below the true end, and a checkpoint that is low only makes a restore read a little more.
+ */
+function changelogEndsOf(
+  written: readonly { topicName: string; partition: number; baseOffset?: string }[],
+  changelog: readonly ProducedRecord[],
+  partition: number,
+): Map<string, bigint> {
+  const counts = new Map<string, number>();
+  for (const record of changelog) counts.set(record.topic, (counts.get(record.topic) ?? 0) + 1);
+  const ends = new Map<string, bigint>();
+  for (const { topicName, partition: written_partition, baseOffset } of written) {
+    const count = counts.get(topicName);
+    if (count === undefined || written_partition !== partition || baseOffset === undefined) continue;
+    const base = BigInt(baseOffset);
+    if (base < 0n) continue;
+    const end = base + BigInt(count);
+    const previous = ends.get(topicName);
+    ends.set(topicName, previous === undefined || end < previous ? end : previous);
+  }
+  return ends;
+}
+
+/** A partition assigner that gives the (single) member of a restore group one partition of every topic. */
+function onlyPartitionAssigner(partition: number): PartitionAssigner {
+  return () => ({
+    name: 'PayFlowOnePartition',
+    version: 0,
+    assign: ({ members, topics }) =>
+      Promise.resolve(
+        members.map(({ memberId }, index) => ({
+          memberId,
+          memberAssignment: AssignerProtocol.MemberAssignment.encode({
+            version: 0,
+            assignment: index === 0 ? Object.fromEntries(topics.map((topic) => [topic, [partition]])) : {},
+            userData: Buffer.alloc(0),
+          }),
+        })),
+      ),
+    protocol: ({ topics }) => ({
+      name: 'PayFlowOnePartition',
+      metadata: AssignerProtocol.MemberMetadata.encode({ version: 0, topics, userData: Buffer.alloc(0) }),
+    }),
+  });
 }
 
 function topicMessagesOf(records: readonly ProducedRecord[]): { topic: string; messages: Message[] }[] {

@@ -1,0 +1,556 @@
+/**
+ * Disk-backed state stores (the Kafka mode's): LMDB through `lmdb` (see README.md for why), one
+ * LMDB environment per task — `<stateDir>/<applicationId>/<sub-topology>/<partition>/` — holding
+ * every store of the task's processors as named databases, their time indexes, and a checkpoint.
+ *
+ * Semantics are the in-memory stores' (stores.ts): the writes of the transaction in progress are
+ * staged in memory (bounded by the transaction's records) and visible within the task; a record
+ * that throws leaves no trace; `commit(changelogEnds)` writes every store's staged writes, their
+ * index entries and the checkpoint — the changelog offset each store holds — in one LMDB write
+ * transaction, so after a crash the data and the checkpoint always agree. Committed values are
+ * read from LMDB (memory-mapped; the kernel pages it) through a bounded LRU cache of decoded
+ * values, so the process's memory does not grow with the number of keys. There is no capacity
+ * error: capacity is the disk.
+ *
+ * Ownership: a task claims its directory with its fencing nonce; a commit of a task that is no
+ * longer the claimant (a zombie whose partition moved to another process on the same machine)
+ * fails without writing, so it can't write older state over the new owner's.
+ */
+import { mkdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { open, type Database, type RootDatabase } from 'lmdb';
+
+import type { KeyValueStore, KeyValueStoreSpec, StoreSpec } from './api.js';
+import { fromJson, toJson } from './json-serde.js';
+import {
+  DELETED,
+  MemoryStoreBackend,
+  StagingLayer,
+  type ChangelogWrite,
+  type RuntimeStore,
+  type StoreBackend,
+  type StoreCheckpoint,
+} from './stores.js';
+
+/** Decoded committed values kept in memory per store, at most (the LRU cache). */
+export const DEFAULT_STORE_CACHE_ENTRIES = 10_000;
+
+const META_CHECKPOINT = 'checkpoint';
+const META_OWNER = 'owner';
+
+/** Thrown by a commit of a task whose directory another task (a newer owner) has claimed. */
+export class StoreOwnershipError extends Error {
+  constructor(path: string) {
+    super(`state directory ${path} was claimed by a newer owner of the partition; this task is a zombie`);
+    this.name = 'StoreOwnershipError';
+  }
+}
+
+type StoreWrite = (directory: TaskStateDirectory) => void;
+
+/** One task's LMDB environment: its stores' databases, their indexes, the checkpoint, the owner. */
+export class TaskStateDirectory {
+  readonly #root: RootDatabase<unknown, string>;
+  readonly #meta: Database<unknown, string>;
+  readonly #databases = new Map<string, Database<Buffer, string>>();
+  readonly #indexes = new Map<string, Database<Buffer, [number, string]>>();
+  #owner: string | undefined;
+  #pending: StoreWrite[] = [];
+  #restoreWrites: StoreWrite[] = [];
+
+  constructor(
+    readonly path: string,
+    readonly cacheEntries = DEFAULT_STORE_CACHE_ENTRIES,
+  ) {
+    mkdirSync(path, { recursive: true });
+    // noSync: a commit is durable in Kafka (the changelog) before it reaches this store; after a
+    // machine crash LMDB keeps its last synced transaction, consistent with its checkpoint, and
+    // the tail is restored. Without writeMap, a process crash loses nothing written.
+    this.#root = open<unknown, string>({ path, maxDbs: 64, noSync: true, encoding: 'msgpack' });
+    this.#meta = this.#root.openDB<unknown, string>('meta', { encoding: 'msgpack' });
+  }
+
+  /** The directory of a task under the state directory. */
+  static forTask(stateDir: string, applicationId: string, subTopology: string, partition: number): string {
+    return join(stateDir, applicationId, subTopology, String(partition));
+  }
+
+  database(store: string): Database<Buffer, string> {
+    let db = this.#databases.get(store);
+    if (db === undefined) {
+      db = this.#root.openDB<Buffer, string>(`store:${store}`, { encoding: 'binary' });
+      this.#databases.set(store, db);
+    }
+    return db;
+  }
+
+  /** The time index of a store: keys [timeMs, key], no values. */
+  timeIndex(store: string): Database<Buffer, [number, string]> {
+    let db = this.#indexes.get(store);
+    if (db === undefined) {
+      db = this.#root.openDB<Buffer, [number, string]>(`time:${store}`, { encoding: 'binary' });
+      this.#indexes.set(store, db);
+    }
+    return db;
+  }
+
+  /** The committed checkpoint, or undefined when the stores have none (restore everything). */
+  checkpoint(): StoreCheckpoint | undefined {
+    const raw = this.#meta.get(META_CHECKPOINT) as
+      { readonly offsets: Record<string, string>; readonly writtenAtMs: number } | undefined;
+    if (raw === undefined) return undefined;
+    return {
+      offsets: new Map(Object.entries(raw.offsets).map(([topic, offset]) => [topic, BigInt(offset)])),
+      writtenAtMs: raw.writtenAtMs,
+    };
+  }
+
+  /** Claims the directory for a task (its fencing nonce): older claimants' commits fail from now on. */
+  claim(owner: string): void {
+    this.#owner = owner;
+    this.#meta.putSync(META_OWNER, owner);
+  }
+
+  /** Queues a store's committed writes for the next `flush`. */
+  queue(write: StoreWrite): void {
+    this.#pending.push(write);
+  }
+
+  /** Queues a restored record's write; written by `flushRestore`. */
+  queueRestore(write: StoreWrite): void {
+    this.#restoreWrites.push(write);
+  }
+
+  get restoreBuffered(): number {
+    return this.#restoreWrites.length;
+  }
+
+  /**
+   * Writes what the stores queued and the checkpoint (merged over the previous one) in one LMDB
+   * transaction; refused when another task has claimed the directory since.
+   */
+  flush(offsets: ReadonlyMap<string, bigint>): void {
+    const writes = this.#pending;
+    this.#pending = [];
+    this.#write(writes, offsets);
+  }
+
+  /** Drops the queued writes (the transaction was aborted). */
+  discard(): void {
+    this.#pending = [];
+  }
+
+  /** Writes the buffered restored records and the restore's progress in one transaction. */
+  flushRestore(offsets: ReadonlyMap<string, bigint>): void {
+    const writes = this.#restoreWrites;
+    this.#restoreWrites = [];
+    this.#write(writes, offsets);
+  }
+
+  #write(writes: readonly StoreWrite[], offsets: ReadonlyMap<string, bigint>): void {
+    this.#root.transactionSync(() => {
+      if (this.#owner !== undefined && this.#meta.get(META_OWNER) !== this.#owner)
+        throw new StoreOwnershipError(this.path);
+      for (const write of writes) write(this);
+      if (offsets.size === 0) return;
+      const merged: Record<string, string> = {};
+      for (const [topic, offset] of this.checkpoint()?.offsets ?? []) merged[topic] = offset.toString();
+      for (const [topic, offset] of offsets) merged[topic] = offset.toString();
+      this.#meta.putSync(META_CHECKPOINT, { offsets: merged, writtenAtMs: Date.now() });
+    });
+  }
+
+  /** Removes every store's data and the checkpoint: the next restore reads the changelogs whole. */
+  wipe(): void {
+    // The checkpoint goes first: a crash in between leaves data without a checkpoint, which the
+    // next restore wipes again (`hasData`).
+    this.#meta.removeSync(META_CHECKPOINT);
+    for (const db of this.#allDatabases()) db.clearSync();
+    this.#pending = [];
+    this.#restoreWrites = [];
+  }
+
+  /** True when any store or index of the directory holds an entry. */
+  hasData(): boolean {
+    return this.#allDatabases().some((db) => db.getKeysCount({ limit: 1 }) > 0);
+  }
+
+  /** The databases of the stores opened in this directory (every store of the task: it opens them all). */
+  #allDatabases(): { clearSync(): void; getKeysCount(options?: { limit: number }): number }[] {
+    return [...this.#databases.values(), ...this.#indexes.values()];
+  }
+
+  /** Bytes the task's LMDB files take on disk. */
+  get diskBytes(): number {
+    try {
+      return statSync(join(this.path, 'data.mdb')).blocks * 512;
+    } catch {
+      return 0;
+    }
+  }
+
+  close(): void {
+    void this.#root.close();
+  }
+
+  /** Deletes the directory (tests, and a wipe of a directory LMDB can't open). */
+  static remove(path: string): void {
+    rmSync(path, { recursive: true, force: true });
+  }
+}
+
+/** A bounded LRU of decoded committed values: a Map in access order. */
+class LruCache<V> {
+  readonly #entries = new Map<string, V>();
+  constructor(private readonly capacity: number) {}
+
+  get(key: string): V | undefined {
+    const value = this.#entries.get(key);
+    if (value !== undefined) {
+      this.#entries.delete(key);
+      this.#entries.set(key, value);
+    }
+    return value;
+  }
+
+  set(key: string, value: V): void {
+    if (this.capacity <= 0) return;
+    this.#entries.delete(key);
+    this.#entries.set(key, value);
+    if (this.#entries.size > this.capacity) this.#entries.delete(this.#entries.keys().next().value!);
+  }
+
+  delete(key: string): void {
+    this.#entries.delete(key);
+  }
+
+  clear(): void {
+    this.#entries.clear();
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+}
+
+/** Entries of an LMDB database, from its statistics (O(1), no scan). */
+function entryCount(db: Database<Buffer, string>): number {
+  return (db.getStats() as { entryCount: number }).entryCount;
+}
+
+/** UTF-8 byte order, LMDB's order of string keys. */
+export function compareKeys(a: string, b: string): number {
+  if (a === b) return 0;
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+/**
+ * A staged layer over one LMDB database: the transaction's writes in memory with a per-record
+ * undo log, committed values read through the cache. Keys are the changelog's keys.
+ */
+class DiskStagedMap<V> extends StagingLayer<V> {
+  readonly #cache: LruCache<V>;
+  #committedSize: number;
+  #stagedDelta = 0;
+
+  constructor(
+    readonly db: Database<Buffer, string>,
+    cacheEntries: number,
+    /** True when the store keeps a time index (onCommitted needs the values before and after). */
+    private readonly indexed: boolean,
+    /** Told whenever a key's committed value changes (the store's index), inside the LMDB transaction. */
+    private readonly onCommitted: (key: string, before: V | undefined, after: V | undefined) => void,
+  ) {
+    super();
+    this.#cache = new LruCache<V>(cacheEntries);
+    this.#committedSize = entryCount(db);
+  }
+
+  get size(): number {
+    return this.#committedSize + this.#stagedDelta;
+  }
+
+  get cached(): number {
+    return this.#cache.size;
+  }
+
+  protected committedValue(key: string): V | undefined {
+    const cached = this.#cache.get(key);
+    if (cached !== undefined) return cached;
+    const bytes = this.db.get(key);
+    if (bytes === undefined) return undefined;
+    const value = fromJson<V>(bytes.toString('utf8'));
+    this.#cache.set(key, value);
+    return value;
+  }
+
+  protected changed(_key: string, before: boolean, after: boolean): void {
+    this.#stagedDelta += (after ? 1 : 0) - (before ? 1 : 0);
+  }
+
+  /** The staged keys in LMDB's order (bounded by the transaction's writes). */
+  stagedKeys(): string[] {
+    return [...this.stagedWrites.keys()].sort(compareKeys);
+  }
+
+  /** Queues the staged writes into the directory's next transaction and makes them the committed view. */
+  commit(directory: TaskStateDirectory): void {
+    const writes = [...this.stagedWrites];
+    this.endTransaction();
+    this.#stagedDelta = 0;
+    if (writes.length === 0) return;
+    const encoded = writes.map(
+      ([key, value]) => [key, value === DELETED ? null : Buffer.from(toJson(value))] as const,
+    );
+    directory.queue(() => {
+      for (const [key, value] of encoded) this.#apply(key, value);
+    });
+    for (const [key, value] of writes) {
+      if (value === DELETED) this.#cache.delete(key);
+      else this.#cache.set(key, value);
+    }
+  }
+
+  abort(): void {
+    this.endTransaction();
+    this.#stagedDelta = 0;
+  }
+
+  /** Queues a restored record, its changelog bytes as they are (applied by the restore flush). */
+  restore(directory: TaskStateDirectory, key: string, bytes: Buffer | null): void {
+    directory.queueRestore(() => this.#apply(key, bytes));
+    this.#cache.delete(key);
+  }
+
+  /** Writes one key inside the directory's LMDB transaction (`value` encoded, or null to delete). */
+  #apply(key: string, value: Buffer | null): void {
+    const indexed = this.indexed;
+    const bytes = indexed ? this.db.get(key) : undefined;
+    const existed = indexed ? bytes !== undefined : this.db.doesExist(key);
+    if (value === null) {
+      if (existed) {
+        this.db.removeSync(key);
+        this.#committedSize--;
+      }
+    } else {
+      this.db.putSync(key, value);
+      if (!existed) this.#committedSize++;
+    }
+    if (indexed)
+      this.onCommitted(
+        key,
+        bytes === undefined ? undefined : fromJson<V>(bytes.toString('utf8')),
+        value === null ? undefined : fromJson<V>(value.toString('utf8')),
+      );
+  }
+
+  resetAfterWipe(): void {
+    this.abort();
+    this.#cache.clear();
+    this.#committedSize = entryCount(this.db);
+  }
+}
+
+/** A key-value store on disk: the KeyValueStore contract of the in-memory one, no capacity bound. */
+export class DiskKeyValueStore<V> implements RuntimeStore, KeyValueStore<V> {
+  readonly kind = 'kv';
+  readonly persistent = true;
+  readonly #map: DiskStagedMap<V>;
+  readonly #timeOf: ((value: V) => number) | undefined;
+  readonly #index: Database<Buffer, [number, string]> | undefined;
+
+  readonly name: string;
+
+  constructor(
+    spec: KeyValueStoreSpec,
+    private readonly directory: TaskStateDirectory,
+    /** The store's databases in the directory (unique over the task's processors). */
+    databaseName: string = spec.name,
+  ) {
+    this.name = spec.name;
+    const timeOf = spec.timeOf as ((value: V) => number) | undefined;
+    const index = timeOf === undefined ? undefined : directory.timeIndex(databaseName);
+    this.#timeOf = timeOf;
+    this.#index = index;
+    this.#map = new DiskStagedMap<V>(
+      directory.database(databaseName),
+      directory.cacheEntries,
+      index !== undefined,
+      (key, before, after) => {
+        if (index === undefined || timeOf === undefined) return;
+        if (before !== undefined) index.removeSync([timeOf(before), key]);
+        if (after !== undefined) index.putSync([timeOf(after), key], Buffer.alloc(0));
+      },
+    );
+  }
+
+  get size(): number {
+    return this.#map.size;
+  }
+
+  /** Decoded values in the cache (bounded by the directory's cacheEntries). */
+  get cachedEntries(): number {
+    return this.#map.cached;
+  }
+
+  get(key: string): V | undefined {
+    return this.#map.get(key);
+  }
+
+  *all(): IterableIterator<readonly [string, V]> {
+    const staged = this.#map.stagedKeys();
+    let next = 0;
+    const stagedBefore = function* (map: DiskStagedMap<V>, key: string | undefined) {
+      while (next < staged.length && (key === undefined || compareKeys(staged[next]!, key) < 0)) {
+        const value = map.get(staged[next]!);
+        if (value !== undefined) yield [staged[next]!, value] as const;
+        next++;
+      }
+    };
+    for (const { key, value: bytes } of this.#map.db.getRange({})) {
+      yield* stagedBefore(this.#map, key);
+      if (next < staged.length && staged[next] === key) {
+        next++;
+        const value = this.#map.get(key);
+        if (value !== undefined) yield [key, value];
+        continue;
+      }
+      yield [key, fromJson<V>(bytes.toString('utf8'))];
+    }
+    yield* stagedBefore(this.#map, undefined);
+  }
+
+  put(key: string, value: V): void {
+    this.#map.write(key, value);
+  }
+
+  putIfAbsent(key: string, value: V): V | undefined {
+    const existing = this.#map.get(key);
+    if (existing !== undefined) return existing;
+    this.#map.write(key, value);
+    return undefined;
+  }
+
+  delete(key: string): void {
+    this.#map.write(key, undefined);
+  }
+
+  expireUpTo(maxTimeMs: number, limit: number): number {
+    const timeOf = this.#timeOf;
+    const index = this.#index;
+    if (timeOf === undefined || index === undefined)
+      throw new Error(`state store ${this.name} declares no timeOf: it has no time index to expire from`);
+    let deleted = 0;
+    // Index entries of keys this transaction already changed are skipped; at most 2 * limit looked at.
+    for (const [timeMs, key] of index.getKeys({ limit: 2 * limit })) {
+      if (timeMs > maxTimeMs || deleted >= limit) break;
+      const value = this.#map.get(key);
+      if (value === undefined || timeOf(value) !== timeMs) continue;
+      this.#map.write(key, undefined);
+      deleted++;
+    }
+    return deleted;
+  }
+
+  beginRecord(): void {
+    this.#map.beginRecord();
+  }
+
+  undoRecord(): void {
+    this.#map.undoRecord();
+  }
+
+  changelog(): Promise<ChangelogWrite[]> {
+    const writes: ChangelogWrite[] = [];
+    for (const [key, value] of this.#map.staged())
+      writes.push({
+        store: this.name,
+        key,
+        value: this.#map.isDeleted(value) ? null : Buffer.from(toJson(value)),
+      });
+    return Promise.resolve(writes);
+  }
+
+  commit(): void {
+    this.#map.commit(this.directory);
+  }
+
+  abort(): void {
+    this.#map.abort();
+  }
+
+  restore(key: string, value: Buffer | null): Promise<void> {
+    this.#map.restore(this.directory, key, value);
+    return Promise.resolve();
+  }
+
+  resetAfterWipe(): void {
+    this.#map.resetAfterWipe();
+  }
+
+  /** Counts the committed entries again (after a restore wrote them). */
+  recount(): void {
+    this.#map.resetAfterWipe();
+  }
+}
+
+/** Stores on disk, one TaskStateDirectory per task. Window stores stay in memory (see README). */
+export class DiskStoreBackend implements StoreBackend {
+  readonly #directory: TaskStateDirectory;
+  readonly #stores: DiskKeyValueStore<unknown>[] = [];
+  readonly #memory = new MemoryStoreBackend();
+
+  constructor(path: string, cacheEntries = DEFAULT_STORE_CACHE_ENTRIES) {
+    this.#directory = new TaskStateDirectory(path, cacheEntries);
+  }
+
+  get directory(): TaskStateDirectory {
+    return this.#directory;
+  }
+
+  create(processor: string, spec: StoreSpec, streamTime: () => number): RuntimeStore {
+    if (spec.kind !== 'kv') return this.#memory.create(processor, spec, streamTime);
+    const store = new DiskKeyValueStore<unknown>(spec, this.#directory, `${processor}.${spec.name}`);
+    this.#stores.push(store);
+    return store;
+  }
+
+  get checkpoint(): StoreCheckpoint | undefined {
+    return this.#directory.checkpoint();
+  }
+
+  get inconsistent(): boolean {
+    return this.#directory.checkpoint() === undefined && this.#directory.hasData();
+  }
+
+  claim(owner: string): void {
+    this.#directory.claim(owner);
+  }
+
+  flush(changelogEnds: ReadonlyMap<string, bigint>): void {
+    this.#directory.flush(changelogEnds);
+  }
+
+  discard(): void {
+    this.#directory.discard();
+  }
+
+  restored(progress: ReadonlyMap<string, bigint>): void {
+    this.#directory.flushRestore(progress);
+    for (const store of this.#stores) store.recount();
+  }
+
+  wipe(): void {
+    this.#directory.wipe();
+    for (const store of this.#stores) store.resetAfterWipe();
+  }
+
+  get diskBytes(): number {
+    return this.#directory.diskBytes;
+  }
+
+  close(): void {
+    this.#directory.close();
+  }
+}
