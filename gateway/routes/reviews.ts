@@ -63,8 +63,9 @@ function reviewItem(view: PaymentView) {
 }
 
 async function listReviews(context: RouteContext, request: FastifyRequest): Promise<unknown> {
-  const query = request.query as { status?: string; limit?: number; cursor?: string };
-  const limit = query.limit ?? DEFAULT_LIMIT;
+  const query = request.query as { status?: string; limit?: string; cursor?: string };
+  const limit = query.limit === undefined ? DEFAULT_LIMIT : Number(query.limit);
+  if (limit > MAX_LIMIT) throw invalidField('/limit', `must be at most ${MAX_LIMIT}`);
   const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
   const views = await queryBounded(context, () => context.ports.payments.listHeld(limit + 1, after));
   const page = views.slice(0, limit);
@@ -200,7 +201,11 @@ export function reviewRoutes(app: FastifyInstance, context: RouteContext): Promi
           additionalProperties: false,
           properties: {
             status: { type: 'string', enum: ['OPEN'], default: 'OPEN' },
-            limit: { type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT },
+            limit: {
+              type: 'string',
+              pattern: '^[1-9][0-9]{0,2}$',
+              description: `Items per page, 1-${MAX_LIMIT} (default ${DEFAULT_LIMIT})`,
+            },
             cursor: { type: 'string', minLength: 1, maxLength: 512 },
           },
         },

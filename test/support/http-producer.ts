@@ -8,16 +8,12 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 
 import { TEST_SECRET, token } from '../../gateway/test-support.js';
 import { sleep } from './eos-harness.js';
 import { DEFAULT_HTTP_RETRY, retryWaitMs } from './http-retry.js';
+import { LOAD_TEST_VELOCITY_LIMITS } from './stack.js';
 
-/** Limits far above the tiers', for tests that carry their load on a few senders. */
-export const LOAD_TEST_VELOCITY_LIMITS = fileURLToPath(
-  new URL('../../processors/velocity/load-test-limits.json', import.meta.url),
-);
 import type { StackEnv } from './stack.js';
 
 export const RETRYABLE = new Set([0, 409, 429, 503]);

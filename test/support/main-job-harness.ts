@@ -23,9 +23,8 @@ import type { LedgerPosting, PaymentCommand } from '../../schemas/types.js';
 import { TOPIC } from '../../topics/catalogue.js';
 import { paymentCommandKey } from '../../topics/keys.js';
 import type { Serde } from '../../processors/runtime/api.js';
-import type { StackEnv } from './stack.js';
+import { LOAD_TEST_VELOCITY_LIMITS, type StackEnv } from './stack.js';
 import { sendWithRetryAfter, type HttpRetryPolicy } from './http-retry.js';
-import { LOAD_TEST_VELOCITY_LIMITS } from './http-producer.js';
 
 export type Mode = 'embedded' | 'kafka';
 

@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { Kafka, logLevel } from 'kafkajs';
 
 import { sleep } from './eos-harness.js';
-import { uniqueName, type StackEnv } from './stack.js';
+import { LOAD_TEST_VELOCITY_LIMITS, uniqueName, type StackEnv } from './stack.js';
 
 /**
  * `npm run processors` on the stack, its operations server on `opsPort`. One process unless
@@ -28,6 +28,8 @@ export function startProcessorsProcess(
       PAYFLOW_OPS_HOST: '127.0.0.1',
       PAYFLOW_OPS_PORT: String(opsPort),
       PAYFLOW_WORKERS: process.env.PAYFLOW_WORKERS ?? '1',
+      // Load from a few senders: the tier limits would refuse it.
+      PAYFLOW_VELOCITY_LIMITS_FILE: LOAD_TEST_VELOCITY_LIMITS,
       ...env,
     },
     stdio: ['ignore', 'ignore', 'inherit'],

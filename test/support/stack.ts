@@ -4,6 +4,8 @@
  * docker compose stack. When PAYFLOW_REQUIRE_STACK=1 (always so in `npm test`), a missing value
  * fails the test instead of skipping it, so a suite can never pass by not running.
  */
+import { fileURLToPath } from 'node:url';
+
 export interface StackEnv {
   readonly kafkaBrokers: string[];
   readonly schemaRegistryUrl: string;
@@ -58,3 +60,8 @@ export function stackEnv(): StackEnv | { skip: string } {
 export function uniqueName(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 }
+
+/** Limits far above the tiers', for tests that carry their load on a few senders. */
+export const LOAD_TEST_VELOCITY_LIMITS = fileURLToPath(
+  new URL('../../processors/velocity/load-test-limits.json', import.meta.url),
+);
