@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync, execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -46,6 +48,32 @@ describe('configuration', () => {
       problemsOf(() => mainJobConfig({ ...JWT, PAYFLOW_TOPIC_PARTITIONS: '0' })),
       ['PAYFLOW_TOPIC_PARTITIONS must be at least 1 (got "0")'],
     );
+  });
+
+  test('a velocity limits or fraud rules file that breaks its schema stops the program naming the variable and the field', (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'payflow-config-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const limits = join(dir, 'limits.json');
+    const tier = { perMinute: 3, perHour: 10, perDay: 20, amountPerDayMinor: '50000' };
+    writeFileSync(
+      limits,
+      JSON.stringify({
+        tiers: { TIER_0: { ...tier, perMinute: 0 }, TIER_1: tier, TIER_2: tier, TIER_3: tier },
+      }),
+    );
+    const [velocity] = problemsOf(() => mainJobConfig({ ...JWT, PAYFLOW_VELOCITY_LIMITS_FILE: limits }));
+    assert.match(velocity ?? '', /^PAYFLOW_VELOCITY_LIMITS_FILE .*limits\.json: tiers\.TIER_0\.perMinute: /);
+    const rules = join(dir, 'rules.json');
+    writeFileSync(
+      rules,
+      JSON.stringify({ version: 1, rules: [{ id: 'r', code: 'X', kind: 'signal', points: 500 }] }),
+    );
+    const [fraud] = problemsOf(() => mainJobConfig({ ...JWT, PAYFLOW_FRAUD_RULES_FILE: rules }));
+    assert.match(fraud ?? '', /^PAYFLOW_FRAUD_RULES_FILE .*rules\.json: .*rules\[0\]/);
+    const [thresholds] = problemsOf(() =>
+      mainJobConfig({ ...JWT, PAYFLOW_FRAUD_HOLD_FROM: '95', PAYFLOW_FRAUD_BLOCK_ABOVE: '90' }),
+    );
+    assert.match(thresholds ?? '', /holdFrom/);
   });
 
   test('every bad variable is reported at once, secrets and URLs without their value', () => {

@@ -28,6 +28,19 @@ import {
 import { DEFAULT_DEDUPE_TTL_MS, MIN_DEDUPE_TTL_MS } from '../processors/dedupe/logic.js';
 import { DEFAULT_APPLIED_TTL_MS } from '../processors/ledger/logic.js';
 import {
+  DEFAULT_MODEL,
+  DEFAULT_RULES,
+  DEFAULT_THRESHOLDS,
+  FraudConfigError,
+  guaranteeProblems,
+  parseThresholds,
+  type FraudModel,
+  type FraudRules,
+  type FraudThresholds,
+} from '../processors/fraud/index.js';
+import { DEFAULT_REVIEW_TIMEOUT_MS } from '../processors/ledger/processor.js';
+import { loadModel, loadRules } from './fraud-files.js';
+import {
   DEFAULT_VELOCITY_LIMITS,
   parseVelocityLimits,
   VelocityLimitsError,
@@ -169,6 +182,31 @@ const PROCESSORS_ENV = z.object({
   PAYFLOW_PURGE_INTERVAL_MS: integer(1_000, HOUR_MS)
     .default(60_000)
     .describe('How often expired dedupe and ledger entries are purged'),
+  PAYFLOW_REVIEW_TIMEOUT_MS: integer(1_000, 30 * DAY_MS)
+    .default(DEFAULT_REVIEW_TIMEOUT_MS)
+    .describe(
+      'How long (wall clock) a payment held for review waits for a decision before it is declined REVIEW_TIMEOUT',
+    ),
+  PAYFLOW_FRAUD_RULES_FILE: z
+    .string()
+    .optional()
+    .describe(
+      'JSON file of the fraud rules (processors/fraud/README.md); unset: processors/fraud/default-rules.json',
+    ),
+  PAYFLOW_FRAUD_MODEL_FILE: z
+    .string()
+    .optional()
+    .describe(
+      'JSON file of a trained fraud model (`npm run fraud:train`); unset: processors/fraud/model.json',
+    ),
+  PAYFLOW_FRAUD_HOLD_FROM: integer(1, 99)
+    .default(DEFAULT_THRESHOLDS.holdFrom)
+    .describe(
+      'A fraud score at or above this (and not above PAYFLOW_FRAUD_BLOCK_ABOVE) holds the payment for review',
+    ),
+  PAYFLOW_FRAUD_BLOCK_ABOVE: integer(1, 99)
+    .default(DEFAULT_THRESHOLDS.blockAbove)
+    .describe('A fraud score above this blocks the payment (FRAUD_BLOCKED)'),
   PAYFLOW_VELOCITY_LIMITS_FILE: z
     .string()
     .optional()
@@ -313,7 +351,13 @@ export interface ProcessorSettings {
   readonly dedupe: { readonly ttlMs: number; readonly maxEntries: number; readonly purgeIntervalMs: number };
   readonly accounts: { readonly maxEntries: number };
   readonly velocity: { readonly limits: VelocityLimits };
+  readonly fraud: {
+    readonly rules: FraudRules;
+    readonly model: FraudModel;
+    readonly thresholds: FraudThresholds;
+  };
   readonly ledger: {
+    readonly reviewTimeoutMs: number;
     readonly maxBalances: number;
     readonly maxApplied: number;
     readonly appliedTtlMs: number;
@@ -378,7 +422,9 @@ function pipelineSettings(env: Env): PipelineSettings {
       },
       accounts: { maxEntries: env.PAYFLOW_ACCOUNTS_MAX_ENTRIES },
       velocity: { limits: velocityLimitsOf(env.PAYFLOW_VELOCITY_LIMITS_FILE) },
+      fraud: fraudSettingsOf(env),
       ledger: {
+        reviewTimeoutMs: env.PAYFLOW_REVIEW_TIMEOUT_MS,
         maxBalances: env.PAYFLOW_LEDGER_MAX_BALANCES,
         maxApplied: env.PAYFLOW_LEDGER_MAX_APPLIED,
         appliedTtlMs: env.PAYFLOW_LEDGER_APPLIED_TTL_MS,
@@ -419,6 +465,34 @@ function velocityLimitsOf(file: string | undefined): VelocityLimits {
   } catch (error) {
     if (!(error instanceof VelocityLimitsError)) throw error;
     throw new ConfigError([`PAYFLOW_VELOCITY_LIMITS_FILE ${file}: ${error.message}`]);
+  }
+}
+
+/**
+ * The fraud rules, model and thresholds, read and checked at start-up: a file that can't be read
+ * or breaks its schema, or a combination that would break the scoring guarantees (a deny-list
+ * hit blocks, a review-amount payment is held, a quiet one passes), stops the program naming it.
+ */
+function fraudSettingsOf(env: Env): ProcessorSettings['fraud'] {
+  const thresholds = { holdFrom: env.PAYFLOW_FRAUD_HOLD_FROM, blockAbove: env.PAYFLOW_FRAUD_BLOCK_ABOVE };
+  try {
+    const rules =
+      env.PAYFLOW_FRAUD_RULES_FILE === undefined ? DEFAULT_RULES : loadRules(env.PAYFLOW_FRAUD_RULES_FILE);
+    const model =
+      env.PAYFLOW_FRAUD_MODEL_FILE === undefined ? DEFAULT_MODEL : loadModel(env.PAYFLOW_FRAUD_MODEL_FILE);
+    const problems = guaranteeProblems(
+      rules,
+      model,
+      parseThresholds(thresholds, 'PAYFLOW_FRAUD_HOLD_FROM/BLOCK_ABOVE'),
+    );
+    if (problems.length > 0)
+      throw new ConfigError(problems.map((problem) => `fraud configuration: ${problem}`));
+    return { rules, model, thresholds };
+  } catch (error) {
+    if (!(error instanceof FraudConfigError)) throw error;
+    const variable =
+      error.source === env.PAYFLOW_FRAUD_MODEL_FILE ? 'PAYFLOW_FRAUD_MODEL_FILE' : 'PAYFLOW_FRAUD_RULES_FILE';
+    throw new ConfigError([`${error.source.includes('PAYFLOW_') ? '' : `${variable} `}${error.message}`]);
   }
 }
 

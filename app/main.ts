@@ -56,8 +56,6 @@ import { migrateAccountsProjection, PostgresAccountsProjection } from '../projec
 import { migratePaymentsProjection, PostgresPaymentsProjection } from '../projections/postgres/payments.js';
 import { AVRO } from '../schemas/avro.js';
 import { createSchemaRegistry, registryAvroSerde, valueSubject } from '../schemas/registry.js';
-import type { Serde } from '../schemas/serde.js';
-import type { AccountCommand, PaymentCommand } from '../schemas/types.js';
 import { TOPIC } from '../topics/catalogue.js';
 
 const DEV_TOKEN_TTL_S = 12 * 60 * 60;
@@ -142,13 +140,16 @@ async function kafkaWiring(
     'command publisher',
     await KafkaCommandPublisher.connect({
       kafka: backend.kafka,
-      serializer: commandSerializer(
-        serde(TOPIC.paymentsCommands, AVRO.PaymentCommand),
-        serde(TOPIC.accountsCommands, AVRO.AccountCommand),
-      ),
+      serializer: commandSerializer({
+        [TOPIC.paymentsCommands]: serde(TOPIC.paymentsCommands, AVRO.PaymentCommand),
+        [TOPIC.accountsCommands]: serde(TOPIC.accountsCommands, AVRO.AccountCommand),
+        [TOPIC.reviewsDecisions]: serde(TOPIC.reviewsDecisions, AVRO.ReviewDecision),
+        [TOPIC.riskDenylist]: serde(TOPIC.riskDenylist, AVRO.DenyListEntry),
+      }),
       paymentsTopic: TOPIC.paymentsCommands,
       accountsTopic: TOPIC.accountsCommands,
       produceTimeoutMs: config.gateway.publishTimeoutMs,
+      denyListPropagationMs: config.gateway.denyListPropagationMs,
     }),
     (p) => p.close(),
   );
@@ -261,15 +262,15 @@ async function workersBackend(
 }
 
 /** The gateway's commands in the registry's wire format, by topic. */
+/** The gateway's writes by topic: each topic's registry serde. */
 function commandSerializer(
-  payments: Serde<PaymentCommand>,
-  accounts: Serde<AccountCommand>,
+  serdes: Readonly<Record<string, { serialize(value: never, topic: string): Buffer | Promise<Buffer> }>>,
 ): CommandSerializer {
   return {
     serialize: async (topic, value) => {
-      if (topic === TOPIC.paymentsCommands) return payments.serialize(value as PaymentCommand, topic);
-      if (topic === TOPIC.accountsCommands) return accounts.serialize(value as AccountCommand, topic);
-      throw new Error(`no command contract for topic ${topic}`);
+      const serde = serdes[topic];
+      if (serde === undefined) throw new Error(`no command contract for topic ${topic}`);
+      return serde.serialize(value as never, topic);
     },
   };
 }

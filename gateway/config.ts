@@ -53,6 +53,11 @@ export const GATEWAY_ENV = z.object({
     .default(5_000)
     .describe('Bound on publishing one command'),
   PAYFLOW_QUERY_TIMEOUT_MS: envInteger(50, 30_000).default(2_000).describe('Bound on one read-model query'),
+  PAYFLOW_DENYLIST_PROPAGATION_MS: envInteger(0, 60_000)
+    .default(1_000)
+    .describe(
+      'Kafka mode: how long a deny-list change waits after the log acknowledged it before the API answers 204, so that the processors\u2019 deny-list tables hold it',
+    ),
   PAYFLOW_RATE_LIMIT_PER_MINUTE: envInteger(1, 1_000_000)
     .default(6_000)
     .describe(
@@ -120,6 +125,8 @@ export interface GatewayConfig {
   readonly maxConnectionsPerIp: number;
   readonly maxInFlight: number;
   readonly publishTimeoutMs: number;
+  /** Kafka mode: the wait after a deny-list change is on the log, for the processors' tables. */
+  readonly denyListPropagationMs: number;
   readonly queryTimeoutMs: number;
   readonly pressure: { readonly maxEventLoopDelayMs: number; readonly retryAfterS: number };
   readonly rateLimit: { readonly perMinute: number; readonly maxTrackedKeys: number };
@@ -214,6 +221,7 @@ export function gatewayConfigOf(values: GatewayEnv): GatewayConfig {
     maxConnectionsPerIp: values.PAYFLOW_HTTP_MAX_CONNECTIONS_PER_IP,
     maxInFlight: values.PAYFLOW_HTTP_MAX_IN_FLIGHT,
     publishTimeoutMs: values.PAYFLOW_PUBLISH_TIMEOUT_MS,
+    denyListPropagationMs: values.PAYFLOW_DENYLIST_PROPAGATION_MS,
     queryTimeoutMs: values.PAYFLOW_QUERY_TIMEOUT_MS,
     pressure: {
       maxEventLoopDelayMs: values.PAYFLOW_PRESSURE_MAX_EVENT_LOOP_DELAY_MS,

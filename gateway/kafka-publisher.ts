@@ -49,6 +49,11 @@ export interface KafkaPublisherOptions {
    */
   readonly produceTimeoutMs: number;
   /**
+   * How long `publishDenyList` waits after the log acknowledged the change: the processors read
+   * the deny list as a table, a few milliseconds behind the log (default 0).
+   */
+  readonly denyListPropagationMs?: number;
+  /**
    * How long the first record of a batch waits for others when no produce call is in flight;
    * 0 sends at once. Default 2.
    */
@@ -208,13 +213,15 @@ export class KafkaCommandPublisher implements CommandPublisher {
     );
   }
 
-  publishDenyList(
+  async publishDenyList(
     key: string,
     entry: DenyListEntry | null,
     headers: CommandHeaders,
     atMs: number,
   ): Promise<void> {
-    return this.#publish(TOPIC.riskDenylist, key, entry, headers, atMs);
+    await this.#publish(TOPIC.riskDenylist, key, entry, headers, atMs);
+    const wait = this.options.denyListPropagationMs ?? 0;
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
   }
 
   /**
