@@ -21,6 +21,7 @@ import { MemoryDriver } from '../processors/runtime/memory/driver.js';
 import { RuntimeMetrics } from '../processors/runtime/metrics.js';
 import { ComponentHealth } from '../processors/runtime/supervision.js';
 import type { PipelineSettings } from './config.js';
+import { withRiskMetrics } from './risk-metrics.js';
 
 export interface EmbeddedPipelineOptions {
   readonly metricsRegistry: Registry;
@@ -49,9 +50,8 @@ export class EmbeddedPipeline implements CommandPublisher {
     this.#now = options.now ?? Date.now;
     const topology = paymentPipeline({
       serdeOf: (topic) => plainAvroSerde(topic.value.contract),
-      ...(options.pipeline === undefined
-        ? {}
-        : { partitions: options.pipeline.partitions, processors: options.pipeline.processors }),
+      ...(options.pipeline === undefined ? {} : { partitions: options.pipeline.partitions }),
+      processors: withRiskMetrics(options.pipeline?.processors, options.metricsRegistry),
     });
     this.driver = new MemoryDriver(topology, {
       startWallClockMs: this.#now(),

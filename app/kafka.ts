@@ -28,6 +28,7 @@ import {
   DEFAULT_STOP_TIMEOUT_MS,
   reasonOf,
 } from '../processors/runtime/supervision.js';
+import { withRiskMetrics } from './risk-metrics.js';
 
 /** Bound on registering the contracts at start-up while the registry answers errors (e.g. its database restarts). */
 const REGISTER_SCHEMAS_TIMEOUT_MS = 120_000;
@@ -91,7 +92,7 @@ export async function startKafkaPipeline(
   const topology = paymentPipeline({
     applicationId: config.applicationId,
     partitions: settings.partitions,
-    processors: settings.processors,
+    processors: withRiskMetrics(settings.processors, options.metricsRegistry),
     serdeOf: (topic) => registryAvroSerde(registry, valueSubject(topic.name), topic.value.contract),
   });
   const admin = kafka.admin();

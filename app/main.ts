@@ -44,6 +44,7 @@ import { pinoLogCreator } from '../processors/runtime/kafka/log.js';
 import { configOrExit, mainJobConfig, type MainJobConfig } from './config.js';
 import { kafkaJobSettings, notUpDetail, readModelsPool, startPipelineAndReadModels } from './kafka-job.js';
 import { Lifecycle } from './lifecycle.js';
+import { registerReviewQueueMetrics } from './risk-metrics.js';
 import { forkWorker, workerBounds } from './worker.js';
 import { ProcessTreeRegistry, WorkerPool } from './workers.js';
 import {
@@ -365,6 +366,7 @@ export async function startConfiguredMainJob(
       config.mode === 'embedded'
         ? embeddedWiring(config, metricsRegistry, log, lifecycle)
         : await kafkaWiring(config, metricsRegistry, log, gatewayRedis, lifecycle);
+    registerReviewQueueMetrics(metricsRegistry, wiring.ports.payments);
     const idempotency = lifecycle.own(
       'idempotency store',
       await createIdempotencyStore(gateway, gatewayRedis),
