@@ -106,7 +106,7 @@ export class EmbeddedPipeline implements CommandPublisher {
     await this.#catchUpClock();
     return this.driver.pipe(TOPIC.paymentsCommands, paymentCommandKey(command), command, {
       timestampMs: command.submittedAtMs,
-      headers: commandRecordHeaders(headers),
+      headers: commandRecordHeaders(headers, command.paymentId),
     });
   }
 

@@ -40,7 +40,7 @@ describe('every error of the HTTP layer is problem+json', () => {
     ],
     [
       'a path parameter over the router limit',
-      `GET /v1/accounts/${'a'.repeat(200)} HTTP/1.1\r\nHost: x\r\n\r\n`,
+      `GET /v1/accounts/${'a'.repeat(300)} HTTP/1.1\r\nHost: x\r\n\r\n`,
       414,
       'URI_TOO_LONG',
     ],

@@ -96,12 +96,17 @@ export class PublisherClosedError extends Error {
   }
 }
 
-/** The Kafka headers of a command record (also used by the embedded log, so both modes carry the same). */
-export function commandRecordHeaders(headers: CommandHeaders): Record<string, string> {
+/**
+ * The Kafka headers of a command record (also used by the embedded log, so both modes carry the
+ * same). A payment command carries its payment id too: a record the pipeline can't read still
+ * names the payment it ends (PaymentFailed).
+ */
+export function commandRecordHeaders(headers: CommandHeaders, paymentId?: string): Record<string, string> {
   return {
     [HEADER.correlationId]: headers.correlationId,
     [HEADER.principal]: headers.principal,
     ...(headers.idempotencyKey === null ? {} : { [HEADER.idempotencyKey]: headers.idempotencyKey }),
+    ...(paymentId === undefined ? {} : { [HEADER.paymentId]: paymentId }),
   };
 }
 
@@ -196,6 +201,7 @@ export class KafkaCommandPublisher implements CommandPublisher {
       command,
       headers,
       command.submittedAtMs,
+      command.paymentId,
     );
   }
 
@@ -241,7 +247,14 @@ export class KafkaCommandPublisher implements CommandPublisher {
     await this.#producer.disconnect();
   }
 
-  #publish(topic: string, key: string, value: unknown, headers: CommandHeaders, timestampMs: number) {
+  #publish(
+    topic: string,
+    key: string,
+    value: unknown,
+    headers: CommandHeaders,
+    timestampMs: number,
+    paymentId?: string,
+  ) {
     return new Promise<void>((resolve, reject) => {
       if (this.#closed !== undefined) return reject(new PublisherClosedError());
       if (this.#queued >= this.#settings.maxQueuedRecords)
@@ -255,7 +268,7 @@ export class KafkaCommandPublisher implements CommandPublisher {
       );
       const serialized = this.#serialize(topic, value).then(
         (encoded) => {
-          const recordHeaders = commandRecordHeaders(headers);
+          const recordHeaders = commandRecordHeaders(headers, paymentId);
           pending.record = { key, value: encoded, headers: recordHeaders, timestamp: String(timestampMs) };
           pending.bytes = RECORD_OVERHEAD_BYTES + Buffer.byteLength(key) + (encoded?.length ?? 0);
           for (const [name, text] of Object.entries(recordHeaders))

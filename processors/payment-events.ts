@@ -103,9 +103,18 @@ export function assertSequenceMovesOn(
 }
 
 /**
+ * PaymentFailed: the pipeline could not process the payment (not a rule refusing it), with the
+ * reason in `rejection` (a code of the closed list and a sentence), as the read models show it.
+ */
+export function failedEvent(stamp: EventStamp, code: RejectionCode, detail: string): PaymentEvent {
+  return { ...paymentEvent('PaymentFailed', stamp), rejection: { code, detail } };
+}
+
+/**
  * The terminal event of a payment whose record a stage dead-lettered as bad data: the payment
- * ends RECORD_DEAD_LETTERED, the detail says where its record is; `recordedAtMs` is the
- * runtime's clock when it was dead-lettered.
+ * ends PaymentFailed RECORD_DEAD_LETTERED (the pipeline, not a rule, could not go on with it),
+ * the detail says where its record is; `recordedAtMs` is the runtime's clock when it was
+ * dead-lettered.
  */
 export function deadLetteredEvent(
   paymentId: string,
@@ -123,7 +132,7 @@ export function deadLetteredEvent(
   const detail =
     `its record on ${bad.topic} (partition ${bad.partition}, offset ${bad.offset}) was dead-lettered ` +
     `${bad.code}: ${bad.reason}`;
-  return rejectedEvent(stamp, 'RECORD_DEAD_LETTERED', detail.slice(0, 1_000));
+  return failedEvent(stamp, 'RECORD_DEAD_LETTERED', detail.slice(0, 1_000));
 }
 
 /** The payment a record on a payment's path belongs to, from its `payflow-payment-id` header. */

@@ -381,7 +381,7 @@ describe('the payment pipeline on the in-memory driver', () => {
     );
   });
 
-  test('an undecodable payment record between separately deployed processors is dead-lettered UNDECODABLE and its payment ends PaymentRejected RECORD_DEAD_LETTERED', async () => {
+  test('an undecodable payment record between separately deployed processors is dead-lettered UNDECODABLE and its payment ends PaymentFailed RECORD_DEAD_LETTERED', async () => {
     driver = unfusedDriver();
     const corr = { [HEADER.correlationId]: 'corr-bad' };
     await driver.pipeRaw(TOPIC.paymentsAccepted, 'acc-x', Buffer.from('{not json'), {
@@ -407,7 +407,7 @@ describe('the payment pipeline on the in-memory driver', () => {
       const events = await eventsOf(paymentId);
       assert.deepEqual(
         events.map((e) => [e.eventId, e.type, e.rejection?.code, e.correlationId]),
-        [[`${paymentId}:${sequence}`, 'PaymentRejected', 'RECORD_DEAD_LETTERED', 'corr-bad']],
+        [[`${paymentId}:${sequence}`, 'PaymentFailed', 'RECORD_DEAD_LETTERED', 'corr-bad']],
       );
       assert.match(events[0]?.rejection?.detail ?? '', /dead-lettered UNDECODABLE/);
     }

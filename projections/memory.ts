@@ -3,7 +3,12 @@
  * memory with a bound on the number of payments kept.
  */
 import { heldPage, type HeldCursor, type PaymentQueries, type PaymentView } from '../gateway/ports.js';
-import { applyPaymentEvent, type PaymentReadModel, type ProjectedPaymentEvent } from './payment-view.js';
+import {
+  applyPaymentEvent,
+  isUnreadCommandFailure,
+  type PaymentReadModel,
+  type ProjectedPaymentEvent,
+} from './payment-view.js';
 
 export class ProjectionCapacityError extends Error {
   constructor(maxPayments: number) {
@@ -23,6 +28,7 @@ export class MemoryPaymentsProjection implements PaymentQueries {
   /** Applies events in log order; events already applied change nothing. */
   apply(events: readonly ProjectedPaymentEvent[]): void {
     for (const event of events) {
+      if (isUnreadCommandFailure(event)) continue;
       const before = this.#views.get(event.paymentId);
       if (before === undefined && this.#views.size >= this.maxPayments) {
         throw new ProjectionCapacityError(this.maxPayments);

@@ -140,6 +140,17 @@ export function applyPaymentEvent(
 }
 
 /**
+ * PaymentFailed at sequence 0, without facts: a command on the ingress topic whose bytes could
+ * not be read, ended by the payment id its record's header named. The event is on the log for
+ * consumers (every payment ends), but without facts there is no payment to show: the read
+ * models keep no view of it, and its status URL answers 404 once the gateway no longer remembers
+ * the command it accepted.
+ */
+export function isUnreadCommandFailure(event: ProjectedPaymentEvent): boolean {
+  return event.sequence === 0 && event.type === 'PaymentFailed' && event.initiated === undefined;
+}
+
+/**
  * Folds a slice of events (in log order) into `views`, the stored views of their payments, in
  * place; answers which payments changed, i.e. what a projection has to write back. Events
  * already projected change nothing.
@@ -150,6 +161,7 @@ export function applyPaymentEvents(
 ): Set<string> {
   const changed = new Set<string>();
   for (const event of events) {
+    if (isUnreadCommandFailure(event)) continue;
     const before = views.get(event.paymentId);
     const after = applyPaymentEvent(before, event);
     if (after !== before) changed.add(event.paymentId);

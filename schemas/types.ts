@@ -99,6 +99,7 @@ export const REJECTION_CODES = [
   'FRAUD_BLOCKED',
   'REVIEW_DECLINED',
   'REVIEW_TIMEOUT',
+  'AMOUNT_LIMIT_EXCEEDED',
 ] as const;
 export type RejectionCode = (typeof REJECTION_CODES)[number];
 
@@ -109,7 +110,8 @@ export type PaymentEventType =
   | 'PaymentCompleted'
   | 'PaymentRejected'
   | 'PaymentScored'
-  | 'PaymentHeld';
+  | 'PaymentHeld'
+  | 'PaymentFailed';
 
 /** One contribution to a fraud score. */
 export interface RiskReason {
@@ -164,7 +166,7 @@ export interface PaymentEvent {
   readonly correlationId: string | null;
   /** Set on PaymentInitiated only. */
   readonly initiated: PaymentFacts | null;
-  /** Set on PaymentRejected only. */
+  /** Set on PaymentRejected (a rule refused it) and PaymentFailed (the pipeline could not process it). */
   readonly rejection: { readonly code: RejectionCode; readonly detail: string | null } | null;
   /** Set on PaymentScored and PaymentHeld. */
   readonly risk: RiskAssessment | null;

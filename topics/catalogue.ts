@@ -79,6 +79,8 @@ function headerDocs() {
       ...correlation,
       [HEADER.principal]: 'The authenticated principal (JWT sub) that submitted the command.',
       [HEADER.idempotencyKey]: 'The Idempotency-Key of the request, when it had one.',
+      [HEADER.paymentId]:
+        'On a payment command, its paymentId: a command the pipeline cannot read still ends its payment (PaymentFailed).',
     },
     /** The original record's headers travel along, with these added. */
     deadLetter: {

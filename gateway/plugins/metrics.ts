@@ -49,7 +49,16 @@ function metricsPlugin(app: FastifyInstance, options: { registry: Registry }): P
     '/metrics',
     {
       config: { operational: true },
-      schema: { summary: 'Prometheus metrics', tags: ['operations'], response: { 200: { type: 'string' } } },
+      schema: {
+        summary: 'Prometheus metrics',
+        tags: ['operations'],
+        response: {
+          200: {
+            description: 'The Prometheus text exposition format (version 0.0.4)',
+            content: { 'text/plain': { schema: { type: 'string' } } },
+          },
+        },
+      },
     },
     async (_request, reply) => {
       void reply.type(options.registry.contentType);

@@ -1,7 +1,14 @@
 /** The dedupe processor: first sight of an idempotency scope starts a payment; repeats don't. */
 import type { PaymentCommand } from '../../schemas/types.js';
-import { correlationIdOf } from '../payment-events.js';
-import { HEADER, type Processor } from '../runtime/api.js';
+import {
+  correlationIdOf,
+  deadLetteredEvent,
+  initiatedEvent,
+  paymentIdOf,
+  STAGE_SEQUENCE,
+} from '../payment-events.js';
+import { HEADER, type BadRecord, type Processor } from '../runtime/api.js';
+import type { PaymentEvent } from '../../schemas/types.js';
 import { TOPIC } from '../../topics/names.js';
 import { assertPositiveMs, ttlPurger, ttlStore } from '../ttl.js';
 import {
@@ -67,5 +74,32 @@ export function dedupeProcessor(options: DedupeProcessorOptions = {}): Processor
         });
       }
     },
+    onBadRecord(bad, context) {
+      for (const event of eventsEndingBadCommand(bad, context.wallClockMs))
+        context.forward({ topic: TOPIC.paymentsEvents, key: event.paymentId, value: event });
+    },
   };
+}
+
+/**
+ * A payments.commands record dedupe can't take still ends its payment. One that decoded (its
+ * scope could not be remembered: a full store) starts it with its facts, PaymentInitiated, and
+ * ends it PaymentFailed RECORD_DEAD_LETTERED. One that did not decode (or a tombstone) ends
+ * PaymentFailed at sequence 0, without facts, its payment id from the `payflow-payment-id`
+ * header the gateway sets; a record without that header names no payment: only its dead letter
+ * tells.
+ */
+export function eventsEndingBadCommand(bad: BadRecord, recordedAtMs: number): PaymentEvent[] {
+  const command = bad.value as PaymentCommand | undefined;
+  if (command !== undefined) {
+    const at = { occurredAtMs: bad.timestampMs, recordedAtMs };
+    return [
+      initiatedEvent(command, at, correlationIdOf(bad.headers)),
+      deadLetteredEvent(command.paymentId, STAGE_SEQUENCE.validate, bad, recordedAtMs),
+    ];
+  }
+  const paymentId = paymentIdOf(bad.headers);
+  return paymentId === undefined
+    ? []
+    : [deadLetteredEvent(paymentId, STAGE_SEQUENCE.dedupe, bad, recordedAtMs)];
 }

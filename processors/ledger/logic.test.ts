@@ -5,9 +5,12 @@ import type { CreditInstruction, LedgerPosting, PaymentInFlight } from '../../sc
 import { InvariantError } from '../runtime/api.js';
 import { isFundingAccount, isTransitAccount } from '../../schemas/system-accounts.js';
 import { paymentCommand, seededRandom } from '../test-fixtures.js';
+import { maxAmountMinor } from '../validate/currencies.js';
 import {
+  balanceCeilingMinor,
   decideCredit,
   decideDebit,
+  decideHold,
   linesSumToZero,
   sumsByCurrency,
   totalsByCurrency,
@@ -161,6 +164,52 @@ test('a deposit draws on the funding account, which may go below zero', () => {
   assert.equal(decision.outcome, 'posted');
   assert.equal(p.balances.get('funding:EUR'), -700n);
   assert.equal(p.balances.get('transit:EUR:1'), 700n);
+});
+
+test("a deposit that would take a currency's money past its ceiling is rejected AMOUNT_LIMIT_EXCEEDED before any money moves; one up to the ceiling is posted", () => {
+  const ceiling = balanceCeilingMinor('EUR');
+  assert.equal(ceiling, maxAmountMinor('EUR'), "the ceiling is the currency's largest amount");
+  const p = new Partition(0);
+  p.balances.set('funding:EUR', -(ceiling - 100n));
+  const over = p.debit(deposit('acc-z', 101n, 'dep-over'));
+  assert.equal(over.outcome, 'rejected');
+  assert.equal(over.event.type, 'PaymentRejected');
+  assert.equal(over.event.rejection?.code, 'AMOUNT_LIMIT_EXCEEDED');
+  assert.match(
+    over.event.rejection.detail ?? '',
+    /deposit of 1\.01 EUR .* past its ceiling of 9223372036854775\.80 EUR/,
+  );
+  assert.doesNotMatch(
+    over.event.rejection.detail ?? '',
+    /9223372036854774/,
+    'the funding balance is not named',
+  );
+  assert.deepEqual(p.balances, new Map([['funding:EUR', -(ceiling - 100n)]]), 'no money moved');
+  const upTo = p.debit(deposit('acc-z', 100n, 'dep-up-to'));
+  assert.equal(upTo.outcome, 'posted');
+  assert.equal(p.balances.get('funding:EUR'), -ceiling);
+});
+
+test('a deposit sent to review past the ceiling is rejected AMOUNT_LIMIT_EXCEEDED, not held', () => {
+  const p = new Partition(0);
+  p.balances.set('funding:EUR', -balanceCeilingMinor('EUR'));
+  const held = decideHold(deposit('acc-z', 1n), p.view, p.at(10_000));
+  assert.equal(held.outcome, 'rejected');
+  assert.equal(held.event.rejection?.code, 'AMOUNT_LIMIT_EXCEEDED');
+});
+
+test('at the ceiling every balance still fits a signed 64-bit long: all the money on one account, and on one transit account', () => {
+  const ceiling = balanceCeilingMinor('EUR');
+  const funding = new Partition(0);
+  const recipient = new Partition(1);
+  const debit = funding.debit(deposit('acc-z', ceiling));
+  assert.equal(debit.outcome, 'posted');
+  recipient.credit(debit.credit);
+  assert.equal(recipient.balances.get('acc-z'), ceiling);
+  assert.equal(recipient.balances.get('transit:EUR:1'), -ceiling);
+  assert.equal(funding.balances.get('transit:EUR:0'), ceiling);
+  for (const balance of [...funding.balances.values(), ...recipient.balances.values()])
+    assert.ok(balance <= 2n ** 63n - 1n && balance >= -(2n ** 63n), `${balance} fits a long`);
 });
 
 test('the credit leg moves the money from the partition transit account to the recipient and completes the payment', () => {

@@ -20,7 +20,7 @@ import {
   isTransitAccount,
   transitAccountOf,
 } from '../../schemas/system-accounts.js';
-import { formatAmount, isSupportedCurrency } from '../validate/currencies.js';
+import { formatAmount, isSupportedCurrency, LONG_MAX, maxAmountMinor } from '../validate/currencies.js';
 
 const DAY_MS = 86_400_000;
 /** How long an applied posting id is remembered unless configured otherwise. */
@@ -91,6 +91,16 @@ export function sumsByCurrency(posting: Pick<LedgerPosting, 'currency' | 'lines'
     sums.set(currency, (sums.get(currency) ?? 0n) + line.amountMinor);
   }
   return sums;
+}
+
+/**
+ * The most money of `currency` the ledger holds: the funding account never goes below minus
+ * this, so no balance of the currency can pass it (see README: every payment ends). It is the
+ * currency's largest amount, `maxAmountMinor`: any balance still fits a signed 64-bit long at the
+ * finest minor unit of the currency table, as every amount does.
+ */
+export function balanceCeilingMinor(currency: string): bigint {
+  return isSupportedCurrency(currency) ? maxAmountMinor(currency) : LONG_MAX;
 }
 
 /** Only a funding account (deposits) and a transit account (money between legs) may go below zero. */
@@ -199,6 +209,11 @@ function post(posting: LedgerPosting, view: LedgerView): Omit<Posted, 'event'> {
     assertInvariant(
       balance >= 0n || mayGoNegative(accountId),
       () => `posting ${postingId} would leave ${accountId} at ${balance}, below zero`,
+    );
+    // The ceiling on deposits keeps every balance within it; past a long, the book would be lost.
+    assertInvariant(
+      balance <= LONG_MAX && balance >= -LONG_MAX,
+      () => `posting ${postingId} would leave ${accountId} at ${balance}, beyond a signed 64-bit balance`,
     );
   }
   return { outcome: 'posted', postingId, posting, balances };
@@ -366,16 +381,31 @@ export function decideRelease(
   return { ...posted, event: { ...paymentEvent('PaymentDebited', stamp), review }, credit };
 }
 
-/** Why the sender can't pay the amount (a funding sender always can), or undefined. */
-function fundsRefusal(
-  inFlight: PaymentInFlight,
-  view: LedgerView,
-): { readonly code: 'AMOUNT_NOT_POSITIVE' | 'INSUFFICIENT_FUNDS'; readonly detail: string } | undefined {
+interface FundsRefusal {
+  readonly code: 'AMOUNT_NOT_POSITIVE' | 'INSUFFICIENT_FUNDS' | 'AMOUNT_LIMIT_EXCEEDED';
+  readonly detail: string;
+}
+
+/**
+ * Why the sender can't pay the amount, or undefined. A funding sender (a deposit) may go below
+ * zero down to minus the currency's ceiling: past it, the deposit is AMOUNT_LIMIT_EXCEEDED.
+ */
+function fundsRefusal(inFlight: PaymentInFlight, view: LedgerView): FundsRefusal | undefined {
   const { command } = inFlight;
   const amount = command.amountMinor;
   if (amount <= 0n)
     return { code: 'AMOUNT_NOT_POSITIVE', detail: `amountMinor must be greater than zero, got ${amount}` };
   const balance = view.balanceOf(command.senderAccountId);
+  const ceiling = balanceCeilingMinor(command.currency);
+  if (isFundingAccount(command.senderAccountId) && balance - amount < -ceiling) {
+    // The funding balance is the system's, not the principal's: the detail names only the ceiling.
+    return {
+      code: 'AMOUNT_LIMIT_EXCEEDED',
+      detail:
+        `the deposit of ${amountText(amount, command.currency)} would take the ${command.currency} ` +
+        `held in PayFlow past its ceiling of ${amountText(ceiling, command.currency)} (the most any account can hold)`,
+    };
+  }
   if (!isFundingAccount(command.senderAccountId) && balance < amount) {
     return {
       code: 'INSUFFICIENT_FUNDS',

@@ -182,7 +182,7 @@ export function ledgerProcessor(options: LedgerProcessorOptions = {}): Processor
 }
 
 /**
- * A bad payments.validated record ends its payment before any money moved: PaymentRejected
+ * A bad payments.validated record ends its payment before any money moved: PaymentFailed
  * RECORD_DEAD_LETTERED at the debit's sequence, and the debit posting id is remembered so a
  * later copy of the payment is not debited. A bad ledger.credits record can't be dropped: its
  * debit is posted, and dropping it would leave the money in transit — the partition stops.

@@ -192,6 +192,11 @@ export interface BadRecord {
   readonly code: DeadLetterCode;
   /** The error message, as in `payflow-dlq-reason`. */
   readonly reason: string;
+  /**
+   * The decoded value when the record decoded but was refused (a full store, a processor's
+   * BadRecordError); absent for bytes the serde can't read and for a tombstone.
+   */
+  readonly value?: unknown;
 }
 
 /*

@@ -358,7 +358,7 @@ export class ProcessorTask {
         ),
       );
     } catch (error) {
-      if (error instanceof BadRecordError) return this.#badRecord(await rawOf(), error);
+      if (error instanceof BadRecordError) return this.#badRecord(await rawOf(), error, record.value);
       if (error instanceof RetriableError) throw error;
       throw this.#failed(record, error);
     }
@@ -411,7 +411,7 @@ export class ProcessorTask {
   }
 
   /** The dead letter of a bad record, and what the processor's `onBadRecord` forwards with it. */
-  async #badRecord(raw: RawRecord, error: BadRecordError): Promise<Emitted[]> {
+  async #badRecord(raw: RawRecord, error: BadRecordError, value?: unknown): Promise<Emitted[]> {
     const deadLetter: Emitted = { kind: 'kafka', record: this.#deadLetter(raw, error.deadLetterCode, error) };
     const onBadRecord = this.processor.onBadRecord?.bind(this.processor);
     if (onBadRecord === undefined) return [deadLetter];
@@ -424,6 +424,7 @@ export class ProcessorTask {
       headers: raw.headers,
       code: error.deadLetterCode,
       reason: deadLetter.record.headers[HEADER.dlqReason] ?? error.message,
+      ...(value === undefined ? {} : { value }),
     };
     try {
       const emitted = await this.#attempt(raw.headers, raw.timestampMs, (context) =>

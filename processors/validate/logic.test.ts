@@ -104,18 +104,18 @@ test('an amount beyond a signed 64-bit long is rejected with AMOUNT_NOT_INTEGRAL
   );
 });
 
-test("an amount that overflows a long at the finest minor unit is rejected with AMOUNT_NOT_INTEGRAL, naming the currency's largest amount", () => {
+test("an amount that overflows a long at the finest minor unit is rejected with AMOUNT_LIMIT_EXCEEDED, naming the currency's largest amount", () => {
   // 1 JPY is 1000 thousandths: the largest JPY amount is a thousandth of the largest long.
   assert.equal(maxAmountMinor('JPY'), LONG_MAX / 1000n);
   assert.equal(maxAmountMinor('KWD'), LONG_MAX);
   assertRejected(
     { currency: 'JPY', amountMinor: LONG_MAX / 1000n + 1n },
-    'AMOUNT_NOT_INTEGRAL',
+    'AMOUNT_LIMIT_EXCEEDED',
     /largest JPY amount, 9223372036854775 JPY/,
   );
   assertRejected(
     { amountMinor: LONG_MAX / 10n + 1n },
-    'AMOUNT_NOT_INTEGRAL',
+    'AMOUNT_LIMIT_EXCEEDED',
     /largest EUR amount, 9223372036854775\.80 EUR/,
   );
 });

@@ -112,7 +112,7 @@ function currencyViolation(command: PaymentCommand): Violation | undefined {
   const max = maxAmountMinor(currency);
   if (amountMinor > max) {
     const detail = `amountMinor ${amountMinor} exceeds the largest ${currency} amount, ${formatAmount(max, currency)}`;
-    return { code: 'AMOUNT_NOT_INTEGRAL', detail };
+    return { code: 'AMOUNT_LIMIT_EXCEEDED', detail };
   }
   return undefined;
 }

@@ -214,7 +214,7 @@ for (const mode of ['embedded', 'kafka'] as const satisfies readonly Mode[]) {
       submitted.push(
         ['UNSUPPORTED_CURRENCY', mxn.paymentId],
         ['AMOUNT_NOT_POSITIVE', zero.paymentId],
-        ['AMOUNT_NOT_INTEGRAL', beyondScale.paymentId],
+        ['AMOUNT_LIMIT_EXCEEDED', beyondScale.paymentId],
         ['SAME_ACCOUNT', toSelf.paymentId],
       );
 
