@@ -3,7 +3,9 @@
  *
  *   tsx connectors/simulators/main.ts --partner bank-a|bank-b|wallet [--port N] [--seed N] [--host 127.0.0.1|::1]
  *
- * Prints `<partner> listening on <url>` once it accepts connections. It binds loopback only.
+ * Prints `<partner> listening on <url>` once it accepts connections. It binds loopback only;
+ * `--in-container` (docker-compose.yml, which publishes the port on the host's loopback only)
+ * also allows `--host 0.0.0.0`, the container's own interfaces.
  */
 import { parseArgs } from 'node:util';
 
@@ -29,17 +31,19 @@ const { values } = parseArgs({
     port: { type: 'string' },
     seed: { type: 'string' },
     host: { type: 'string' },
+    'in-container': { type: 'boolean' },
   },
   strict: true,
 });
 if (!PARTNER_NAMES.includes(values.partner as PartnerName)) usage('--partner is required');
-if (values.host !== undefined && values.host !== '127.0.0.1' && values.host !== '::1')
-  usage('--host must be a loopback address (127.0.0.1 or ::1)');
+const containerHost = values['in-container'] === true && values.host === '0.0.0.0';
+if (values.host !== undefined && values.host !== '127.0.0.1' && values.host !== '::1' && !containerHost)
+  usage('--host must be a loopback address (127.0.0.1 or ::1), or 0.0.0.0 with --in-container');
 
 const simulator = await startSimulator(values.partner as PartnerName, {
   port: wholeNumber('port', values.port, 0, 65_535),
   seed: wholeNumber('seed', values.seed, 1, 4_294_967_295),
-  host: values.host,
+  host: values.host as '127.0.0.1' | '::1' | '0.0.0.0' | undefined,
 });
 process.stdout.write(`${simulator.partner} listening on ${simulator.url}\n`);
 

@@ -33,8 +33,8 @@ import { FAULTS_SCHEMA, FaultControl, type Draw } from './faults.js';
 export interface SimulatorOptions {
   /** 0: any free port. */
   readonly port?: number;
-  /** Loopback only, always; the option exists to choose between 127.0.0.1 and ::1. */
-  readonly host?: '127.0.0.1' | '::1';
+  /** Loopback (127.0.0.1 or ::1); 0.0.0.0 only inside a container whose port is published on loopback. */
+  readonly host?: '127.0.0.1' | '::1' | '0.0.0.0';
   /** Seed of the fault draws. */
   readonly seed?: number;
   /** How long an unanswered (timed-out) request holds its connection at most. */
