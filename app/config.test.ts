@@ -14,6 +14,7 @@ import {
   ENV_SCHEMA,
   mainJobConfig,
   parseConfig,
+  partnersConfig,
   processorsConfig,
   STACK_VARIABLES,
   topicsConfig,
@@ -162,6 +163,33 @@ describe('configuration', () => {
         }),
       ),
       ['PAYFLOW_RECORD_RETRY_MAX_DELAY_MS must be at least PAYFLOW_RECORD_RETRY_INITIAL_DELAY_MS'],
+    );
+  });
+
+  test("the partners' breaker defaults are the seed's: 5 failures in 30 s, half-open after 60 s", () => {
+    const config = partnersConfig({ PAYFLOW_PARTNER_BANK_A_URL: 'http://127.0.0.1:8181' });
+    assert.deepEqual(config.breaker, { failures: 5, windowMs: 30_000, halfOpenAfterMs: 60_000 });
+    assert.deepEqual(config.urls, { 'bank-a': 'http://127.0.0.1:8181' });
+    assert.deepEqual(
+      problemsOf(() => partnersConfig({ PAYFLOW_PARTNER_WALLET_URL: 'ftp://x' })),
+      ['PAYFLOW_PARTNER_WALLET_URL must be an http(s) URL'],
+    );
+  });
+
+  test('a routing file that breaks the schema is refused naming the file and the field', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'payflow-routing-')), 'routing.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        partners: { 'bank-a': { fees: {} } },
+        routes: [{ kind: 'payout', currency: 'EUR', strategy: 'cheapest', partners: ['bank-a'] }],
+      }),
+    );
+    assert.deepEqual(
+      problemsOf(() => partnersConfig({ PAYFLOW_PARTNER_ROUTING_FILE: file })),
+      [
+        `PAYFLOW_PARTNER_ROUTING_FILE ${file}: partners.bank-a.fees: has no fee for EUR (or *), which route 0 (cheapest) needs`,
+      ],
     );
   });
 

@@ -25,6 +25,17 @@ import {
   parseEnv,
   type GatewayConfig,
 } from '../gateway/index.js';
+import {
+  DEFAULT_BREAKER,
+  DEFAULT_RETRY,
+  DEFAULT_ROUTING,
+  parseRoutingConfig,
+  RoutingConfigError,
+  type BreakerSettings,
+  type PartnerName,
+  type RetrySettings,
+  type RoutingConfig,
+} from '../connectors/banks/index.js';
 import { DEFAULT_DEDUPE_TTL_MS, MIN_DEDUPE_TTL_MS } from '../processors/dedupe/logic.js';
 import { DEFAULT_APPLIED_TTL_MS } from '../processors/ledger/logic.js';
 import {
@@ -227,6 +238,51 @@ const EMBEDDED_ENV = z.object({
     .describe('Embedded mode: bound on the accounts read model'),
 });
 
+const partnerUrl = (partner: string) =>
+  z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+    .optional()
+    .describe(`Base URL of ${partner} (the local stack writes it to stack.env)`);
+
+const PARTNERS_ENV = z.object({
+  PAYFLOW_PARTNER_BANK_A_URL: partnerUrl('Bank A'),
+  PAYFLOW_PARTNER_BANK_B_URL: partnerUrl('Bank B'),
+  PAYFLOW_PARTNER_WALLET_URL: partnerUrl('the wallet provider'),
+  PAYFLOW_PARTNER_TIMEOUT_MS: integer(100, 60_000)
+    .default(5_000)
+    .describe('Bound on one call to a bank partner; also the deadline each send gives the partner'),
+  PAYFLOW_PARTNER_MAX_ATTEMPTS: integer(1, 10)
+    .default(DEFAULT_RETRY.maxAttempts)
+    .describe('Sends of one reference to one partner (the first included) before failing over'),
+  PAYFLOW_PARTNER_RETRY_INITIAL_DELAY_MS: integer(1, 60_000)
+    .default(DEFAULT_RETRY.initialDelayMs)
+    .describe('First delay before sending a reference again (exponential, decorrelated jitter)'),
+  PAYFLOW_PARTNER_RETRY_MAX_DELAY_MS: integer(1, 600_000)
+    .default(DEFAULT_RETRY.maxDelayMs)
+    .describe('Largest delay between two sends of a reference, and between two status queries'),
+  PAYFLOW_PARTNER_STATUS_MAX_QUERIES: integer(1, 100)
+    .default(DEFAULT_RETRY.statusMaxQueries)
+    .describe('Status queries to resolve one unknown outcome before the payout waits as unknown'),
+  PAYFLOW_PARTNER_CLOCK_SKEW_MS: integer(0, 60_000)
+    .default(DEFAULT_RETRY.clockSkewMs)
+    .describe('Margin past a send\u2019s deadline before a status query may call it not executed'),
+  PAYFLOW_BREAKER_FAILURES: integer(1, 1_000)
+    .default(DEFAULT_BREAKER.failures)
+    .describe('Failed calls to a partner within PAYFLOW_BREAKER_WINDOW_MS that open its circuit breaker'),
+  PAYFLOW_BREAKER_WINDOW_MS: integer(1_000, 3_600_000)
+    .default(DEFAULT_BREAKER.windowMs)
+    .describe('The sliding window of the breaker\u2019s failure count'),
+  PAYFLOW_BREAKER_HALF_OPEN_AFTER_MS: integer(100, 3_600_000)
+    .default(DEFAULT_BREAKER.halfOpenAfterMs)
+    .describe('How long an open breaker refuses calls before letting one trial call through'),
+  PAYFLOW_PARTNER_ROUTING_FILE: z
+    .string()
+    .optional()
+    .describe(
+      'JSON file of the partner fee table and routes per kind and currency (connectors/README.md); unset: the built-in routing',
+    ),
+});
+
 /** Every variable a PayFlow program reads. */
 export const ENV_SCHEMA = z.object({
   ...GATEWAY_ENV.shape,
@@ -235,6 +291,7 @@ export const ENV_SCHEMA = z.object({
   ...RUNTIME_ENV.shape,
   ...PROCESSORS_ENV.shape,
   ...EMBEDDED_ENV.shape,
+  ...PARTNERS_ENV.shape,
 });
 
 export type Env = z.infer<typeof ENV_SCHEMA>;
@@ -265,6 +322,9 @@ export const STACK_VARIABLES: Readonly<
     default: '9300',
   },
   PAYFLOW_S3_PORT: { description: 'Local stack: the S3 store', default: '9000' },
+  PAYFLOW_BANK_A_PORT: { description: 'Local stack: the Bank A simulator', default: '8181' },
+  PAYFLOW_BANK_B_PORT: { description: 'Local stack: the Bank B simulator', default: '8182' },
+  PAYFLOW_WALLET_PORT: { description: 'Local stack: the wallet provider simulator', default: '8183' },
   PAYFLOW_STACK_DOWNLOAD_TIMEOUT_S: { description: 'Local stack: bound on one download', default: '600' },
   PAYFLOW_STACK_START_TIMEOUT_S: {
     description: 'Local stack: bound on one service becoming healthy',
@@ -452,19 +512,35 @@ function pipelineSettings(env: Env): PipelineSettings {
 /** The limits file, read and validated; a file that can't be read or breaks the schema stops the program naming the field. */
 function velocityLimitsOf(file: string | undefined): VelocityLimits {
   if (file === undefined) return DEFAULT_VELOCITY_LIMITS;
+  return jsonFileOf('PAYFLOW_VELOCITY_LIMITS_FILE', file, parseVelocityLimits, (error) =>
+    error instanceof VelocityLimitsError ? [error.message] : undefined,
+  );
+}
+
+/**
+ * A JSON file a variable names, parsed by `parse`; a file that can't be read, or a document
+ * `parse` refuses (`problemsOf` turns its error into lines), is a ConfigError naming both.
+ */
+function jsonFileOf<T>(
+  variable: string,
+  file: string,
+  parse: (document: unknown) => T,
+  problemsOf: (error: unknown) => readonly string[] | undefined,
+): T {
   let document: unknown;
   try {
     document = JSON.parse(readFileSync(file, 'utf8'));
   } catch (error) {
     throw new ConfigError([
-      `PAYFLOW_VELOCITY_LIMITS_FILE ${file} can't be read as JSON: ${error instanceof Error ? error.message : String(error)}`,
+      `${variable} ${file} can't be read as JSON: ${error instanceof Error ? error.message : String(error)}`,
     ]);
   }
   try {
-    return parseVelocityLimits(document);
+    return parse(document);
   } catch (error) {
-    if (!(error instanceof VelocityLimitsError)) throw error;
-    throw new ConfigError([`PAYFLOW_VELOCITY_LIMITS_FILE ${file}: ${error.message}`]);
+    const problems = problemsOf(error);
+    if (problems === undefined) throw error;
+    throw new ConfigError(problems.map((problem) => `${variable} ${file}: ${problem}`));
   }
 }
 
@@ -584,6 +660,53 @@ export function topicsConfig(env: NodeJS.ProcessEnv): TopicsConfig {
   if (values.PAYFLOW_KAFKA_BROKERS === undefined)
     throw new ConfigError(['PAYFLOW_KAFKA_BROKERS is required by npm run topics:create']);
   return { brokers: values.PAYFLOW_KAFKA_BROKERS, partitions: values.PAYFLOW_TOPIC_PARTITIONS };
+}
+
+/** The bank partners: their URLs, timeouts, retries, breakers and routing. */
+export interface PartnersConfig {
+  readonly urls: Readonly<Partial<Record<PartnerName, string>>>;
+  readonly timeoutMs: number;
+  readonly retry: RetrySettings;
+  readonly breaker: BreakerSettings;
+  readonly routing: RoutingConfig;
+}
+
+/** The partners' section, for the program that calls them (the payout saga). */
+export function partnersConfig(env: NodeJS.ProcessEnv): PartnersConfig {
+  const values = parseConfig(env);
+  if (values.PAYFLOW_PARTNER_RETRY_MAX_DELAY_MS < values.PAYFLOW_PARTNER_RETRY_INITIAL_DELAY_MS)
+    throw new ConfigError([
+      'PAYFLOW_PARTNER_RETRY_MAX_DELAY_MS must be at least PAYFLOW_PARTNER_RETRY_INITIAL_DELAY_MS',
+    ]);
+  const urls: Partial<Record<PartnerName, string>> = {};
+  if (values.PAYFLOW_PARTNER_BANK_A_URL !== undefined) urls['bank-a'] = values.PAYFLOW_PARTNER_BANK_A_URL;
+  if (values.PAYFLOW_PARTNER_BANK_B_URL !== undefined) urls['bank-b'] = values.PAYFLOW_PARTNER_BANK_B_URL;
+  if (values.PAYFLOW_PARTNER_WALLET_URL !== undefined) urls.wallet = values.PAYFLOW_PARTNER_WALLET_URL;
+  return {
+    urls,
+    timeoutMs: values.PAYFLOW_PARTNER_TIMEOUT_MS,
+    retry: {
+      maxAttempts: values.PAYFLOW_PARTNER_MAX_ATTEMPTS,
+      initialDelayMs: values.PAYFLOW_PARTNER_RETRY_INITIAL_DELAY_MS,
+      maxDelayMs: values.PAYFLOW_PARTNER_RETRY_MAX_DELAY_MS,
+      statusMaxQueries: values.PAYFLOW_PARTNER_STATUS_MAX_QUERIES,
+      clockSkewMs: values.PAYFLOW_PARTNER_CLOCK_SKEW_MS,
+    },
+    breaker: {
+      failures: values.PAYFLOW_BREAKER_FAILURES,
+      windowMs: values.PAYFLOW_BREAKER_WINDOW_MS,
+      halfOpenAfterMs: values.PAYFLOW_BREAKER_HALF_OPEN_AFTER_MS,
+    },
+    routing: routingOf(values.PAYFLOW_PARTNER_ROUTING_FILE),
+  };
+}
+
+/** The routing file, read and validated; a problem names the file and the field. */
+function routingOf(file: string | undefined): RoutingConfig {
+  if (file === undefined) return DEFAULT_ROUTING;
+  return jsonFileOf('PAYFLOW_PARTNER_ROUTING_FILE', file, parseRoutingConfig, (error) =>
+    error instanceof RoutingConfigError ? error.problems : undefined,
+  );
 }
 
 /**
