@@ -18,6 +18,7 @@ import { pino, type Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 
 import { ComponentHealth } from '../processors/runtime/supervision.js';
+import { parseRules, rulesDocument, type FraudRules } from '../processors/fraud/index.js';
 import type { KafkaSettings, PipelineSettings, ProcessorsConfig } from './config.js';
 import {
   notUpDetail,
@@ -80,9 +81,44 @@ export function forkWorker(workerId: number, assignment: WorkerAssignment): Chil
     // Structured clone: the assignment's settings hold bigint amounts (velocity limits).
     serialization: 'advanced',
   });
-  const run: RunMessage = { type: 'run', workerId, assignment };
+  const run: RunMessage = { type: 'run', workerId, assignment: withPipeline(assignment, clonablePipeline) };
   child.send(run);
   return child;
+}
+
+/**
+ * The fraud rules hold compiled conditions (functions), which a message between processes can't
+ * carry: they cross as their document and are compiled again on arrival.
+ */
+export function clonablePipeline(pipeline: PipelineSettings): PipelineSettings {
+  const { fraud } = pipeline.processors;
+  return {
+    ...pipeline,
+    processors: {
+      ...pipeline.processors,
+      fraud: { ...fraud, rules: rulesDocument(fraud.rules) as FraudRules },
+    },
+  };
+}
+
+export function compiledPipeline(pipeline: PipelineSettings): PipelineSettings {
+  const { fraud } = pipeline.processors;
+  return {
+    ...pipeline,
+    processors: {
+      ...pipeline.processors,
+      fraud: { ...fraud, rules: parseRules(fraud.rules, 'fraud rules') },
+    },
+  };
+}
+
+function withPipeline(
+  assignment: WorkerAssignment,
+  change: (pipeline: PipelineSettings) => PipelineSettings,
+): WorkerAssignment {
+  return assignment.role === 'main-job'
+    ? { ...assignment, settings: { ...assignment.settings, pipeline: change(assignment.settings.pipeline) } }
+    : { ...assignment, pipeline: change(assignment.pipeline) };
 }
 
 function send(message: WorkerMessage): void {
@@ -200,7 +236,8 @@ async function runWorker(): Promise<void> {
   // Until the assignment arrives, a closed channel (the primary gone) ends the process at once.
   const early = () => process.exit(0);
   process.once('disconnect', early);
-  const { workerId, assignment: work } = await assignment();
+  const { workerId, assignment: sent } = await assignment();
+  const work = withPipeline(sent, compiledPipeline);
   const logger = pino({ name: `payflow-worker`, level: work.logLevel }).child({ worker: workerId });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'payflow_' });

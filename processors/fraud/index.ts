@@ -18,6 +18,7 @@ export { FraudConfigError, parseJsonText } from './errors.js';
 export {
   parseRules,
   parseRulesText,
+  rulesDocument,
   RULES_FILE_SCHEMA,
   type Condition,
   type FraudRule,

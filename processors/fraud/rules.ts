@@ -180,6 +180,21 @@ export function parseRules(json: unknown, source = 'fraud rules'): FraudRules {
   };
 }
 
+/** The rules as the document they were parsed from (no compiled conditions): `parseRules` reads it back. */
+export function rulesDocument(rules: FraudRules): unknown {
+  return {
+    version: rules.version,
+    rules: rules.rules.map((rule) => ({
+      id: rule.id,
+      code: rule.code,
+      kind: rule.kind,
+      points: rule.points,
+      ...(rule.description === undefined ? {} : { description: rule.description }),
+      when: rule.when,
+    })),
+  };
+}
+
 /** parseRules of a JSON text (a rules file's contents). */
 export const parseRulesText = (text: string, source = 'fraud rules'): FraudRules =>
   parseRules(parseJsonText(text, source), source);

@@ -60,17 +60,33 @@ describe('the payments read model under records it cannot store (Kafka mode)', {
     await h?.close();
   });
 
-  test('a payment whose reference holds a NUL byte ends visibly with U+FFFD in its place, and the payments after it are projected', async () => {
+  test('a payment whose reference holds a NUL byte (the gateway refuses one; this one is injected on the ingress topic) ends visibly with U+FFFD in its place, and the payments after it are projected', async () => {
     const [payer, payee] = await h.openFundedPair(10_000);
-    const poisoned = await h.pay({
+    const refused = await h.pay({
       senderAccountId: payer,
       recipientAccountId: payee,
       amount: 100,
       currency: 'EUR',
       reference: 'invoice\u0000 42',
     });
-    assert.equal(poisoned.status, 202, JSON.stringify(poisoned.body));
-    const view = await h.settled(String(poisoned.body.paymentId), SETTLE_MS);
+    assert.equal(refused.status, 400, JSON.stringify(refused.body));
+    const paymentId = randomUUID();
+    await h.injectCommand({
+      commandId: randomUUID(),
+      paymentId,
+      kind: 'TRANSFER',
+      principal: 'poison-injector',
+      idempotencyKey: randomUUID(),
+      requestHash: '0'.repeat(64),
+      senderAccountId: payer,
+      recipientAccountId: payee,
+      amountMinor: 100n,
+      currency: 'EUR',
+      reference: 'invoice\u0000 42',
+      device: null,
+      submittedAtMs: Date.now(),
+    });
+    const view = await h.settled(paymentId, SETTLE_MS);
     assert.equal(view.status, 'COMPLETED', JSON.stringify(view));
     assert.equal(view.reference, 'invoice\uFFFD 42');
     const next = await h.pay({
