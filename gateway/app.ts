@@ -87,7 +87,7 @@ function createServer(options: GatewayOptions): FastifyInstance {
     },
     // The longest path parameter the API documents (a deny-list value, 256 characters; the
     // router's default of 100 refused documented values with 414).
-    maxParamLength: 256,
+    routerOptions: { maxParamLength: 256 },
     genReqId: correlationIdOf,
     requestIdHeader: false,
     // One line per request instead of Fastify's two (plugins/request-log.ts).

@@ -113,6 +113,7 @@ describe('Kafka command publisher', { skip }, () => {
       'payflow-correlation-id': 'corr-1',
       'payflow-principal': 'merchant-1',
       'payflow-idempotency-key': 'key-1',
+      'payflow-payment-id': command.paymentId,
     });
   });
 
