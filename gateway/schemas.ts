@@ -145,6 +145,20 @@ export const PAYMENT_ID_PARAMS = {
   properties: { paymentId: UUID },
 } as const;
 
+/** Each rule or model feature that contributed to a fraud score, with its points. */
+export const RISK_REASONS = {
+  type: 'array',
+  items: {
+    type: 'object',
+    required: ['code', 'points'],
+    properties: {
+      code: { type: 'string' },
+      points: { type: 'integer' },
+      detail: { type: ['string', 'null'] },
+    },
+  },
+} as const;
+
 export const PAYMENT_VIEW = {
   type: 'object',
   required: [
@@ -182,18 +196,7 @@ export const PAYMENT_VIEW = {
       properties: {
         score: { type: 'integer', minimum: 0, maximum: 100 },
         decision: { type: 'string', enum: ['PASS', 'HOLD', 'BLOCK'] },
-        reasons: {
-          type: 'array',
-          items: {
-            type: 'object',
-            required: ['code', 'points'],
-            properties: {
-              code: { type: 'string' },
-              points: { type: 'integer' },
-              detail: { type: ['string', 'null'] },
-            },
-          },
-        },
+        reasons: RISK_REASONS,
       },
     },
     events: {

@@ -18,7 +18,7 @@ import type { DenyListKind, ReviewDecision } from '../../schemas/types.js';
 import { principalOf, publishBounded, queryBounded, type RouteContext } from '../command-flow.js';
 import { ApiError, invalidField } from '../errors.js';
 import { heldAtOf, type HeldCursor, type PaymentView } from '../ports.js';
-import { CURRENCY, HEADERS_PLAIN, PAYMENT_ID_PARAMS, problemResponse } from '../schemas.js';
+import { CURRENCY, HEADERS_PLAIN, PAYMENT_ID_PARAMS, problemResponse, RISK_REASONS } from '../schemas.js';
 import { assertIpAddress } from '../validation.js';
 
 const DEFAULT_LIMIT = 50;
@@ -158,18 +158,7 @@ const REVIEW_ITEM = {
   properties: {
     paymentId: { type: 'string' },
     score: { type: 'integer', minimum: 0, maximum: 100 },
-    reasons: {
-      type: 'array',
-      items: {
-        type: 'object',
-        required: ['code', 'points'],
-        properties: {
-          code: { type: 'string' },
-          points: { type: 'integer' },
-          detail: { type: ['string', 'null'] },
-        },
-      },
-    },
+    reasons: RISK_REASONS,
     heldAt: { type: 'string', format: 'date-time' },
     amount: { type: 'integer', description: 'Minor units of the currency' },
     currency: CURRENCY,

@@ -115,13 +115,9 @@ export function mayGoNegative(accountId: string): boolean {
 export function decideDebit(inFlight: PaymentInFlight, view: LedgerView, at: LegContext): DebitDecision {
   const { command, nextSequence } = inFlight;
   const postingId = debitPostingIdOf(command.paymentId);
-  const appliedAtMs = view.appliedAtMs(postingId);
-  if (appliedAtMs !== undefined) return { outcome: 'already-applied', postingId, appliedAtMs };
-  assertSequenceMovesOn(command.paymentId, nextSequence, 'debit');
-  const stamp = stampOf(command.paymentId, nextSequence, at);
-  const refused = fundsRefusal(inFlight, view);
-  if (refused !== undefined)
-    return { outcome: 'rejected', postingId, event: rejectedEvent(stamp, refused.code, refused.detail) };
+  const first = firstCheck(inFlight, postingId, view, at);
+  if ('outcome' in first) return first;
+  const { stamp } = first;
   const amount = command.amountMinor;
   const lines = [
     { accountId: command.senderAccountId, amountMinor: -amount },
@@ -281,13 +277,9 @@ export type HoldDecision =
 export function decideHold(inFlight: PaymentInFlight, view: LedgerView, at: LegContext): HoldDecision {
   const { command, nextSequence } = inFlight;
   const postingId = holdPostingIdOf(command.paymentId);
-  const appliedAtMs = view.appliedAtMs(postingId);
-  if (appliedAtMs !== undefined) return { outcome: 'already-applied', postingId, appliedAtMs };
-  assertSequenceMovesOn(command.paymentId, nextSequence, 'debit');
-  const stamp = stampOf(command.paymentId, nextSequence, at);
-  const refused = fundsRefusal(inFlight, view);
-  if (refused !== undefined)
-    return { outcome: 'rejected', postingId, event: rejectedEvent(stamp, refused.code, refused.detail) };
+  const first = firstCheck(inFlight, postingId, view, at);
+  if ('outcome' in first) return first;
+  const { stamp } = first;
   const amount = command.amountMinor;
   const posted = post(
     {
@@ -384,6 +376,30 @@ export function decideRelease(
 interface FundsRefusal {
   readonly code: 'AMOUNT_NOT_POSITIVE' | 'INSUFFICIENT_FUNDS' | 'AMOUNT_LIMIT_EXCEEDED';
   readonly detail: string;
+}
+
+/**
+ * What a debit and a hold check first: the posting applied already (nothing again), the sequence,
+ * and the sender's funds (rejected, remembered under the posting id); else the event's stamp.
+ */
+function firstCheck(
+  inFlight: PaymentInFlight,
+  postingId: string,
+  view: LedgerView,
+  at: LegContext,
+):
+  | AlreadyApplied
+  | { readonly outcome: 'rejected'; readonly postingId: string; readonly event: PaymentEvent }
+  | { readonly stamp: EventStamp } {
+  const { command, nextSequence } = inFlight;
+  const appliedAtMs = view.appliedAtMs(postingId);
+  if (appliedAtMs !== undefined) return { outcome: 'already-applied', postingId, appliedAtMs };
+  assertSequenceMovesOn(command.paymentId, nextSequence, 'debit');
+  const stamp = stampOf(command.paymentId, nextSequence, at);
+  const refused = fundsRefusal(inFlight, view);
+  if (refused !== undefined)
+    return { outcome: 'rejected', postingId, event: rejectedEvent(stamp, refused.code, refused.detail) };
+  return { stamp };
 }
 
 /**
