@@ -101,6 +101,7 @@ function deposit(
     reference: null,
     device: null,
     submittedAtMs: T0,
+    authority: { kind: 'ADMIN', owners: ['*'] },
   };
 }
 
@@ -269,6 +270,7 @@ describe('every payment ends', () => {
           reference: pick([null, 'ref', 'nul\u0000byte', 'x'.repeat(2_000)]),
           device: random() < 0.5 ? null : { id: `dev-${Math.floor(random() * 3)}`, ip: '203.0.113.9' },
           submittedAtMs: T0 + i,
+          authority: { kind: 'ADMIN', owners: ['*'] },
         };
         // A key used again: with the same body (a duplicate) or another (a reused key).
         const reused =

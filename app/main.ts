@@ -416,14 +416,18 @@ async function developmentAuth(
   if (env.PAYFLOW_JWT_SECRET || env.PAYFLOW_JWT_PUBLIC_KEY || env.PAYFLOW_JWT_JWKS_URL) return undefined;
   const secret = randomBytes(32).toString('base64url');
   env.PAYFLOW_JWT_SECRET = secret;
-  const sign = (sub: string, roles: string[]) =>
-    new SignJWT({ roles })
+  const sign = (sub: string, roles: string[], owners?: string[]) =>
+    new SignJWT(owners === undefined ? { roles } : { roles, owners })
       .setProtectedHeader({ alg: 'HS256' })
       .setSubject(sub)
       .setIssuedAt()
       .setExpirationTime(`${DEV_TOKEN_TTL_S}s`)
       .sign(new TextEncoder().encode(secret));
-  return { producer: await sign('dev-producer', ['producer']), admin: await sign('dev-admin', ['admin']) };
+  // The development producer acts for any owner, as a producer did before ownership existed.
+  return {
+    producer: await sign('dev-producer', ['producer'], ['*']),
+    admin: await sign('dev-admin', ['admin']),
+  };
 }
 
 async function cli(): Promise<void> {

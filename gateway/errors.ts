@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   MALFORMED_REQUEST: { status: 400, title: 'The request is not valid HTTP', retryable: false },
   UNAUTHENTICATED: { status: 401, title: 'Authentication is required', retryable: false },
   FORBIDDEN: { status: 403, title: 'The principal lacks the required role', retryable: false },
+  ACCOUNT_FORBIDDEN: { status: 403, title: 'The principal may not act on this account', retryable: false },
   ROUTE_NOT_FOUND: { status: 404, title: 'No such route', retryable: false },
   PAYMENT_NOT_FOUND: { status: 404, title: 'No such payment', retryable: false },
   ACCOUNT_NOT_FOUND: { status: 404, title: 'No such account', retryable: false },

@@ -3,13 +3,20 @@ import 'fastify';
 // Brings in the OpenAPI keys (summary, tags, security) on route schemas.
 import type {} from '@fastify/swagger';
 
-export type Role = 'producer' | 'admin' | 'reviewer';
-export const ROLES: readonly Role[] = ['producer', 'admin', 'reviewer'];
+/**
+ * `customer`, `merchant`: act on the accounts they own (ownerId = sub); `producer`: a service
+ * acting for the owners of its `owners` claim; `reviewer`: the review queue; `admin`:
+ * operations; `superadmin`: changes to the system's own rules, and whatever admin may do.
+ */
+export type Role = 'customer' | 'merchant' | 'producer' | 'reviewer' | 'admin' | 'superadmin';
+export const ROLES: readonly Role[] = ['customer', 'merchant', 'producer', 'reviewer', 'admin', 'superadmin'];
 
 export interface Principal {
   /** The JWT `sub` claim. */
   readonly id: string;
   readonly roles: ReadonlySet<Role>;
+  /** The `owners` claim: the owners a producer acts for (`*` = any); empty without the claim. */
+  readonly owners: readonly string[];
 }
 
 declare module 'fastify' {

@@ -121,6 +121,7 @@ function payment(commandId: string): PaymentCommand {
     reference: null,
     device: null,
     submittedAtMs: 1_795_000_000_000,
+    authority: { kind: 'SERVICE', owners: ['*'] },
   };
 }
 

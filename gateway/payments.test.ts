@@ -62,6 +62,7 @@ describe('POST /v1/payments', () => {
       reference: 'invoice 2024-001',
       device: { id: 'device-1', ip: '203.0.113.7' },
       submittedAtMs: 1_700_000_000_000,
+      authority: { kind: 'SERVICE', owners: ['*'] },
     });
     assert.match(command?.requestHash ?? '', /^[0-9a-f]{64}$/);
   });

@@ -40,12 +40,16 @@ export async function harness(
   return { app, publisher, payments, accounts, idempotency };
 }
 
+/**
+ * A signed test token. By default a producer acting for any owner (`owners: ['*']`), as the
+ * tests of what producers may do assume; pass `owners: null` for a token without the claim.
+ */
 export async function token(
-  claims: { sub?: string; roles?: string[] } = {},
+  claims: { sub?: string; roles?: string[]; owners?: string[] | null } = {},
   options: { expiresIn?: string | number; secret?: string } = {},
 ): Promise<string> {
-  const { sub = 'merchant-42', roles = ['producer'] } = claims;
-  return new SignJWT({ roles })
+  const { sub = 'merchant-42', roles = ['producer'], owners = ['*'] } = claims;
+  return new SignJWT(owners === null ? { roles } : { roles, owners })
     .setProtectedHeader({ alg: 'HS256' })
     .setSubject(sub)
     .setIssuedAt()

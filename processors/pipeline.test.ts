@@ -76,12 +76,12 @@ beforeEach(() => {
   driver = new MemoryDriver(topology(), { retry: { maxRetries: 0, initialDelayMs: 1, maxDelayMs: 1 } });
 });
 
-async function openAccount(accountId: string, currency = 'EUR'): Promise<void> {
+async function openAccount(accountId: string, currency = 'EUR', ownerId = 'owner'): Promise<void> {
   const command: AccountCommand = {
     type: 'OPEN',
     commandId: `open-${accountId}`,
     accountId,
-    ownerId: 'owner',
+    ownerId,
     currency,
     kycTier: 'TIER_1',
     iban: null,
@@ -434,5 +434,96 @@ describe('the payment pipeline on the in-memory driver', () => {
     await driver.pipe(TOPIC.accountsCommands, 'acc-a', freeze, { timestampMs: T0 });
     await submit(paymentCommand());
     assert.equal((await eventsOf('pay-1')).at(-1)?.rejection?.code, 'SENDER_NOT_ACTIVE');
+  });
+});
+
+describe('the pipeline enforces who may debit whose account', () => {
+  /** acc-mallory belongs to mallory, acc-victim to victim; the victim's account is funded. */
+  async function victimAndMallory(): Promise<void> {
+    await openAccount('acc-victim', 'EUR', 'victim');
+    await openAccount('acc-mallory', 'EUR', 'mallory');
+    await submit(deposit('acc-victim', 5_000n, 'dep-1'));
+  }
+
+  const theft = (overrides: Partial<PaymentCommand>): PaymentCommand =>
+    paymentCommand({
+      commandId: 'cmd-theft',
+      paymentId: 'pay-theft',
+      principal: 'mallory',
+      senderAccountId: 'acc-victim',
+      recipientAccountId: 'acc-mallory',
+      ...overrides,
+    });
+
+  async function assertRejectedNotAuthorized(paymentId: string): Promise<void> {
+    const events = await eventsOf(paymentId);
+    assert.deepEqual(
+      events.map((e) => [e.sequence, e.type, e.rejection?.code ?? null]),
+      [
+        [0, 'PaymentInitiated', null],
+        [1, 'PaymentRejected', 'NOT_AUTHORIZED'],
+      ],
+    );
+    const balances = await balancesFromPostings();
+    assert.equal(balances.get('acc-victim'), 5_000n);
+    assert.equal(balances.get('acc-mallory'), undefined);
+  }
+
+  test('a command injected on the ingress topic with a foreign sender is rejected NOT_AUTHORIZED and moves no money', async () => {
+    await victimAndMallory();
+    await submit(theft({ authority: { kind: 'OWNER', owners: ['mallory'] } }));
+    await assertRejectedNotAuthorized('pay-theft');
+  });
+
+  test('a command injected without an authority is rejected NOT_AUTHORIZED', async () => {
+    await victimAndMallory();
+    await submit(theft({ authority: null }));
+    await assertRejectedNotAuthorized('pay-theft');
+  });
+
+  test('a deposit injected with a non-ADMIN authority is rejected NOT_AUTHORIZED: only operators fund accounts', async () => {
+    await victimAndMallory();
+    await submit(
+      theft({
+        kind: 'DEPOSIT',
+        senderAccountId: 'funding:EUR',
+        authority: { kind: 'SERVICE', owners: ['*'] },
+      }),
+    );
+    await assertRejectedNotAuthorized('pay-theft');
+  });
+
+  test("a producer's authority for o1 debits o1's account and not another owner's", async () => {
+    await openAccount('acc-o1', 'EUR', 'o1');
+    await openAccount('acc-o2', 'EUR', 'o2');
+    await submit(deposit('acc-o1', 5_000n, 'dep-1'));
+    await submit(deposit('acc-o2', 5_000n, 'dep-2'));
+    const authority = { kind: 'SERVICE', owners: ['o1'] } as const;
+    const base = { amountMinor: 100n, authority };
+    await submit(
+      paymentCommand({
+        ...base,
+        commandId: 'c1',
+        paymentId: 'p1',
+        idempotencyKey: 'k1',
+        senderAccountId: 'acc-o1',
+        recipientAccountId: 'acc-o2',
+      }),
+    );
+    await submit(
+      paymentCommand({
+        ...base,
+        commandId: 'c2',
+        paymentId: 'p2',
+        idempotencyKey: 'k2',
+        senderAccountId: 'acc-o2',
+        recipientAccountId: 'acc-o1',
+      }),
+    );
+    assert.equal((await eventsOf('p1')).at(-1)?.type, 'PaymentCompleted');
+    assert.equal((await eventsOf('p2')).at(-1)?.rejection?.code, 'NOT_AUTHORIZED');
+    const balances = await balancesFromPostings();
+    assert.equal(balances.get('acc-o1'), 4_900n);
+    assert.equal(balances.get('acc-o2'), 5_100n);
   });
 });

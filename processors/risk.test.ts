@@ -67,6 +67,7 @@ async function submit(overrides: Partial<PaymentCommand>, atMs: number): Promise
     recipientAccountId: 'acc-b',
     amountMinor: 100n,
     submittedAtMs: atMs,
+    authority: { kind: 'ADMIN', owners: ['*'] },
     ...overrides,
   });
   await driver.pipe(TOPIC.paymentsCommands, paymentCommandKey(command), command, {

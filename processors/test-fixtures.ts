@@ -16,6 +16,9 @@ export function paymentCommand(overrides: Partial<PaymentCommand> = {}): Payment
     reference: 'invoice 7',
     device: null,
     submittedAtMs: 1_000,
+    // A deposit comes from an operator; a transfer from a producer acting for any owner.
+    authority:
+      overrides.kind === 'DEPOSIT' ? { kind: 'ADMIN', owners: [] } : { kind: 'SERVICE', owners: ['*'] },
     ...overrides,
   };
 }

@@ -41,6 +41,7 @@ const command: PaymentCommand = {
   reference: 'Invoice 42',
   device: { id: 'pos-9', ip: '2001:db8::1' },
   submittedAtMs: AT,
+  authority: { kind: 'SERVICE', owners: ['*'] },
 };
 
 const debitPosting: LedgerPosting = {

@@ -37,6 +37,23 @@ export interface PaymentCommand {
   readonly reference: string | null;
   readonly device: Device | null;
   readonly submittedAtMs: number;
+  /**
+   * Whose accounts the principal may debit, stamped by the gateway from the token; null on
+   * commands written before the field existed (validation rejects them NOT_AUTHORIZED).
+   */
+  readonly authority: Authority | null;
+}
+
+/**
+ * OWNER: a customer or merchant acting on its own accounts (`owners` = its sub); SERVICE: a
+ * producer acting for the owners of its token's `owners` claim (`*` = any owner); ADMIN: an
+ * operator (deposits from a funding account; transfers only for the owners listed).
+ */
+export type AuthorityKind = 'OWNER' | 'SERVICE' | 'ADMIN';
+
+export interface Authority {
+  readonly kind: AuthorityKind;
+  readonly owners: readonly string[];
 }
 
 /** The record on `accounts.commands`, keyed by accountId. */
@@ -100,6 +117,7 @@ export const REJECTION_CODES = [
   'REVIEW_DECLINED',
   'REVIEW_TIMEOUT',
   'AMOUNT_LIMIT_EXCEEDED',
+  'NOT_AUTHORIZED',
 ] as const;
 export type RejectionCode = (typeof REJECTION_CODES)[number];
 

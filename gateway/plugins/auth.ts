@@ -1,7 +1,7 @@
 /**
  * Bearer-token authentication and role checks. Tokens are JWTs: HS256 with a shared secret,
  * or RS256 with a PEM public key or a JWKS endpoint (fetched with a timeout and cached). `sub`
- * is the principal, `roles` the role list, `exp` is enforced. Routes state their roles in
+ * is the principal, `roles` the role list, `owners` (a producer's) the owners it acts for, `exp` is enforced. Routes state their roles in
  * `config.roles`; routes without it are public.
  */
 import { webcrypto } from 'node:crypto';
@@ -182,7 +182,20 @@ function toPrincipal(payload: JWTPayload): Principal {
     throw unauthenticated('the token has no sub claim', true);
   const subProblem = textProblem(payload.sub);
   if (subProblem !== undefined) throw unauthenticated(`the token's sub claim ${subProblem}`, true);
-  return { id: payload.sub, roles: new Set(known) };
+  return { id: payload.sub, roles: new Set(known), owners: ownersOf(payload) };
+}
+
+/** The `owners` claim, a list of owner ids (`*` = any); absent = none. */
+function ownersOf(payload: JWTPayload): string[] {
+  const owners = payload['owners'];
+  if (owners === undefined) return [];
+  if (!Array.isArray(owners) || !owners.every((owner) => typeof owner === 'string' && owner !== ''))
+    throw unauthenticated("the token's owners claim is not a list of owner ids", true);
+  for (const owner of owners as string[]) {
+    const problem = textProblem(owner);
+    if (problem !== undefined) throw unauthenticated(`the token's owners claim ${problem}`, true);
+  }
+  return owners as string[];
 }
 
 /** jose errors are client errors (bad token) except when the key set itself can't be fetched. */

@@ -1,7 +1,11 @@
-/** Administrators open, freeze/close and fund accounts, and read balances. */
+/**
+ * Administrators open, freeze/close and fund accounts, and read balances; customers and
+ * merchants read their own accounts.
+ */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AccountCommand, AccountStatus, KycTier, PaymentCommand } from '../../schemas/types.js';
 import { fundingAccountOf } from '../../schemas/system-accounts.js';
+import { DEPOSIT_AUTHORITY, mayReadAccount } from '../authority.js';
 import { requestHash } from '../canonical.js';
 import {
   acceptPayment,
@@ -197,6 +201,7 @@ function depositCommand(
     reference: null,
     device: null,
     submittedAtMs: attempt.issuedAtMs,
+    authority: DEPOSIT_AUTHORITY,
   };
 }
 
@@ -240,11 +245,13 @@ export function toAccountResponse(view: AccountView) {
 async function getAccount(context: RouteContext, request: FastifyRequest): Promise<unknown> {
   const accountId = accountIdOf(request);
   const view = await queryBounded(context, () => context.ports.accounts.getAccount(accountId));
-  if (view === undefined) throw new ApiError('ACCOUNT_NOT_FOUND', `no account ${accountId}`);
+  // Another owner's account looks unknown: its existence is not the principal's to know.
+  if (view === undefined || !mayReadAccount(principalOf(request), view.ownerId))
+    throw new ApiError('ACCOUNT_NOT_FOUND', `no account ${accountId}`);
   return toAccountResponse(view);
 }
 
-const ADMIN = { roles: ['admin'] } as const;
+const ADMIN = { roles: ['admin', 'superadmin'] } as const;
 
 export function accountRoutes(app: FastifyInstance, context: RouteContext): Promise<void> {
   app.post(
@@ -305,7 +312,7 @@ export function accountRoutes(app: FastifyInstance, context: RouteContext): Prom
   app.get(
     '/v1/accounts/:accountId',
     {
-      config: ADMIN,
+      config: { roles: ['customer', 'merchant', 'admin', 'superadmin'] },
       schema: {
         summary: 'An account with its balance',
         tags: ['accounts'],
@@ -313,7 +320,7 @@ export function accountRoutes(app: FastifyInstance, context: RouteContext): Prom
         params: ACCOUNT_ID_PARAMS,
         response: {
           200: { description: 'The account', ...ACCOUNT_VIEW },
-          404: problemResponse('No such account'),
+          404: problemResponse('No such account, or (for a customer or merchant) not its own'),
         },
       },
     },

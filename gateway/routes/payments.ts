@@ -1,6 +1,10 @@
-/** Producers submit transfers and read their status. */
+/**
+ * Customers and merchants submit transfers from their own accounts, producers for the owners
+ * they act for; each reads the status of the payments it may see.
+ */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { PaymentCommand } from '../../schemas/types.js';
+import { assertMayDebit, isOperator, mayReadPaymentOf, transferAuthority } from '../authority.js';
 import { requestHash } from '../canonical.js';
 import {
   acceptPayment,
@@ -61,6 +65,7 @@ function toCommand(
     reference: body.reference ?? null,
     device: body.device === undefined ? null : { id: body.device.id, ip: body.device.ip ?? null },
     submittedAtMs: attempt.issuedAtMs,
+    authority: transferAuthority(principalOf(request)),
   };
 }
 
@@ -72,6 +77,7 @@ async function createPayment(
   const body = request.body as CreatePaymentBody;
   checkPaymentBody(body);
   const principal = principalOf(request);
+  await assertMayDebit(context, transferAuthority(principal), body.senderAccountId);
   const key = idempotencyKeyOf(request) ?? '';
   const hash = requestHash(body);
   return runIdempotent(context, request, reply, {
@@ -114,15 +120,26 @@ export function toPaymentResponse(view: PaymentView) {
   };
 }
 
-/** Admins read every payment; a producer only its own (a foreign id looks unknown: 404). */
-function mayRead(principal: Principal, view: PaymentView): boolean {
-  return principal.roles.has('admin') || view.principal === null || view.principal === principal.id;
+/**
+ * Operators read every payment, a principal those it submitted; a customer or merchant those
+ * from or to its accounts, a producer those of the owners it acts for. Any other id looks
+ * unknown (404).
+ */
+async function mayRead(context: RouteContext, principal: Principal, view: PaymentView): Promise<boolean> {
+  if (isOperator(principal) || view.principal === null || view.principal === principal.id) return true;
+  const owners = await Promise.all(
+    [view.senderAccountId, view.recipientAccountId].map(async (accountId) => {
+      const account = await queryBounded(context, () => context.ports.accounts.getAccount(accountId));
+      return account?.ownerId;
+    }),
+  );
+  return mayReadPaymentOf(principal, owners);
 }
 
 async function getPayment(context: RouteContext, request: FastifyRequest): Promise<unknown> {
   const { paymentId } = request.params as { paymentId: string };
   const view = await queryBounded(context, () => context.ports.payments.getPayment(paymentId));
-  if (view === undefined || !mayRead(principalOf(request), view))
+  if (view === undefined || !(await mayRead(context, principalOf(request), view)))
     throw new ApiError('PAYMENT_NOT_FOUND', `no payment ${paymentId}`);
   return toPaymentResponse(view);
 }
@@ -131,13 +148,21 @@ export function paymentRoutes(app: FastifyInstance, context: RouteContext): Prom
   app.post(
     '/v1/payments',
     {
-      config: { roles: ['producer'], idempotent: true },
+      config: { roles: ['customer', 'merchant', 'producer'], idempotent: true },
       schema: {
         summary: 'Submit a transfer between two accounts',
         tags: ['payments'],
         headers: HEADERS_IDEMPOTENT,
         body: CREATE_PAYMENT_BODY,
-        response: { 202: { description: 'The command is on the log; poll statusUrl', ...PAYMENT_ACCEPTED } },
+        response: {
+          202: { description: 'The command is on the log; poll statusUrl', ...PAYMENT_ACCEPTED },
+          403: problemResponse(
+            'ACCOUNT_FORBIDDEN: a producer not acting for the owner of senderAccountId; FORBIDDEN: the token lacks the role',
+          ),
+          404: problemResponse(
+            'ACCOUNT_NOT_FOUND: a customer or merchant naming a senderAccountId that is not its own (or does not exist)',
+          ),
+        },
       },
     },
     (request, reply) => createPayment(context, request, reply),
@@ -146,7 +171,7 @@ export function paymentRoutes(app: FastifyInstance, context: RouteContext): Prom
   app.get(
     '/v1/payments/:paymentId',
     {
-      config: { roles: ['producer', 'admin'] },
+      config: { roles: ['customer', 'merchant', 'producer', 'admin', 'superadmin'] },
       schema: {
         summary: "A payment's current status and event history",
         tags: ['payments'],

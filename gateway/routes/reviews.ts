@@ -180,7 +180,7 @@ export function reviewRoutes(app: FastifyInstance, context: RouteContext): Promi
   app.get(
     '/v1/reviews',
     {
-      config: { roles: ['reviewer', 'admin'] },
+      config: { roles: ['reviewer', 'admin', 'superadmin'] },
       schema: {
         summary: 'Payments held for manual review, oldest first',
         tags: ['reviews'],
@@ -218,7 +218,7 @@ export function reviewRoutes(app: FastifyInstance, context: RouteContext): Promi
   app.post(
     '/v1/reviews/:paymentId/decision',
     {
-      config: { roles: ['reviewer', 'admin'] },
+      config: { roles: ['reviewer', 'admin', 'superadmin'] },
       schema: {
         summary: 'Approve or decline a held payment',
         tags: ['reviews'],
@@ -259,7 +259,7 @@ export function reviewRoutes(app: FastifyInstance, context: RouteContext): Promi
     app.route({
       method,
       url: '/v1/risk/denylist/:kind/:value',
-      config: { roles: ['admin'] },
+      config: { roles: ['admin', 'superadmin'] },
       schema: {
         summary: listed
           ? 'Deny a device, IP address or account'

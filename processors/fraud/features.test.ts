@@ -18,6 +18,7 @@ const command: PaymentCommand = {
   reference: null,
   device: { id: 'dev-1', ip: '10.0.0.1' },
   submittedAtMs: 0,
+  authority: { kind: 'SERVICE', owners: ['*'] },
 };
 
 const signals: FraudSignals = {

@@ -126,7 +126,7 @@ test('a transfer of exactly the balance empties the account', () => {
   assert.equal(p.balances.get('acc-a'), 0n);
 });
 
-test('a transfer larger than the balance is rejected with INSUFFICIENT_FUNDS and moves no money', () => {
+test('a transfer larger than the balance is rejected with INSUFFICIENT_FUNDS, a detail that does not name the balance, and moves no money', () => {
   const p = withBalance(1_249n);
   const decision = p.debit(transfer(1_250n));
   assert.equal(decision.outcome, 'rejected');
@@ -135,8 +135,10 @@ test('a transfer larger than the balance is rejected with INSUFFICIENT_FUNDS and
   assert.equal(decision.event.rejection?.code, 'INSUFFICIENT_FUNDS');
   assert.equal(
     decision.event.rejection.detail,
-    'senderAccountId acc-a holds 12.49 EUR, less than the amount 12.50 EUR',
+    'the balance of senderAccountId acc-a is less than the amount 12.50 EUR',
   );
+  // The principal may be a producer, which can't read the balance.
+  assert.doesNotMatch(decision.event.rejection.detail ?? '', /12\.49|1249/);
   assert.deepEqual(p.balances, new Map([['acc-a', 1_249n]]));
 });
 

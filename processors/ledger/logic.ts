@@ -425,9 +425,8 @@ function fundsRefusal(inFlight: PaymentInFlight, view: LedgerView): FundsRefusal
   if (!isFundingAccount(command.senderAccountId) && balance < amount) {
     return {
       code: 'INSUFFICIENT_FUNDS',
-      detail:
-        `senderAccountId ${command.senderAccountId} holds ${amountText(balance, command.currency)}, ` +
-        `less than the amount ${amountText(amount, command.currency)}`,
+      // Not the balance: the principal may be a producer, which can't read it.
+      detail: `the balance of senderAccountId ${command.senderAccountId} is less than the amount ${amountText(amount, command.currency)}`,
     };
   }
   return undefined;

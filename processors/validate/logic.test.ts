@@ -275,3 +275,43 @@ test('the amount is checked before the currency, and the currency before the acc
   );
   assertRejected({ currency: 'XYZ', senderAccountId: 'acc-x' }, 'UNSUPPORTED_CURRENCY', /XYZ/);
 });
+
+test("a transfer whose authority does not act for the sender account's owner is rejected with NOT_AUTHORIZED, naming neither owner nor balance", () => {
+  const detail = /^principal merchant-1 may not debit senderAccountId acc-a$/;
+  assertRejected({ authority: { kind: 'OWNER', owners: ['someone-else'] } }, 'NOT_AUTHORIZED', detail);
+  assertRejected({ authority: { kind: 'SERVICE', owners: [] } }, 'NOT_AUTHORIZED', detail);
+  assertRejected({ authority: null }, 'NOT_AUTHORIZED', detail);
+});
+
+test("a transfer whose authority acts for the sender's owner, or for any owner, passes the authority rule", () => {
+  assert.equal(validate({ authority: { kind: 'OWNER', owners: ['owner-of-acc-a'] } }).outcome, 'validated');
+  assert.equal(
+    validate({ authority: { kind: 'SERVICE', owners: ['x', 'owner-of-acc-a'] } }).outcome,
+    'validated',
+  );
+  assert.equal(validate({ authority: { kind: 'SERVICE', owners: ['*'] } }).outcome, 'validated');
+});
+
+test('an unknown sender is NOT_AUTHORIZED for a restricted authority (existence stays private) and SENDER_NOT_FOUND for one acting for any owner', () => {
+  assertRejected(
+    { senderAccountId: 'acc-nobody', authority: { kind: 'OWNER', owners: ['merchant-1'] } },
+    'NOT_AUTHORIZED',
+    /may not debit senderAccountId acc-nobody/,
+  );
+  assertRejected({ senderAccountId: 'acc-nobody' }, 'SENDER_NOT_FOUND', /does not exist/);
+});
+
+test('a deposit needs ADMIN authority: any other is rejected with NOT_AUTHORIZED', () => {
+  const deposit = { kind: 'DEPOSIT', senderAccountId: 'funding:EUR', recipientAccountId: 'acc-b' } as const;
+  assert.equal(validate({ ...deposit, authority: { kind: 'ADMIN', owners: [] } }).outcome, 'validated');
+  assertRejected(
+    { ...deposit, authority: { kind: 'SERVICE', owners: ['*'] } },
+    'NOT_AUTHORIZED',
+    /may not debit/,
+  );
+  assertRejected(
+    { ...deposit, authority: { kind: 'OWNER', owners: ['owner-of-acc-b'] } },
+    'NOT_AUTHORIZED',
+    /may not debit/,
+  );
+});

@@ -9,6 +9,7 @@ import type {
   PaymentInFlight,
   RejectionCode,
 } from '../../schemas/types.js';
+import { actsFor, actsForAnyOwner } from '../../schemas/authority.js';
 import { ibanProblem } from '../../schemas/iban.js';
 import { assertSequenceMovesOn, paymentEvent, rejectedEvent } from '../payment-events.js';
 import { fundingAccountOf, isFundingAccount } from '../../schemas/system-accounts.js';
@@ -62,12 +63,13 @@ export function validatePayment(input: ValidationInput): ValidationDecision {
   return { outcome: 'validated', event, validated: { ...inFlight, nextSequence: nextSequence + 1 } };
 }
 
-/** The first rule the command breaks, in the order: amount, currency, accounts. */
+/** The first rule the command breaks, in the order: amount, currency, authority, accounts. */
 export function findViolation(command: PaymentCommand, accounts: AccountLookup): Violation | undefined {
   return (
     amountViolation(command.amountMinor) ??
     currencyViolation(command) ??
     sameAccountViolation(command) ??
+    authorityViolation(command, accounts) ??
     (command.kind === 'DEPOSIT' ? fundingSenderViolation(command) : undefined) ??
     partiesViolation(partiesOf(command), command.currency, accounts)
   );
@@ -123,6 +125,27 @@ function sameAccountViolation(command: PaymentCommand): Violation | undefined {
     code: 'SAME_ACCOUNT',
     detail: `senderAccountId and recipientAccountId are both ${command.senderAccountId}`,
   };
+}
+
+/**
+ * The command's authority may debit its sender: a deposit needs ADMIN; a transfer needs an
+ * authority that acts for the owner of the sender account in the accounts table (the gateway's
+ * check, made again here against the table, so neither a gateway bug nor a command written on
+ * the topic by someone else can debit a foreign account). A sender the table doesn't know is
+ * refused the same way unless the authority acts for any owner (then SENDER_NOT_FOUND follows),
+ * so the detail never tells a principal whether a foreign account exists.
+ */
+function authorityViolation(command: PaymentCommand, accounts: AccountLookup): Violation | undefined {
+  const { authority } = command;
+  const refused: Violation = {
+    code: 'NOT_AUTHORIZED',
+    detail: `principal ${command.principal} may not debit senderAccountId ${command.senderAccountId}`,
+  };
+  if (authority === null) return refused;
+  if (command.kind === 'DEPOSIT') return authority.kind === 'ADMIN' ? undefined : refused;
+  if (actsForAnyOwner(authority)) return undefined;
+  const sender = accounts(command.senderAccountId);
+  return sender !== undefined && actsFor(authority, sender.ownerId) ? undefined : refused;
 }
 
 /** A deposit comes from the funding account of the payment's currency. */

@@ -71,6 +71,7 @@ describe('Kafka command publisher', { skip }, () => {
       reference: null,
       device: null,
       submittedAtMs: 1_795_000_000_000,
+      authority: { kind: 'SERVICE', owners: ['*'] },
     };
     await publisher.publishPayment(command, {
       correlationId: 'corr-1',
@@ -192,6 +193,7 @@ describe('Kafka command publisher', { skip }, () => {
           reference: null,
           device: null,
           submittedAtMs: 1_795_000_000_000 + sequence,
+          authority: { kind: 'SERVICE', owners: ['*'] },
         };
         const headers = {
           correlationId: `corr-${k}-${sequence}`,

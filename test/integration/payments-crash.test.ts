@@ -190,6 +190,7 @@ describe('payments on Kafka under SIGKILL', { skip }, () => {
         reference: null,
         device: null,
         submittedAtMs: Date.now(),
+        authority: { kind: 'ADMIN', owners: ['*'] },
       });
 
       try {

@@ -197,6 +197,7 @@ for (const mode of ['embedded', 'kafka'] as const satisfies readonly Mode[]) {
           reference: null,
           device: null,
           submittedAtMs: Date.now(),
+          authority: { kind: 'SERVICE', owners: ['*'] },
         };
       };
       // A currency PayFlow does not move money in is the schema's enum at the gateway (400) and

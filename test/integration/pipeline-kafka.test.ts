@@ -117,6 +117,7 @@ describe('payment pipeline on Kafka', { skip }, () => {
     reference: null,
     device: null,
     submittedAtMs: Date.now(),
+    authority: { kind: 'ADMIN', owners: ['*'] },
     ...overrides,
   });
 

@@ -85,6 +85,7 @@ describe('the payments read model under records it cannot store (Kafka mode)', {
       reference: 'invoice\u0000 42',
       device: null,
       submittedAtMs: Date.now(),
+      authority: { kind: 'SERVICE', owners: ['*'] },
     });
     const view = await h.settled(paymentId, SETTLE_MS);
     assert.equal(view.status, 'COMPLETED', JSON.stringify(view));
@@ -117,6 +118,7 @@ describe('the payments read model under records it cannot store (Kafka mode)', {
       reference: null,
       device: null,
       submittedAtMs: Date.now(),
+      authority: { kind: 'SERVICE', owners: ['*'] },
     });
     // A payment id that lands on the same partition of payments.events as the poisoned one.
     const admin = kafka.admin();
