@@ -30,7 +30,9 @@ function problemResponsesFor(route: RouteOptions): Record<string, unknown> {
   }
   if (route.config?.roles !== undefined) {
     responses[401] = problemResponse('Missing, invalid or expired bearer token');
-    responses[403] = problemResponse('The token lacks the required role');
+    responses[403] = problemResponse(
+      'The token lacks the required role (FORBIDDEN), or may not act on the account (ACCOUNT_FORBIDDEN)',
+    );
   }
   if (methods.some((method) => method === 'POST' || method === 'PATCH' || method === 'PUT')) {
     responses[413] = problemResponse('The body exceeds the size limit');
