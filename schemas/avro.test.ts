@@ -414,3 +414,20 @@ describe('recordedAtMs: when a step was decided', () => {
     }
   });
 });
+
+describe('PaymentCommand.authority', () => {
+  test('a PaymentCommand written before authority existed still decodes, with authority null and everything else intact', () => {
+    const schema = JSON.parse(AVRO.PaymentCommand.schemaText) as { fields: { name: string }[] };
+    const old = parseAvroSchema({
+      ...schema,
+      fields: schema.fields.filter((field) => field.name !== 'authority'),
+    });
+    assert.deepEqual(backwardCompatibility(AVRO.PaymentCommand.type, old), { compatible: true });
+    const { authority, ...oldRecord } = command;
+    assert.notEqual(authority, null);
+    assert.deepStrictEqual(AVRO.PaymentCommand.decode(old.toBuffer(oldRecord), old), {
+      ...command,
+      authority: null,
+    });
+  });
+});
