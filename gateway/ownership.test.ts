@@ -193,7 +193,7 @@ describe('who may read an account and its payments', () => {
     assert.equal(response.statusCode, 403);
   });
 
-  it('a customer sees payments from or to its accounts, and no others (404)', async (t) => {
+  it('a customer sees payments from or to its accounts, and no others (404), also when the payment has no recorded principal', async (t) => {
     const h = await withAccounts();
     t.after(() => h.app.close());
     h.payments.put(paymentView(PAY.out, 'acc-alice', 'acc-bob'));
@@ -205,6 +205,8 @@ describe('who may read an account and its payments', () => {
     const other = await get(h, `/v1/payments/${PAY.other}`, authorization);
     assert.equal(other.statusCode, 404);
     assert.equal(other.json<{ code: string }>().code, 'PAYMENT_NOT_FOUND');
+    h.payments.put({ ...paymentView(PAY.o1, 'acc-carol', 'acc-bob'), principal: null });
+    assert.equal((await get(h, `/v1/payments/${PAY.o1}`, authorization)).statusCode, 404);
   });
 
   it('a producer sees the payments of the owners it acts for, and no others (404)', async (t) => {

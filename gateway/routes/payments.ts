@@ -126,7 +126,8 @@ export function toPaymentResponse(view: PaymentView) {
  * unknown (404).
  */
 async function mayRead(context: RouteContext, principal: Principal, view: PaymentView): Promise<boolean> {
-  if (isOperator(principal) || view.principal === null || view.principal === principal.id) return true;
+  // A payment with no recorded principal is judged by its accounts alone.
+  if (isOperator(principal) || view.principal === principal.id) return true;
   const owners = await Promise.all(
     [view.senderAccountId, view.recipientAccountId].map(async (accountId) => {
       const account = await queryBounded(context, () => context.ports.accounts.getAccount(accountId));
