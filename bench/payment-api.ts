@@ -43,8 +43,9 @@ export class PaymentApi {
     maxSockets: number,
   ): Promise<PaymentApi> {
     const key = new TextEncoder().encode(jwtSecret);
+    // The benchmark's producer acts for every owner (a service token with owners ["*"]).
     const sign = (role: Role) =>
-      new SignJWT({ roles: [role] })
+      new SignJWT({ roles: [role], ...(role === 'producer' ? { owners: ['*'] } : {}) })
         .setProtectedHeader({ alg: 'HS256' })
         .setSubject(`${subject}-${role}`)
         .setIssuedAt()

@@ -135,7 +135,8 @@ async function waitUntilHealthy(base: string, job: ChildProcess, log: () => stri
 }
 
 function tokenOf(role: string): Promise<string> {
-  return new SignJWT({ roles: [role] })
+  // A producer acts for every owner, as the main job's development token does.
+  return new SignJWT({ roles: [role], ...(role === 'producer' ? { owners: ['*'] } : {}) })
     .setProtectedHeader({ alg: 'HS256' })
     .setSubject(`fuzz-${role}`)
     .setIssuedAt()
