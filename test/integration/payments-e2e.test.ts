@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 
+import { token } from '../../gateway/test-support.js';
 import type { PaymentCommand } from '../../schemas/types.js';
 import { JobHarness, type HttpAnswer, type Mode } from '../support/main-job-harness.js';
 import { stackEnv, uniqueName } from '../support/stack.js';
@@ -282,7 +283,9 @@ for (const mode of ['embedded', 'kafka'] as const satisfies readonly Mode[]) {
       assertProblem(reused, 422);
       assert.equal(reused.body.code, 'IDEMPOTENCY_KEY_REUSED');
 
-      const otherPrincipal = await h.pay(body, key, h.tokens.otherProducer);
+      // Another service acting for every owner, under its own principal.
+      const otherService = await token({ sub: `service-${randomUUID()}`, roles: ['producer'] });
+      const otherPrincipal = await h.pay(body, key, otherService);
       assert.equal(otherPrincipal.status, 202, 'the same key is independent per principal');
       assert.notEqual(otherPrincipal.body.paymentId, paymentId);
 

@@ -245,7 +245,8 @@ export class JobHarness {
     const tokens = {
       producer: await token({ sub: producerPrincipal, roles: ['producer'] }, { expiresIn: '1h' }),
       otherProducer: await token(
-        { sub: `merchant-${randomUUID()}`, roles: ['producer'] },
+        // Another merchant's service token: it acts for its own owners only, none of the tests'.
+        { sub: `merchant-${randomUUID()}`, roles: ['producer'], owners: [`owner-of-${randomUUID()}`] },
         { expiresIn: '1h' },
       ),
       admin: await token({ sub: 'ops', roles: ['admin'] }, { expiresIn: '1h' }),
