@@ -58,10 +58,11 @@ export async function sendWithRetryAfter<A extends RetriableAnswer>(
     const answer = await send();
     const wait = retryWaitMs(answer.status, answer.retryAfter);
     if (wait === undefined || attempt >= policy.maxAttempts) return answer;
-    const left = deadline - Date.now();
-    if (left <= 0) return answer;
+    // The next send would start at or after the deadline: this answer is the last.
+    const pause = Math.min(wait, policy.maxWaitMs);
+    if (Date.now() + pause >= deadline) return answer;
     onRetry?.(answer);
-    await sleep(Math.min(wait, policy.maxWaitMs, left));
+    await sleep(pause);
   }
 }
 
