@@ -13,7 +13,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 import type { PaymentQueries } from '../gateway/index.js';
-import { heldAtOf } from '../gateway/ports.js';
+import { holdTimeOf } from '../gateway/ports.js';
 import type { PipelineOptions } from '../processors/pipeline.js';
 
 type ProcessorOptions = NonNullable<PipelineOptions['processors']>;
@@ -70,7 +70,8 @@ export function withRiskMetrics(
       ...processors?.fraud,
       onScore: (score) => {
         scores.observe(score.score);
-        const top = [...score.reasons].sort((a, b) => b.points - a.points)[0];
+        // Reasons come largest first.
+        const top = score.reasons[0];
         decisions.inc({
           step: 'fraud',
           outcome: score.decision,
@@ -103,7 +104,7 @@ export function registerReviewQueueMetrics(
     const oldest = held[0];
     last = {
       depth: held.length,
-      oldestMs: oldest === undefined ? undefined : (heldAtOf(oldest) ?? oldest.updatedAtMs),
+      oldestMs: oldest === undefined ? undefined : holdTimeOf(oldest),
     };
   };
   single(

@@ -93,6 +93,11 @@ export function heldAtOf(view: PaymentView): number | undefined {
   return view.events.findLast((event) => event.type === 'PaymentHeld')?.recordedAtMs;
 }
 
+/** When a held payment's hold started: its PaymentHeld time, else its last update. */
+export function holdTimeOf(view: PaymentView): number {
+  return heldAtOf(view) ?? view.updatedAtMs;
+}
+
 /** The page of `views` that are HELD, oldest hold first (ties by payment id), after `after`. */
 export function heldPage(
   views: Iterable<PaymentView>,
@@ -102,7 +107,7 @@ export function heldPage(
   const held: { readonly view: PaymentView; readonly at: number }[] = [];
   for (const view of views) {
     if (view.status !== 'HELD') continue;
-    const at = heldAtOf(view) ?? view.updatedAtMs;
+    const at = holdTimeOf(view);
     if (
       after !== undefined &&
       (at < after.heldAtMs || (at === after.heldAtMs && view.paymentId <= after.paymentId))

@@ -17,7 +17,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { DenyListKind, ReviewDecision } from '../../schemas/types.js';
 import { principalOf, publishBounded, queryBounded, type RouteContext } from '../command-flow.js';
 import { ApiError, invalidField } from '../errors.js';
-import { heldAtOf, type HeldCursor, type PaymentView } from '../ports.js';
+import { heldAtOf, holdTimeOf, type HeldCursor, type PaymentView } from '../ports.js';
 import { CURRENCY, HEADERS_PLAIN, PAYMENT_ID_PARAMS, problemResponse, RISK_REASONS } from '../schemas.js';
 import { assertIpAddress } from '../validation.js';
 
@@ -49,7 +49,7 @@ function decodeCursor(text: string): HeldCursor {
 }
 
 function reviewItem(view: PaymentView) {
-  const heldAtMs = heldAtOf(view) ?? view.updatedAtMs;
+  const heldAtMs = holdTimeOf(view);
   return {
     paymentId: view.paymentId,
     score: view.risk?.score ?? 0,
@@ -74,7 +74,7 @@ async function listReviews(context: RouteContext, request: FastifyRequest): Prom
     items: page.map(reviewItem),
     nextCursor:
       views.length > limit && last !== undefined
-        ? encodeCursor({ heldAtMs: heldAtOf(last) ?? last.updatedAtMs, paymentId: last.paymentId })
+        ? encodeCursor({ heldAtMs: holdTimeOf(last), paymentId: last.paymentId })
         : null,
   };
 }

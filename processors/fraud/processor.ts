@@ -84,16 +84,6 @@ function remember(
   return Object.fromEntries(entries.slice(0, KNOWN_PER_SENDER));
 }
 
-export function riskOf(score: FraudScore): RiskAssessment {
-  return {
-    score: score.score,
-    decision: score.decision,
-    reasons: [...score.reasons]
-      .sort((a, b) => b.points - a.points)
-      .map((reason) => ({ code: reason.code, points: reason.points, detail: reason.detail ?? null })),
-  };
-}
-
 const NOT_SCORED: RiskAssessment = { score: 0, decision: 'PASS', reasons: [] };
 
 export function fraudProcessor(options: FraudProcessorOptions = {}): Processor<PaymentInFlight> {
@@ -169,7 +159,8 @@ export function fraudProcessor(options: FraudProcessorOptions = {}): Processor<P
       };
       const score = scorePayment(fraudFeatures(signals), rules, model, thresholds);
       options.onScore?.(score);
-      const risk = riskOf(score);
+      // The score is the contract's RiskAssessment, its reasons largest first.
+      const risk: RiskAssessment = score;
       if (score.decision === 'BLOCK') {
         const detail = `fraud score ${score.score} is above ${thresholds.blockAbove}: ${risk.reasons
           .filter((reason) => reason.points > 0)
