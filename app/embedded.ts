@@ -2,7 +2,7 @@
  * The embedded default: the payment pipeline on the in-memory driver, with the gateway's ports
  * wired to it — commands are appended to the in-memory `payments.commands` / `accounts.commands`
  * and processed before `publish` resolves; the payments and accounts read models follow
- * `payments.events`, `accounts` and `ledger.postings` as records are appended. Same topology,
+ * `payments.events`, `accounts`, `accounts.outcomes` and `ledger.postings` as records are appended. Same topology,
  * same processors and the same Avro encoding (without the registry) as the Kafka mode.
  */
 import type { Registry } from 'prom-client';
@@ -75,6 +75,8 @@ export class EmbeddedPipeline implements CommandPublisher {
       else if (record.topic === TOPIC.accounts) accounts.applyAccount(AVRO.Account.decode(record.value));
       else if (record.topic === TOPIC.ledgerPostings)
         accounts.applyPosting(AVRO.LedgerPosting.decode(record.value));
+      else if (record.topic === TOPIC.accountsOutcomes)
+        accounts.applyOutcome(AVRO.AccountCommandOutcome.decode(record.value));
     });
     this.payments = payments;
     this.accounts = accounts;

@@ -95,6 +95,7 @@ export async function startPipelineAndReadModels(
       serdes: {
         paymentEvent: serde(TOPIC.paymentsEvents, AVRO.PaymentEvent),
         account: serde(TOPIC.accounts, AVRO.Account),
+        outcome: serde(TOPIC.accountsOutcomes, AVRO.AccountCommandOutcome),
         posting: serde(TOPIC.ledgerPostings, AVRO.LedgerPosting),
         balance: serde(TOPIC.ledgerBalances, AVRO.AccountBalance),
       },

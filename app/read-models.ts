@@ -11,7 +11,7 @@
  * refuses goes to the dead-letter topic with a reason code and the projection moves on; only a
  * database that can't be reached is waited out with capped backoff (the lag grows, nothing is
  * skipped). Each consumer is supervised and reports its health as `read-model:payments`,
- * `read-model:accounts`, `read-model:postings` and `read-model:balances`. Metrics: records
+ * `read-model:accounts`, `read-model:outcomes`, `read-model:postings` and `read-model:balances`. Metrics: records
  * applied, sink errors, dead letters and lag per read model.
  */
 import type { Kafka, Producer } from 'kafkajs';
@@ -22,7 +22,13 @@ import type { Serde } from '../processors/runtime/api.js';
 import type { ComponentHealth } from '../processors/runtime/supervision.js';
 import { projectedEvent } from '../projections/payment-view.js';
 import { TOPIC } from '../topics/catalogue.js';
-import type { Account, AccountBalance, LedgerPosting, PaymentEvent } from '../schemas/types.js';
+import type {
+  Account,
+  AccountBalance,
+  AccountCommandOutcome,
+  LedgerPosting,
+  PaymentEvent,
+} from '../schemas/types.js';
 import {
   runAccountsProjection,
   TombstoneError,
@@ -42,6 +48,7 @@ export interface PostgresReadModelsOptions {
   readonly serdes: {
     readonly paymentEvent: Serde<PaymentEvent>;
     readonly account: Serde<Account>;
+    readonly outcome: Serde<AccountCommandOutcome>;
     readonly posting: Serde<LedgerPosting>;
     readonly balance: Serde<AccountBalance>;
   };
@@ -108,7 +115,7 @@ function readModelMetrics(registry: Registry) {
   };
 }
 
-/** Creates the tables if missing, then starts the three consumers; resolves once all run. */
+/** Creates the tables if missing, then starts the consumers; resolves once all run. */
 export async function startPostgresReadModels(
   options: PostgresReadModelsOptions,
 ): Promise<PostgresReadModels> {
@@ -170,6 +177,7 @@ export async function startPostgresReadModels(
       projection: accounts,
       groupId: `${options.applicationId}.read-model`,
       accountSerde: options.serdes.account,
+      outcomeSerde: options.serdes.outcome,
       postingSerde: options.serdes.posting,
       balanceSerde: options.serdes.balance,
       deadLetter: deadLetter('accounts'),

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { IBAN_TEST_TABLE } from '../schemas/iban-test-table.js';
 import type { AccountView } from './ports.js';
-import { adminHeaders, harness, type Harness } from './test-support.js';
+import { adminHeaders, harness, token, type Harness } from './test-support.js';
 
 const IBAN = 'SA0380000000608010167519';
 
@@ -51,8 +51,13 @@ describe('admin account routes', () => {
       payload,
     });
     assert.equal(response.statusCode, 202);
-    assert.deepEqual(response.json(), { accountId: 'acc-alice', statusUrl: '/v1/accounts/acc-alice' });
     const command = h.publisher.accounts[0]?.command;
+    assert.deepEqual(response.json(), {
+      accountId: 'acc-alice',
+      commandId: command?.commandId,
+      statusUrl: `/v1/accounts/acc-alice/commands/${command?.commandId}`,
+      accountUrl: '/v1/accounts/acc-alice',
+    });
     assert.deepEqual(command, {
       type: 'OPEN',
       commandId: command?.commandId,
@@ -166,12 +171,14 @@ describe('admin account routes', () => {
       payload: { status: 'FROZEN' },
     });
     assert.equal(response.statusCode, 202);
+    const command = h.publisher.accounts[0]?.command;
     assert.deepEqual(response.json(), {
       accountId: 'acc-alice',
+      commandId: command?.commandId,
       status: 'FROZEN',
-      statusUrl: '/v1/accounts/acc-alice',
+      statusUrl: `/v1/accounts/acc-alice/commands/${command?.commandId}`,
+      accountUrl: '/v1/accounts/acc-alice',
     });
-    const command = h.publisher.accounts[0]?.command;
     assert.equal(command?.type, 'CHANGE_STATUS');
     assert.equal(command?.type === 'CHANGE_STATUS' ? command.status : undefined, 'FROZEN');
   });
@@ -334,5 +341,90 @@ describe('admin account routes', () => {
     });
     assert.equal(same.statusCode, 202);
     assert.equal(h.publisher.accounts.length, 1);
+  });
+});
+
+describe("an account command's status URL", () => {
+  const NOW = 1_700_000_000_000;
+
+  it('reads PENDING right after the 202, then the refusal with its code and reason once the pipeline decided', async (t) => {
+    const h = await harness({ now: () => NOW });
+    t.after(() => h.app.close());
+    const opened = await h.app.inject({
+      method: 'POST',
+      url: '/v1/accounts',
+      headers: await adminHeaders(),
+      payload: { accountId: 'acc-taken', ownerId: 'owner-2', currency: 'EUR', kycTier: 'TIER_1' },
+    });
+    assert.equal(opened.statusCode, 202);
+    const { statusUrl, commandId } = opened.json<{ statusUrl: string; commandId: string }>();
+    const read = async () => h.app.inject({ method: 'GET', url: statusUrl, headers: await adminHeaders() });
+
+    const pending = await read();
+    assert.equal(pending.statusCode, 200);
+    assert.equal(pending.json<{ outcome: string }>().outcome, 'PENDING');
+
+    h.accounts.putOutcome({
+      commandId,
+      accountId: 'acc-taken',
+      commandType: 'OPEN',
+      outcome: 'REFUSED',
+      code: 'ACCOUNT_EXISTS',
+      detail: 'account acc-taken is already open with another owner or currency',
+      status: null,
+      decidedAtMs: NOW,
+    });
+    const refused = await read();
+    assert.equal(refused.statusCode, 200);
+    assert.deepEqual(refused.json(), {
+      commandId,
+      accountId: 'acc-taken',
+      commandType: 'OPEN',
+      outcome: 'REFUSED',
+      code: 'ACCOUNT_EXISTS',
+      detail: 'account acc-taken is already open with another owner or currency',
+      status: null,
+      decidedAt: new Date(NOW).toISOString(),
+    });
+  });
+
+  it("an id the gateway never issued, one older than the outcomes are kept, or another account's command is 404 COMMAND_NOT_FOUND", async (t) => {
+    const h = await harness({ now: () => NOW });
+    t.after(() => h.app.close());
+    const eightDaysAgo = NOW - 8 * 86_400_000;
+    const old = `${eightDaysAgo.toString(16).padStart(12, '0').slice(0, 8)}-${eightDaysAgo
+      .toString(16)
+      .padStart(12, '0')
+      .slice(8)}-7000-8000-000000000000`;
+    h.accounts.putOutcome({
+      commandId: '0194f2a0-0000-7000-8000-000000000001',
+      accountId: 'acc-a',
+      commandType: 'CHANGE_STATUS',
+      outcome: 'APPLIED',
+      code: null,
+      detail: null,
+      status: 'FROZEN',
+      decidedAtMs: NOW,
+    });
+    for (const url of [
+      '/v1/accounts/acc-a/commands/0194f2a0-0000-4000-8000-000000000000',
+      `/v1/accounts/acc-a/commands/${old}`,
+      '/v1/accounts/acc-b/commands/0194f2a0-0000-7000-8000-000000000001',
+    ]) {
+      const response = await h.app.inject({ method: 'GET', url, headers: await adminHeaders() });
+      assert.equal(response.statusCode, 404, url);
+      assert.equal(response.json<{ code: string }>().code, 'COMMAND_NOT_FOUND');
+    }
+  });
+
+  it('is for operators: a customer token is 403', async (t) => {
+    const h = await harness({ now: () => NOW });
+    t.after(() => h.app.close());
+    const response = await h.app.inject({
+      method: 'GET',
+      url: '/v1/accounts/acc-a/commands/0194f2a0-0000-7000-8000-000000000001',
+      headers: { authorization: `Bearer ${await token({ sub: 'owner-1', roles: ['customer'] })}` },
+    });
+    assert.equal(response.statusCode, 403);
   });
 });

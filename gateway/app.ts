@@ -113,13 +113,15 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
     retryAfterS: config.pressure.retryAfterS,
   });
   const load = new Load(config.maxInFlight);
+  const now = options.now ?? Date.now;
   const context: RouteContext = {
     ports,
     publishTimeoutMs: config.publishTimeoutMs,
     queryTimeoutMs: config.queryTimeoutMs,
     storeTimeoutMs: config.queryTimeoutMs,
-    now: options.now ?? Date.now,
-    newId: options.newId ?? (() => uuidv7()),
+    now,
+    // The gateway's clock, so an id's time is the command's issue time (account command status URLs read it).
+    newId: options.newId ?? (() => uuidv7(now())),
   };
   // JSON only: a text/plain body is 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain');

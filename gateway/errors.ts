@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   ROUTE_NOT_FOUND: { status: 404, title: 'No such route', retryable: false },
   PAYMENT_NOT_FOUND: { status: 404, title: 'No such payment', retryable: false },
   ACCOUNT_NOT_FOUND: { status: 404, title: 'No such account', retryable: false },
+  COMMAND_NOT_FOUND: { status: 404, title: 'No such account command', retryable: false },
   REVIEW_NOT_FOUND: { status: 404, title: 'No such payment held for review', retryable: false },
   METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed on this route', retryable: false },
   REQUEST_TIMEOUT: {

@@ -16,3 +16,11 @@ export function uuidv7(nowMs: number = Date.now()): string {
   // randomUUID(): xxxxxxxx-xxxx-4xxx-Nxxx-xxxxxxxxxxxx; from index 15 on, its bits stay.
   return `${time.slice(0, 8)}-${time.slice(8)}-7${randomUUID().slice(15)}`;
 }
+
+const UUIDV7 = /^([0-9a-f]{8})-([0-9a-f]{4})-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+
+/** The Unix milliseconds a UUID version 7 was made at, or undefined for any other string. */
+export function uuidv7TimeOf(id: string): number | undefined {
+  const match = UUIDV7.exec(id);
+  return match === null ? undefined : Number.parseInt(`${match[1]}${match[2]}`, 16);
+}

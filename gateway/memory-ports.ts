@@ -2,7 +2,13 @@
  * In-memory query ports and a recording publisher, for unit tests and the embedded mode's
  * smoke runs. They hold plain values; nothing here is a mock with expectations.
  */
-import type { AccountCommand, DenyListEntry, PaymentCommand, ReviewDecision } from '../schemas/types.js';
+import type {
+  AccountCommand,
+  AccountCommandOutcome,
+  DenyListEntry,
+  PaymentCommand,
+  ReviewDecision,
+} from '../schemas/types.js';
 import type {
   AccountQueries,
   AccountView,
@@ -32,13 +38,23 @@ export class MemoryPaymentQueries implements PaymentQueries {
 
 export class MemoryAccountQueries implements AccountQueries {
   readonly #views = new Map<string, AccountView>();
+  readonly #outcomes = new Map<string, AccountCommandOutcome>();
 
   put(view: AccountView): void {
     this.#views.set(view.accountId, view);
   }
 
+  putOutcome(outcome: AccountCommandOutcome): void {
+    this.#outcomes.set(outcome.commandId, outcome);
+  }
+
   getAccount(accountId: string): Promise<AccountView | undefined> {
     return Promise.resolve(this.#views.get(accountId));
+  }
+
+  getAccountCommand(accountId: string, commandId: string): Promise<AccountCommandOutcome | undefined> {
+    const outcome = this.#outcomes.get(commandId);
+    return Promise.resolve(outcome?.accountId === accountId ? outcome : undefined);
   }
 }
 

@@ -7,6 +7,7 @@
 import type {
   Account,
   AccountCommand,
+  AccountCommandOutcome,
   CurrencyCode,
   DenyListEntry,
   PaymentCommand,
@@ -127,6 +128,8 @@ export interface AccountView extends Account {
 
 export interface AccountQueries {
   getAccount(accountId: string): Promise<AccountView | undefined>;
+  /** The pipeline's decision on one command of the account, once the read model has it. */
+  getAccountCommand(accountId: string, commandId: string): Promise<AccountCommandOutcome | undefined>;
 }
 
 /** Readiness of what the gateway depends on (log producer connected, stores reachable). */

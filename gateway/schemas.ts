@@ -258,8 +258,44 @@ export const CHANGE_ACCOUNT_STATUS_BODY = {
 
 export const ACCOUNT_ACCEPTED = {
   type: 'object',
-  required: ['accountId', 'statusUrl'],
-  properties: { accountId: { type: 'string' }, status: ACCOUNT_STATUS, statusUrl: { type: 'string' } },
+  required: ['accountId', 'commandId', 'statusUrl', 'accountUrl'],
+  properties: {
+    accountId: { type: 'string' },
+    commandId: { type: 'string', description: "The command's id on accounts.commands" },
+    status: ACCOUNT_STATUS,
+    statusUrl: {
+      type: 'string',
+      description:
+        "The command's status: PENDING until the pipeline decides, then APPLIED, UNCHANGED or REFUSED with its reason",
+    },
+    accountUrl: { type: 'string', description: 'The account' },
+  },
+} as const;
+
+export const ACCOUNT_COMMAND_PARAMS = {
+  type: 'object',
+  required: ['accountId', 'commandId'],
+  properties: { accountId: ACCOUNT_ID_PARAM, commandId: UUID },
+} as const;
+
+export const ACCOUNT_COMMAND_VIEW = {
+  type: 'object',
+  required: ['commandId', 'accountId', 'outcome'],
+  properties: {
+    commandId: UUID,
+    accountId: { type: 'string' },
+    commandType: { type: 'string', enum: ['OPEN', 'CHANGE_STATUS'] },
+    outcome: {
+      type: 'string',
+      enum: ['PENDING', 'APPLIED', 'UNCHANGED', 'REFUSED'],
+      description:
+        'PENDING: on the log, not decided yet. APPLIED: the account changed. UNCHANGED: it already was so (code ALREADY_OPEN or STATUS_UNCHANGED). REFUSED: the command broke a rule (code ACCOUNT_NOT_FOUND, ACCOUNT_CLOSED or ACCOUNT_EXISTS, with a detail)',
+    },
+    code: { type: ['string', 'null'] },
+    detail: { type: ['string', 'null'] },
+    status: { ...ACCOUNT_STATUS, type: ['string', 'null'], enum: [...ACCOUNT_STATUS.enum, null] },
+    decidedAt: { type: ['string', 'null'], format: 'date-time' },
+  },
 } as const;
 
 export const DEPOSIT_BODY = {

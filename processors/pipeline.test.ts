@@ -8,6 +8,7 @@ import { beforeEach, describe, test } from 'node:test';
 import type {
   AccountBalance,
   AccountCommand,
+  AccountCommandOutcome,
   LedgerPosting,
   PaymentCommand,
   PaymentEvent,
@@ -326,7 +327,7 @@ describe('the payment pipeline on the in-memory driver', () => {
     assert.equal(seen(), 2, 'the first scope is gone, the two younger ones remain');
   });
 
-  test('an account command the rules refuse is a decision, not a dead letter: nothing is dead-lettered or published, and the partition goes on', async () => {
+  test('an account command the rules refuse is a decision, not a dead letter: its refusal is published on accounts.outcomes with the reason, the accounts table is untouched, and the partition goes on', async () => {
     const change: AccountCommand = {
       type: 'CHANGE_STATUS',
       commandId: 'c-1',
@@ -337,10 +338,22 @@ describe('the payment pipeline on the in-memory driver', () => {
     await driver.pipe(TOPIC.accountsCommands, 'acc-x', change, { timestampMs: T0 });
     assert.deepEqual(driver.records(DLQ), []);
     assert.deepEqual(driver.records(TOPIC.accounts), []);
+    assert.deepEqual(
+      (await driver.read<AccountCommandOutcome>(TOPIC.accountsOutcomes)).map((r) => [
+        r.key,
+        r.value.outcome,
+        r.value.code,
+      ]),
+      [['acc-x', 'REFUSED', 'ACCOUNT_NOT_FOUND']],
+    );
     await openAccount('acc-x');
     assert.deepEqual(
       driver.records(TOPIC.accounts).map((r) => r.key),
       ['acc-x'],
+    );
+    assert.deepEqual(
+      (await driver.read<AccountCommandOutcome>(TOPIC.accountsOutcomes)).map((r) => r.value.outcome),
+      ['REFUSED', 'APPLIED'],
     );
     assert.equal(driver.ready, true);
   });

@@ -1,9 +1,10 @@
 /**
  * Runs the accounts projection from Kafka: one consumer group each on the compacted `accounts`
- * topic, on `ledger.postings` (the journal) and on the compacted `ledger.balances` (the ledger's
- * balance per account), all through `runKafkaProjection` (read_committed, offsets committed only
- * after the projection has applied the batch, a failing target retried with capped backoff).
- * The groups are `<groupId>.accounts`, `<groupId>.postings` and `<groupId>.balances`.
+ * topic, on `accounts.outcomes` (the decision on every account command), on `ledger.postings`
+ * (the journal) and on the compacted `ledger.balances` (the ledger's balance per account), all
+ * through `runKafkaProjection` (read_committed, offsets committed only after the projection has
+ * applied the batch, a failing target retried with capped backoff). The groups are
+ * `<groupId>.accounts`, `<groupId>.outcomes`, `<groupId>.postings` and `<groupId>.balances`.
  *
  * The two topics are consumed independently: a posting may be projected before the record of
  * the account it moves money to. The balance is kept; the account answers once its record is in.
@@ -17,7 +18,7 @@ import type { Registry } from 'prom-client';
 
 import type { Serde } from '../processors/runtime/api.js';
 import { TOPIC } from '../topics/names.js';
-import type { Account, AccountBalance, LedgerPosting } from '../schemas/types.js';
+import type { Account, AccountBalance, AccountCommandOutcome, LedgerPosting } from '../schemas/types.js';
 import type { PositionedBalance } from './postgres/accounts.js';
 import { checkPosting } from './account-view.js';
 import type { BackoffPolicy, ComponentHealth } from '../processors/runtime/supervision.js';
@@ -26,6 +27,7 @@ import { runKafkaProjection, type RunningProjection } from './kafka-runner.js';
 /** What the runner applies to (PostgresAccountsProjection). */
 export interface AccountsProjectionSink {
   applyAccounts(accounts: readonly Account[]): Promise<void> | void;
+  applyOutcomes(outcomes: readonly AccountCommandOutcome[]): Promise<void> | void;
   applyPostings(postings: readonly LedgerPosting[]): Promise<void> | void;
   applyLedgerBalances(balances: readonly PositionedBalance[]): Promise<void> | void;
 }
@@ -35,10 +37,16 @@ export interface AccountsProjectionRunnerOptions {
   readonly projection: AccountsProjectionSink;
   /** Prefix of the two consumer groups. */
   readonly groupId: string;
-  /** Default: the catalogue's `accounts`, `ledger.postings` and `ledger.balances`. */
-  readonly topics?: { readonly accounts: string; readonly postings: string; readonly balances: string };
+  /** Default: the catalogue's `accounts`, `accounts.outcomes`, `ledger.postings` and `ledger.balances`. */
+  readonly topics?: {
+    readonly accounts: string;
+    readonly outcomes: string;
+    readonly postings: string;
+    readonly balances: string;
+  };
   /** plainAvroSerde(AVRO.Account) or registryAvroSerde(registry, subject, AVRO.Account). */
   readonly accountSerde: Serde<Account>;
+  readonly outcomeSerde: Serde<AccountCommandOutcome>;
   readonly postingSerde: Serde<LedgerPosting>;
   readonly balanceSerde: Serde<AccountBalance>;
   readonly deadLetter: (
@@ -53,7 +61,7 @@ export interface AccountsProjectionRunnerOptions {
   readonly fromBeginning?: boolean;
   /** See ProjectionRunnerOptions.isUnreachable. */
   readonly isUnreachable?: (error: unknown) => boolean;
-  /** Where the three consumers report, as `<componentPrefix>accounts`, `…postings`, `…balances`. */
+  /** Where the consumers report, as `<componentPrefix>accounts`, `…outcomes`, `…postings`, `…balances`. */
   readonly supervision?: {
     readonly componentPrefix: string;
     readonly health: ComponentHealth;
@@ -63,7 +71,7 @@ export interface AccountsProjectionRunnerOptions {
 
 export interface RunningAccountsProjection {
   readonly consumers: readonly RunningProjection[];
-  /** Stops both consumers (a batch in flight finishes or is replayed later). */
+  /** Stops every consumer (a batch in flight finishes or is replayed later). */
   disconnect(): Promise<void>;
 }
 
@@ -84,12 +92,13 @@ function decoder<V>(topic: string, serde: Serde<V>, check: (value: V) => void = 
   };
 }
 
-/** Starts both consumers; resolves once both run. If the second fails to start, the first is stopped. */
+/** Starts the consumers; resolves once all run. If one fails to start, those started are stopped. */
 export async function runAccountsProjection(
   options: AccountsProjectionRunnerOptions,
 ): Promise<RunningAccountsProjection> {
   const topics = options.topics ?? {
     accounts: TOPIC.accounts,
+    outcomes: TOPIC.accountsOutcomes,
     postings: TOPIC.ledgerPostings,
     balances: TOPIC.ledgerBalances,
   };
@@ -134,6 +143,11 @@ export async function runAccountsProjection(
   const consumers = [accounts];
   const disconnect = async () => void (await Promise.all(consumers.map((consumer) => consumer.disconnect())));
   try {
+    consumers.push(
+      await start('outcomes', topics.outcomes, decoder(topics.outcomes, options.outcomeSerde), (batch) =>
+        options.projection.applyOutcomes(batch),
+      ),
+    );
     consumers.push(
       await start(
         'postings',

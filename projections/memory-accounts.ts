@@ -3,7 +3,7 @@
  * (`account-view.ts`), held in memory with bounds on the accounts and the posting ids kept.
  */
 import type { AccountQueries, AccountView } from '../gateway/ports.js';
-import type { Account, LedgerPosting } from '../schemas/types.js';
+import type { Account, AccountCommandOutcome, LedgerPosting } from '../schemas/types.js';
 import { accountView, applyAccount, postingBalances, type BalanceView } from './account-view.js';
 
 export interface MemoryAccountsLimits {
@@ -11,6 +11,11 @@ export interface MemoryAccountsLimits {
   readonly maxAccounts: number;
   /** Posting ids remembered to make replays harmless. */
   readonly maxPostings: number;
+  /**
+   * Account command outcomes kept for their status URLs (default 100,000); past it the oldest
+   * is forgotten, and its status URL answers as for an unknown command.
+   */
+  readonly maxOutcomes?: number;
 }
 
 export class AccountsProjectionCapacityError extends Error {
@@ -26,6 +31,7 @@ export class MemoryAccountsProjection implements AccountQueries {
   readonly #accounts = new Map<string, Account>();
   readonly #balances = new Map<string, BalanceView>();
   readonly #appliedPostingIds = new Set<string>();
+  readonly #outcomes = new Map<string, AccountCommandOutcome>();
 
   constructor(private readonly limits: MemoryAccountsLimits) {}
 
@@ -56,6 +62,16 @@ export class MemoryAccountsProjection implements AccountQueries {
     this.#appliedPostingIds.add(posting.postingId);
   }
 
+  /** Keeps the first decision per command id (a replay changes nothing); the oldest goes past the bound. */
+  applyOutcome(outcome: AccountCommandOutcome): void {
+    if (this.#outcomes.has(outcome.commandId)) return;
+    this.#outcomes.set(outcome.commandId, outcome);
+    if (this.#outcomes.size > (this.limits.maxOutcomes ?? 100_000)) {
+      const oldest = this.#outcomes.keys().next();
+      if (oldest.done !== true) this.#outcomes.delete(oldest.value);
+    }
+  }
+
   /** Batch forms, for the Kafka runner: in log order. */
   applyAccounts(accounts: readonly Account[]): void {
     for (const account of accounts) this.applyAccount(account);
@@ -63,6 +79,11 @@ export class MemoryAccountsProjection implements AccountQueries {
 
   applyPostings(postings: readonly LedgerPosting[]): void {
     for (const posting of postings) this.applyPosting(posting);
+  }
+
+  getAccountCommand(accountId: string, commandId: string): Promise<AccountCommandOutcome | undefined> {
+    const outcome = this.#outcomes.get(commandId);
+    return Promise.resolve(outcome?.accountId === accountId ? outcome : undefined);
   }
 
   getAccount(accountId: string): Promise<AccountView | undefined> {

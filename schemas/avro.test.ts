@@ -15,6 +15,7 @@ import {
   REJECTION_CODES,
   type Account,
   type AccountCommand,
+  type AccountCommandOutcome,
   type CreditInstruction,
   type LedgerPosting,
   type PaymentCommand,
@@ -95,6 +96,28 @@ const samples: {
     },
     { type: 'CHANGE_STATUS', commandId: 'c-3', accountId: 'acc-a', status: 'FROZEN', issuedAtMs: AT + 1 },
   ] satisfies AccountCommand[],
+  AccountCommandOutcome: [
+    {
+      commandId: 'c-1',
+      accountId: 'acc-a',
+      commandType: 'OPEN',
+      outcome: 'APPLIED',
+      code: null,
+      detail: null,
+      status: 'ACTIVE',
+      decidedAtMs: AT,
+    },
+    {
+      commandId: 'c-4',
+      accountId: 'acc-z',
+      commandType: 'CHANGE_STATUS',
+      outcome: 'REFUSED',
+      code: 'ACCOUNT_NOT_FOUND',
+      detail: 'account acc-z does not exist',
+      status: null,
+      decidedAtMs: AT + 2,
+    },
+  ] satisfies AccountCommandOutcome[],
   Account: [
     {
       accountId: 'acc-a',

@@ -19,6 +19,7 @@ import type { Serde } from './serde.js';
 import type {
   Account,
   AccountCommand,
+  AccountCommandOutcome,
   AccountStatus,
   CreditInstruction,
   CurrencyCode,
@@ -309,6 +310,7 @@ const TYPES = loadTypes([
   'AccountStatus.avsc',
   'PaymentCommand.avsc',
   'AccountCommand.avsc',
+  'AccountCommandOutcome.avsc',
   'Account.avsc',
   'RiskAssessment.avsc',
   'VelocityCounts.avsc',
@@ -345,6 +347,11 @@ export const AVRO = {
     'AccountCommand.avsc',
     typeOf('AccountCommand.avsc'),
     accountCommandMapping,
+  ),
+  AccountCommandOutcome: contract<AccountCommandOutcome>(
+    'AccountCommandOutcome.avsc',
+    typeOf('AccountCommandOutcome.avsc'),
+    plainMapping(),
   ),
   Account: contract<Account>('Account.avsc', typeOf('Account.avsc'), plainMapping()),
   PaymentEvent: contract<PaymentEvent>('PaymentEvent.avsc', typeOf('PaymentEvent.avsc'), plainMapping()),

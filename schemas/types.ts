@@ -76,6 +76,30 @@ export type AccountCommand =
       readonly issuedAtMs: number;
     };
 
+/** Why an account command changed nothing (UNCHANGED) or was refused (REFUSED): a closed list. */
+export const ACCOUNT_OUTCOME_CODES = [
+  'ALREADY_OPEN',
+  'STATUS_UNCHANGED',
+  'ACCOUNT_NOT_FOUND',
+  'ACCOUNT_CLOSED',
+  'ACCOUNT_EXISTS',
+] as const;
+export type AccountOutcomeCode = (typeof ACCOUNT_OUTCOME_CODES)[number];
+
+/** The record on `accounts.outcomes`, keyed by accountId: the decision on one account command. */
+export interface AccountCommandOutcome {
+  readonly commandId: string;
+  readonly accountId: string;
+  readonly commandType: AccountCommand['type'];
+  readonly outcome: 'APPLIED' | 'UNCHANGED' | 'REFUSED';
+  /** Null when APPLIED. */
+  readonly code: AccountOutcomeCode | null;
+  readonly detail: string | null;
+  /** The account's status after the command; null when there is no account. */
+  readonly status: AccountStatus | null;
+  readonly decidedAtMs: number;
+}
+
 /** The record on the compacted `accounts` topic (the accounts table), keyed by accountId. */
 export interface Account {
   readonly accountId: string;

@@ -141,6 +141,16 @@ export function topicCatalogue(options: { readonly partitions?: number } = {}): 
       doc: 'The accounts table: the latest state of every account, read by validation as a table.',
     }),
     topic({
+      name: TOPIC.accountsOutcomes,
+      audience: 'public',
+      key: 'accountId',
+      cleanupPolicy: 'delete',
+      retentionMs: 7 * DAY_MS,
+      value: avroValue(AVRO.AccountCommandOutcome),
+      headers: headers.correlation,
+      doc: "The accounts processor's decision on every account command (applied, unchanged, or refused with a reason code), in order per account: what an account command's status URL shows.",
+    }),
+    topic({
       name: TOPIC.paymentsAccepted,
       audience: 'in-task',
       key: 'senderAccountId',

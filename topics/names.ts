@@ -10,6 +10,8 @@ export const TOPIC = {
   accountsCommands: 'accounts.commands',
   /** The accounts table: compacted, keyed by accountId, latest Account per key. */
   accounts: 'accounts',
+  /** The decision on every account command (applied, unchanged, refused with a reason), keyed by accountId. */
+  accountsOutcomes: 'accounts.outcomes',
   /** PaymentInFlight after dedupe, keyed by senderAccountId: an in-task edge (dedupe -> validate), not a Kafka topic. */
   paymentsAccepted: 'payments.accepted',
   /** PaymentInFlight after validation, keyed by senderAccountId: an in-task edge (validate -> the velocity step), not a Kafka topic. */

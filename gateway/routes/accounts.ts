@@ -18,11 +18,15 @@ import {
   type RouteContext,
 } from '../command-flow.js';
 import { ApiError, invalidField } from '../errors.js';
+import { uuidv7TimeOf } from '../ids.js';
+import { topicCatalogue, TOPIC } from '../../topics/catalogue.js';
 import { maskIban } from '../iban.js';
 import { logWithResponse } from '../plugins/request-log.js';
 import type { AccountView, AttemptIdentity, StoredResponse } from '../ports.js';
 import {
   ACCOUNT_ACCEPTED,
+  ACCOUNT_COMMAND_PARAMS,
+  ACCOUNT_COMMAND_VIEW,
   ACCOUNT_ID_PARAMS,
   ACCOUNT_VIEW,
   CHANGE_ACCOUNT_STATUS_BODY,
@@ -50,6 +54,28 @@ interface DepositBody {
 }
 
 const accountUrlOf = (accountId: string): string => `/v1/accounts/${accountId}`;
+const commandUrlOf = (accountId: string, commandId: string): string =>
+  `/v1/accounts/${accountId}/commands/${commandId}`;
+
+/** What a 202 of an account command answers: where to follow the command, and the account. */
+function accepted(command: AccountCommand) {
+  return {
+    accountId: command.accountId,
+    commandId: command.commandId,
+    statusUrl: commandUrlOf(command.accountId, command.commandId),
+    accountUrl: accountUrlOf(command.accountId),
+  };
+}
+
+/**
+ * How long an undecided command reads PENDING: while `accounts.outcomes` keeps its decisions
+ * (the topic's retention). A command id the gateway made (UUID v7) carries its issue time; an
+ * id older than that, from the future, or not made here is unknown (404), so a mistyped id
+ * does not read PENDING forever.
+ */
+const PENDING_HORIZON_MS =
+  topicCatalogue().find((topic) => topic.name === TOPIC.accountsOutcomes)?.retentionMs ?? 7 * 86_400_000;
+const CLOCK_SKEW_MS = 60_000;
 const accountIdOf = (request: FastifyRequest): string => (request.params as { accountId: string }).accountId;
 
 function headersOf(request: FastifyRequest, idempotencyKey: string | null) {
@@ -79,10 +105,7 @@ async function publishOpen(
   );
   const iban = command.iban === null ? null : maskIban(command.iban);
   logWithResponse(request, { accountId: command.accountId, iban });
-  return {
-    statusCode: 202,
-    body: { accountId: command.accountId, statusUrl: accountUrlOf(command.accountId) },
-  };
+  return { statusCode: 202, body: accepted(command) };
 }
 
 /** The Idempotency-Key is optional here: without it, a retry with no accountId opens a second account. */
@@ -177,7 +200,7 @@ async function changeStatus(
   );
   logWithResponse(request, { accountId, status });
   void reply.code(202);
-  return { accountId, status, statusUrl: accountUrlOf(accountId) };
+  return { ...accepted(command), status };
 }
 
 function depositCommand(
@@ -249,6 +272,38 @@ async function getAccount(context: RouteContext, request: FastifyRequest): Promi
   if (view === undefined || !mayReadAccount(principalOf(request), view.ownerId))
     throw new ApiError('ACCOUNT_NOT_FOUND', `no account ${accountId}`);
   return toAccountResponse(view);
+}
+
+async function getAccountCommand(context: RouteContext, request: FastifyRequest): Promise<unknown> {
+  const { accountId, commandId } = request.params as { accountId: string; commandId: string };
+  const outcome = await queryBounded(context, () =>
+    context.ports.accounts.getAccountCommand(accountId, commandId),
+  );
+  if (outcome !== undefined) {
+    return {
+      commandId,
+      accountId,
+      commandType: outcome.commandType,
+      outcome: outcome.outcome,
+      code: outcome.code,
+      detail: outcome.detail,
+      status: outcome.status,
+      decidedAt: isoTime(outcome.decidedAtMs),
+    };
+  }
+  const issuedAtMs = uuidv7TimeOf(commandId);
+  const age = issuedAtMs === undefined ? undefined : context.now() - issuedAtMs;
+  if (age === undefined || age > PENDING_HORIZON_MS || age < -CLOCK_SKEW_MS)
+    throw new ApiError('COMMAND_NOT_FOUND', `no command ${commandId} of account ${accountId}`);
+  return {
+    commandId,
+    accountId,
+    outcome: 'PENDING',
+    code: null,
+    detail: null,
+    status: null,
+    decidedAt: null,
+  };
 }
 
 const ADMIN = { roles: ['admin', 'superadmin'] } as const;
@@ -325,6 +380,26 @@ export function accountRoutes(app: FastifyInstance, context: RouteContext): Prom
       },
     },
     (request) => getAccount(context, request),
+  );
+  app.get(
+    '/v1/accounts/:accountId/commands/:commandId',
+    {
+      config: ADMIN,
+      schema: {
+        summary: "An account command's status: pending, applied, unchanged, or refused with its reason",
+        tags: ['accounts'],
+        headers: HEADERS_PLAIN,
+        params: ACCOUNT_COMMAND_PARAMS,
+        response: {
+          200: {
+            description: 'The decision on the command, or PENDING while it is on its way',
+            ...ACCOUNT_COMMAND_VIEW,
+          },
+          404: problemResponse('COMMAND_NOT_FOUND: no such command of this account'),
+        },
+      },
+    },
+    (request) => getAccountCommand(context, request),
   );
   return Promise.resolve();
 }

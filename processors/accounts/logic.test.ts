@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import type { Account, AccountCommand, AccountStatus } from '../../schemas/types.js';
-import { decideAccountCommand } from './logic.js';
+import { decideAccountCommand, outcomeOf } from './logic.js';
 
 const open: AccountCommand = {
   type: 'OPEN',
@@ -44,10 +44,19 @@ test('opening a new account id creates an ACTIVE account with the facts of the c
   });
 });
 
-test('a second OPEN of an existing account id is a no-op that leaves the account untouched', () => {
+test('a second OPEN of an existing account id with the same owner and currency is a no-op that leaves the account untouched', () => {
   const existing = withStatus('FROZEN');
-  const decision = decideAccountCommand(existing, { ...open, commandId: 'c-again', ownerId: 'someone-else' });
+  const decision = decideAccountCommand(existing, { ...open, commandId: 'c-again', kycTier: 'TIER_3' });
   assert.deepEqual(decision, { outcome: 'no-op', code: 'ALREADY_OPEN', account: existing });
+});
+
+test('an OPEN of an existing account id with another owner or currency is refused ACCOUNT_EXISTS', () => {
+  const existing = opened();
+  for (const change of [{ ownerId: 'someone-else' }, { currency: 'USD' }]) {
+    const decision = decideAccountCommand(existing, { ...open, commandId: 'c-taken', ...change });
+    assert.equal(decision.outcome, 'refused');
+    assert.equal(decision.code, 'ACCOUNT_EXISTS');
+  }
 });
 
 test('an OPEN of a closed account id does not reopen it', () => {
@@ -106,4 +115,34 @@ test('setting the status an account already has is a no-op', () => {
       account: current,
     });
   }
+});
+
+test('every decision has an outcome record: APPLIED with the new status, UNCHANGED with its code, REFUSED with code and detail and no status', () => {
+  assert.deepEqual(outcomeOf(open, decideAccountCommand(undefined, open)), {
+    commandId: 'c-open',
+    accountId: 'acc-a',
+    commandType: 'OPEN',
+    outcome: 'APPLIED',
+    code: null,
+    detail: null,
+    status: 'ACTIVE',
+    decidedAtMs: 1_000,
+  });
+  const freeze = changeTo('FROZEN');
+  assert.deepEqual(outcomeOf(freeze, decideAccountCommand(withStatus('FROZEN'), freeze)), {
+    commandId: 'c-FROZEN',
+    accountId: 'acc-a',
+    commandType: 'CHANGE_STATUS',
+    outcome: 'UNCHANGED',
+    code: 'STATUS_UNCHANGED',
+    detail: null,
+    status: 'FROZEN',
+    decidedAtMs: 2_000,
+  });
+  const taken = { ...open, commandId: 'c-taken', ownerId: 'someone-else' };
+  const refused = outcomeOf(taken, decideAccountCommand(opened(), taken));
+  assert.equal(refused.outcome, 'REFUSED');
+  assert.equal(refused.code, 'ACCOUNT_EXISTS');
+  assert.equal(refused.status, null);
+  assert.match(refused.detail ?? '', /already open with another owner or currency/);
 });

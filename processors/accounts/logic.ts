@@ -2,10 +2,13 @@
  * The accounts table's business rules, as a pure function of the current account (or none) and
  * one command. Time is the command's `issuedAtMs`.
  */
-import type { Account, AccountCommand, AccountStatus } from '../../schemas/types.js';
+import type { Account, AccountCommand, AccountCommandOutcome, AccountStatus } from '../../schemas/types.js';
 
-/** Why a command is refused: a decision, told to `onDecision`; nothing is stored, published or dead-lettered. */
-export type AccountRefusalCode = 'ACCOUNT_NOT_FOUND' | 'ACCOUNT_CLOSED';
+/**
+ * Why a command is refused: nothing is stored or dead-lettered; the refusal is published on
+ * `accounts.outcomes` with its code, where the command's status URL shows it.
+ */
+export type AccountRefusalCode = 'ACCOUNT_NOT_FOUND' | 'ACCOUNT_CLOSED' | 'ACCOUNT_EXISTS';
 
 /** Why a command changes nothing; it is counted and dropped. */
 export type AccountNoOpCode = 'ALREADY_OPEN' | 'STATUS_UNCHANGED';
@@ -27,9 +30,18 @@ export function decideAccountCommand(current: Account | undefined, command: Acco
 type OpenCommand = Extract<AccountCommand, { type: 'OPEN' }>;
 type ChangeStatusCommand = Extract<AccountCommand, { type: 'CHANGE_STATUS' }>;
 
-/** Opening an id that exists (in any status, CLOSED included) changes nothing: ids are never reused. */
+/**
+ * Opening an id that exists (in any status, CLOSED included) changes nothing: ids are never
+ * reused. The same owner and currency again is a retry (no-op); another owner or currency is
+ * refused, so the admin who sent it learns the id is taken.
+ */
 function open(current: Account | undefined, command: OpenCommand): AccountDecision {
-  if (current !== undefined) return { outcome: 'no-op', code: 'ALREADY_OPEN', account: current };
+  if (current !== undefined) {
+    if (current.ownerId === command.ownerId && current.currency === command.currency)
+      return { outcome: 'no-op', code: 'ALREADY_OPEN', account: current };
+    const detail = `account ${command.accountId} is already open with another owner or currency`;
+    return { outcome: 'refused', code: 'ACCOUNT_EXISTS', detail };
+  }
   const account: Account = {
     accountId: command.accountId,
     ownerId: command.ownerId,
@@ -60,4 +72,41 @@ function changeStatus(current: Account | undefined, command: ChangeStatusCommand
   }
   const account: Account = { ...current, status: command.status, updatedAtMs: command.issuedAtMs };
   return { outcome: 'status-changed', account, previousStatus: current.status };
+}
+
+/** The record for `accounts.outcomes`: the decision on `command`, as the status URL shows it. */
+export function outcomeOf(command: AccountCommand, decision: AccountDecision): AccountCommandOutcome {
+  const base = { commandId: command.commandId, accountId: command.accountId, commandType: command.type };
+  const decidedAtMs = command.issuedAtMs;
+  switch (decision.outcome) {
+    case 'opened':
+    case 'status-changed':
+      return {
+        ...base,
+        outcome: 'APPLIED',
+        code: null,
+        detail: null,
+        status: decision.account.status,
+        decidedAtMs,
+      };
+    case 'no-op':
+      return {
+        ...base,
+        outcome: 'UNCHANGED',
+        code: decision.code,
+        detail: null,
+        status: decision.account.status,
+        decidedAtMs,
+      };
+    case 'refused':
+      return {
+        ...base,
+        outcome: 'REFUSED',
+        code: decision.code,
+        detail: decision.detail,
+        // A refused OPEN of a taken id names no status: the account belongs to someone else.
+        status: null,
+        decidedAtMs,
+      };
+  }
 }

@@ -63,3 +63,17 @@ CREATE TABLE IF NOT EXISTS payflow.ledger_balances (
   first_updated_at  timestamptz NOT NULL,
   updated_at        timestamptz NOT NULL
 );
+
+-- The decision on every account command (`accounts.outcomes`), one row per command id: what an
+-- account command's status URL (GET /v1/accounts/{accountId}/commands/{commandId}) shows. A
+-- replayed outcome changes nothing (the decision on a command never changes).
+CREATE TABLE IF NOT EXISTS payflow.account_command_outcomes (
+  command_id    text        PRIMARY KEY,
+  account_id    text        NOT NULL,
+  command_type  text        NOT NULL CHECK (command_type IN ('OPEN', 'CHANGE_STATUS')),
+  outcome       text        NOT NULL CHECK (outcome IN ('APPLIED', 'UNCHANGED', 'REFUSED')),
+  code          text,
+  detail        text,
+  status        text        CHECK (status IN ('ACTIVE', 'FROZEN', 'CLOSED')),
+  decided_at    timestamptz NOT NULL
+);

@@ -1,5 +1,6 @@
 /**
- * The PostgreSQL accounts projection: the latest Account per id (`payflow.accounts`), every
+ * The PostgreSQL accounts projection: the latest Account per id (`payflow.accounts`), the
+ * decision on every account command (`payflow.account_command_outcomes`), every
  * posting line once (`payflow.ledger_entries`) and a maintained balance per account
  * (`payflow.balances`, the journal's sum), and the ledger's own balance per account
  * (`payflow.ledger_balances`, from `ledger.balances`). It answers the gateway's `AccountQueries`
@@ -16,7 +17,14 @@ import { readFile } from 'node:fs/promises';
 import type pg from 'pg';
 
 import type { AccountQueries, AccountView } from '../../gateway/ports.js';
-import type { Account, AccountBalance, AccountStatus, KycTier, LedgerPosting } from '../../schemas/types.js';
+import type {
+  Account,
+  AccountBalance,
+  AccountCommandOutcome,
+  AccountStatus,
+  KycTier,
+  LedgerPosting,
+} from '../../schemas/types.js';
 import { accountView, applyAccount, checkPosting, type BalanceView } from '../account-view.js';
 import { inTransaction } from './transaction.js';
 
@@ -139,6 +147,23 @@ const UPSERT_LEDGER_BALANCES = `
      OR (payflow.ledger_balances.source_partition <> EXCLUDED.source_partition
          AND payflow.ledger_balances.updated_at <= EXCLUDED.updated_at)`;
 
+const INSERT_OUTCOMES = `
+  INSERT INTO payflow.account_command_outcomes
+    (command_id, account_id, command_type, outcome, code, detail, status, decided_at)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[])
+  ON CONFLICT (command_id) DO NOTHING`;
+
+interface OutcomeRow {
+  command_id: string;
+  account_id: string;
+  command_type: AccountCommandOutcome['commandType'];
+  outcome: AccountCommandOutcome['outcome'];
+  code: AccountCommandOutcome['code'];
+  detail: string | null;
+  status: AccountStatus | null;
+  decided_at: Date;
+}
+
 /** A `ledger.balances` record with its position in the log (the order of an account's balances). */
 export interface PositionedBalance {
   readonly balance: AccountBalance;
@@ -186,6 +211,43 @@ export class PostgresAccountsProjection implements AccountQueries {
         slice.map((a) => new Date(a.updatedAtMs)),
       ]);
     });
+  }
+
+  /** Applies `accounts.outcomes` records; an outcome already stored (a replay) changes nothing. */
+  async applyOutcomes(outcomes: readonly AccountCommandOutcome[]): Promise<void> {
+    await this.#inSlices(outcomes, (client, slice) => {
+      const first = [...new Map(slice.map((o) => [o.commandId, o] as const)).values()];
+      return client.query(INSERT_OUTCOMES, [
+        first.map((o) => o.commandId),
+        first.map((o) => o.accountId),
+        first.map((o) => o.commandType),
+        first.map((o) => o.outcome),
+        first.map((o) => o.code),
+        first.map((o) => o.detail),
+        first.map((o) => o.status),
+        first.map((o) => new Date(o.decidedAtMs)),
+      ]);
+    });
+  }
+
+  /** The decision on one command of the account, once the projection has it. */
+  async getAccountCommand(accountId: string, commandId: string): Promise<AccountCommandOutcome | undefined> {
+    const { rows } = await this.pool.query<OutcomeRow>(
+      'SELECT * FROM payflow.account_command_outcomes WHERE command_id = $1 AND account_id = $2',
+      [commandId, accountId],
+    );
+    const row = rows[0];
+    if (row === undefined) return undefined;
+    return {
+      commandId: row.command_id,
+      accountId: row.account_id,
+      commandType: row.command_type,
+      outcome: row.outcome,
+      code: row.code,
+      detail: row.detail,
+      status: row.status,
+      decidedAtMs: row.decided_at.getTime(),
+    };
   }
 
   async applyPosting(posting: LedgerPosting): Promise<void> {

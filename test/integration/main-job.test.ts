@@ -70,7 +70,7 @@ test('the main job starts with no servers or settings, accepts a payment with it
   assert.equal(code, 0);
 });
 
-test('on the embedded default a deposit and a payment run the whole pipeline: the payment reads COMPLETED with its events and both balances move; an unknown recipient is rejected with its reason code', async () => {
+test('on the embedded default a deposit and a payment run the whole pipeline: the payment reads COMPLETED with its events and both balances move; an unknown recipient is rejected with its reason code; an account command the pipeline refuses shows the refusal and its reason at its status URL', async () => {
   const port = 20_000 + Math.floor(Math.random() * 20_000);
   const child = spawn(process.execPath, ['--import', 'tsx', 'app/main.ts'], {
     env: { PATH: process.env.PATH, PAYFLOW_HTTP_PORT: String(port), PAYFLOW_LOG_LEVEL: 'warn' },
@@ -132,6 +132,25 @@ test('on the embedded default a deposit and a payment run the whole pipeline: th
     const rejected = await call(producer!, 'GET', `/v1/payments/${String(stray.body.paymentId)}`);
     assert.equal(rejected.body.status, 'REJECTED');
     assert.match(JSON.stringify(rejected.body), /RECIPIENT_NOT_FOUND/);
+
+    // An account command only the pipeline can judge (closing is final) still ends visibly.
+    const closed = await call(admin!, 'PATCH', '/v1/accounts/bob', { status: 'FROZEN' });
+    assert.equal(closed.status, 202, JSON.stringify(closed.body));
+    const applied = await call(admin!, 'GET', String(closed.body.statusUrl));
+    assert.equal(applied.body.outcome, 'APPLIED', JSON.stringify(applied.body));
+    const opened = await call(admin!, 'POST', '/v1/accounts', {
+      ownerId: 'carol',
+      currency: 'EUR',
+      kycTier: 'TIER_1',
+    });
+    const carol = String(opened.body.accountId);
+    assert.equal((await call(admin!, 'PATCH', `/v1/accounts/${carol}`, { status: 'CLOSED' })).status, 202);
+    const reopen = await call(admin!, 'PATCH', `/v1/accounts/${carol}`, { status: 'ACTIVE' });
+    assert.equal(reopen.status, 202, 'the gateway cannot judge it: the table may not have the close yet');
+    const refused = await call(admin!, 'GET', String(reopen.body.statusUrl));
+    assert.equal(refused.body.outcome, 'REFUSED', JSON.stringify(refused.body));
+    assert.equal(refused.body.code, 'ACCOUNT_CLOSED');
+    assert.match(String(refused.body.detail), /closing is final/);
   } finally {
     child.kill('SIGTERM');
   }

@@ -25,7 +25,7 @@ import {
   registryAvroSerde,
   valueSubject,
 } from '../../schemas/registry.js';
-import type { AccountBalance, LedgerPosting } from '../../schemas/types.js';
+import type { AccountBalance, AccountCommandOutcome, LedgerPosting } from '../../schemas/types.js';
 import { retryTopicMetadataRace } from '../../topics/create.js';
 import { stackEnv, uniqueName } from '../support/stack.js';
 
@@ -267,6 +267,7 @@ describe('Kafka to PostgreSQL accounts projection', { skip }, () => {
   let projection: PostgresAccountsProjection;
   const topics = {
     accounts: uniqueName('accounts'),
+    outcomes: uniqueName('accounts-outcomes'),
     postings: uniqueName('ledger-postings'),
     balances: uniqueName('ledger-balances'),
   };
@@ -289,6 +290,7 @@ describe('Kafka to PostgreSQL accounts projection', { skip }, () => {
           numPartitions: 3,
           configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
         },
+        { topic: topics.outcomes, numPartitions: 3 },
         { topic: topics.postings, numPartitions: 3 },
         {
           topic: topics.balances,
@@ -300,6 +302,7 @@ describe('Kafka to PostgreSQL accounts projection', { skip }, () => {
     });
     await registerSchemas(env.schemaRegistryUrl, [
       { name: topics.accounts, value: { kind: 'avro', contract: AVRO.Account } },
+      { name: topics.outcomes, value: { kind: 'avro', contract: AVRO.AccountCommandOutcome } },
       { name: topics.postings, value: { kind: 'avro', contract: AVRO.LedgerPosting } },
       { name: topics.balances, value: { kind: 'avro', contract: AVRO.AccountBalance } },
     ]);
@@ -309,10 +312,15 @@ describe('Kafka to PostgreSQL accounts projection', { skip }, () => {
     await pool?.end();
   });
 
-  test('accounts and postings are projected to exact balances, a replay by a new group changes nothing, and the currency sums to zero', async () => {
+  test("accounts and postings are projected to exact balances, every account command's decision is kept once, a replay by a new group changes nothing, and the currency sums to zero", async () => {
     if ('skip' in env) return;
     const registry = createSchemaRegistry(env.schemaRegistryUrl);
     const accountSerde = registryAvroSerde(registry, valueSubject(topics.accounts), AVRO.Account);
+    const outcomeSerde = registryAvroSerde(
+      registry,
+      valueSubject(topics.outcomes),
+      AVRO.AccountCommandOutcome,
+    );
     const postingSerde = registryAvroSerde(registry, valueSubject(topics.postings), AVRO.LedgerPosting);
     const balanceSerde = registryAvroSerde(registry, valueSubject(topics.balances), AVRO.AccountBalance);
 
@@ -353,6 +361,27 @@ describe('Kafka to PostgreSQL accounts projection', { skip }, () => {
         { key: 'tombstoned', value: null },
       ],
     });
+    const refusedCommand = uniqueName('cmd');
+    const refusal: AccountCommandOutcome = {
+      commandId: refusedCommand,
+      accountId: c,
+      commandType: 'OPEN',
+      outcome: 'REFUSED',
+      code: 'ACCOUNT_EXISTS',
+      detail: `account ${c} is already open with another owner or currency`,
+      status: null,
+      decidedAtMs: 3_000,
+    };
+    // The same decision twice (a replayed batch): one row.
+    await producer.send({
+      topic: topics.outcomes,
+      messages: await Promise.all(
+        [refusal, refusal].map(async (o) => ({
+          key: o.accountId,
+          value: await outcomeSerde.serialize(o, topics.outcomes),
+        })),
+      ),
+    });
     // A posting delivered twice (an at-least-once writer) and an unbalanced one among them.
     await producer.send({
       topic: topics.postings,
@@ -385,6 +414,7 @@ describe('Kafka to PostgreSQL accounts projection', { skip }, () => {
         groupId,
         topics,
         accountSerde,
+        outcomeSerde,
         postingSerde,
         balanceSerde,
         deadLetter: (topic, message, _partition, reason) => {
@@ -399,9 +429,10 @@ describe('Kafka to PostgreSQL accounts projection', { skip }, () => {
         await until(
           async () =>
             (await caughtUp(admin, `${groupId}.accounts`, topics.accounts)) &&
+            (await caughtUp(admin, `${groupId}.outcomes`, topics.outcomes)) &&
             (await caughtUp(admin, `${groupId}.postings`, topics.postings)) &&
             (await caughtUp(admin, `${groupId}.balances`, topics.balances)),
-          `${groupId} to commit the three topics to their ends`,
+          `${groupId} to commit the four topics to their ends`,
         );
       } finally {
         await running.disconnect();
@@ -415,6 +446,8 @@ describe('Kafka to PostgreSQL accounts projection', { skip }, () => {
     assert.equal(viewB?.balanceMinor, 1_000n - 250n);
     assert.equal(viewC?.balanceMinor, 700n);
     assert.equal(viewC?.status, 'FROZEN');
+    assert.deepEqual(await projection.getAccountCommand(c, refusedCommand), refusal);
+    assert.equal(await projection.getAccountCommand(a, refusedCommand), undefined, 'another account');
     assert.equal(viewA?.currency, CURRENCY);
     for (const id of [a, b, c]) {
       assert.equal(await projection.journalBalanceOf(id), (await projection.getAccount(id))?.balanceMinor);
