@@ -111,6 +111,27 @@ for (const mode of ['embedded', 'kafka'] as const satisfies readonly Mode[]) {
       assert.equal(await h.balance(bob), 2_500n);
     });
 
+    test("an account command the gateway can't judge ends visibly: re-opening a closed account reads REFUSED ACCOUNT_CLOSED at its status URL", async () => {
+      const closing = id('closing');
+      await h.openAccount(closing);
+      const close = await h.request(h.tokens.admin, 'PATCH', `/v1/accounts/${closing}`, {
+        body: { status: 'CLOSED' },
+      });
+      assert.equal(close.status, 202, JSON.stringify(close.body));
+      const closed = await h.commandOutcome(String(close.body.statusUrl));
+      assert.equal(closed.outcome, 'APPLIED', JSON.stringify(closed));
+      assert.equal(closed.status, 'CLOSED');
+      await h.account(closing, (view) => view.status === 'CLOSED');
+      const reopen = await h.request(h.tokens.admin, 'PATCH', `/v1/accounts/${closing}`, {
+        body: { status: 'ACTIVE' },
+      });
+      assert.equal(reopen.status, 202, JSON.stringify(reopen.body));
+      const refused = await h.commandOutcome(String(reopen.body.statusUrl));
+      assert.equal(refused.outcome, 'REFUSED', JSON.stringify(refused));
+      assert.equal(refused.code, 'ACCOUNT_CLOSED');
+      assert.match(String(refused.detail), /closing is final/);
+    });
+
     test('every validation rule rejects with its own reason code, and an unknown or frozen account is rejected', async () => {
       const [eur, eur2, usd, frozen] = [id('eur'), id('eur2'), id('usd'), id('frozen')];
       await h.openAccount(eur);

@@ -374,6 +374,14 @@ export class JobHarness {
     });
   }
 
+  /** The decision an account command's status URL shows, once it is no longer PENDING. */
+  commandOutcome(statusUrl: string): Promise<Record<string, unknown>> {
+    return until(`the decision on ${statusUrl}`, async () => {
+      const answer = await this.request(this.tokens.admin, 'GET', statusUrl);
+      return answer.status === 200 && answer.body.outcome !== 'PENDING' ? answer.body : undefined;
+    });
+  }
+
   async balance(accountId: string): Promise<bigint> {
     return BigInt(String((await this.account(accountId)).balanceMinor));
   }
