@@ -195,16 +195,27 @@ async function ensureTopics(
 
   const missing = specs.filter((spec) => !existing.has(spec.name));
   if (missing.length > 0) {
-    const allNew = await admin.createTopics({
-      topics: missing.map((spec) => ({
-        topic: spec.name,
-        numPartitions: spec.partitions,
-        replicationFactor: options.replicationFactor ?? -1,
-        configEntries: Object.entries(spec.config).map(([name, value]) => ({ name, value })),
-      })),
-      waitForLeaders: true,
-      timeout: options.timeoutMs ?? DEFAULT_CREATE_TIMEOUT_MS,
-    });
+    const allNew = await admin
+      .createTopics({
+        topics: missing.map((spec) => ({
+          topic: spec.name,
+          numPartitions: spec.partitions,
+          replicationFactor: options.replicationFactor ?? -1,
+          configEntries: Object.entries(spec.config).map(([name, value]) => ({ name, value })),
+        })),
+        waitForLeaders: true,
+        timeout: options.timeoutMs ?? DEFAULT_CREATE_TIMEOUT_MS,
+      })
+      .catch(async (error: unknown) => {
+        // kafkajs waits for the leaders with a metadata request and gives up on the first
+        // UNKNOWN_TOPIC_OR_PARTITION, which a broker answers for a moment after it created the
+        // topics: the creation itself succeeded, so wait for their metadata here, bounded.
+        if (!isTopicMetadataRace(error)) throw error;
+        await retryTopicMetadataRace(() =>
+          admin.fetchTopicMetadata({ topics: missing.map((spec) => spec.name) }),
+        );
+        return true;
+      });
     // Another process created some of them meanwhile: check those like any existing topic.
     if (!allNew && racesLeft > 0) return ensureTopics(admin, specs, options, racesLeft - 1);
   }
