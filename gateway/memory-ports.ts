@@ -2,7 +2,13 @@
  * In-memory query ports and a recording publisher, for unit tests and the embedded mode's
  * smoke runs. They hold plain values; nothing here is a mock with expectations.
  */
-import type { AccountCommand, DenyListEntry, PaymentCommand, ReviewDecision } from '../schemas/types.js';
+import type {
+  AccountCommand,
+  DenyListEntry,
+  KycTier,
+  PaymentCommand,
+  ReviewDecision,
+} from '../schemas/types.js';
 import type {
   AccountQueries,
   AccountView,
@@ -12,7 +18,7 @@ import type {
   PaymentQueries,
   PaymentView,
 } from './ports.js';
-import { heldPage } from './ports.js';
+import { heldPage, highestTier } from './ports.js';
 
 export class MemoryPaymentQueries implements PaymentQueries {
   readonly #views = new Map<string, PaymentView>();
@@ -39,6 +45,10 @@ export class MemoryAccountQueries implements AccountQueries {
 
   getAccount(accountId: string): Promise<AccountView | undefined> {
     return Promise.resolve(this.#views.get(accountId));
+  }
+
+  highestTierOfOwner(ownerId: string): Promise<KycTier | undefined> {
+    return Promise.resolve(highestTier(this.#views.values(), ownerId));
   }
 }
 

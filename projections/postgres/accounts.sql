@@ -63,3 +63,6 @@ CREATE TABLE IF NOT EXISTS payflow.ledger_balances (
   first_updated_at  timestamptz NOT NULL,
   updated_at        timestamptz NOT NULL
 );
+
+-- The gateway's rate limiter looks up the highest KYC tier of an owner's accounts.
+CREATE INDEX IF NOT EXISTS accounts_owner_idx ON payflow.accounts (owner_id, kyc_tier);
