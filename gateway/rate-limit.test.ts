@@ -191,6 +191,24 @@ test('a bucket store that fails lets the request pass and counts the fail-open',
   assert.match(await registry.metrics(), /payflow_rate_limit_fail_open_total 1/);
 });
 
+test('a bucket store slower than its timeout lets the request pass, counted as fail-open', async (t) => {
+  const registry = new Registry();
+  const h = await harness({
+    metricsRegistry: registry,
+    rateLimitRedis: {
+      redis: {
+        defineCommand: () => undefined,
+        payflowTakeToken: () => new Promise(() => undefined),
+      } as never,
+      timeoutMs: 50,
+    },
+  });
+  t.after(() => h.app.close());
+  const response = await h.app.inject({ method: 'GET', url: PAYMENT_URL, headers: await customer('a') });
+  assert.equal(response.statusCode, 404);
+  assert.match(await registry.metrics(), /payflow_rate_limit_fail_open_total 1/);
+});
+
 test('429 answers are counted by tier in payflow_rate_limited_total', async (t) => {
   const registry = new Registry();
   const h = await limited({ metricsRegistry: registry });
