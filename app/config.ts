@@ -11,7 +11,6 @@
  * test fails when the two differ. The variables of the local stack's scripts are listed too
  * (`STACK_VARIABLES`); they are read by bash, not by node.
  */
-import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 
@@ -22,6 +21,7 @@ import {
   envInteger,
   GATEWAY_ENV,
   gatewayConfigOf,
+  jsonFileOf,
   parseEnv,
   type GatewayConfig,
 } from '../gateway/index.js';
@@ -515,33 +515,6 @@ function velocityLimitsOf(file: string | undefined): VelocityLimits {
   return jsonFileOf('PAYFLOW_VELOCITY_LIMITS_FILE', file, parseVelocityLimits, (error) =>
     error instanceof VelocityLimitsError ? [error.message] : undefined,
   );
-}
-
-/**
- * A JSON file a variable names, parsed by `parse`; a file that can't be read, or a document
- * `parse` refuses (`problemsOf` turns its error into lines), is a ConfigError naming both.
- */
-function jsonFileOf<T>(
-  variable: string,
-  file: string,
-  parse: (document: unknown) => T,
-  problemsOf: (error: unknown) => readonly string[] | undefined,
-): T {
-  let document: unknown;
-  try {
-    document = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (error) {
-    throw new ConfigError([
-      `${variable} ${file} can't be read as JSON: ${error instanceof Error ? error.message : String(error)}`,
-    ]);
-  }
-  try {
-    return parse(document);
-  } catch (error) {
-    const problems = problemsOf(error);
-    if (problems === undefined) throw error;
-    throw new ConfigError(problems.map((problem) => `${variable} ${file}: ${problem}`));
-  }
 }
 
 /**

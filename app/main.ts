@@ -376,7 +376,14 @@ export async function startConfiguredMainJob(
       config: gateway,
       metricsRegistry,
       ports: { ...wiring.ports, idempotency },
-      ...(gatewayRedis === undefined ? {} : { rateLimitRedis: { redis: gatewayRedis } }),
+      ...(gatewayRedis === undefined
+        ? {}
+        : {
+            rateLimitRedis: {
+              redis: gatewayRedis,
+              ...(gateway.redis === undefined ? {} : { timeoutMs: gateway.redis.commandTimeoutMs }),
+            },
+          }),
     });
     // The gateway stops taking requests first; then the log, read models and stores close.
     app.addHook('onClose', () => lifecycle.close());

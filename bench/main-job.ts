@@ -35,7 +35,7 @@ const PASSED_ON = [
 /** Where the main job's queues and clocks must not be the limit of a benchmark. */
 const GATEWAY_LIMITS = {
   PAYFLOW_LOG_LEVEL: 'warn',
-  PAYFLOW_RATE_LIMIT_PER_MINUTE: '1000000',
+  PAYFLOW_RATE_LIMITS_FILE: fileURLToPath(new URL('../gateway/load-test-rate-limits.json', import.meta.url)),
   PAYFLOW_HTTP_MAX_IN_FLIGHT: '10000',
   PAYFLOW_PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '60000',
   // A few senders carry the whole load: the tier limits would refuse it.

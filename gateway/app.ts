@@ -22,6 +22,7 @@ import { openapi } from './plugins/openapi.js';
 import { frameworkError, problems } from './plugins/problems.js';
 import { rateLimits } from './plugins/rate-limit.js';
 import { requestLog } from './plugins/request-log.js';
+import { MemoryBucketStore, RedisBucketStore } from './token-bucket.js';
 import type { GatewayPorts } from './ports.js';
 import { accountRoutes } from './routes/accounts.js';
 import { healthRoutes } from './routes/health.js';
@@ -45,7 +46,12 @@ export interface GatewayOptions {
   /** Payment and command ids; UUID v7 by default. */
   readonly newId?: () => string;
   /** Rate-limit counters shared by every gateway instance (the main job's, with PAYFLOW_REDIS_URL). */
-  readonly rateLimitRedis?: { readonly redis: Redis; readonly nameSpace?: string };
+  readonly rateLimitRedis?: {
+    readonly redis: Redis;
+    readonly nameSpace?: string;
+    /** Bound on one bucket step (PAYFLOW_QUERY_TIMEOUT_MS by default); past it the request passes. */
+    readonly timeoutMs?: number;
+  };
 }
 
 /** Paths whose values never reach a log line in clear. */
@@ -140,9 +146,18 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
   await app.register(auth, { jwt: config.jwt });
   await app.register(rateLimits, {
     ...config.rateLimit,
-    ...(options.rateLimitRedis === undefined
-      ? {}
-      : { redis: options.rateLimitRedis.redis, redisNameSpace: options.rateLimitRedis.nameSpace }),
+    buckets:
+      options.rateLimitRedis === undefined
+        ? new MemoryBucketStore(config.rateLimit.maxTrackedKeys, options.now ?? Date.now)
+        : new RedisBucketStore(
+            options.rateLimitRedis.redis,
+            options.rateLimitRedis.nameSpace ?? 'payflow:rate-limit:v2:',
+          ),
+    accounts: ports.accounts,
+    lookupTimeoutMs: config.queryTimeoutMs,
+    storeTimeoutMs: options.rateLimitRedis?.timeoutMs ?? config.queryTimeoutMs,
+    ...(options.metricsRegistry === undefined ? {} : { registry: options.metricsRegistry }),
+    ...(options.now === undefined ? {} : { now: options.now }),
   });
   if (options.metricsRegistry !== undefined)
     await app.register(metrics, { registry: options.metricsRegistry });

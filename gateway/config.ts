@@ -4,7 +4,10 @@
  * schema the programs parse at start-up (and the README's table is checked against); a bad or
  * missing value stops the process with exit 2 and a line naming the variable.
  */
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+
+import { DEFAULT_RATE_LIMITS, parseRateLimits, RateLimitsError, type RateLimits } from './rate-limits.js';
 
 const SECONDS_PER_DAY = 86_400;
 
@@ -58,14 +61,18 @@ export const GATEWAY_ENV = z.object({
     .describe(
       'Kafka mode: how long a deny-list change waits after the log acknowledged it before the API answers 204, so that the processors\u2019 deny-list tables hold it',
     ),
-  PAYFLOW_RATE_LIMIT_PER_MINUTE: envInteger(1, 1_000_000)
-    .default(6_000)
+  PAYFLOW_RATE_LIMITS_FILE: z
+    .string()
+    .optional()
     .describe(
-      'API requests a principal may make per minute, over every instance sharing PAYFLOW_REDIS_URL (else per instance); more get 429',
+      'JSON file of the API rate limits per tier, a token bucket each (gateway/README.md); unset: the built-in defaults',
     ),
   PAYFLOW_RATE_LIMIT_MAX_TRACKED_KEYS: envInteger(100, 10_000_000)
     .default(100_000)
-    .describe('Bound on the principals tracked by the rate limiter'),
+    .describe('Bound on the in-memory buckets (no Redis) and on the cached tiers of the rate limiter'),
+  PAYFLOW_RATE_LIMIT_TIER_CACHE_TTL_MS: envInteger(0, 600_000)
+    .default(30_000)
+    .describe('How long the rate limiter keeps an owner\u2019s KYC tier before reading it again'),
   PAYFLOW_PRESSURE_MAX_EVENT_LOOP_DELAY_MS: envInteger(10, 60_000)
     .default(1_000)
     .describe('Event-loop delay above which requests get 503'),
@@ -129,7 +136,11 @@ export interface GatewayConfig {
   readonly denyListPropagationMs: number;
   readonly queryTimeoutMs: number;
   readonly pressure: { readonly maxEventLoopDelayMs: number; readonly retryAfterS: number };
-  readonly rateLimit: { readonly perMinute: number; readonly maxTrackedKeys: number };
+  readonly rateLimit: {
+    readonly limits: RateLimits;
+    readonly maxTrackedKeys: number;
+    readonly tierCacheTtlMs: number;
+  };
   readonly jwt: JwtConfig;
   readonly idempotency: { readonly ttlS: number; readonly lockTtlMs: number; readonly memoryMaxKeys: number };
   readonly redis: { readonly url: string; readonly commandTimeoutMs: number } | undefined;
@@ -228,8 +239,9 @@ export function gatewayConfigOf(values: GatewayEnv): GatewayConfig {
       retryAfterS: values.PAYFLOW_PRESSURE_RETRY_AFTER_S,
     },
     rateLimit: {
-      perMinute: values.PAYFLOW_RATE_LIMIT_PER_MINUTE,
+      limits: rateLimitsOf(values.PAYFLOW_RATE_LIMITS_FILE),
       maxTrackedKeys: values.PAYFLOW_RATE_LIMIT_MAX_TRACKED_KEYS,
+      tierCacheTtlMs: values.PAYFLOW_RATE_LIMIT_TIER_CACHE_TTL_MS,
     },
     jwt: {
       secret: values.PAYFLOW_JWT_SECRET,
@@ -252,4 +264,39 @@ export function gatewayConfigOf(values: GatewayEnv): GatewayConfig {
         : { url: values.PAYFLOW_REDIS_URL, commandTimeoutMs: values.PAYFLOW_REDIS_COMMAND_TIMEOUT_MS },
     logLevel: values.PAYFLOW_LOG_LEVEL,
   };
+}
+
+/** The rate-limits file, read and validated; a bad file stops the program naming the field. */
+function rateLimitsOf(file: string | undefined): RateLimits {
+  if (file === undefined) return DEFAULT_RATE_LIMITS;
+  return jsonFileOf('PAYFLOW_RATE_LIMITS_FILE', file, parseRateLimits, (error) =>
+    error instanceof RateLimitsError ? [error.message] : undefined,
+  );
+}
+
+/**
+ * A JSON file a variable names, parsed by `parse`; a file that can't be read, or a document
+ * `parse` refuses (`problemsOf` turns its error into lines), is a ConfigError naming both.
+ */
+export function jsonFileOf<T>(
+  variable: string,
+  file: string,
+  parse: (document: unknown) => T,
+  problemsOf: (error: unknown) => readonly string[] | undefined,
+): T {
+  let document: unknown;
+  try {
+    document = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new ConfigError([
+      `${variable} ${file} can't be read as JSON: ${error instanceof Error ? error.message : String(error)}`,
+    ]);
+  }
+  try {
+    return parse(document);
+  } catch (error) {
+    const problems = problemsOf(error);
+    if (problems === undefined) throw error;
+    throw new ConfigError(problems.map((problem) => `${variable} ${file}: ${problem}`));
+  }
 }

@@ -5,6 +5,7 @@ export {
   envInteger,
   GATEWAY_ENV,
   gatewayConfigOf,
+  jsonFileOf,
   loadGatewayConfig,
   parseEnv,
   problemLine,

@@ -6,6 +6,7 @@ import type {
   AccountCommand,
   AccountCommandOutcome,
   DenyListEntry,
+  KycTier,
   PaymentCommand,
   ReviewDecision,
 } from '../schemas/types.js';
@@ -18,7 +19,7 @@ import type {
   PaymentQueries,
   PaymentView,
 } from './ports.js';
-import { heldPage } from './ports.js';
+import { heldPage, highestTier } from './ports.js';
 
 export class MemoryPaymentQueries implements PaymentQueries {
   readonly #views = new Map<string, PaymentView>();
@@ -55,6 +56,10 @@ export class MemoryAccountQueries implements AccountQueries {
   getAccountCommand(accountId: string, commandId: string): Promise<AccountCommandOutcome | undefined> {
     const outcome = this.#outcomes.get(commandId);
     return Promise.resolve(outcome?.accountId === accountId ? outcome : undefined);
+  }
+
+  highestTierOfOwner(ownerId: string): Promise<KycTier | undefined> {
+    return Promise.resolve(highestTier(this.#views.values(), ownerId));
   }
 }
 

@@ -10,6 +10,7 @@ import type {
   AccountCommandOutcome,
   CurrencyCode,
   DenyListEntry,
+  KycTier,
   PaymentCommand,
   PaymentKind,
   PaymentStatus,
@@ -130,6 +131,24 @@ export interface AccountQueries {
   getAccount(accountId: string): Promise<AccountView | undefined>;
   /** The pipeline's decision on one command of the account, once the read model has it. */
   getAccountCommand(accountId: string, commandId: string): Promise<AccountCommandOutcome | undefined>;
+  /**
+   * The highest KYC tier among the owner's accounts that are not CLOSED; undefined when the owner
+   * has none. One indexed read (the gateway's rate limiter caches the answer).
+   */
+  highestTierOfOwner(ownerId: string): Promise<KycTier | undefined>;
+}
+
+/** The highest tier among `ownerId`'s accounts that are not CLOSED (tiers sort as text). */
+export function highestTier(
+  accounts: Iterable<{ readonly ownerId: string; readonly kycTier: KycTier; readonly status: string }>,
+  ownerId: string,
+): KycTier | undefined {
+  let highest: KycTier | undefined;
+  for (const account of accounts) {
+    if (account.ownerId !== ownerId || account.status === 'CLOSED') continue;
+    if (highest === undefined || account.kycTier > highest) highest = account.kycTier;
+  }
+  return highest;
 }
 
 /** Readiness of what the gateway depends on (log producer connected, stores reachable). */

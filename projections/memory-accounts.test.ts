@@ -52,3 +52,18 @@ test('the in-memory projection refuses accounts and postings beyond its bounds, 
   assert.throws(() => projection.applyPosting(deposit('p4', 'acc-a', 5n)), /limit of 2 postings/);
   assert.equal((await projection.getAccount('acc-a'))?.balanceMinor, 10n);
 });
+
+test("an owner's highest KYC tier is the highest of its accounts that are not CLOSED; an owner without accounts has none", async () => {
+  const projection = new MemoryAccountsProjection({ maxAccounts: 10, maxPostings: 10 });
+  projection.applyAccounts([
+    account('acc-1', { ownerId: 'o', kycTier: 'TIER_1' }),
+    account('acc-2', { ownerId: 'o', kycTier: 'TIER_2' }),
+    account('acc-3', { ownerId: 'other', kycTier: 'TIER_3' }),
+  ]);
+  assert.equal(await projection.highestTierOfOwner('o'), 'TIER_2');
+  projection.applyAccount(
+    account('acc-2', { ownerId: 'o', kycTier: 'TIER_2', status: 'CLOSED', updatedAtMs: 1 }),
+  );
+  assert.equal(await projection.highestTierOfOwner('o'), 'TIER_1');
+  assert.equal(await projection.highestTierOfOwner('nobody'), undefined);
+});

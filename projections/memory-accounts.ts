@@ -2,8 +2,8 @@
  * The accounts projection of the embedded default: the same fold as PostgreSQL's
  * (`account-view.ts`), held in memory with bounds on the accounts and the posting ids kept.
  */
-import type { AccountQueries, AccountView } from '../gateway/ports.js';
-import type { Account, AccountCommandOutcome, LedgerPosting } from '../schemas/types.js';
+import { highestTier, type AccountQueries, type AccountView } from '../gateway/ports.js';
+import type { Account, AccountCommandOutcome, KycTier, LedgerPosting } from '../schemas/types.js';
 import { accountView, applyAccount, postingBalances, type BalanceView } from './account-view.js';
 
 export interface MemoryAccountsLimits {
@@ -90,6 +90,10 @@ export class MemoryAccountsProjection implements AccountQueries {
     return Promise.resolve(
       accountView(this.#accounts.get(accountId), this.#balances.get(accountId), accountId),
     );
+  }
+
+  highestTierOfOwner(ownerId: string): Promise<KycTier | undefined> {
+    return Promise.resolve(highestTier(this.#accounts.values(), ownerId));
   }
 
   /** The sum of every balance in the currency: 0 whenever every applied posting was balanced. */

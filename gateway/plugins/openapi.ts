@@ -8,6 +8,23 @@ import fp from 'fastify-plugin';
 import swagger from '@fastify/swagger';
 import { problemResponse } from '../schemas.js';
 
+/** The fields of a rate-limited answer (draft-ietf-httpapi-ratelimit-headers, gateway/README.md). */
+const RATE_LIMIT_HEADERS = {
+  'Retry-After': {
+    description: 'Whole seconds, at least 1, until the bucket holds a token again',
+    type: 'string',
+    pattern: '^[1-9][0-9]*$',
+  },
+  'RateLimit-Policy': {
+    description: 'The tier\u2019s policy: `"tier-N";q=<burst>;w=<seconds to refill the burst>`',
+    type: 'string',
+  },
+  RateLimit: {
+    description: 'The bucket now: `"tier-N";r=<tokens left>;t=<seconds until a token>`',
+    type: 'string',
+  },
+};
+
 /**
  * Problem responses that follow from the route's declaration. Every status the server can give
  * on a route is listed (a fuzzer checks that no undocumented status comes back): the HTTP
@@ -26,7 +43,12 @@ function problemResponsesFor(route: RouteOptions): Record<string, unknown> {
   };
   const methods = Array.isArray(route.method) ? route.method : [route.method];
   if (route.config?.operational !== true) {
-    responses[429] = problemResponse('Rate limited; retry after Retry-After');
+    responses[429] = {
+      ...problemResponse(
+        'RATE_LIMITED: the token bucket of the principal\u2019s tier is empty; retry after Retry-After',
+      ),
+      headers: RATE_LIMIT_HEADERS,
+    };
   }
   if (route.config?.roles !== undefined) {
     responses[401] = problemResponse('Missing, invalid or expired bearer token');

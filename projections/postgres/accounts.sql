@@ -77,3 +77,6 @@ CREATE TABLE IF NOT EXISTS payflow.account_command_outcomes (
   status        text        CHECK (status IN ('ACTIVE', 'FROZEN', 'CLOSED')),
   decided_at    timestamptz NOT NULL
 );
+
+-- The gateway's rate limiter looks up the highest KYC tier of an owner's accounts.
+CREATE INDEX IF NOT EXISTS accounts_owner_idx ON payflow.accounts (owner_id, kyc_tier);

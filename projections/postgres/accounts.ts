@@ -313,6 +313,15 @@ export class PostgresAccountsProjection implements AccountQueries {
     return row === undefined ? undefined : accountView(accountOf(row), balanceOf(row), accountId);
   }
 
+  /** One index range read (`accounts_owner_idx`): the owner's highest tier, CLOSED accounts aside. */
+  async highestTierOfOwner(ownerId: string): Promise<KycTier | undefined> {
+    const { rows } = await this.pool.query<{ tier: KycTier | null }>(
+      "SELECT max(kyc_tier) AS tier FROM payflow.accounts WHERE owner_id = $1 AND status <> 'CLOSED'",
+      [ownerId],
+    );
+    return rows[0]?.tier ?? undefined;
+  }
+
   /** The account's balance as the sum of its journal (`ledger.postings`), for reconciliation. */
   async journalBalanceOf(accountId: string): Promise<bigint> {
     const { rows } = await this.pool.query<{ balance: string }>(

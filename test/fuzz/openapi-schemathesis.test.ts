@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
 
 import { ROLES } from '../../gateway/fastify-types.js';
+import { LOAD_TEST_RATE_LIMITS } from '../support/stack.js';
 
 const SCHEMATHESIS_VERSION = '4.32.5';
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -117,6 +118,8 @@ function embeddedEnv(port: number): NodeJS.ProcessEnv {
     PAYFLOW_HTTP_HOST: '127.0.0.1',
     PAYFLOW_HTTP_PORT: String(port),
     PAYFLOW_LOG_LEVEL: 'warn',
+    // The fuzzer's thousands of requests per role are not throttled (429 stays documented).
+    PAYFLOW_RATE_LIMITS_FILE: LOAD_TEST_RATE_LIMITS,
   };
 }
 

@@ -3,13 +3,27 @@
  * script). Runs the same contract as the in-memory store, with real sleeps for the TTLs.
  */
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { Registry } from 'prom-client';
 import { idempotencyStoreContract } from '../../gateway/idempotency-contract.js';
 import { connectRedis, RedisIdempotencyStore } from '../../gateway/idempotency-redis.js';
 import { harness, producerHeaders, testConfig, validPayment } from '../../gateway/test-support.js';
 import { sendWithRetryAfter } from '../support/http-retry.js';
+
+/** A rate-limits file with the same bucket for every tier. */
+function rateLimitsFile(bucket: { burst: number; perSecond: number }): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'payflow-rate-')), 'limits.json');
+  const tiers = Object.fromEntries(
+    ['TIER_0', 'TIER_1', 'TIER_2', 'TIER_3', 'SERVICE'].map((t) => [t, bucket]),
+  );
+  writeFileSync(file, JSON.stringify({ tiers }));
+  return file;
+}
 
 const redisUrl = process.env['PAYFLOW_REDIS_URL'];
 
@@ -75,28 +89,64 @@ if (redisUrl === undefined || redisUrl === '') {
     assert.equal(first.publisher.payments.length + second.publisher.payments.length, 1);
   });
 
-  it('two gateway replicas sharing Redis share one rate limit per principal: the 4th request of 3 a minute is 429 on either', async (t) => {
+  it('two gateway replicas sharing Redis share one token bucket per principal: the limit of its tier holds across instances', async (t) => {
     const redis = await connectRedis({ url, commandTimeoutMs: 1_000, connectTimeoutMs: 2_000 });
     t.after(() => redis.quit());
     const shared = { redis, nameSpace: `payflow:test:${randomUUID()}:rate:` };
-    const config = testConfig({ PAYFLOW_RATE_LIMIT_PER_MINUTE: '3' });
+    // SERVICE (a producer's tier): a burst of 3, refilled far too slowly to matter in the test.
+    const config = testConfig({ PAYFLOW_RATE_LIMITS_FILE: rateLimitsFile({ burst: 3, perSecond: 0.01 }) });
     const first = await harness({ config, rateLimitRedis: shared });
     const second = await harness({ config, rateLimitRedis: shared });
     t.after(() => Promise.all([first.app.close(), second.app.close()]));
     const send = async (app: typeof first.app, key: string) =>
-      (
-        await app.inject({
-          method: 'POST',
-          url: '/v1/payments',
-          payload: validPayment,
-          headers: await producerHeaders(key),
-        })
-      ).statusCode;
-    assert.deepEqual(
-      [await send(first.app, 'r-1'), await send(second.app, 'r-2'), await send(first.app, 'r-3')],
-      [202, 202, 202],
-    );
-    assert.equal(await send(second.app, 'r-4'), 429);
-    assert.equal(await send(first.app, 'r-5'), 429);
+      await app.inject({
+        method: 'POST',
+        url: '/v1/payments',
+        payload: validPayment,
+        headers: await producerHeaders(key),
+      });
+    const statuses = [];
+    for (const [app, key] of [
+      [first.app, 'r-1'],
+      [second.app, 'r-2'],
+      [first.app, 'r-3'],
+    ] as const)
+      statuses.push((await send(app, key)).statusCode);
+    assert.deepEqual(statuses, [202, 202, 202]);
+    const over = await send(second.app, 'r-4');
+    assert.equal(over.statusCode, 429);
+    assert.equal(over.headers['ratelimit'], '"service";r=0;t=100');
+    assert.ok(Number(over.headers['retry-after']) >= 1);
+    assert.equal((await send(first.app, 'r-5')).statusCode, 429);
+    // The bucket expires in Redis once it would be full again.
+    const ttl = await redis.pttl(`${shared.nameSpace}principal:merchant-42`);
+    assert.ok(ttl > 0 && ttl <= 300_000, `PTTL ${ttl}`);
+  });
+
+  it('with Redis down the rate limit fails open: requests pass, counted in payflow_rate_limit_fail_open_total', async (t) => {
+    const redis = await connectRedis({ url, commandTimeoutMs: 200, connectTimeoutMs: 2_000 });
+    const registry = new Registry();
+    const config = testConfig({ PAYFLOW_RATE_LIMITS_FILE: rateLimitsFile({ burst: 1, perSecond: 0.01 }) });
+    const h = await harness({
+      config,
+      metricsRegistry: registry,
+      rateLimitRedis: { redis, nameSpace: `payflow:test:${randomUUID()}:rate:`, timeoutMs: 200 },
+    });
+    t.after(() => h.app.close());
+    // The client is gone, as when Redis is down or unreachable.
+    redis.disconnect();
+    const statuses = [];
+    for (let i = 0; i < 3; i += 1)
+      statuses.push(
+        (
+          await h.app.inject({
+            method: 'GET',
+            url: '/v1/payments/0194f2a0-0000-7000-8000-000000000000',
+            headers: await producerHeaders(),
+          })
+        ).statusCode,
+      );
+    assert.deepEqual(statuses, [404, 404, 404]);
+    assert.match(await registry.metrics(), /payflow_rate_limit_fail_open_total 3/);
   });
 }

@@ -258,6 +258,26 @@ describe('PostgreSQL accounts projection', { skip }, () => {
     assert.equal(await projection.getAccount(uniqueName('missing')), undefined);
     assert.equal(await projection.getAccount('funding:QQQ'), undefined);
   });
+
+  test("an owner's highest KYC tier is the highest of its accounts that are not CLOSED; an owner without accounts has none", async () => {
+    const owner = uniqueName('owner');
+    const [low, high] = [uniqueName('acc'), uniqueName('acc')];
+    await projection.applyAccounts([
+      account(low, { currency: CURRENCY, ownerId: owner, kycTier: 'TIER_1' }),
+      account(high, { currency: CURRENCY, ownerId: owner, kycTier: 'TIER_3' }),
+    ]);
+    assert.equal(await projection.highestTierOfOwner(owner), 'TIER_3');
+    const closed = account(high, {
+      currency: CURRENCY,
+      ownerId: owner,
+      kycTier: 'TIER_3',
+      status: 'CLOSED',
+      updatedAtMs: 1,
+    });
+    await projection.applyAccount(closed);
+    assert.equal(await projection.highestTierOfOwner(owner), 'TIER_1');
+    assert.equal(await projection.highestTierOfOwner(uniqueName('nobody')), undefined);
+  });
 });
 
 describe('Kafka to PostgreSQL accounts projection', { skip }, () => {

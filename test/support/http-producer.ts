@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { TEST_SECRET, token } from '../../gateway/test-support.js';
 import { sleep } from './eos-harness.js';
 import { DEFAULT_HTTP_RETRY, retryWaitMs } from './http-retry.js';
-import { LOAD_TEST_VELOCITY_LIMITS } from './stack.js';
+import { LOAD_TEST_RATE_LIMITS, LOAD_TEST_VELOCITY_LIMITS } from './stack.js';
 
 import type { StackEnv } from './stack.js';
 
@@ -69,7 +69,7 @@ export function startMainJobProcess(
       PAYFLOW_HTTP_PORT: String(port),
       PAYFLOW_JWT_SECRET: TEST_SECRET,
       PAYFLOW_LOG_LEVEL: 'warn',
-      PAYFLOW_RATE_LIMIT_PER_MINUTE: '1000000',
+      PAYFLOW_RATE_LIMITS_FILE: LOAD_TEST_RATE_LIMITS,
       // Load from a few senders: the velocity tests set their own limits.
       PAYFLOW_VELOCITY_LIMITS_FILE: LOAD_TEST_VELOCITY_LIMITS,
       // A key whose holder was killed is free again after 2 s instead of 30.

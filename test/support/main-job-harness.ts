@@ -23,7 +23,7 @@ import type { LedgerPosting, PaymentCommand } from '../../schemas/types.js';
 import { TOPIC } from '../../topics/catalogue.js';
 import { paymentCommandKey } from '../../topics/keys.js';
 import type { Serde } from '../../processors/runtime/api.js';
-import { LOAD_TEST_VELOCITY_LIMITS, type StackEnv } from './stack.js';
+import { LOAD_TEST_RATE_LIMITS, LOAD_TEST_VELOCITY_LIMITS, type StackEnv } from './stack.js';
 import { sendWithRetryAfter, type HttpRetryPolicy } from './http-retry.js';
 
 export type Mode = 'embedded' | 'kafka';
@@ -216,7 +216,7 @@ export class JobHarness {
       PAYFLOW_HTTP_PORT: '0',
       PAYFLOW_JWT_SECRET: TEST_SECRET,
       PAYFLOW_LOG_LEVEL: 'warn',
-      PAYFLOW_RATE_LIMIT_PER_MINUTE: '1000000',
+      PAYFLOW_RATE_LIMITS_FILE: LOAD_TEST_RATE_LIMITS,
       // Load from a few senders: the velocity tests set their own limits.
       PAYFLOW_VELOCITY_LIMITS_FILE: LOAD_TEST_VELOCITY_LIMITS,
       PAYFLOW_HTTP_MAX_IN_FLIGHT: '10000',

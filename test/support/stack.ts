@@ -65,3 +65,7 @@ export function uniqueName(prefix: string): string {
 export const LOAD_TEST_VELOCITY_LIMITS = fileURLToPath(
   new URL('../../processors/velocity/load-test-limits.json', import.meta.url),
 );
+/** API rate limits no load test reaches: the throughput measured is the pipeline's. */
+export const LOAD_TEST_RATE_LIMITS = fileURLToPath(
+  new URL('../../gateway/load-test-rate-limits.json', import.meta.url),
+);
