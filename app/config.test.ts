@@ -27,6 +27,7 @@ const KAFKA = {
   PAYFLOW_KAFKA_BROKERS: '127.0.0.1:9092',
   PAYFLOW_SCHEMA_REGISTRY_URL: 'http://127.0.0.1:8081',
   PAYFLOW_POSTGRES_URL: 'postgres://payflow:payflow@127.0.0.1:5432/payflow',
+  PAYFLOW_PII_KEYS: JSON.stringify({ active: 'k1', keys: { k1: Buffer.alloc(32, 1).toString('base64') } }),
 };
 
 function problemsOf(load: () => unknown): readonly string[] {
@@ -99,6 +100,33 @@ describe('configuration', () => {
     assert.equal(config.pipeline.partitions, 6);
   });
 
+  test('the PII key ring: the embedded mode generates an ephemeral key, a bad ring is refused naming the variable and no key', () => {
+    const embedded = mainJobConfig(JWT);
+    assert.equal(embedded.pii.ephemeral, true);
+    assert.equal(mainJobConfig({ ...JWT, ...KAFKA }).pii.keyRing.activeKeyId, 'k1');
+    const short = Buffer.alloc(8, 3).toString('base64');
+    const [problem] = problemsOf(() =>
+      mainJobConfig({
+        ...JWT,
+        ...KAFKA,
+        PAYFLOW_PII_KEYS: JSON.stringify({ active: 'k1', keys: { k1: short } }),
+      }),
+    );
+    assert.match(problem ?? '', /^PAYFLOW_PII_KEYS keys\.k1 must be 32 bytes/);
+    assert.ok(!(problem ?? '').includes(short));
+    assert.match(
+      problemsOf(() =>
+        mainJobConfig({
+          ...JWT,
+          ...KAFKA,
+          PAYFLOW_PII_KEYS: undefined,
+          PAYFLOW_PII_KEYS_FILE: '/nonexistent/keys.json',
+        }),
+      )[0] ?? '',
+      /^PAYFLOW_PII_KEYS_FILE \/nonexistent\/keys.json: /,
+    );
+  });
+
   test('PAYFLOW_KAFKA_BROKERS is a comma-separated list of host:port, and a malformed one is refused', () => {
     const config = topicsConfig({ PAYFLOW_KAFKA_BROKERS: '127.0.0.1:9092, kafka-2.internal:19092' });
     assert.deepEqual(config.brokers, ['127.0.0.1:9092', 'kafka-2.internal:19092']);
@@ -119,6 +147,11 @@ describe('configuration', () => {
     const noPostgres = { ...kafkaOnly, PAYFLOW_SCHEMA_REGISTRY_URL: KAFKA.PAYFLOW_SCHEMA_REGISTRY_URL };
     assert.match(problemsOf(() => mainJobConfig(noPostgres))[0] ?? '', /^PAYFLOW_POSTGRES_URL is required/);
     assert.equal(mainJobConfig({ ...JWT, ...KAFKA }).mode, 'kafka');
+    const noPiiKeys = { ...JWT, ...KAFKA, PAYFLOW_PII_KEYS: undefined };
+    assert.match(
+      problemsOf(() => mainJobConfig(noPiiKeys))[0] ?? '',
+      /^PAYFLOW_PII_KEYS_FILE or PAYFLOW_PII_KEYS is required/,
+    );
     assert.match(problemsOf(() => processorsConfig({})).join('\n'), /PAYFLOW_KAFKA_BROKERS is required/);
     // The processors need no JWT key: they serve no API.
     assert.equal(processorsConfig(KAFKA).kafka.applicationId, 'payflow');

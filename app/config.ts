@@ -11,6 +11,7 @@
  * test fails when the two differ. The variables of the local stack's scripts are listed too
  * (`STACK_VARIABLES`); they are read by bash, not by node.
  */
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 
@@ -38,6 +39,7 @@ import {
 } from '../connectors/banks/index.js';
 import { DEFAULT_DEDUPE_TTL_MS, MIN_DEDUPE_TTL_MS } from '../processors/dedupe/logic.js';
 import { DEFAULT_APPLIED_TTL_MS } from '../processors/ledger/logic.js';
+import { ephemeralPiiKeyRing, parsePiiKeyRing, type PiiKeyRing, PiiSealError } from '../schemas/pii.js';
 import {
   DEFAULT_MODEL,
   DEFAULT_RULES,
@@ -283,8 +285,24 @@ const PARTNERS_ENV = z.object({
     ),
 });
 
+const PII_ENV = z.object({
+  PAYFLOW_PII_KEYS_FILE: z
+    .string()
+    .optional()
+    .describe(
+      'JSON file of the PII key ring, `{"active": "k2", "keys": {"k1": "<base64 32 bytes>", "k2": "..."}}` (README: PII); required in the Kafka mode unless PAYFLOW_PII_KEYS is set',
+    ),
+  PAYFLOW_PII_KEYS: z
+    .string()
+    .optional()
+    .describe(
+      'The PII key ring as inline JSON, same form as PAYFLOW_PII_KEYS_FILE; unset in the embedded mode: an ephemeral key',
+    ),
+});
+
 /** Every variable a PayFlow program reads. */
 export const ENV_SCHEMA = z.object({
+  ...PII_ENV.shape,
   ...GATEWAY_ENV.shape,
   ...PIPELINE_ENV.shape,
   ...WORKERS_ENV.shape,
@@ -438,9 +456,16 @@ export interface PipelineSettings {
   readonly runtime: RuntimeSettings;
 }
 
+/** The key ring that seals IBANs and names, and whether it was generated for this process only. */
+export interface PiiSettings {
+  readonly keyRing: PiiKeyRing;
+  readonly ephemeral: boolean;
+}
+
 export type MainJobConfig = {
   readonly gateway: GatewayConfig;
   readonly pipeline: PipelineSettings;
+  readonly pii: PiiSettings;
 } & (
   | {
       readonly mode: 'embedded';
@@ -576,6 +601,44 @@ function kafkaSettings(env: Env, required: string): KafkaSettings {
   };
 }
 
+/**
+ * The PII key ring from PAYFLOW_PII_KEYS_FILE or PAYFLOW_PII_KEYS. Sealed values rest in Kafka
+ * and PostgreSQL, so the Kafka mode needs a configured ring (a generated key would die with the
+ * process and leave them unreadable); the embedded mode keeps nothing and may generate one.
+ * Problems name the variable and never hold a key.
+ */
+export function piiSettingsOf(env: Env, kafkaMode: boolean): PiiSettings {
+  if (env.PAYFLOW_PII_KEYS_FILE !== undefined && env.PAYFLOW_PII_KEYS !== undefined)
+    throw new ConfigError(['PAYFLOW_PII_KEYS_FILE and PAYFLOW_PII_KEYS are exclusive: set one']);
+  if (env.PAYFLOW_PII_KEYS_FILE !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(env.PAYFLOW_PII_KEYS_FILE, 'utf8');
+    } catch (error) {
+      throw new ConfigError([
+        `PAYFLOW_PII_KEYS_FILE ${env.PAYFLOW_PII_KEYS_FILE}: ${(error as Error).message}`,
+      ]);
+    }
+    return { keyRing: keyRingOf('PAYFLOW_PII_KEYS_FILE', text), ephemeral: false };
+  }
+  if (env.PAYFLOW_PII_KEYS !== undefined)
+    return { keyRing: keyRingOf('PAYFLOW_PII_KEYS', env.PAYFLOW_PII_KEYS), ephemeral: false };
+  if (kafkaMode)
+    throw new ConfigError([
+      'PAYFLOW_PII_KEYS_FILE or PAYFLOW_PII_KEYS is required when PAYFLOW_KAFKA_BROKERS is set (sealed IBANs rest in Kafka and PostgreSQL)',
+    ]);
+  return { keyRing: ephemeralPiiKeyRing(), ephemeral: true };
+}
+
+function keyRingOf(variable: string, text: string): PiiKeyRing {
+  try {
+    return parsePiiKeyRing(text);
+  } catch (error) {
+    if (!(error instanceof PiiSealError)) throw error;
+    throw new ConfigError([`${variable} ${error.message}`]);
+  }
+}
+
 /** `npm start`: the gateway and the pipeline, embedded or (with PAYFLOW_KAFKA_BROKERS) on Kafka. */
 export function mainJobConfig(env: NodeJS.ProcessEnv): MainJobConfig {
   const values = parseConfig(env);
@@ -585,6 +648,7 @@ export function mainJobConfig(env: NodeJS.ProcessEnv): MainJobConfig {
     return {
       gateway,
       pipeline,
+      pii: piiSettingsOf(values, false),
       mode: 'embedded',
       embedded: {
         maxRecordsPerTopic: values.PAYFLOW_EMBEDDED_MAX_RECORDS_PER_TOPIC,
@@ -604,6 +668,7 @@ export function mainJobConfig(env: NodeJS.ProcessEnv): MainJobConfig {
   return {
     gateway,
     pipeline,
+    pii: piiSettingsOf(values, true),
     mode: 'kafka',
     kafka,
     postgres: {

@@ -376,6 +376,7 @@ export async function startConfiguredMainJob(
       config: gateway,
       metricsRegistry,
       ports: { ...wiring.ports, idempotency },
+      piiKeyRing: config.pii.keyRing,
       ...(gatewayRedis === undefined
         ? {}
         : {
@@ -394,6 +395,9 @@ export async function startConfiguredMainJob(
         mode: config.mode,
         idempotency: gateway.redis === undefined ? 'memory' : 'redis',
         ...(config.mode === 'kafka' ? { applicationId: config.kafka.applicationId } : {}),
+        // The key id only, never the key; an ephemeral key seals nothing that outlives the process.
+        piiKeyId: config.pii.keyRing.activeKeyId,
+        piiKeyEphemeral: config.pii.ephemeral,
       },
       'PayFlow is listening; the OpenAPI document is at /openapi.json',
     );

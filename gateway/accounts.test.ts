@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { IBAN_TEST_TABLE } from '../schemas/iban-test-table.js';
+import { maskIban } from '../schemas/iban.js';
+import { open as openSealed } from '../schemas/pii.js';
 import type { AccountView } from './ports.js';
-import { adminHeaders, harness, token, type Harness } from './test-support.js';
+import { adminHeaders, harness, TEST_PII_KEY_RING, token, type Harness } from './test-support.js';
 
 const IBAN = 'SA0380000000608010167519';
 
@@ -58,6 +60,7 @@ describe('admin account routes', () => {
       statusUrl: `/v1/accounts/acc-alice/commands/${command?.commandId}`,
       accountUrl: '/v1/accounts/acc-alice',
     });
+    const sealed = command?.type === 'OPEN' ? command.ibanSealed : undefined;
     assert.deepEqual(command, {
       type: 'OPEN',
       commandId: command?.commandId,
@@ -65,9 +68,14 @@ describe('admin account routes', () => {
       ownerId: 'owner-1',
       currency: 'EUR',
       kycTier: 'TIER_1',
-      iban: IBAN,
+      iban: null,
+      ibanMasked: maskIban(IBAN),
+      ibanSealed: sealed,
       issuedAtMs: 1_700_000_000_000,
     });
+    // The command is stored in Kafka: the IBAN travels sealed, never in clear.
+    assert.equal(openSealed(sealed ?? '', 'iban', TEST_PII_KEY_RING), IBAN);
+    assert.ok(!JSON.stringify(command).includes(IBAN));
   });
 
   it('an account opened without an id gets a generated one', async (t) => {
@@ -143,10 +151,9 @@ describe('admin account routes', () => {
       });
       if (problem === undefined) {
         assert.equal(response.statusCode, 202, response.body);
-        assert.equal(
-          h.publisher.accounts[0]?.command.type === 'OPEN' && h.publisher.accounts[0].command.iban,
-          iban,
-        );
+        const command = h.publisher.accounts[0]?.command;
+        const sealed = command?.type === 'OPEN' ? command.ibanSealed : undefined;
+        assert.equal(openSealed(sealed ?? '', 'iban', TEST_PII_KEY_RING), iban);
         return;
       }
       assert.equal(response.statusCode, 400, response.body);

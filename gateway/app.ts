@@ -11,6 +11,7 @@ import type { GatewayConfig } from './config.js';
 import { handleClientError } from './client-errors.js';
 import type { RouteContext } from './command-flow.js';
 import { capConnectionsPerAddress } from './connections.js';
+import { ephemeralPiiKeyRing, type PiiKeyRing } from '../schemas/pii.js';
 import { maskIban } from './iban.js';
 import { uuidv7 } from './ids.js';
 import { auth } from './plugins/auth.js';
@@ -45,6 +46,8 @@ export interface GatewayOptions {
   readonly now?: () => number;
   /** Payment and command ids; UUID v7 by default. */
   readonly newId?: () => string;
+  /** Seals IBANs before they are published; an ephemeral one-key ring when absent (tests). */
+  readonly piiKeyRing?: PiiKeyRing;
   /** Rate-limit counters shared by every gateway instance (the main job's, with PAYFLOW_REDIS_URL). */
   readonly rateLimitRedis?: {
     readonly redis: Redis;
@@ -63,6 +66,8 @@ const REDACTED_PATHS = [
   '*.iban',
   'body.iban',
   'req.body.iban',
+  'ibanSealed',
+  '*.ibanSealed',
 ];
 
 function censor(value: unknown, path: string[]): unknown {
@@ -128,6 +133,7 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
     now,
     // The gateway's clock, so an id's time is the command's issue time (account command status URLs read it).
     newId: options.newId ?? (() => uuidv7(now())),
+    piiKeyRing: options.piiKeyRing ?? ephemeralPiiKeyRing(),
   };
   // JSON only: a text/plain body is 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain');

@@ -7,6 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, invalidField } from './errors.js';
 import type { Principal } from './fastify-types.js';
 import type { PaymentCommand } from '../schemas/types.js';
+import type { PiiKeyRing } from '../schemas/pii.js';
 import type {
   AttemptIdentity,
   CommandHeaders,
@@ -25,6 +26,8 @@ export interface RouteContext {
   readonly storeTimeoutMs: number;
   readonly now: () => number;
   readonly newId: () => string;
+  /** Seals personal data (IBANs) before anything is published. */
+  readonly piiKeyRing: PiiKeyRing;
 }
 
 /** Retry hint for 409 (in flight) and 503 answers. */

@@ -7,9 +7,5 @@
  */
 export const IBAN_PATTERN = '^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$';
 
-/** Keeps the country code and the last four characters: `SA0380000000608010167519` -> `SA****7519`. */
-export function maskIban(iban: string): string {
-  const compact = iban.replaceAll(' ', '');
-  if (compact.length <= 6) return '****';
-  return `${compact.slice(0, 2)}****${compact.slice(-4)}`;
-}
+/** The masked form (`SA****7519`), from the one place every component takes it. */
+export { maskIban } from '../schemas/iban.js';

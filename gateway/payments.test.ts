@@ -67,6 +67,21 @@ describe('POST /v1/payments', () => {
     assert.match(command?.requestHash ?? '', /^[0-9a-f]{64}$/);
   });
 
+  it('an IBAN written in the reference is published masked, and a retry with the same body is still the same request', async (t) => {
+    const h = await harness();
+    t.after(() => h.app.close());
+    const payload = { ...validPayment, reference: 'rent to SA03 8000 0000 6080 1016 7519, thanks' };
+    const first = await post(h, payload, await producerHeaders('key-iban'));
+    assert.equal(first.statusCode, 202);
+    assert.equal(h.publisher.payments[0]?.command.reference, 'rent to SA****7519, thanks');
+    const retry = await post(h, payload, await producerHeaders('key-iban'));
+    assert.equal(retry.statusCode, 202);
+    assert.equal(
+      retry.json<{ paymentId: string }>().paymentId,
+      first.json<{ paymentId: string }>().paymentId,
+    );
+  });
+
   it('the request hash ignores key order and whitespace in the body', async (t) => {
     const h = await harness();
     t.after(() => h.app.close());

@@ -116,7 +116,12 @@ export const CREATE_PAYMENT_BODY = {
     recipientAccountId: CUSTOMER_ACCOUNT_ID,
     amount: AMOUNT,
     currency: CURRENCY,
-    reference: { type: 'string', maxLength: 140 },
+    reference: {
+      type: 'string',
+      maxLength: 140,
+      description:
+        'Free text for the parties; every IBAN written in it is stored and shown masked (`SA****7519`)',
+    },
     device: {
       type: 'object',
       additionalProperties: false,
@@ -313,7 +318,11 @@ export const ACCOUNT_VIEW = {
     ownerId: { type: 'string' },
     currency: CURRENCY,
     kycTier: KYC_TIER,
-    iban: { type: ['string', 'null'] },
+    iban: {
+      type: ['string', 'null'],
+      description:
+        'The IBAN masked: country code and last four characters (`SA****7519`); the full IBAN is never served',
+    },
     status: ACCOUNT_STATUS,
     balanceMinor: {
       type: 'string',

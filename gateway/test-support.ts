@@ -7,8 +7,21 @@ import { loadGatewayConfig, type GatewayConfig } from './config.js';
 import { MemoryIdempotencyStore } from './idempotency-memory.js';
 import { MemoryAccountQueries, MemoryPaymentQueries, RecordingPublisher } from './memory-ports.js';
 import type { GatewayPorts } from './ports.js';
+import { parsePiiKeyRing } from '../schemas/pii.js';
 
 export const TEST_SECRET = 'test-secret-of-at-least-thirty-two-characters';
+
+/**
+ * The PII key ring of tests that run the Kafka mode (PAYFLOW_PII_KEYS): t1 retired, t2 active,
+ * so a rotated ring is what every such test runs with. Fixed test keys, never a production one.
+ */
+export const TEST_PII_KEYS = JSON.stringify({
+  active: 't2',
+  keys: {
+    t1: 'AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=',
+    t2: 'AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=',
+  },
+});
 
 export function testConfig(env: Record<string, string> = {}): GatewayConfig {
   return loadGatewayConfig({ PAYFLOW_JWT_SECRET: TEST_SECRET, PAYFLOW_PUBLISH_TIMEOUT_MS: '500', ...env });
@@ -21,6 +34,9 @@ export interface Harness {
   readonly accounts: MemoryAccountQueries;
   readonly idempotency: MemoryIdempotencyStore;
 }
+
+/** The ring of TEST_PII_KEYS, which the harness's gateway seals with (tests open with it). */
+export const TEST_PII_KEY_RING = parsePiiKeyRing(TEST_PII_KEYS);
 
 export async function harness(
   overrides: Partial<Omit<GatewayOptions, 'ports'>> & { ports?: Partial<GatewayPorts> } = {},
@@ -35,6 +51,7 @@ export async function harness(
     ...(overrides.now === undefined ? {} : { now: overrides.now }),
     ...(overrides.metricsRegistry === undefined ? {} : { metricsRegistry: overrides.metricsRegistry }),
     ...(overrides.rateLimitRedis === undefined ? {} : { rateLimitRedis: overrides.rateLimitRedis }),
+    piiKeyRing: overrides.piiKeyRing ?? TEST_PII_KEY_RING,
     ports: { publisher, payments, accounts, idempotency, ...overrides.ports },
   });
   return { app, publisher, payments, accounts, idempotency };

@@ -236,6 +236,17 @@ function contract<V>(
   };
 }
 
+/**
+ * The optional masked and sealed IBAN fields as the TypeScript side has them: absent when null
+ * (an account without an IBAN, or a record of before sealing), so such values read as before.
+ */
+function sealedIbanFields(ibanMasked: string | null, ibanSealed: string | null) {
+  return {
+    ...(ibanMasked === null ? {} : { ibanMasked }),
+    ...(ibanSealed === null ? {} : { ibanSealed }),
+  };
+}
+
 /** `AccountCommand` as the flat Avro record. */
 interface AccountCommandRecord {
   readonly type: AccountCommand['type'];
@@ -245,6 +256,8 @@ interface AccountCommandRecord {
   readonly currency: CurrencyCode | null;
   readonly kycTier: KycTier | null;
   readonly iban: string | null;
+  readonly ibanMasked: string | null;
+  readonly ibanSealed: string | null;
   readonly status: AccountStatus | null;
   readonly issuedAtMs: number;
 }
@@ -261,6 +274,8 @@ const accountCommandMapping = {
           currency: command.currency,
           kycTier: command.kycTier,
           iban: command.iban,
+          ibanMasked: command.ibanMasked ?? null,
+          ibanSealed: command.ibanSealed ?? null,
           status: null,
           issuedAtMs,
         }
@@ -272,6 +287,8 @@ const accountCommandMapping = {
           currency: null,
           kycTier: null,
           iban: null,
+          ibanMasked: null,
+          ibanSealed: null,
           status: command.status,
           issuedAtMs,
         };
@@ -280,11 +297,12 @@ const accountCommandMapping = {
     const record = value as AccountCommandRecord;
     const { type, commandId, accountId, issuedAtMs } = record;
     if (type === 'OPEN') {
-      const { ownerId, currency, kycTier, iban } = record;
+      const { ownerId, currency, kycTier, iban, ibanMasked, ibanSealed } = record;
       if (ownerId === null || currency === null || kycTier === null) {
         throw new AvroContractError(`AccountCommand ${commandId}: OPEN needs ownerId, currency and kycTier`);
       }
-      return { type, commandId, accountId, ownerId, currency, kycTier, iban, issuedAtMs };
+      const ibans = { iban, ...sealedIbanFields(ibanMasked, ibanSealed) };
+      return { type, commandId, accountId, ownerId, currency, kycTier, ...ibans, issuedAtMs };
     }
     if (record.status === null)
       throw new AvroContractError(`AccountCommand ${commandId}: CHANGE_STATUS needs status`);
@@ -353,7 +371,18 @@ export const AVRO = {
     typeOf('AccountCommandOutcome.avsc'),
     plainMapping(),
   ),
-  Account: contract<Account>('Account.avsc', typeOf('Account.avsc'), plainMapping()),
+  Account: contract<Account>('Account.avsc', typeOf('Account.avsc'), {
+    // Records of before sealing, and values built without the sealed fields, carry null there.
+    toAvro: (account: Account): unknown => ({
+      ...account,
+      ibanMasked: account.ibanMasked ?? null,
+      ibanSealed: account.ibanSealed ?? null,
+    }),
+    fromAvro: (value: unknown): Account => {
+      const { ibanMasked, ibanSealed, ...account } = value as Account;
+      return { ...account, ...sealedIbanFields(ibanMasked ?? null, ibanSealed ?? null) };
+    },
+  }),
   PaymentEvent: contract<PaymentEvent>('PaymentEvent.avsc', typeOf('PaymentEvent.avsc'), plainMapping()),
   PaymentInFlight: contract<PaymentInFlight>(
     'PaymentInFlight.avsc',

@@ -4,7 +4,7 @@
  * ibantools: electronic format (upper case, no spaces), a country that issues IBANs, that
  * country's length and BBAN format, and mod-97 check digits.
  */
-import { validateIBAN, ValidationErrorsIBAN } from 'ibantools';
+import { isValidIBAN, validateIBAN, ValidationErrorsIBAN } from 'ibantools';
 
 const IBAN_PROBLEMS: Readonly<Record<ValidationErrorsIBAN, string>> = {
   [ValidationErrorsIBAN.NoIBANProvided]: 'is empty',
@@ -26,4 +26,74 @@ export function ibanProblem(iban: string): string | undefined {
   const result = validateIBAN(iban);
   if (result.valid) return undefined;
   return result.errorCodes.map((code) => IBAN_PROBLEMS[code]).join(', and ') || 'is not a valid IBAN';
+}
+
+/**
+ * The one masked form of an IBAN, for logs, public topics and read models: the country code and
+ * the last four characters (`SA0380000000608010167519` -> `SA****7519`).
+ */
+export function maskIban(iban: string): string {
+  const compact = iban.replaceAll(' ', '');
+  if (compact.length <= 6) return '****';
+  return `${compact.slice(0, 2)}****${compact.slice(-4)}`;
+}
+
+/** A run that may hold an IBAN: two letters, two digits, then 11–30 characters, maybe grouped by spaces or dashes. */
+const IBAN_CANDIDATE = /(?<![A-Za-z0-9])[A-Za-z]{2}[0-9]{2}(?:[ -]?[A-Za-z0-9]){11,30}/g;
+
+/** Where one IBAN sits in a text, and its electronic form (upper case, no separators). */
+export interface IbanInText {
+  readonly start: number;
+  readonly end: number;
+  readonly iban: string;
+}
+
+/**
+ * Every valid IBAN written anywhere in `text` (free text such as a payment reference, a log, a
+ * database dump): in electronic form or printed in groups (`SA03 8000 0000 …`), in either case.
+ * A run that is not a valid IBAN as a whole is tried shorter, at each word end, so an IBAN
+ * followed by more words is still found; a number that merely looks like one (bad check digits,
+ * unknown country, wrong length) is not an IBAN and is left alone.
+ */
+export function findIbans(text: string): IbanInText[] {
+  const found: IbanInText[] = [];
+  const candidates = new RegExp(IBAN_CANDIDATE);
+  for (let match = candidates.exec(text); match !== null; match = candidates.exec(text)) {
+    const start = match.index;
+    const iban = longestIbanAt(text, start, match[0]);
+    if (iban === undefined) {
+      // Not an IBAN from here: one may still start inside this run (`AB12 SA03 8000 …`).
+      candidates.lastIndex = start + 1;
+      continue;
+    }
+    found.push({ start, end: start + iban.length, iban: iban.electronic });
+    candidates.lastIndex = start + iban.length;
+  }
+  return found;
+}
+
+function longestIbanAt(
+  text: string,
+  start: number,
+  run: string,
+): { length: number; electronic: string } | undefined {
+  for (let length = run.length; length >= 15; length -= 1) {
+    if (/[A-Za-z0-9]/.test(text.charAt(start + length))) continue;
+    const electronic = run.slice(0, length).replace(/[ -]/g, '').toUpperCase();
+    if (isValidIBAN(electronic)) return { length, electronic };
+  }
+  return undefined;
+}
+
+/** `text` with every IBAN in it masked (`SA****7519`); a text without one comes back as it was. */
+export function maskIbansIn(text: string): string {
+  const ibans = findIbans(text);
+  if (ibans.length === 0) return text;
+  let masked = '';
+  let from = 0;
+  for (const { start, end, iban } of ibans) {
+    masked += text.slice(from, start) + maskIban(iban);
+    from = end;
+  }
+  return masked + text.slice(from);
 }

@@ -65,7 +65,12 @@ export type AccountCommand =
       readonly ownerId: string;
       readonly currency: CurrencyCode;
       readonly kycTier: KycTier;
+      /** Legacy plain text (commands written before sealing); the gateway writes null. */
       readonly iban: string | null;
+      /** The IBAN masked (`SA****7519`), or null when it has none. */
+      readonly ibanMasked?: string | null;
+      /** The IBAN sealed (schemas/pii.ts), or null when it has none. */
+      readonly ibanSealed?: string | null;
       readonly issuedAtMs: number;
     }
   | {
@@ -106,7 +111,12 @@ export interface Account {
   readonly ownerId: string;
   readonly currency: CurrencyCode;
   readonly kycTier: KycTier;
+  /** Legacy plain text (records written before sealing); now always null. */
   readonly iban: string | null;
+  /** The IBAN masked (`SA****7519`), or null when it has none. */
+  readonly ibanMasked?: string | null;
+  /** The IBAN sealed (schemas/pii.ts), or null when it has none. */
+  readonly ibanSealed?: string | null;
   readonly status: AccountStatus;
   readonly openedAtMs: number;
   readonly updatedAtMs: number;

@@ -20,6 +20,7 @@ import {
 import { ApiError, invalidField } from '../errors.js';
 import { uuidv7TimeOf } from '../ids.js';
 import { topicCatalogue, TOPIC } from '../../topics/catalogue.js';
+import { seal } from '../../schemas/pii.js';
 import { maskIban } from '../iban.js';
 import { logWithResponse } from '../plugins/request-log.js';
 import type { AccountView, AttemptIdentity, StoredResponse } from '../ports.js';
@@ -97,14 +98,16 @@ async function publishOpen(
     ownerId: body.ownerId,
     currency: body.currency,
     kycTier: body.kycTier,
-    iban: body.iban ?? null,
+    // Kafka logs are storage too: the command carries the IBAN masked and sealed, never in clear.
+    iban: null,
+    ibanMasked: body.iban === undefined ? null : maskIban(body.iban),
+    ibanSealed: body.iban === undefined ? null : seal(body.iban, 'iban', context.piiKeyRing),
     issuedAtMs: attempt.issuedAtMs,
   };
   await publishBounded(context, () =>
     context.ports.publisher.publishAccount(command, headersOf(request, key)),
   );
-  const iban = command.iban === null ? null : maskIban(command.iban);
-  logWithResponse(request, { accountId: command.accountId, iban });
+  logWithResponse(request, { accountId: command.accountId, iban: command.ibanMasked });
   return { statusCode: 202, body: accepted(command) };
 }
 
@@ -257,7 +260,7 @@ export function toAccountResponse(view: AccountView) {
     ownerId: view.ownerId,
     currency: view.currency,
     kycTier: view.kycTier,
-    iban: view.iban,
+    iban: view.ibanMasked ?? (view.iban === null ? null : maskIban(view.iban)),
     status: view.status,
     balanceMinor: view.balanceMinor.toString(),
     openedAt: isoTime(view.openedAtMs),

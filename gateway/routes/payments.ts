@@ -27,6 +27,7 @@ import {
   problemResponse,
 } from '../schemas.js';
 import { assertIpAddress } from '../validation.js';
+import { maskIbansIn } from '../../schemas/iban.js';
 
 interface CreatePaymentBody {
   readonly senderAccountId: string;
@@ -62,7 +63,8 @@ function toCommand(
     recipientAccountId: body.recipientAccountId,
     amountMinor: BigInt(body.amount),
     currency: body.currency,
-    reference: body.reference ?? null,
+    // Free text is stored and published: an IBAN written in it is masked like every other.
+    reference: body.reference === undefined ? null : maskIbansIn(body.reference),
     device: body.device === undefined ? null : { id: body.device.id, ip: body.device.ip ?? null },
     submittedAtMs: attempt.issuedAtMs,
     authority: transferAuthority(principalOf(request)),

@@ -11,7 +11,9 @@ const open: AccountCommand = {
   ownerId: 'owner-1',
   currency: 'EUR',
   kycTier: 'TIER_2',
-  iban: 'DE89370400440532013000',
+  iban: null,
+  ibanMasked: 'DE****3000',
+  ibanSealed: 'pii:v1:k1:AAAAAAAAAAAAAAAA:c2VhbGVkLWliYW4',
   issuedAtMs: 1_000,
 };
 
@@ -37,7 +39,9 @@ test('opening a new account id creates an ACTIVE account with the facts of the c
     ownerId: 'owner-1',
     currency: 'EUR',
     kycTier: 'TIER_2',
-    iban: 'DE89370400440532013000',
+    iban: null,
+    ibanMasked: 'DE****3000',
+    ibanSealed: 'pii:v1:k1:AAAAAAAAAAAAAAAA:c2VhbGVkLWliYW4',
     status: 'ACTIVE',
     openedAtMs: 1_000,
     updatedAtMs: 1_000,

@@ -48,6 +48,8 @@ function open(current: Account | undefined, command: OpenCommand): AccountDecisi
     currency: command.currency,
     kycTier: command.kycTier,
     iban: command.iban,
+    ibanMasked: command.ibanMasked ?? null,
+    ibanSealed: command.ibanSealed ?? null,
     status: 'ACTIVE',
     openedAtMs: command.issuedAtMs,
     updatedAtMs: command.issuedAtMs,

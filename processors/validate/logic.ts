@@ -203,6 +203,11 @@ const currencyMismatch: PartyCheck = (party, account, currency) =>
         detail: `${party.field} ${party.accountId} holds ${account.currency}, the payment is in ${currency}`,
       };
 
+/**
+ * Only a plain IBAN (an account record of before sealing, or one written past the gateway) is
+ * checked here: a sealed IBAN was checked by the gateway with this same rule before it was
+ * sealed, and the validator holds no key to open it (processors never see IBANs in clear).
+ */
 const invalidIban: PartyCheck = (party, account) => {
   if (account.iban === null) return undefined;
   const problem = ibanProblem(account.iban);

@@ -12,11 +12,32 @@ CREATE TABLE IF NOT EXISTS payflow.accounts (
   owner_id    text        NOT NULL,
   currency    text        NOT NULL,
   kyc_tier    text        NOT NULL CHECK (kyc_tier IN ('TIER_0', 'TIER_1', 'TIER_2', 'TIER_3')),
-  iban        text,
+  iban_masked text,
+  iban_sealed text,
+  iban_key_id text,
   status      text        NOT NULL CHECK (status IN ('ACTIVE', 'FROZEN', 'CLOSED')),
   opened_at   timestamptz NOT NULL,
   updated_at  timestamptz NOT NULL
 );
+
+-- No IBAN rests here in clear: the masked form (`SA****7519`) for reading, the sealed one
+-- (schemas/pii.ts) for whoever must open it, and its key id, by which a rotation job finds the
+-- rows of a retired key. A table of before sealing had a plain `iban`: it is masked, then dropped
+-- (its sealed value comes back when the accounts topic is replayed).
+ALTER TABLE payflow.accounts ADD COLUMN IF NOT EXISTS iban_masked text;
+ALTER TABLE payflow.accounts ADD COLUMN IF NOT EXISTS iban_sealed text;
+ALTER TABLE payflow.accounts ADD COLUMN IF NOT EXISTS iban_key_id text;
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM information_schema.columns
+             WHERE table_schema = 'payflow' AND table_name = 'accounts' AND column_name = 'iban') THEN
+    UPDATE payflow.accounts SET iban_masked = left(iban, 2) || '****' || right(iban, 4)
+      WHERE iban IS NOT NULL AND iban_masked IS NULL;
+    ALTER TABLE payflow.accounts DROP COLUMN iban;
+  END IF;
+END $$;
+CREATE INDEX IF NOT EXISTS accounts_iban_key_id_idx ON payflow.accounts (iban_key_id)
+  WHERE iban_key_id IS NOT NULL;
 
 -- Every line of every posting once: the primary key makes a replayed posting insert nothing.
 CREATE TABLE IF NOT EXISTS payflow.ledger_entries (

@@ -25,6 +25,8 @@ import type {
   KycTier,
   LedgerPosting,
 } from '../../schemas/types.js';
+import { maskIban } from '../../schemas/iban.js';
+import { keyIdOf } from '../../schemas/pii.js';
 import { accountView, applyAccount, checkPosting, type BalanceView } from '../account-view.js';
 import { inTransaction } from './transaction.js';
 
@@ -49,7 +51,8 @@ interface AccountBalanceRow {
   owner_id: string;
   currency: string;
   kyc_tier: KycTier;
-  iban: string | null;
+  iban_masked: string | null;
+  iban_sealed: string | null;
   status: AccountStatus;
   opened_at: Date;
   updated_at: Date;
@@ -67,7 +70,9 @@ function accountOf(row: AccountBalanceRow): Account | undefined {
     ownerId: row.owner_id,
     currency: row.currency,
     kycTier: row.kyc_tier,
-    iban: row.iban,
+    iban: null,
+    ibanMasked: row.iban_masked,
+    ibanSealed: row.iban_sealed,
     status: row.status,
     openedAtMs: row.opened_at.getTime(),
     updatedAtMs: row.updated_at.getTime(),
@@ -82,6 +87,12 @@ function balanceOf(row: AccountBalanceRow): BalanceView | undefined {
     firstPostedAtMs: row.first_posted_at.getTime(),
     lastPostedAtMs: row.last_posted_at.getTime(),
   };
+}
+
+/** The masked IBAN; a record of before sealing has it in clear, which never reaches a row. */
+function maskedIbanOf(account: Account): string | null {
+  if (account.ibanMasked !== undefined && account.ibanMasked !== null) return account.ibanMasked;
+  return account.iban === null ? null : maskIban(account.iban);
 }
 
 /** The latest record per account within a batch (one row per key for ON CONFLICT DO UPDATE). */
@@ -105,11 +116,11 @@ function entriesOf(postings: readonly LedgerPosting[]) {
 }
 
 const UPSERT_ACCOUNTS = `
-  INSERT INTO payflow.accounts (account_id, owner_id, currency, kyc_tier, iban, status, opened_at, updated_at)
-  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[])
+  INSERT INTO payflow.accounts (account_id, owner_id, currency, kyc_tier, iban_masked, iban_sealed, iban_key_id, status, opened_at, updated_at)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[])
   ON CONFLICT (account_id) DO UPDATE SET
     owner_id = EXCLUDED.owner_id, currency = EXCLUDED.currency, kyc_tier = EXCLUDED.kyc_tier,
-    iban = EXCLUDED.iban, status = EXCLUDED.status, opened_at = EXCLUDED.opened_at, updated_at = EXCLUDED.updated_at
+    iban_masked = EXCLUDED.iban_masked, iban_sealed = EXCLUDED.iban_sealed, iban_key_id = EXCLUDED.iban_key_id, status = EXCLUDED.status, opened_at = EXCLUDED.opened_at, updated_at = EXCLUDED.updated_at
   WHERE payflow.accounts.updated_at <= EXCLUDED.updated_at`;
 
 /**
@@ -205,7 +216,11 @@ export class PostgresAccountsProjection implements AccountQueries {
         slice.map((a) => a.ownerId),
         slice.map((a) => a.currency),
         slice.map((a) => a.kycTier),
-        slice.map((a) => a.iban),
+        slice.map(maskedIbanOf),
+        slice.map((a) => a.ibanSealed ?? null),
+        slice.map((a) =>
+          a.ibanSealed === undefined || a.ibanSealed === null ? null : keyIdOf(a.ibanSealed),
+        ),
         slice.map((a) => a.status),
         slice.map((a) => new Date(a.openedAtMs)),
         slice.map((a) => new Date(a.updatedAtMs)),

@@ -19,6 +19,8 @@ import {
   PostgresAccountsProjection,
 } from '../../projections/postgres/accounts.js';
 import { AVRO } from '../../schemas/avro.js';
+import { seal } from '../../schemas/pii.js';
+import { TEST_PII_KEY_RING } from '../../gateway/test-support.js';
 import {
   createSchemaRegistry,
   registerSchemas,
@@ -226,7 +228,8 @@ describe('PostgreSQL accounts projection', { skip }, () => {
     const a = uniqueName('acc');
     const opened = account(a, {
       currency: CURRENCY,
-      iban: 'DE89370400440532013000',
+      ibanMasked: 'DE****3000',
+      ibanSealed: seal('DE89370400440532013000', 'iban', TEST_PII_KEY_RING),
       openedAtMs: 1_000,
       updatedAtMs: 1_000,
     });
@@ -257,6 +260,26 @@ describe('PostgreSQL accounts projection', { skip }, () => {
     assert.equal(funding?.status, 'ACTIVE');
     assert.equal(await projection.getAccount(uniqueName('missing')), undefined);
     assert.equal(await projection.getAccount('funding:QQQ'), undefined);
+  });
+
+  test('no IBAN rests in clear: a row holds the masked and the sealed IBAN with its key id, and a record of before sealing is stored masked', async () => {
+    const [sealedId, legacyId] = [uniqueName('acc'), uniqueName('acc')];
+    const sealed = seal('SA0380000000608010167519', 'iban', TEST_PII_KEY_RING);
+    await projection.applyAccounts([
+      account(sealedId, { currency: CURRENCY, ibanMasked: 'SA****7519', ibanSealed: sealed }),
+      account(legacyId, { currency: CURRENCY, iban: 'DE89370400440532013000' }),
+    ]);
+    const { rows } = await pool.query<Record<string, string | null>>(
+      'SELECT account_id, iban_masked, iban_sealed, iban_key_id FROM payflow.accounts WHERE account_id = ANY($1) ORDER BY account_id = $2 DESC',
+      [[sealedId, legacyId], sealedId],
+    );
+    assert.deepEqual(rows, [
+      { account_id: sealedId, iban_masked: 'SA****7519', iban_sealed: sealed, iban_key_id: 't2' },
+      { account_id: legacyId, iban_masked: 'DE****3000', iban_sealed: null, iban_key_id: null },
+    ]);
+    const legacy = await projection.getAccount(legacyId);
+    assert.equal(legacy?.iban, null);
+    assert.equal(legacy?.ibanMasked, 'DE****3000');
   });
 
   test("an owner's highest KYC tier is the highest of its accounts that are not CLOSED; an owner without accounts has none", async () => {

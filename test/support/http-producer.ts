@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 
-import { TEST_SECRET, token } from '../../gateway/test-support.js';
+import { TEST_PII_KEYS, TEST_SECRET, token } from '../../gateway/test-support.js';
 import { sleep } from './eos-harness.js';
 import { DEFAULT_HTTP_RETRY, retryWaitMs } from './http-retry.js';
 import { LOAD_TEST_RATE_LIMITS, LOAD_TEST_VELOCITY_LIMITS } from './stack.js';
@@ -50,13 +50,18 @@ export interface Transfer {
 }
 
 /**
- * Starts `app/main.ts` in the Kafka mode on `port`. Its stdout is piped when `stdout` is 'pipe' (the
- * caller must then read it, or the child blocks on a full pipe); stderr is inherited.
+ * Starts `app/main.ts` in the Kafka mode on `port`. Its stdout (stderr) is piped when `stdout`
+ * (`stderr`) is 'pipe' (the caller must then read it, or the child blocks on a full pipe); stderr
+ * is inherited otherwise.
  */
 export function startMainJobProcess(
   stack: StackEnv,
   port: number,
-  options: { readonly stdout?: 'ignore' | 'pipe'; readonly env?: Readonly<Record<string, string>> } = {},
+  options: {
+    readonly stdout?: 'ignore' | 'pipe';
+    readonly stderr?: 'inherit' | 'pipe';
+    readonly env?: Readonly<Record<string, string>>;
+  } = {},
 ): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', 'app/main.ts'], {
     env: {
@@ -64,6 +69,9 @@ export function startMainJobProcess(
       PAYFLOW_KAFKA_BROKERS: stack.kafkaBrokers.join(','),
       PAYFLOW_SCHEMA_REGISTRY_URL: stack.schemaRegistryUrl,
       PAYFLOW_POSTGRES_URL: stack.postgresUrl,
+      // The tests' rotated ring (t1 retired, t2 active), not the stack's file.
+      PAYFLOW_PII_KEYS_FILE: '',
+      PAYFLOW_PII_KEYS: TEST_PII_KEYS,
       PAYFLOW_REDIS_URL: stack.redisUrl,
       PAYFLOW_HTTP_HOST: '127.0.0.1',
       PAYFLOW_HTTP_PORT: String(port),
@@ -79,7 +87,7 @@ export function startMainJobProcess(
       PAYFLOW_WORKERS: process.env.PAYFLOW_WORKERS ?? '1',
       ...options.env,
     },
-    stdio: ['ignore', options.stdout ?? 'ignore', 'inherit'],
+    stdio: ['ignore', options.stdout ?? 'ignore', options.stderr ?? 'inherit'],
   });
 }
 

@@ -15,7 +15,7 @@ import { Kafka, logLevel, Partitioners, type Consumer, type IHeaders, type Produ
 
 import { requestHash } from '../../gateway/canonical.js';
 import { connectRedis, RedisIdempotencyStore } from '../../gateway/index.js';
-import { TEST_SECRET, token } from '../../gateway/test-support.js';
+import { TEST_PII_KEYS, TEST_SECRET, token } from '../../gateway/test-support.js';
 import { startMainJob, type MainJob } from '../../app/main.js';
 import { AVRO } from '../../schemas/avro.js';
 import { createSchemaRegistry, registryAvroSerde, valueSubject } from '../../schemas/registry.js';
@@ -227,6 +227,7 @@ export class JobHarness {
             PAYFLOW_KAFKA_BROKERS: stack.kafkaBrokers.join(','),
             PAYFLOW_SCHEMA_REGISTRY_URL: stack.schemaRegistryUrl,
             PAYFLOW_POSTGRES_URL: stack.postgresUrl,
+            PAYFLOW_PII_KEYS: TEST_PII_KEYS,
           }
         : {}),
       ...env,

@@ -1,0 +1,240 @@
+/**
+ * No IBAN rests in clear anywhere a run of the main job leaves data: its logs, the stack's server
+ * logs, a dump of the whole database, the Parquet archive, the search index, and the bytes of
+ * every record written to any topic during the run. Accounts are opened with IBANs of three
+ * countries, a payment carries an IBAN printed in groups in its free-text reference, and requests
+ * with an IBAN are refused along the way; the API shows every IBAN masked.
+ *
+ * Bounded: 3 accounts, a deposit and a payment, a few refused requests, loopback only.
+ */
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+
+import { Client } from '@elastic/elasticsearch';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { Kafka, logLevel } from 'kafkajs';
+
+import { projectedEvent } from '../../projections/payment-view.js';
+import { ElasticsearchTransactionsProjection } from '../../projections/elasticsearch/transactions.js';
+import { S3ParquetArchive, type ArchivedEvent } from '../../projections/s3-parquet/archive.js';
+import { AVRO } from '../../schemas/avro.js';
+import { maskIban } from '../../schemas/iban.js';
+import { IBAN_TEST_TABLE } from '../../schemas/iban-test-table.js';
+import { createSchemaRegistry, registryAvroSerde, valueSubject } from '../../schemas/registry.js';
+import type { PaymentEvent } from '../../schemas/types.js';
+import { TOPIC } from '../../topics/catalogue.js';
+import { kill } from '../support/eos-harness.js';
+import { bearerTokens, HttpProducer, startMainJobProcess } from '../support/http-producer.js';
+import {
+  archiveRows,
+  describeFindings,
+  elasticsearchDocuments,
+  postgresDump,
+  scanLogDirectory,
+  scanText,
+  topicRecords,
+  type PiiFinding,
+} from '../support/pii-scan.js';
+import { freePort, waitHttpOk } from '../support/processes.js';
+import { stackEnv, uniqueName } from '../support/stack.js';
+
+const env = stackEnv();
+const skip = 'skip' in env ? env.skip : false;
+const IBANS = IBAN_TEST_TABLE.filter((entry) => entry.problem === undefined).map((entry) => entry.iban);
+const SETTLE_MS = 60_000;
+
+/** An IBAN as people print it: groups of four. */
+const grouped = (iban: string) => iban.replace(/(.{4})/g, '$1 ').trim();
+
+/** The job's payment events of `paymentIds`, with their partition and offset, read from the log. */
+async function eventsOf(
+  kafka: Kafka,
+  registryUrl: string,
+  paymentIds: ReadonlySet<string>,
+  expected: number,
+): Promise<Map<number, ArchivedEvent[]>> {
+  const serde = registryAvroSerde<PaymentEvent>(
+    createSchemaRegistry(registryUrl),
+    valueSubject(TOPIC.paymentsEvents),
+    AVRO.PaymentEvent,
+  );
+  const byPartition = new Map<number, ArchivedEvent[]>();
+  let seen = 0;
+  const consumer = kafka.consumer({ groupId: uniqueName('pii-scan-events') });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic: TOPIC.paymentsEvents, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`saw ${seen} of ${expected} events`)), SETTLE_MS);
+      consumer
+        .run({
+          eachMessage: async ({ partition, message }) => {
+            if (message.key === null || !paymentIds.has(message.key.toString())) return;
+            const event = await serde.deserialize(message.value!, TOPIC.paymentsEvents);
+            const list = byPartition.get(partition) ?? [];
+            list.push({ offset: BigInt(message.offset), event: projectedEvent(event) });
+            byPartition.set(partition, list);
+            seen += 1;
+            if (seen >= expected) {
+              clearTimeout(timer);
+              resolve();
+            }
+          },
+        })
+        .catch(reject);
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return byPartition;
+}
+
+describe('PII at rest', { skip }, () => {
+  test(
+    'after accounts with IBANs, a payment whose reference holds one and refused requests with IBANs, no IBAN is in clear in the job logs, the stack logs, a database dump, the archive, the search index or any record written to a topic; the API shows them masked',
+    { timeout: 600_000 },
+    async (t) => {
+      if ('skip' in env) return;
+      const stack = env;
+      const since = Date.now();
+      const port = await freePort();
+      const base = `http://127.0.0.1:${port}`;
+      const { producer, admin } = await bearerTokens();
+      const http = new HttpProducer(base, { sendDeadlineMs: SETTLE_MS, settleTimeoutMs: SETTLE_MS });
+      const output: Buffer[] = [];
+      const job: ChildProcess = startMainJobProcess(stack, port, {
+        stdout: 'pipe',
+        stderr: 'pipe',
+        // Every line the job can write, debug included.
+        env: { PAYFLOW_LOG_LEVEL: 'debug' },
+      });
+      job.stdout!.on('data', (chunk: Buffer) => output.push(chunk));
+      job.stderr!.on('data', (chunk: Buffer) => output.push(chunk));
+      t.after(async () => {
+        if (job.exitCode === null) await kill(job, 'SIGKILL');
+      });
+      await waitHttpOk(job, `${base}/readyz`, 120_000);
+
+      // Three accounts, each with an IBAN; the API answers them masked.
+      const prefix = uniqueName('pii');
+      const accounts = IBANS.map((_, i) => `${prefix}-${i}`);
+      const sent: unknown[] = [];
+      for (const [i, accountId] of accounts.entries()) {
+        const body = {
+          accountId,
+          ownerId: `owner-${accountId}`,
+          currency: 'EUR',
+          kycTier: 'TIER_2',
+          iban: IBANS[i],
+        };
+        sent.push(body);
+        await http.untilAccepted('/v1/accounts', admin, body, randomUUID());
+      }
+      for (const [i, accountId] of accounts.entries()) {
+        const deadline = Date.now() + SETTLE_MS;
+        for (;;) {
+          const answer = await http.call('GET', `/v1/accounts/${accountId}`, admin);
+          if (answer.status === 200) {
+            assert.equal(answer.body.iban, maskIban(IBANS[i]!));
+            break;
+          }
+          assert.ok(Date.now() < deadline, `account ${accountId} is readable`);
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+      }
+
+      // Refused requests that carry an IBAN: a bad field beside it, and a second OPEN that conflicts.
+      const refused = [
+        { accountId: `${prefix}-bad`, ownerId: 'o', currency: 'EURO', kycTier: 'TIER_2', iban: IBANS[0] },
+        { accountId: `${prefix}-bad`, ownerId: 'o', currency: 'EUR', kycTier: 'TIER_9', iban: IBANS[1] },
+      ];
+      for (const body of refused) {
+        sent.push(body);
+        const answer = await http.call('POST', '/v1/accounts', admin, body, randomUUID());
+        assert.equal(answer.status, 400);
+        assert.deepEqual(scanText('problem', JSON.stringify(answer.body)), []);
+      }
+
+      // A deposit, then a payment whose reference names the payee's IBAN in groups.
+      const [payer, payee] = accounts as [string, string];
+      await http.fundAccounts(admin, [payer], 10_000);
+      const reference = `rent to ${grouped(IBANS[1]!)} for December`;
+      const payment = {
+        senderAccountId: payer,
+        recipientAccountId: payee,
+        amount: 2_500,
+        currency: 'EUR',
+        reference,
+      };
+      sent.push(payment);
+      const accepted = await http.untilAccepted('/v1/payments', producer, payment, randomUUID());
+      const paymentId = accepted.body.paymentId as string;
+      const ended = await http.settle(paymentId, admin);
+      assert.equal(ended.status, 'COMPLETED');
+      assert.equal(ended.reference, `rent to ${maskIban(IBANS[1]!)} for December`);
+      const paymentIds = new Set([paymentId]);
+
+      await kill(job, 'SIGTERM');
+
+      // The read side of the archive and the search index, fed from the job's events.
+      const kafka = new Kafka({
+        clientId: 'pii-scan',
+        brokers: stack.kafkaBrokers,
+        logLevel: logLevel.NOTHING,
+      });
+      // A PaymentInitiated, Validated, Completed at least for each payment.
+      const events = await eventsOf(kafka, stack.schemaRegistryUrl, paymentIds, paymentIds.size * 3);
+      const es = new Client({ node: stack.elasticsearchUrl, requestTimeout: 10_000, maxRetries: 2 });
+      const index = uniqueName('pii-transactions');
+      const search = new ElasticsearchTransactionsProjection(es, index);
+      await search.migrate();
+      await search.apply([...events.values()].flat().map((record) => record.event));
+      await es.indices.refresh({ index });
+      const s3 = new S3Client({
+        endpoint: stack.s3.endpoint,
+        region: stack.s3.region,
+        forcePathStyle: true,
+        credentials: { accessKeyId: stack.s3.accessKeyId, secretAccessKey: stack.s3.secretAccessKey },
+        requestHandler: { requestTimeout: 10_000 },
+      });
+      const bucket = uniqueName('pii-archive');
+      await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+      const archive = new S3ParquetArchive(s3, { bucket, prefix: 'payments_events' });
+      for (const [partition, records] of events) await archive.write(partition, records);
+
+      // The scan, over everything the run left behind.
+      const findings: PiiFinding[] = [];
+      findings.push(...scanText('job output', Buffer.concat(output).toString('latin1')));
+      findings.push(...(await scanLogDirectory(join(process.env.PAYFLOW_HOME ?? '.payflow', 'logs'))));
+      const dump = await postgresDump(stack.postgresUrl);
+      findings.push(...scanText('pg_dump', dump));
+      const archived = await archiveRows(s3, bucket, 'payments_events');
+      for (const [key, rows] of archived) findings.push(...scanText(`s3://${bucket}/${key}`, rows));
+      const documents = await elasticsearchDocuments(stack.elasticsearchUrl, index);
+      findings.push(...scanText(`elasticsearch ${index}`, documents));
+      const kafkaAdmin = kafka.admin();
+      await kafkaAdmin.connect();
+      const topics = (await kafkaAdmin.listTopics()).filter(
+        (topic) => !topic.startsWith('__') && topic !== '_schemas',
+      );
+      await kafkaAdmin.disconnect();
+      const records = await topicRecords(kafka, topics, since);
+      for (const [topic, text] of records) findings.push(...scanText(`topic ${topic}`, text));
+      await es.close();
+      s3.destroy();
+
+      assert.deepEqual(findings, [], `IBANs in clear:\n${describeFindings(findings)}`);
+      // The scan sees what it looks for: the requests sent hold every IBAN in clear, and the
+      // sources above did hold this run's data (masked).
+      assert.equal(scanText('requests', JSON.stringify(sent)).length, IBANS.length + refused.length + 1);
+      assert.ok(dump.includes(maskIban(IBANS[0]!)), 'the dump holds the accounts');
+      assert.ok(documents.includes(paymentId) && documents.includes(maskIban(IBANS[1]!)));
+      assert.ok([...archived.values()].some((rows) => rows.includes(maskIban(IBANS[1]!))));
+      assert.ok((records.get(TOPIC.accountsCommands) ?? '').includes(maskIban(IBANS[2]!)));
+      assert.ok(Buffer.concat(output).length > 0, 'the job wrote logs');
+    },
+  );
+});
