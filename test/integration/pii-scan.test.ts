@@ -227,6 +227,11 @@ describe('PII at rest', { skip }, () => {
       s3.destroy();
 
       assert.deepEqual(findings, [], `IBANs in clear:\n${describeFindings(findings)}`);
+      // Nor a sealed value in the logs: logs hold the masked form only.
+      assert.ok(
+        !Buffer.concat(output).toString('latin1').includes('pii:v1:'),
+        'the job logged a sealed IBAN',
+      );
       // The scan sees what it looks for: the requests sent hold every IBAN in clear, and the
       // sources above did hold this run's data (masked).
       assert.equal(scanText('requests', JSON.stringify(sent)).length, IBANS.length + refused.length + 1);
