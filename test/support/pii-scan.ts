@@ -74,11 +74,12 @@ export async function postgresDump(postgresUrl: string): Promise<string> {
   return stdout;
 }
 
-/** Every row of every Parquet object under `prefix`, read back by an independent reader (DuckDB), one JSON line each, per object. */
+/** Every row of every Parquet object under `prefix` (whose key ends with `suffix`), read back by an independent reader (DuckDB), one JSON line each, per object. */
 export async function archiveRows(
   s3: S3Client,
   bucket: string,
   prefix: string,
+  suffix = '',
 ): Promise<Map<string, string>> {
   const rows = new Map<string, string>();
   const scratch = await mkdtemp(join(tmpdir(), 'pii-scan-'));
@@ -91,6 +92,7 @@ export async function archiveRows(
         new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
       );
       for (const object of page.Contents ?? []) {
+        if (!object.Key!.endsWith(suffix)) continue;
         const body = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: object.Key }));
         const path = join(scratch, `${rows.size}.parquet`);
         await writeFile(path, await body.Body!.transformToByteArray());
