@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 
-import { ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
+import { ListBucketsCommand } from '@aws-sdk/client-s3';
 
 import {
   archiveRows,
@@ -20,7 +20,7 @@ import {
   scanText,
   type PiiFinding,
 } from '../support/pii-scan.js';
-import { stackEnv } from '../support/stack.js';
+import { stackEnv, stackS3Client } from '../support/stack.js';
 
 const env = stackEnv();
 const skip = 'skip' in env ? env.skip : false;
@@ -35,13 +35,7 @@ describe('PII left by the full test run', { skip }, () => {
       findings.push(...(await scanLogDirectory(join(process.env.PAYFLOW_HOME ?? '.payflow', 'logs'))));
       findings.push(...scanText('pg_dump', await postgresDump(env.postgresUrl)));
 
-      const s3 = new S3Client({
-        endpoint: env.s3.endpoint,
-        region: env.s3.region,
-        forcePathStyle: true,
-        credentials: { accessKeyId: env.s3.accessKeyId, secretAccessKey: env.s3.secretAccessKey },
-        requestHandler: { requestTimeout: 10_000 },
-      });
+      const s3 = stackS3Client(env);
       let objects = 0;
       for (const bucket of (await s3.send(new ListBucketsCommand({}))).Buckets ?? []) {
         for (const [key, rows] of await archiveRows(s3, bucket.Name!, '', '.parquet')) {

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 
 import { Client } from '@elastic/elasticsearch';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { Kafka, logLevel } from 'kafkajs';
 
 import { projectedEvent } from '../../projections/payment-view.js';
@@ -39,7 +39,7 @@ import {
   type PiiFinding,
 } from '../support/pii-scan.js';
 import { freePort, waitHttpOk } from '../support/processes.js';
-import { stackEnv, uniqueName } from '../support/stack.js';
+import { stackEnv, stackS3Client, uniqueName } from '../support/stack.js';
 
 const env = stackEnv();
 const skip = 'skip' in env ? env.skip : false;
@@ -193,13 +193,7 @@ describe('PII at rest', { skip }, () => {
       await search.migrate();
       await search.apply([...events.values()].flat().map((record) => record.event));
       await es.indices.refresh({ index });
-      const s3 = new S3Client({
-        endpoint: stack.s3.endpoint,
-        region: stack.s3.region,
-        forcePathStyle: true,
-        credentials: { accessKeyId: stack.s3.accessKeyId, secretAccessKey: stack.s3.secretAccessKey },
-        requestHandler: { requestTimeout: 10_000 },
-      });
+      const s3 = stackS3Client(stack);
       const bucket = uniqueName('pii-archive');
       await s3.send(new CreateBucketCommand({ Bucket: bucket }));
       const archive = new S3ParquetArchive(s3, { bucket, prefix: 'payments_events' });

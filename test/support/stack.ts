@@ -6,6 +6,8 @@
  */
 import { fileURLToPath } from 'node:url';
 
+import { S3Client } from '@aws-sdk/client-s3';
+
 export interface StackEnv {
   readonly kafkaBrokers: string[];
   readonly schemaRegistryUrl: string;
@@ -69,3 +71,14 @@ export const LOAD_TEST_VELOCITY_LIMITS = fileURLToPath(
 export const LOAD_TEST_RATE_LIMITS = fileURLToPath(
   new URL('../../gateway/load-test-rate-limits.json', import.meta.url),
 );
+
+/** A client of the stack's S3 store (path-style, bounded requests). */
+export function stackS3Client(stack: StackEnv): S3Client {
+  return new S3Client({
+    endpoint: stack.s3.endpoint,
+    region: stack.s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: stack.s3.accessKeyId, secretAccessKey: stack.s3.secretAccessKey },
+    requestHandler: { requestTimeout: 10_000 },
+  });
+}
