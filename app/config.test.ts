@@ -127,6 +127,58 @@ describe('configuration', () => {
     );
   });
 
+  test('PAYFLOW_PROJECTIONS switches the search index and the archive on, and each refuses to start without what it needs, naming the variable', () => {
+    const kafka = { ...JWT, ...KAFKA };
+    const only = mainJobConfig(kafka);
+    assert.ok(only.mode === 'kafka');
+    assert.deepEqual(only.readSide, {});
+    const all = mainJobConfig({
+      ...kafka,
+      PAYFLOW_PROJECTIONS: 'postgres, elasticsearch,archive',
+      PAYFLOW_ELASTICSEARCH_URL: 'http://127.0.0.1:9200',
+      PAYFLOW_ARCHIVE_BUCKET: 'payflow-archive',
+      PAYFLOW_S3_ENDPOINT: 'http://127.0.0.1:9000',
+      PAYFLOW_S3_ACCESS_KEY_ID: 'id',
+      PAYFLOW_S3_SECRET_ACCESS_KEY: 'secret',
+    });
+    assert.ok(all.mode === 'kafka');
+    assert.deepEqual(all.readSide, {
+      elasticsearch: { url: 'http://127.0.0.1:9200', index: 'payflow-transactions', timeoutMs: 10_000 },
+      archive: {
+        bucket: 'payflow-archive',
+        prefix: 'payments_events',
+        s3: {
+          endpoint: 'http://127.0.0.1:9000',
+          region: 'us-east-1',
+          credentials: { accessKeyId: 'id', secretAccessKey: 'secret' },
+          timeoutMs: 30_000,
+        },
+      },
+    });
+    assert.deepEqual(
+      problemsOf(() => mainJobConfig({ ...kafka, PAYFLOW_PROJECTIONS: 'elasticsearch,archive' })),
+      ['PAYFLOW_PROJECTIONS must include postgres (the API reads it) (got "elasticsearch,archive")'],
+    );
+    assert.match(
+      problemsOf(() => mainJobConfig({ ...kafka, PAYFLOW_PROJECTIONS: 'postgres,solr' })).join(),
+      /PAYFLOW_PROJECTIONS solr is not one of postgres, elasticsearch, archive/,
+    );
+    assert.deepEqual(
+      problemsOf(() =>
+        mainJobConfig({
+          ...kafka,
+          PAYFLOW_PROJECTIONS: 'postgres,elasticsearch,archive',
+          PAYFLOW_S3_ACCESS_KEY_ID: 'id',
+        }),
+      ),
+      [
+        'PAYFLOW_ELASTICSEARCH_URL is required when PAYFLOW_PROJECTIONS has elasticsearch',
+        'PAYFLOW_S3_ACCESS_KEY_ID and PAYFLOW_S3_SECRET_ACCESS_KEY go together: set both or neither',
+        'PAYFLOW_ARCHIVE_BUCKET is required when PAYFLOW_PROJECTIONS has archive',
+      ],
+    );
+  });
+
   test('PAYFLOW_KAFKA_BROKERS is a comma-separated list of host:port, and a malformed one is refused', () => {
     const config = topicsConfig({ PAYFLOW_KAFKA_BROKERS: '127.0.0.1:9092, kafka-2.internal:19092' });
     assert.deepEqual(config.brokers, ['127.0.0.1:9092', 'kafka-2.internal:19092']);

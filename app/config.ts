@@ -300,6 +300,70 @@ const PII_ENV = z.object({
     ),
 });
 
+const READ_SIDE_ENV = z.object({
+  PAYFLOW_PROJECTIONS: z
+    .string()
+    .default('postgres')
+    .transform((text, ctx) => {
+      const names = text
+        .split(',')
+        .map((name) => name.trim())
+        .filter((name) => name !== '');
+      for (const name of names) {
+        if (!(PROJECTION_NAMES as readonly string[]).includes(name))
+          ctx.addIssue({ code: 'custom', message: `${name} is not one of ${PROJECTION_NAMES.join(', ')}` });
+      }
+      if (!names.includes('postgres'))
+        ctx.addIssue({ code: 'custom', message: 'must include postgres (the API reads it)' });
+      return [...new Set(names)] as ProjectionName[];
+    })
+    .describe(
+      'Kafka mode: the projections the main job feeds from the log, comma-separated: postgres (always; the API reads it), elasticsearch (the transactions index), archive (Parquet on S3)',
+    ),
+  PAYFLOW_ELASTICSEARCH_URL: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s):// URL' })
+    .optional()
+    .describe(
+      'Elasticsearch of the transactions index (required when PAYFLOW_PROJECTIONS has elasticsearch)',
+    ),
+  PAYFLOW_ELASTICSEARCH_INDEX: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._-]{0,200}$/, 'must be a lower-case Elasticsearch index name')
+    .default('payflow-transactions')
+    .describe('The transactions index'),
+  PAYFLOW_ELASTICSEARCH_TIMEOUT_MS: integer(100, 120_000)
+    .default(10_000)
+    .describe('Bound on one Elasticsearch request'),
+  PAYFLOW_S3_ENDPOINT: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s):// URL' })
+    .optional()
+    .describe('S3-compatible store of the archive (path-style); unset: AWS S3 of PAYFLOW_S3_REGION'),
+  PAYFLOW_S3_REGION: z.string().min(1).default('us-east-1').describe('Region of the archive’s bucket'),
+  PAYFLOW_S3_ACCESS_KEY_ID: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('Access key of the archive’s store; unset: the AWS default credential chain'),
+  PAYFLOW_S3_SECRET_ACCESS_KEY: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('Secret key of the archive’s store (with PAYFLOW_S3_ACCESS_KEY_ID); never logged'),
+  PAYFLOW_S3_TIMEOUT_MS: integer(100, 300_000).default(30_000).describe('Bound on one S3 request'),
+  PAYFLOW_ARCHIVE_BUCKET: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name')
+    .optional()
+    .describe(
+      'Bucket of the Parquet archive (required when PAYFLOW_PROJECTIONS has archive); created when missing',
+    ),
+  PAYFLOW_ARCHIVE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/, 'must be a key prefix without leading or trailing /')
+    .default('payments_events')
+    .describe('Key prefix of the archive (the Athena table location is s3://<bucket>/<prefix>/)'),
+});
+
 /** Every variable a PayFlow program reads. */
 export const ENV_SCHEMA = z.object({
   ...PII_ENV.shape,
@@ -310,6 +374,7 @@ export const ENV_SCHEMA = z.object({
   ...PROCESSORS_ENV.shape,
   ...EMBEDDED_ENV.shape,
   ...PARTNERS_ENV.shape,
+  ...READ_SIDE_ENV.shape,
 });
 
 export type Env = z.infer<typeof ENV_SCHEMA>;
@@ -375,23 +440,6 @@ export const STACK_VARIABLES: Readonly<
     description: 'Tests: `1` fails (instead of skipping) a test whose server is missing',
     default: 'unset',
   },
-  PAYFLOW_ELASTICSEARCH_URL: {
-    description: 'Tests: Elasticsearch of the search projection',
-    default: 'from the stack',
-  },
-  PAYFLOW_S3_ENDPOINT: {
-    description: 'Tests: the S3 store of the Parquet archive',
-    default: 'from the stack',
-  },
-  PAYFLOW_S3_REGION: { description: 'Tests: the S3 store\u2019s region', default: 'from the stack' },
-  PAYFLOW_S3_ACCESS_KEY_ID: {
-    description: 'Tests: the S3 store\u2019s access key',
-    default: 'from the stack',
-  },
-  PAYFLOW_S3_SECRET_ACCESS_KEY: {
-    description: 'Tests: the S3 store\u2019s secret key',
-    default: 'from the stack',
-  },
 };
 
 export interface KafkaSettings {
@@ -404,6 +452,25 @@ export interface PostgresSettings {
   readonly url: string;
   readonly poolMax: number;
   readonly statementTimeoutMs: number;
+}
+
+/** The projections the main job can feed from the log (Kafka mode). */
+export const PROJECTION_NAMES = ['postgres', 'elasticsearch', 'archive'] as const;
+export type ProjectionName = (typeof PROJECTION_NAMES)[number];
+
+/** The read side beyond PostgreSQL: each projection present is fed by its own consumer group. */
+export interface ReadSideSettings {
+  readonly elasticsearch?: { readonly url: string; readonly index: string; readonly timeoutMs: number };
+  readonly archive?: {
+    readonly bucket: string;
+    readonly prefix: string;
+    readonly s3: {
+      readonly endpoint?: string;
+      readonly region: string;
+      readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };
+      readonly timeoutMs: number;
+    };
+  };
 }
 
 /** How the Kafka driver runs the processors. */
@@ -477,6 +544,7 @@ export type MainJobConfig = {
       readonly mode: 'kafka';
       readonly kafka: KafkaSettings;
       readonly postgres: PostgresSettings;
+      readonly readSide: ReadSideSettings;
       /** Pipeline worker processes beside the gateway's; 1: the pipeline runs in the gateway's process. */
       readonly workers: number;
     }
@@ -676,7 +744,53 @@ export function mainJobConfig(env: NodeJS.ProcessEnv): MainJobConfig {
       poolMax: values.PAYFLOW_POSTGRES_POOL_MAX,
       statementTimeoutMs: values.PAYFLOW_POSTGRES_STATEMENT_TIMEOUT_MS,
     },
+    readSide: readSideSettings(values),
     workers: values.PAYFLOW_WORKERS,
+  };
+}
+
+/** The Elasticsearch and archive projections PAYFLOW_PROJECTIONS asks for, with what each needs. */
+export function readSideSettings(values: Env): ReadSideSettings {
+  const wanted = new Set(values.PAYFLOW_PROJECTIONS);
+  const problems: string[] = [];
+  let elasticsearch: ReadSideSettings['elasticsearch'];
+  if (wanted.has('elasticsearch')) {
+    if (values.PAYFLOW_ELASTICSEARCH_URL === undefined)
+      problems.push('PAYFLOW_ELASTICSEARCH_URL is required when PAYFLOW_PROJECTIONS has elasticsearch');
+    else
+      elasticsearch = {
+        url: values.PAYFLOW_ELASTICSEARCH_URL,
+        index: values.PAYFLOW_ELASTICSEARCH_INDEX,
+        timeoutMs: values.PAYFLOW_ELASTICSEARCH_TIMEOUT_MS,
+      };
+  }
+  let archive: ReadSideSettings['archive'];
+  if (wanted.has('archive')) {
+    const { PAYFLOW_S3_ACCESS_KEY_ID: accessKeyId, PAYFLOW_S3_SECRET_ACCESS_KEY: secretAccessKey } = values;
+    if ((accessKeyId === undefined) !== (secretAccessKey === undefined))
+      problems.push(
+        'PAYFLOW_S3_ACCESS_KEY_ID and PAYFLOW_S3_SECRET_ACCESS_KEY go together: set both or neither',
+      );
+    if (values.PAYFLOW_ARCHIVE_BUCKET === undefined)
+      problems.push('PAYFLOW_ARCHIVE_BUCKET is required when PAYFLOW_PROJECTIONS has archive');
+    else
+      archive = {
+        bucket: values.PAYFLOW_ARCHIVE_BUCKET,
+        prefix: values.PAYFLOW_ARCHIVE_PREFIX,
+        s3: {
+          ...(values.PAYFLOW_S3_ENDPOINT === undefined ? {} : { endpoint: values.PAYFLOW_S3_ENDPOINT }),
+          region: values.PAYFLOW_S3_REGION,
+          ...(accessKeyId === undefined || secretAccessKey === undefined
+            ? {}
+            : { credentials: { accessKeyId, secretAccessKey } }),
+          timeoutMs: values.PAYFLOW_S3_TIMEOUT_MS,
+        },
+      };
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    ...(elasticsearch === undefined ? {} : { elasticsearch }),
+    ...(archive === undefined ? {} : { archive }),
   };
 }
 

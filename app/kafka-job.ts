@@ -12,7 +12,13 @@ import type { ComponentHealth } from '../processors/runtime/supervision.js';
 import { AVRO } from '../schemas/avro.js';
 import { createSchemaRegistry, registryAvroSerde, valueSubject } from '../schemas/registry.js';
 import { TOPIC } from '../topics/catalogue.js';
-import type { KafkaSettings, MainJobConfig, PipelineSettings, PostgresSettings } from './config.js';
+import type {
+  KafkaSettings,
+  MainJobConfig,
+  PipelineSettings,
+  PostgresSettings,
+  ReadSideSettings,
+} from './config.js';
 import { pipelineStopBoundMs, startKafkaPipeline, type KafkaPipeline } from './kafka.js';
 import type { Lifecycle } from './lifecycle.js';
 import { startPostgresReadModels, type PostgresReadModels } from './read-models.js';
@@ -24,6 +30,8 @@ export interface KafkaJobSettings {
   readonly kafka: KafkaSettings;
   readonly pipeline: PipelineSettings;
   readonly postgres: PostgresSettings;
+  /** The Elasticsearch and archive projections beside PostgreSQL's (PAYFLOW_PROJECTIONS). */
+  readonly readSide: ReadSideSettings;
   /** Bound on writing one dead letter of a read model. */
   readonly produceTimeoutMs: number;
 }
@@ -33,6 +41,7 @@ export function kafkaJobSettings(config: KafkaJobConfig): KafkaJobSettings {
     kafka: config.kafka,
     pipeline: config.pipeline,
     postgres: config.postgres,
+    readSide: config.readSide,
     produceTimeoutMs: config.gateway.publishTimeoutMs,
   };
 }
@@ -92,6 +101,7 @@ export async function startPipelineAndReadModels(
       pool,
       applicationId: config.kafka.applicationId,
       statementTimeoutMs: config.postgres.statementTimeoutMs,
+      readSide: config.readSide,
       serdes: {
         paymentEvent: serde(TOPIC.paymentsEvents, AVRO.PaymentEvent),
         account: serde(TOPIC.accounts, AVRO.Account),

@@ -16,7 +16,7 @@
  */
 import type { Kafka, Producer } from 'kafkajs';
 import type pg from 'pg';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 
 import type { Serde } from '../processors/runtime/api.js';
 import type { ComponentHealth } from '../processors/runtime/supervision.js';
@@ -39,6 +39,10 @@ import { runKafkaProjection, type RunningProjection } from '../projections/kafka
 import { migrateAccountsProjection, PostgresAccountsProjection } from '../projections/postgres/accounts.js';
 import { migratePaymentsProjection, PostgresPaymentsProjection } from '../projections/postgres/payments.js';
 import { keyPartitioner } from '../topics/partitioner.js';
+import type { ElasticsearchTransactionsProjection } from '../projections/elasticsearch/transactions.js';
+import type { ReadSideSettings } from './config.js';
+import { readModelMetrics } from './read-model-metrics.js';
+import { startReadSide, type ReadSide } from './read-side.js';
 
 export interface PostgresReadModelsOptions {
   readonly kafka: Kafka;
@@ -60,59 +64,16 @@ export interface PostgresReadModelsOptions {
   /** Bound on writing one dead letter. */
   readonly produceTimeoutMs: number;
   readonly onError?: (readModel: string, error: unknown, attempt: number, delayMs: number) => void;
+  /** The Elasticsearch and archive projections to run beside PostgreSQL's (app/read-side.ts). */
+  readonly readSide?: ReadSideSettings;
 }
 
 export interface PostgresReadModels {
   readonly payments: PostgresPaymentsProjection;
   readonly accounts: PostgresAccountsProjection;
+  /** The transactions index, when PAYFLOW_PROJECTIONS has elasticsearch. */
+  readonly search?: ElasticsearchTransactionsProjection;
   stop(): Promise<void>;
-}
-
-function readModelMetrics(registry: Registry) {
-  const get = <M>(name: string, make: () => M): M =>
-    (registry.getSingleMetric(name) as M | undefined) ?? make();
-  return {
-    applied: get(
-      'payflow_read_model_records_applied_total',
-      () =>
-        new Counter({
-          name: 'payflow_read_model_records_applied_total',
-          help: 'Records applied to a read model',
-          labelNames: ['read_model', 'topic'],
-          registers: [registry],
-        }),
-    ),
-    errors: get(
-      'payflow_read_model_sink_errors_total',
-      () =>
-        new Counter({
-          name: 'payflow_read_model_sink_errors_total',
-          help: 'Failed attempts to write a batch to a read model (each is retried)',
-          labelNames: ['read_model'],
-          registers: [registry],
-        }),
-    ),
-    deadLetters: get(
-      'payflow_read_model_dead_letters_total',
-      () =>
-        new Counter({
-          name: 'payflow_read_model_dead_letters_total',
-          help: 'Records a read model could not apply, copied to the dead-letter topic',
-          labelNames: ['read_model', 'topic'],
-          registers: [registry],
-        }),
-    ),
-    lag: get(
-      'payflow_read_model_lag_records',
-      () =>
-        new Gauge({
-          name: 'payflow_read_model_lag_records',
-          help: 'Records behind the end of the partition after the last applied batch',
-          labelNames: ['read_model', 'topic', 'partition'],
-          registers: [registry],
-        }),
-    ),
-  };
 }
 
 /** Creates the tables if missing, then starts the consumers; resolves once all run. */
@@ -144,7 +105,8 @@ export async function startPostgresReadModels(
     };
   };
 
-  const started: { consumer?: RunningProjection; accounts?: RunningAccountsProjection } = {};
+  const started: { consumer?: RunningProjection; accounts?: RunningAccountsProjection; readSide?: ReadSide } =
+    {};
   try {
     const eventSerde = options.serdes.paymentEvent;
     started.consumer = await runKafkaProjection({
@@ -195,17 +157,31 @@ export async function startPostgresReadModels(
         metrics.lag.set({ read_model: 'accounts', topic, partition }, offsetLag);
       },
     });
+    started.readSide = await startReadSide({
+      kafka: options.kafka,
+      applicationId: options.applicationId,
+      settings: options.readSide ?? {},
+      paymentEvents: options.serdes.paymentEvent,
+      metricsRegistry: options.metricsRegistry,
+      health: options.health,
+      metrics,
+      deadLetter: (readModel) => (message, partition, reason) =>
+        deadLetter(readModel)(TOPIC.paymentsEvents, message, partition, reason),
+      ...(options.onError === undefined ? {} : { onError: options.onError }),
+    });
   } catch (error) {
+    await started.accounts?.disconnect().catch(() => undefined);
     await started.consumer?.disconnect().catch(() => undefined);
     await producer.disconnect().catch(() => undefined);
     throw error;
   }
-  const { consumer, accounts: accountsRunner } = started as Required<typeof started>;
+  const { consumer, accounts: accountsRunner, readSide } = started as Required<typeof started>;
   return {
     payments,
     accounts,
+    ...(readSide.search === undefined ? {} : { search: readSide.search }),
     stop: async () => {
-      await Promise.all([consumer.disconnect(), accountsRunner.disconnect()]);
+      await Promise.all([consumer.disconnect(), accountsRunner.disconnect(), readSide.stop()]);
       await producer.disconnect();
     },
   };
