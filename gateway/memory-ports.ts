@@ -12,6 +12,7 @@ import type {
 } from '../schemas/types.js';
 import type {
   AccountQueries,
+  AccountPaymentsQuery,
   AccountView,
   CommandHeaders,
   CommandPublisher,
@@ -19,7 +20,7 @@ import type {
   PaymentQueries,
   PaymentView,
 } from './ports.js';
-import { heldPage, highestTier } from './ports.js';
+import { accountPaymentsPage, heldPage, highestTier } from './ports.js';
 
 export class MemoryPaymentQueries implements PaymentQueries {
   readonly #views = new Map<string, PaymentView>();
@@ -34,6 +35,10 @@ export class MemoryPaymentQueries implements PaymentQueries {
 
   listHeld(limit: number, after: HeldCursor | undefined): Promise<readonly PaymentView[]> {
     return Promise.resolve(heldPage(this.#views.values(), limit, after));
+  }
+
+  accountPayments(query: AccountPaymentsQuery): Promise<readonly PaymentView[]> {
+    return Promise.resolve(accountPaymentsPage(this.#views.values(), query));
   }
 }
 

@@ -84,8 +84,60 @@ export interface HeldCursor {
   readonly paymentId: string;
 }
 
+/** Where a page of an account's payments starts: after this one, in (createdAtMs, paymentId) descending order. */
+export interface AccountPaymentsCursor {
+  readonly createdAtMs: number;
+  readonly paymentId: string;
+}
+
+/** An account's payments, sent and received, newest first (ties by payment id, descending). */
+export interface AccountPaymentsQuery {
+  readonly accountId: string;
+  readonly limit: number;
+  readonly after?: AccountPaymentsCursor;
+  readonly status?: PaymentView['status'];
+  /** Created at or after (epoch ms). */
+  readonly fromMs?: number;
+  /** Created before (epoch ms). */
+  readonly toMs?: number;
+}
+
+/** Whether `view` belongs on the pages of `query` (every filter but the account and the limit). */
+export function matchesAccountPayments(view: PaymentView, query: AccountPaymentsQuery): boolean {
+  if (query.status !== undefined && view.status !== query.status) return false;
+  if (query.fromMs !== undefined && view.createdAtMs < query.fromMs) return false;
+  if (query.toMs !== undefined && view.createdAtMs >= query.toMs) return false;
+  const { after } = query;
+  if (after === undefined) return true;
+  return (
+    view.createdAtMs < after.createdAtMs ||
+    (view.createdAtMs === after.createdAtMs && view.paymentId < after.paymentId)
+  );
+}
+
+/** The page of `query` among `views` (any payments): the account's, filtered, newest first. */
+export function accountPaymentsPage(
+  views: Iterable<PaymentView>,
+  query: AccountPaymentsQuery,
+): PaymentView[] {
+  const matching: PaymentView[] = [];
+  for (const view of views) {
+    const ofAccount = view.senderAccountId === query.accountId || view.recipientAccountId === query.accountId;
+    if (ofAccount && matchesAccountPayments(view, query)) matching.push(view);
+  }
+  return matching.sort(newestFirst).slice(0, query.limit);
+}
+
+/** Newest first, ties by payment id descending: the order of every account history page. */
+export function newestFirst(a: PaymentView, b: PaymentView): number {
+  if (a.createdAtMs !== b.createdAtMs) return b.createdAtMs - a.createdAtMs;
+  return a.paymentId < b.paymentId ? 1 : a.paymentId > b.paymentId ? -1 : 0;
+}
+
 export interface PaymentQueries {
   getPayment(paymentId: string): Promise<PaymentView | undefined>;
+  /** A page of an account's payments (`query.limit` at most), newest first. */
+  accountPayments(query: AccountPaymentsQuery): Promise<readonly PaymentView[]>;
   /** Payments HELD for review, oldest hold first, at most `limit`, after `after`. */
   listHeld(limit: number, after: HeldCursor | undefined): Promise<readonly PaymentView[]>;
 }

@@ -136,6 +136,7 @@ export function withAcceptedPayments(
         });
       },
       listHeld: (limit, after) => payments.listHeld(limit, after),
+      accountPayments: (query) => payments.accountPayments(query),
     },
   };
 }

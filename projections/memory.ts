@@ -2,7 +2,14 @@
  * The payments projection of the embedded default: the same fold as PostgreSQL's, held in
  * memory with a bound on the number of payments kept.
  */
-import { heldPage, type HeldCursor, type PaymentQueries, type PaymentView } from '../gateway/ports.js';
+import {
+  accountPaymentsPage,
+  heldPage,
+  type AccountPaymentsQuery,
+  type HeldCursor,
+  type PaymentQueries,
+  type PaymentView,
+} from '../gateway/ports.js';
 import {
   applyPaymentEvent,
   isUnreadCommandFailure,
@@ -22,6 +29,8 @@ export class ProjectionCapacityError extends Error {
 export class MemoryPaymentsProjection implements PaymentQueries {
   readonly #views = new Map<string, PaymentReadModel>();
   readonly #held = new Set<string>();
+  /** The payment ids of each account, sent and received: a history page never scans every payment. */
+  readonly #byAccount = new Map<string, Set<string>>();
 
   constructor(private readonly maxPayments: number) {}
 
@@ -35,6 +44,13 @@ export class MemoryPaymentsProjection implements PaymentQueries {
       }
       const after = applyPaymentEvent(before, event);
       this.#views.set(event.paymentId, after);
+      if (before === undefined) {
+        for (const accountId of new Set([after.senderAccountId, after.recipientAccountId])) {
+          const ids = this.#byAccount.get(accountId) ?? new Set<string>();
+          ids.add(event.paymentId);
+          this.#byAccount.set(accountId, ids);
+        }
+      }
       if (after.status === 'HELD') this.#held.add(event.paymentId);
       else this.#held.delete(event.paymentId);
     }
@@ -51,5 +67,13 @@ export class MemoryPaymentsProjection implements PaymentQueries {
 
   getPayment(paymentId: string): Promise<PaymentView | undefined> {
     return Promise.resolve(this.#views.get(paymentId));
+  }
+
+  accountPayments(query: AccountPaymentsQuery): Promise<readonly PaymentView[]> {
+    const views = [...(this.#byAccount.get(query.accountId) ?? [])].flatMap((id) => {
+      const view = this.#views.get(id);
+      return view === undefined ? [] : [view];
+    });
+    return Promise.resolve(accountPaymentsPage(views, query));
   }
 }

@@ -17,6 +17,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { DenyListKind, ReviewDecision } from '../../schemas/types.js';
 import { principalOf, publishBounded, queryBounded, type RouteContext } from '../command-flow.js';
 import { ApiError, invalidField } from '../errors.js';
+import { decodePageCursor, encodePageCursor } from '../cursor.js';
 import { heldAtOf, holdTimeOf, type HeldCursor, type PaymentView } from '../ports.js';
 import { CURRENCY, HEADERS_PLAIN, PAYMENT_ID_PARAMS, problemResponse, RISK_REASONS } from '../schemas.js';
 import { assertIpAddress } from '../validation.js';
@@ -29,23 +30,12 @@ const DECISION_SCOPE = 'review-decision';
 const isoTime = (ms: number): string => new Date(ms).toISOString();
 
 export function encodeCursor(cursor: HeldCursor): string {
-  return Buffer.from(JSON.stringify([cursor.heldAtMs, cursor.paymentId])).toString('base64url');
+  return encodePageCursor({ atMs: cursor.heldAtMs, paymentId: cursor.paymentId });
 }
 
 function decodeCursor(text: string): HeldCursor {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
-    if (
-      Array.isArray(value) &&
-      value.length === 2 &&
-      Number.isSafeInteger(value[0]) &&
-      typeof value[1] === 'string'
-    )
-      return { heldAtMs: value[0] as number, paymentId: value[1] };
-  } catch {
-    // falls through to the 400
-  }
-  throw invalidField('/cursor', 'is not a cursor this API gave out');
+  const { atMs, paymentId } = decodePageCursor(text);
+  return { heldAtMs: atMs, paymentId };
 }
 
 function reviewItem(view: PaymentView) {

@@ -9,7 +9,7 @@
  */
 import type { Client } from '@elastic/elasticsearch';
 
-import type { HeldCursor, PaymentQueries, PaymentView } from '../../gateway/ports.js';
+import type { AccountPaymentsQuery, HeldCursor, PaymentQueries, PaymentView } from '../../gateway/ports.js';
 import type { RiskAssessment } from '../../schemas/types.js';
 import { applyPaymentEvents, type PaymentReadModel, type ProjectedPaymentEvent } from '../payment-view.js';
 
@@ -188,18 +188,32 @@ export class ElasticsearchTransactionsProjection implements PaymentQueries {
     return response.hits.hits.flatMap((hit) => (hit._source ? [fromDocument(hit._source)] : []));
   }
 
-  /** A sender's or recipient's transactions, newest first: the history query. */
-  async history(accountId: string, limit: number): Promise<PaymentView[]> {
+  /** A sender's or recipient's transactions, newest first (ties by payment id): the history query. */
+  async accountPayments(query: AccountPaymentsQuery): Promise<readonly PaymentView[]> {
+    const createdAt = {
+      ...(query.fromMs === undefined ? {} : { gte: query.fromMs }),
+      ...(query.toMs === undefined ? {} : { lt: query.toMs }),
+    };
     const response = await this.client.search<TransactionDocument>({
       index: this.index,
-      size: Math.min(limit, 100),
-      sort: [{ createdAt: 'desc' }],
+      size: Math.min(query.limit, 100),
+      sort: [{ createdAt: 'desc' }, { paymentId: 'desc' }],
       query: {
         bool: {
-          should: [{ term: { senderAccountId: accountId } }, { term: { recipientAccountId: accountId } }],
+          should: [
+            { term: { senderAccountId: query.accountId } },
+            { term: { recipientAccountId: query.accountId } },
+          ],
           minimum_should_match: 1,
+          filter: [
+            ...(query.status === undefined ? [] : [{ term: { status: query.status } }]),
+            ...(Object.keys(createdAt).length === 0 ? [] : [{ range: { createdAt } }]),
+          ],
         },
       },
+      ...(query.after === undefined
+        ? {}
+        : { search_after: [query.after.createdAtMs, query.after.paymentId] }),
     });
     return response.hits.hits.flatMap((hit) => (hit._source ? [fromDocument(hit._source)] : []));
   }

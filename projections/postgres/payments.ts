@@ -7,7 +7,13 @@ import { readFile } from 'node:fs/promises';
 
 import type pg from 'pg';
 
-import { heldAtOf, type HeldCursor, type PaymentQueries, type PaymentView } from '../../gateway/ports.js';
+import {
+  heldAtOf,
+  type AccountPaymentsQuery,
+  type HeldCursor,
+  type PaymentQueries,
+  type PaymentView,
+} from '../../gateway/ports.js';
 import type { PaymentKind, PaymentStatus, RiskAssessment } from '../../schemas/types.js';
 import { applyPaymentEvents, type PaymentReadModel, type ProjectedPaymentEvent } from '../payment-view.js';
 import { inTransaction } from './transaction.js';
@@ -209,6 +215,80 @@ export class PostgresPaymentsProjection implements PaymentQueries {
     );
     const views = await Promise.all(rows.map((row) => this.getPayment(row.payment_id)));
     return views.filter((view): view is PaymentView => view !== undefined);
+  }
+
+  /**
+   * An account's payments, newest first: each side through its own index
+   * (payments_sender_idx, payments_recipient_idx), at most `limit` rows from each, merged.
+   */
+  async accountPayments(query: AccountPaymentsQuery): Promise<readonly PaymentView[]> {
+    const side = (column: string) => `(SELECT payment_id, created_at FROM payflow.payments
+        WHERE ${column} = $1
+          AND ($2::text IS NULL OR status = $2)
+          AND ($3::timestamptz IS NULL OR created_at >= $3)
+          AND ($4::timestamptz IS NULL OR created_at < $4)
+          AND ($5::timestamptz IS NULL OR (created_at, payment_id) < ($5, $6))
+        ORDER BY created_at DESC, payment_id DESC LIMIT $7)`;
+    const { rows } = await this.pool.query<{ payment_id: string }>(
+      `SELECT payment_id, created_at FROM (${side('sender_account_id')} UNION ${side('recipient_account_id')}) page
+        ORDER BY created_at DESC, payment_id DESC LIMIT $7`,
+      [
+        query.accountId,
+        query.status ?? null,
+        query.fromMs === undefined ? null : new Date(query.fromMs),
+        query.toMs === undefined ? null : new Date(query.toMs),
+        query.after === undefined ? null : new Date(query.after.createdAtMs),
+        query.after?.paymentId ?? '',
+        query.limit,
+      ],
+    );
+    const views = await this.#getPayments(rows.map((row) => row.payment_id));
+    return rows.flatMap((row) => {
+      const view = views.get(row.payment_id);
+      return view === undefined ? [] : [view];
+    });
+  }
+
+  /** The payments of `paymentIds` with their events, in one query. */
+  async #getPayments(paymentIds: readonly string[]): Promise<Map<string, PaymentView>> {
+    const views = new Map<string, PaymentView>();
+    if (paymentIds.length === 0) return views;
+    const { rows } = await this.pool.query<
+      PaymentRow & {
+        event_type: string;
+        event_sequence: number;
+        event_occurred_at: Date;
+        event_recorded_at: Date;
+      }
+    >(
+      `SELECT p.*, e.type AS event_type, e.sequence AS event_sequence, e.occurred_at AS event_occurred_at,
+              COALESCE(e.recorded_at, e.occurred_at) AS event_recorded_at
+         FROM payflow.payments p JOIN payflow.payment_events e USING (payment_id)
+        WHERE p.payment_id = ANY($1) ORDER BY p.payment_id, e.sequence`,
+      [paymentIds],
+    );
+    const byPayment = new Map<string, typeof rows>();
+    for (const row of rows) {
+      const list = byPayment.get(row.payment_id) ?? [];
+      list.push(row);
+      byPayment.set(row.payment_id, list);
+    }
+    for (const [paymentId, list] of byPayment) {
+      views.set(
+        paymentId,
+        toReadModel(
+          list[0]!,
+          list.map((r) => ({
+            payment_id: paymentId,
+            type: r.event_type,
+            sequence: r.event_sequence,
+            occurred_at: r.event_occurred_at,
+            recorded_at: r.event_recorded_at,
+          })),
+        ),
+      );
+    }
+    return views;
   }
 
   async getPayment(paymentId: string): Promise<PaymentView | undefined> {

@@ -86,7 +86,7 @@ describe('Elasticsearch transactions projection', { skip }, () => {
     await new Promise((resolve) => setTimeout(resolve, 5));
     await projection.apply(events(received, 'other', account, 200n));
     await client.indices.refresh({ index: projection.index });
-    const history = await projection.history(account, 10);
+    const history = await projection.accountPayments({ accountId: account, limit: 10 });
     assert.deepEqual(
       history.map((p) => p.paymentId),
       [received, sent],

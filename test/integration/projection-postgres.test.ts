@@ -125,4 +125,80 @@ describe('PostgreSQL payments projection', { skip }, () => {
   test('an unknown payment id reads as undefined (the gateway answers 404)', async () => {
     assert.equal(await projection.getPayment(uniqueName('missing')), undefined);
   });
+
+  test("an account's history of 10,000 payments, paged to the end, holds every payment once, newest first; the status and time filters hold exactly the matching ones", async () => {
+    const account = uniqueName('acc-hist');
+    const other = uniqueName('acc-other');
+    const COUNT = 10_000;
+    const T0 = 1_795_000_000_000;
+    const ids: string[] = [];
+    const events: ProjectedPaymentEvent[] = [];
+    for (let i = 0; i < COUNT; i += 1) {
+      const paymentId = `${account}-${String(i).padStart(5, '0')}`;
+      ids.push(paymentId);
+      const [sender, recipient] = i % 3 === 0 ? [other, account] : [account, other];
+      // Several payments share a millisecond: the order falls back to the payment id.
+      const at = T0 + Math.floor(i / 4);
+      events.push({
+        paymentId,
+        correlationId: null,
+        eventId: `${paymentId}-0`,
+        type: 'PaymentInitiated',
+        sequence: 0,
+        occurredAtMs: at,
+        initiated: {
+          kind: 'TRANSFER',
+          principal: 'm',
+          senderAccountId: sender,
+          recipientAccountId: recipient,
+          amountMinor: BigInt(i + 1),
+          currency: 'EUR',
+          reference: null,
+        },
+      });
+      if (i % 7 !== 0)
+        events.push({
+          paymentId,
+          correlationId: null,
+          eventId: `${paymentId}-1`,
+          type: 'PaymentValidated',
+          sequence: 1,
+          occurredAtMs: at,
+        });
+    }
+    for (let start = 0; start < events.length; start += 2_000)
+      await projection.apply(events.slice(start, start + 2_000));
+
+    const seen: string[] = [];
+    let after: { createdAtMs: number; paymentId: string } | undefined;
+    for (;;) {
+      const page = await projection.accountPayments({
+        accountId: account,
+        limit: 100,
+        ...(after ? { after } : {}),
+      });
+      seen.push(...page.map((view) => view.paymentId));
+      const last = page.at(-1);
+      if (page.length < 100 || last === undefined) break;
+      after = { createdAtMs: last.createdAtMs, paymentId: last.paymentId };
+    }
+    assert.deepEqual(seen, [...ids].reverse());
+
+    const filtered = await projection.accountPayments({
+      accountId: account,
+      limit: 100,
+      status: 'INITIATED',
+      fromMs: T0 + 100,
+      toMs: T0 + 200,
+    });
+    const expected = ids.filter(
+      (_, i) => i % 7 === 0 && T0 + Math.floor(i / 4) >= T0 + 100 && T0 + Math.floor(i / 4) < T0 + 200,
+    );
+    assert.ok(expected.length > 0);
+    assert.deepEqual(
+      filtered.map((view) => view.paymentId),
+      [...expected].reverse(),
+    );
+    assert.ok(filtered.every((view) => view.status === 'INITIATED' && view.events.length === 1));
+  });
 });
