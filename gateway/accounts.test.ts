@@ -74,7 +74,9 @@ describe('admin account routes', () => {
       issuedAtMs: 1_700_000_000_000,
     });
     // The command is stored in Kafka: the IBAN travels sealed, never in clear.
-    assert.equal(openSealed(sealed ?? '', 'iban', TEST_PII_KEY_RING), IBAN);
+    assert.equal(openSealed(sealed ?? '', 'iban', TEST_PII_KEY_RING, 'acc-alice'), IBAN);
+    // Bound to its account: copied into another account's record, it does not open.
+    assert.throws(() => openSealed(sealed ?? '', 'iban', TEST_PII_KEY_RING, 'acc-bob'), /does not open/);
     assert.ok(!JSON.stringify(command).includes(IBAN));
   });
 
@@ -153,7 +155,7 @@ describe('admin account routes', () => {
         assert.equal(response.statusCode, 202, response.body);
         const command = h.publisher.accounts[0]?.command;
         const sealed = command?.type === 'OPEN' ? command.ibanSealed : undefined;
-        assert.equal(openSealed(sealed ?? '', 'iban', TEST_PII_KEY_RING), iban);
+        assert.equal(openSealed(sealed ?? '', 'iban', TEST_PII_KEY_RING, command?.accountId ?? ''), iban);
         return;
       }
       assert.equal(response.statusCode, 400, response.body);

@@ -2,6 +2,7 @@
  * Builders of `payments.events` records shared by every payment processor, so an event's id,
  * sequence and optional parts are formed the same way wherever it is emitted.
  */
+import { maskIbansIn } from '../schemas/iban.js';
 import type {
   PaymentCommand,
   PaymentEvent,
@@ -59,7 +60,9 @@ export function factsOf(command: PaymentCommand): PaymentFacts {
     recipientAccountId: command.recipientAccountId,
     amountMinor: command.amountMinor,
     currency: command.currency,
-    reference: command.reference,
+    // Free text is published and stored: an IBAN in it is masked here too, for commands that did
+    // not come through the gateway.
+    reference: command.reference === null ? null : maskIbansIn(command.reference),
   };
 }
 

@@ -38,3 +38,21 @@ test('masking a text leaves only the country code and last four characters of ea
     if (problem === undefined) assert.ok(!maskIbansIn(`x ${iban} y`).includes(iban.slice(4, -4)));
   }
 });
+
+test('an IBAN glued to other text, grouped by dots, no-break spaces or double spaces, or after a binary length byte is still found', () => {
+  const found = (text: string) => findIbans(text).map((entry) => entry.iban);
+  assert.deepEqual(found('refSA0380000000608010167519'), ['SA0380000000608010167519']);
+  assert.deepEqual(found('\u00020SA0380000000608010167519\u0004GB82WEST12345698765432'), [
+    'SA0380000000608010167519',
+    'GB82WEST12345698765432',
+  ]);
+  assert.deepEqual(found('SA03.8000.0000.6080.1016.7519'), ['SA0380000000608010167519']);
+  assert.deepEqual(found('SA03\u00a08000\u00a00000\u00a06080\u00a01016\u00a07519'), [
+    'SA0380000000608010167519',
+  ]);
+  assert.deepEqual(found('SA03  8000  0000  6080  1016  7519'), ['SA0380000000608010167519']);
+  assert.deepEqual(found('DE89370400440532013000GB82WEST12345698765432'), [
+    'DE89370400440532013000',
+    'GB82WEST12345698765432',
+  ]);
+});

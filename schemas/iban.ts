@@ -38,8 +38,14 @@ export function maskIban(iban: string): string {
   return `${compact.slice(0, 2)}****${compact.slice(-4)}`;
 }
 
-/** A run that may hold an IBAN: two letters, two digits, then 11–30 characters, maybe grouped by spaces or dashes. */
-const IBAN_CANDIDATE = /(?<![A-Za-z0-9])[A-Za-z]{2}[0-9]{2}(?:[ -]?[A-Za-z0-9]){11,30}/g;
+/**
+ * A run that may hold an IBAN: two letters, two digits, then 11–30 characters, maybe grouped by
+ * separators (spaces, no-break spaces, dots, dashes; up to two in a row). No word boundary is
+ * asked for on either side: an IBAN glued to other text (`refSA03…`, a length byte of a binary
+ * record before it, another IBAN after it) is still one.
+ */
+const IBAN_CANDIDATE = /[A-Za-z]{2}[0-9]{2}(?:[ .\u00a0-]{0,2}[A-Za-z0-9]){11,30}/g;
+const SEPARATORS = /[ .\u00a0-]/g;
 
 /** Where one IBAN sits in a text, and its electronic form (upper case, no separators). */
 export interface IbanInText {
@@ -50,17 +56,18 @@ export interface IbanInText {
 
 /**
  * Every valid IBAN written anywhere in `text` (free text such as a payment reference, a log, a
- * database dump): in electronic form or printed in groups (`SA03 8000 0000 …`), in either case.
- * A run that is not a valid IBAN as a whole is tried shorter, at each word end, so an IBAN
- * followed by more words is still found; a number that merely looks like one (bad check digits,
- * unknown country, wrong length) is not an IBAN and is left alone.
+ * database dump, the bytes of a record): in electronic form or printed in groups
+ * (`SA03 8000 0000 …`), in either case. At each place the longest valid IBAN wins (a country's
+ * IBANs have one length, so there is at most one); a run that is not one is tried again from
+ * its next character. A number that merely looks like an IBAN (bad check digits, unknown
+ * country, wrong length) is not one and is left alone.
  */
 export function findIbans(text: string): IbanInText[] {
   const found: IbanInText[] = [];
   const candidates = new RegExp(IBAN_CANDIDATE);
   for (let match = candidates.exec(text); match !== null; match = candidates.exec(text)) {
     const start = match.index;
-    const iban = longestIbanAt(text, start, match[0]);
+    const iban = longestIbanAt(match[0]);
     if (iban === undefined) {
       // Not an IBAN from here: one may still start inside this run (`AB12 SA03 8000 …`).
       candidates.lastIndex = start + 1;
@@ -72,14 +79,10 @@ export function findIbans(text: string): IbanInText[] {
   return found;
 }
 
-function longestIbanAt(
-  text: string,
-  start: number,
-  run: string,
-): { length: number; electronic: string } | undefined {
+function longestIbanAt(run: string): { length: number; electronic: string } | undefined {
   for (let length = run.length; length >= 15; length -= 1) {
-    if (/[A-Za-z0-9]/.test(text.charAt(start + length))) continue;
-    const electronic = run.slice(0, length).replace(/[ -]/g, '').toUpperCase();
+    if (/[ .\u00a0-]/.test(run.charAt(length - 1))) continue;
+    const electronic = run.slice(0, length).replace(SEPARATORS, '').toUpperCase();
     if (isValidIBAN(electronic)) return { length, electronic };
   }
   return undefined;

@@ -6,8 +6,9 @@
  *
  *     pii:v1:<keyId>:<base64url 96-bit IV>:<base64url ciphertext + 128-bit tag>
  *
- * The additional authenticated data is `pii:v1:<keyId>:<purpose>`: a value sealed as one field
- * (`iban`) does not open as another (`name`), and a key id edited in the value fails the tag.
+ * The additional authenticated data is `pii:v1:<keyId>:<purpose>:<owner>`: a value sealed as one
+ * field (`iban`) does not open as another (`name`), a value copied into another record (another
+ * account id) does not open there, and a key id edited in the value fails the tag.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { z } from 'zod';
@@ -33,9 +34,9 @@ export class PiiSealError extends Error {
   override readonly name = 'PiiSealError';
 }
 
-const base64Key = z
-  .string()
-  .refine((text) => Buffer.from(text, 'base64').length === KEY_BYTES, 'must be 32 bytes in base64');
+/** Exactly 32 bytes in standard base64: 43 characters and one `=`; nothing skipped or guessed. */
+const BASE64_KEY = /^[A-Za-z0-9+/]{43}=$/;
+const base64Key = z.string().refine((text) => BASE64_KEY.test(text), 'must be 32 bytes in base64');
 
 /** `{"active": "k2", "keys": {"k1": "<base64 32 bytes>", "k2": "..."}}`: the configured form. */
 export const PII_KEY_RING_JSON = z
@@ -57,7 +58,13 @@ export function parsePiiKeyRing(text: string): PiiKeyRing {
   const parsed = PII_KEY_RING_JSON.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const where = issue === undefined || issue.path.length === 0 ? '' : `${issue.path.join('.')} `;
+    // A path segment that is not a valid key id may be a key written where an id goes: never shown.
+    const segments = (issue?.path ?? []).map((segment) =>
+      typeof segment === 'string' && !KEY_ID.test(segment) && segment !== 'keys' && segment !== 'active'
+        ? '<not a key id>'
+        : String(segment),
+    );
+    const where = segments.length === 0 ? '' : `${segments.join('.')} `;
     throw new PiiSealError(`${where}${issue?.message ?? 'is not a key ring'}`);
   }
   const keys = new Map(Object.entries(parsed.data.keys).map(([id, key]) => [id, Buffer.from(key, 'base64')]));
@@ -70,15 +77,20 @@ export function ephemeralPiiKeyRing(): PiiKeyRing {
   return { activeKeyId, keys: new Map([[activeKeyId, randomBytes(KEY_BYTES)]]) };
 }
 
-const aadOf = (keyId: string, purpose: PiiPurpose) => Buffer.from(`${VERSION}:${keyId}:${purpose}`);
+/** The authenticated data: the format, the key id, the field and the record it belongs to. */
+const aadOf = (keyId: string, purpose: PiiPurpose, owner: string) =>
+  Buffer.from(`${VERSION}:${keyId}:${purpose}:${owner}`);
 
-/** Seals `plaintext` under the ring's active key with a fresh random IV. */
-export function seal(plaintext: string, purpose: PiiPurpose, ring: PiiKeyRing): string {
+/**
+ * Seals `plaintext` under the ring's active key with a fresh random IV, bound to `owner` (the
+ * record it belongs to, such as the account id): copied into another record, it does not open.
+ */
+export function seal(plaintext: string, purpose: PiiPurpose, ring: PiiKeyRing, owner: string): string {
   const key = ring.keys.get(ring.activeKeyId);
   if (key === undefined) throw new PiiSealError(`the active key ${ring.activeKeyId} is not in the key ring`);
   const iv = randomBytes(IV_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
-  cipher.setAAD(aadOf(ring.activeKeyId, purpose));
+  cipher.setAAD(aadOf(ring.activeKeyId, purpose, owner));
   const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);
   return `${VERSION}:${ring.activeKeyId}:${iv.toString('base64url')}:${body.toString('base64url')}`;
 }
@@ -93,8 +105,8 @@ export function keyIdOf(sealed: string): string {
 /** Whether `text` has the sealed format (it says nothing of whether it opens). */
 export const isSealed = (text: string): boolean => SEALED.test(text);
 
-/** Opens a sealed value with the key its key id names, active or retired. */
-export function open(sealed: string, purpose: PiiPurpose, ring: PiiKeyRing): string {
+/** Opens a sealed value of `owner` with the key its key id names, active or retired. */
+export function open(sealed: string, purpose: PiiPurpose, ring: PiiKeyRing, owner: string): string {
   const match = SEALED.exec(sealed);
   const [, keyId, ivText, bodyText] = match ?? [];
   if (keyId === undefined || ivText === undefined || bodyText === undefined)
@@ -105,7 +117,7 @@ export function open(sealed: string, purpose: PiiPurpose, ring: PiiKeyRing): str
   const body = Buffer.from(bodyText, 'base64url');
   if (iv.length !== IV_BYTES || body.length < TAG_BYTES) throw new PiiSealError('has a truncated IV or tag');
   const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
-  decipher.setAAD(aadOf(keyId, purpose));
+  decipher.setAAD(aadOf(keyId, purpose, owner));
   decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
   try {
     return Buffer.concat([
@@ -114,7 +126,7 @@ export function open(sealed: string, purpose: PiiPurpose, ring: PiiKeyRing): str
     ]).toString('utf8');
   } catch {
     throw new PiiSealError(
-      `does not open as ${purpose} with key ${keyId} (altered, or another field's value)`,
+      `does not open as ${purpose} with key ${keyId} (altered, or another field's or record's value)`,
     );
   }
 }

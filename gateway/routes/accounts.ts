@@ -101,7 +101,10 @@ async function publishOpen(
     // Kafka logs are storage too: the command carries the IBAN masked and sealed, never in clear.
     iban: null,
     ibanMasked: body.iban === undefined ? null : maskIban(body.iban),
-    ibanSealed: body.iban === undefined ? null : seal(body.iban, 'iban', context.piiKeyRing),
+    ibanSealed:
+      body.iban === undefined
+        ? null
+        : seal(body.iban, 'iban', context.piiKeyRing, body.accountId ?? attempt.entityId),
     issuedAtMs: attempt.issuedAtMs,
   };
   await publishBounded(context, () =>

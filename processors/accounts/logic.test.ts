@@ -150,3 +150,18 @@ test('every decision has an outcome record: APPLIED with the new status, UNCHANG
   assert.equal(refused.status, null);
   assert.match(refused.detail ?? '', /already open with another owner or currency/);
 });
+
+test('a command of before sealing, with its IBAN in clear, opens an account that keeps the IBAN masked only', () => {
+  const legacy: AccountCommand = {
+    ...open,
+    iban: 'DE89370400440532013000',
+    ibanMasked: null,
+    ibanSealed: null,
+  };
+  const decision = decideAccountCommand(undefined, legacy);
+  assert.equal(decision.outcome, 'opened');
+  const account = decision.outcome === 'opened' ? decision.account : undefined;
+  assert.equal(account?.iban, null);
+  assert.equal(account?.ibanMasked, 'DE****3000');
+  assert.ok(!JSON.stringify(account).includes('DE89370400440532013000'));
+});

@@ -2,6 +2,7 @@
  * The accounts table's business rules, as a pure function of the current account (or none) and
  * one command. Time is the command's `issuedAtMs`.
  */
+import { maskIban } from '../../schemas/iban.js';
 import type { Account, AccountCommand, AccountCommandOutcome, AccountStatus } from '../../schemas/types.js';
 
 /**
@@ -47,8 +48,10 @@ function open(current: Account | undefined, command: OpenCommand): AccountDecisi
     ownerId: command.ownerId,
     currency: command.currency,
     kycTier: command.kycTier,
-    iban: command.iban,
-    ibanMasked: command.ibanMasked ?? null,
+    // A command of before sealing carries the IBAN in clear: the account keeps it masked only
+    // (processors hold no key to seal it), so the accounts topic never holds it in clear.
+    iban: null,
+    ibanMasked: command.ibanMasked ?? (command.iban === null ? null : maskIban(command.iban)),
     ibanSealed: command.ibanSealed ?? null,
     status: 'ACTIVE',
     openedAtMs: command.issuedAtMs,

@@ -3,6 +3,10 @@
 -- Rebuildable: drop these tables and replay both topics from the beginning; every write is
 -- idempotent, so a replay converges to the same rows.
 
+-- One migration at a time: instances starting together wait here (the file runs as one
+-- implicit transaction, which holds the lock to its end).
+SELECT pg_advisory_xact_lock(7372104417);
+
 CREATE SCHEMA IF NOT EXISTS payflow;
 
 -- The latest Account record per id: a record replaces the row only if its updated_at is not
@@ -22,8 +26,11 @@ CREATE TABLE IF NOT EXISTS payflow.accounts (
 
 -- No IBAN rests here in clear: the masked form (`SA****7519`) for reading, the sealed one
 -- (schemas/pii.ts) for whoever must open it, and its key id, by which a rotation job finds the
--- rows of a retired key. A table of before sealing had a plain `iban`: it is masked, then dropped
--- (its sealed value comes back when the accounts topic is replayed).
+-- rows of a retired key. A table of before sealing had a plain `iban`: it is masked and cleared,
+-- then dropped. Its full IBAN is not recoverable from PayFlow's data: a plain IBAN was never
+-- sealed. PostgreSQL keeps dropped values in old row versions until the table is rewritten: run
+-- `VACUUM FULL payflow.accounts` once after this migration to remove them from disk. Upgrade
+-- every instance together: an instance of before sealing still writes the dropped column.
 ALTER TABLE payflow.accounts ADD COLUMN IF NOT EXISTS iban_masked text;
 ALTER TABLE payflow.accounts ADD COLUMN IF NOT EXISTS iban_sealed text;
 ALTER TABLE payflow.accounts ADD COLUMN IF NOT EXISTS iban_key_id text;
@@ -31,8 +38,9 @@ DO $$
 BEGIN
   IF EXISTS (SELECT 1 FROM information_schema.columns
              WHERE table_schema = 'payflow' AND table_name = 'accounts' AND column_name = 'iban') THEN
-    UPDATE payflow.accounts SET iban_masked = left(iban, 2) || '****' || right(iban, 4)
-      WHERE iban IS NOT NULL AND iban_masked IS NULL;
+    UPDATE payflow.accounts
+       SET iban_masked = COALESCE(iban_masked, left(iban, 2) || '****' || right(iban, 4)), iban = NULL
+     WHERE iban IS NOT NULL;
     ALTER TABLE payflow.accounts DROP COLUMN iban;
   END IF;
 END $$;

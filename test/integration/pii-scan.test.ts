@@ -175,6 +175,30 @@ describe('PII at rest', { skip }, () => {
         (topic) => !topic.startsWith('__') && topic !== '_schemas',
       );
       await kafkaAdmin.disconnect();
+      // The control of the topic scan: a plain IBAN as an Avro string (a length byte before it,
+      // another field right after) on a topic of its own is found.
+      const control = uniqueName('pii-control');
+      const controlAdmin = kafka.admin();
+      await controlAdmin.connect();
+      await controlAdmin.createTopics({
+        topics: [{ topic: control, numPartitions: 1 }],
+        waitForLeaders: true,
+      });
+      await controlAdmin.disconnect();
+      const controlProducer = kafka.producer();
+      await controlProducer.connect();
+      const avroString = Buffer.concat([
+        Buffer.from([IBANS[1]!.length * 2]),
+        Buffer.from(IBANS[1]!),
+        Buffer.from('A7'),
+      ]);
+      await controlProducer.send({ topic: control, messages: [{ key: 'c', value: avroString }] });
+      await controlProducer.disconnect();
+      const controlText = (await topicRecords(kafka, [control], since)).get(control) ?? '';
+      assert.deepEqual(
+        scanText('control', controlText).map((finding) => finding.iban),
+        [maskIban(IBANS[1]!)],
+      );
       const records = await topicRecords(kafka, topics, since);
       for (const [topic, text] of records) findings.push(...scanText(`topic ${topic}`, text));
       s3.destroy();

@@ -229,7 +229,7 @@ describe('PostgreSQL accounts projection', { skip }, () => {
     const opened = account(a, {
       currency: CURRENCY,
       ibanMasked: 'DE****3000',
-      ibanSealed: seal('DE89370400440532013000', 'iban', TEST_PII_KEY_RING),
+      ibanSealed: seal('DE89370400440532013000', 'iban', TEST_PII_KEY_RING, a),
       openedAtMs: 1_000,
       updatedAtMs: 1_000,
     });
@@ -264,7 +264,7 @@ describe('PostgreSQL accounts projection', { skip }, () => {
 
   test('no IBAN rests in clear: a row holds the masked and the sealed IBAN with its key id, and a record of before sealing is stored masked', async () => {
     const [sealedId, legacyId] = [uniqueName('acc'), uniqueName('acc')];
-    const sealed = seal('SA0380000000608010167519', 'iban', TEST_PII_KEY_RING);
+    const sealed = seal('SA0380000000608010167519', 'iban', TEST_PII_KEY_RING, sealedId);
     await projection.applyAccounts([
       account(sealedId, { currency: CURRENCY, ibanMasked: 'SA****7519', ibanSealed: sealed }),
       account(legacyId, { currency: CURRENCY, iban: 'DE89370400440532013000' }),
