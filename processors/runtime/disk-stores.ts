@@ -226,37 +226,60 @@ export class TaskStateDirectory {
   }
 }
 
-/** A bounded LRU of decoded committed values: a Map in access order. */
+/**
+ * A bounded cache of decoded committed values, least recently used out first in two
+ * generations: `young` takes what is set or read, and once it holds half the capacity it becomes
+ * `old` (the previous old is dropped whole); a value read from `old` moves back to `young`. At
+ * most `capacity` values, every operation O(1). (A single Map in access order evicting its first
+ * key is not: V8 leaves the removed entries in place until it rehashes, and finding the first
+ * live one walks over them, which made commits of large batches crawl.)
+ */
 class LruCache<V> {
-  readonly #entries = new Map<string, V>();
-  constructor(private readonly capacity: number) {}
+  #young = new Map<string, V>();
+  #old = new Map<string, V>();
+  readonly #generation: number;
+
+  constructor(capacity: number) {
+    this.#generation = Math.floor(capacity / 2);
+  }
 
   get(key: string): V | undefined {
-    const value = this.#entries.get(key);
-    if (value !== undefined) {
-      this.#entries.delete(key);
-      this.#entries.set(key, value);
+    const young = this.#young.get(key);
+    if (young !== undefined) return young;
+    const old = this.#old.get(key);
+    if (old !== undefined) {
+      this.#old.delete(key);
+      this.#setYoung(key, old);
     }
-    return value;
+    return old;
   }
 
   set(key: string, value: V): void {
-    if (this.capacity <= 0) return;
-    this.#entries.delete(key);
-    this.#entries.set(key, value);
-    if (this.#entries.size > this.capacity) this.#entries.delete(this.#entries.keys().next().value!);
+    if (this.#generation <= 0) return;
+    this.#old.delete(key);
+    this.#setYoung(key, value);
+  }
+
+  #setYoung(key: string, value: V): void {
+    this.#young.set(key, value);
+    if (this.#young.size >= this.#generation) {
+      this.#old = this.#young;
+      this.#young = new Map();
+    }
   }
 
   delete(key: string): void {
-    this.#entries.delete(key);
+    this.#young.delete(key);
+    this.#old.delete(key);
   }
 
   clear(): void {
-    this.#entries.clear();
+    this.#young = new Map();
+    this.#old = new Map();
   }
 
   get size(): number {
-    return this.#entries.size;
+    return this.#young.size + this.#old.size;
   }
 }
 
@@ -328,11 +351,13 @@ class DiskStagedMap<V, K extends Key = string> extends StagingLayer<V> {
     this.endTransaction();
     this.#stagedDelta = 0;
     if (writes.length === 0) return;
-    const encoded = writes.map(
-      ([key, value]) => [key, value === DELETED ? null : Buffer.from(toJson(value))] as const,
+    const encoded = writes.map(([key, value]) =>
+      value === DELETED
+        ? ([key, null, undefined] as const)
+        : ([key, Buffer.from(toJson(value)), value] as const),
     );
     directory.queue(() => {
-      for (const [key, value] of encoded) this.#apply(key, value);
+      for (const [key, bytes, value] of encoded) this.#apply(key, bytes, value);
     });
     for (const [key, value] of writes) {
       if (value === DELETED) this.#cache.delete(key);
@@ -352,7 +377,7 @@ class DiskStagedMap<V, K extends Key = string> extends StagingLayer<V> {
   }
 
   /** Writes one key inside the directory's LMDB transaction (`value` encoded, or null to delete). */
-  #apply(key: string, value: Buffer | null): void {
+  #apply(key: string, value: Buffer | null, decoded?: V): void {
     const indexed = this.indexed;
     const at = this.dbKey(key);
     const bytes = indexed ? this.db.get(at) : undefined;
@@ -370,7 +395,7 @@ class DiskStagedMap<V, K extends Key = string> extends StagingLayer<V> {
       this.onCommitted(
         key,
         bytes === undefined ? undefined : fromJson<V>(bytes.toString('utf8')),
-        value === null ? undefined : fromJson<V>(value.toString('utf8')),
+        value === null ? undefined : (decoded ?? fromJson<V>(value.toString('utf8'))),
       );
   }
 
