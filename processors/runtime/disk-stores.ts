@@ -37,6 +37,7 @@ import {
   compositeKey,
   DELETED,
   parseCompositeKey,
+  type Staged,
   StagingLayer,
   validateWindowSpec,
   WINDOW_EXPIRY_STEP,
@@ -340,6 +341,11 @@ class DiskStagedMap<V, K extends Key = string> extends StagingLayer<V> {
     this.#stagedDelta += (after ? 1 : 0) - (before ? 1 : 0);
   }
 
+  /** The key's write in this transaction (DELETED for a deletion), undefined when it has none. */
+  stagedValue(key: string): Staged<V> | undefined {
+    return this.stagedWrites.get(key);
+  }
+
   /** The staged keys in LMDB's order (bounded by the transaction's writes). */
   stagedKeys(): string[] {
     return [...this.stagedWrites.keys()].sort(compareKeys);
@@ -417,11 +423,17 @@ class IndexExpiry {
 
   constructor(private readonly index: Database<Buffer, [number, string]>) {}
 
-  /** Deletes (through `remove`) up to `limit` keys indexed at or before `maxTimeMs` whose time is still the indexed one. */
-  expire(
+  /**
+   * Deletes (through `remove`) up to `limit` keys indexed at or before `maxTimeMs` whose time is
+   * still the indexed one. A key the transaction has not written is taken on the index's word
+   * (the index is exact as of the last commit: no read of the value); a key it wrote counts with
+   * its staged value's time (`timeOf`), or not at all when deleted.
+   */
+  expire<V>(
     maxTimeMs: number,
     limit: number,
-    timeOfKey: (key: string) => number | undefined,
+    map: DiskStagedMap<V, Key>,
+    timeOf: (value: V) => number,
     remove: (key: string) => void,
   ): number {
     let deleted = 0;
@@ -432,7 +444,8 @@ class IndexExpiry {
       const [timeMs, key] = entry;
       if (timeMs > maxTimeMs || deleted >= limit) break;
       this.#cursor = entry;
-      if (timeOfKey(key) !== timeMs) continue;
+      const staged = map.stagedValue(key);
+      if (staged !== undefined && (staged === DELETED || timeOf(staged) !== timeMs)) continue;
       remove(key);
       deleted++;
     }
@@ -592,15 +605,8 @@ export class DiskKeyValueStore<V> extends DiskStore<V, string> implements KeyVal
     const expiry = this.expiry;
     if (timeOf === undefined || expiry === undefined)
       throw new Error(`state store ${this.name} declares no timeOf: it has no time index to expire from`);
-    return expiry.expire(
-      maxTimeMs,
-      limit,
-      (key) => {
-        const value = this.map.get(key);
-        return value === undefined ? undefined : timeOf(value);
-      },
-      (key) => this.map.write(key, undefined),
-    );
+    // A key expire hands over has a value: the index names it and the transaction has not deleted it.
+    return expiry.expire(maxTimeMs, limit, this.map, timeOf, (key) => this.map.write(key, undefined, true));
   }
 }
 
@@ -686,11 +692,11 @@ export class DiskWindowStore<V>
     return starts;
   }
 
-  #write(key: string, startMs: number, entry: WindowEntry<V> | undefined): void {
+  #write(key: string, startMs: number, entry: WindowEntry<V> | undefined, present?: boolean): void {
     let starts = this.#stagedStarts.get(key);
     if (starts === undefined) this.#stagedStarts.set(key, (starts = new Set()));
     starts.add(startMs);
-    this.map.write(compositeKey(key, startMs), entry);
+    this.map.write(compositeKey(key, startMs), entry, present);
   }
 
   /** Removes the key's windows past retention: those starting at or before streamTime - size - retention. */
@@ -710,13 +716,11 @@ export class DiskWindowStore<V>
     this.expiry!.expire(
       streamTime,
       limit,
-      (composite) => {
-        const entry = this.map.get(composite);
-        return entry === undefined ? undefined : entry.endMs + this.#spec.retentionMs;
-      },
+      this.map,
+      (entry) => entry.endMs + this.#spec.retentionMs,
       (composite) => {
         const { key, startMs } = parseCompositeKey(composite);
-        this.#write(key, startMs, undefined);
+        this.#write(key, startMs, undefined, true);
       },
     );
   }

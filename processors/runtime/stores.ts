@@ -77,9 +77,12 @@ export abstract class StagingLayer<V> {
     return this.get(key) !== undefined;
   }
 
-  /** Writes within the transaction; `undefined` deletes. */
-  write(key: string, value: V | undefined): void {
-    const before = this.has(key);
+  /**
+   * Writes within the transaction; `undefined` deletes. `present`: whether the key has a value
+   * now, when the caller knows (it saves a read of the committed value).
+   */
+  write(key: string, value: V | undefined, present?: boolean): void {
+    const before = present ?? this.has(key);
     this.#undo?.push([key, this.stagedWrites.get(key)]);
     this.stagedWrites.set(key, value === undefined ? DELETED : value);
     this.changed(key, before, value !== undefined);
