@@ -52,6 +52,8 @@ import {
 /** Decoded committed values kept in memory per store, at most (the LRU cache). */
 export const DEFAULT_STORE_CACHE_ENTRIES = 10_000;
 
+/** The value of an index entry (the key says it all). */
+const NO_VALUE = Buffer.alloc(0);
 const META_CHECKPOINT = 'checkpoint';
 const META_OWNER = 'owner';
 
@@ -304,15 +306,18 @@ class DiskStagedMap<V, K extends Key = string> extends StagingLayer<V> {
   readonly #cache: LruCache<V>;
   #committedSize: number;
   #stagedDelta = 0;
+  /** Times of committed values this transaction learned from the index (saves reading them at commit). */
+  readonly #committedTimes = new Map<string, number>();
 
   constructor(
     readonly db: Database<Buffer, K>,
     private readonly dbKey: (key: string) => K,
     cacheEntries: number,
-    /** True when the store keeps a time index (onCommitted needs the values before and after). */
-    private readonly indexed: boolean,
-    /** Told whenever a key's committed value changes (the store's index), inside the LMDB transaction. */
-    private readonly onCommitted: (key: string, before: V | undefined, after: V | undefined) => void,
+    /** The store's time index ([time, key], kept with the data in the same LMDB transaction), if any. */
+    private readonly index?: {
+      readonly db: Database<Buffer, [number, string]>;
+      readonly timeOf: (value: V) => number;
+    },
   ) {
     super();
     this.#cache = new LruCache<V>(cacheEntries);
@@ -341,6 +346,11 @@ class DiskStagedMap<V, K extends Key = string> extends StagingLayer<V> {
     this.#stagedDelta += (after ? 1 : 0) - (before ? 1 : 0);
   }
 
+  /** The index says the key's committed value has this time (so the commit need not read it). */
+  knowCommittedTime(key: string, timeMs: number): void {
+    this.#committedTimes.set(key, timeMs);
+  }
+
   /** The key's write in this transaction (DELETED for a deletion), undefined when it has none. */
   stagedValue(key: string): Staged<V> | undefined {
     return this.stagedWrites.get(key);
@@ -354,16 +364,18 @@ class DiskStagedMap<V, K extends Key = string> extends StagingLayer<V> {
   /** Queues the staged writes into the directory's next transaction and makes them the committed view. */
   commit(directory: TaskStateDirectory): void {
     const writes = [...this.stagedWrites];
+    const times = this.#committedTimes;
     this.endTransaction();
     this.#stagedDelta = 0;
     if (writes.length === 0) return;
     const encoded = writes.map(([key, value]) =>
       value === DELETED
-        ? ([key, null, undefined] as const)
-        : ([key, Buffer.from(toJson(value)), value] as const),
+        ? ([key, null, undefined, times.get(key)] as const)
+        : ([key, Buffer.from(toJson(value)), value, times.get(key)] as const),
     );
+    times.clear();
     directory.queue(() => {
-      for (const [key, bytes, value] of encoded) this.#apply(key, bytes, value);
+      for (const [key, bytes, value, before] of encoded) this.#apply(key, bytes, value, before);
     });
     for (const [key, value] of writes) {
       if (value === DELETED) this.#cache.delete(key);
@@ -373,6 +385,7 @@ class DiskStagedMap<V, K extends Key = string> extends StagingLayer<V> {
 
   abort(): void {
     this.endTransaction();
+    this.#committedTimes.clear();
     this.#stagedDelta = 0;
   }
 
@@ -382,12 +395,23 @@ class DiskStagedMap<V, K extends Key = string> extends StagingLayer<V> {
     this.#cache.delete(key);
   }
 
-  /** Writes one key inside the directory's LMDB transaction (`value` encoded, or null to delete). */
-  #apply(key: string, value: Buffer | null, decoded?: V): void {
-    const indexed = this.indexed;
+  /**
+   * Writes one key inside the directory's LMDB transaction (`value` encoded, or null to delete),
+   * and its index entry. `beforeTimeMs`: the committed value's time when the index told it (the
+   * value is then neither read nor decoded).
+   */
+  #apply(key: string, value: Buffer | null, decoded?: V, beforeTimeMs?: number): void {
+    const index = this.index;
     const at = this.dbKey(key);
-    const bytes = indexed ? this.db.get(at) : undefined;
-    const existed = indexed ? bytes !== undefined : this.db.doesExist(at);
+    let existed: boolean;
+    let before = beforeTimeMs;
+    if (index === undefined) existed = this.db.doesExist(at);
+    else if (before !== undefined) existed = true;
+    else {
+      const bytes = this.db.get(at);
+      existed = bytes !== undefined;
+      if (bytes !== undefined) before = index.timeOf(fromJson<V>(bytes.toString('utf8')));
+    }
     if (value === null) {
       if (existed) {
         this.db.removeSync(at);
@@ -397,12 +421,10 @@ class DiskStagedMap<V, K extends Key = string> extends StagingLayer<V> {
       this.db.putSync(at, value);
       if (!existed) this.#committedSize++;
     }
-    if (indexed)
-      this.onCommitted(
-        key,
-        bytes === undefined ? undefined : fromJson<V>(bytes.toString('utf8')),
-        value === null ? undefined : (decoded ?? fromJson<V>(value.toString('utf8'))),
-      );
+    if (index === undefined) return;
+    if (before !== undefined) index.db.removeSync([before, key]);
+    if (value !== null)
+      index.db.putSync([index.timeOf(decoded ?? fromJson<V>(value.toString('utf8'))), key], NO_VALUE);
   }
 
   resetAfterWipe(): void {
@@ -446,6 +468,7 @@ class IndexExpiry {
       this.#cursor = entry;
       const staged = map.stagedValue(key);
       if (staged !== undefined && (staged === DELETED || timeOf(staged) !== timeMs)) continue;
+      map.knowCommittedTime(key, timeMs);
       remove(key);
       deleted++;
     }
@@ -457,8 +480,6 @@ class IndexExpiry {
     this.#cursor = undefined;
   }
 }
-
-const NO_VALUE = Buffer.alloc(0);
 
 /**
  * What both disk stores share: the staged map over the store's database, the changelog of the
@@ -542,12 +563,7 @@ export class DiskKeyValueStore<V> extends DiskStore<V, string> implements KeyVal
       directory.database(databaseName),
       (key) => key,
       directory.cacheEntries,
-      index !== undefined,
-      (key, before, after) => {
-        if (index === undefined || timeOf === undefined) return;
-        if (before !== undefined) index.removeSync([timeOf(before), key]);
-        if (after !== undefined) index.putSync([timeOf(after), key], NO_VALUE);
-      },
+      index === undefined || timeOf === undefined ? undefined : { db: index, timeOf },
     );
     super(spec.name, directory, map, index === undefined ? undefined : new IndexExpiry(index));
     this.#timeOf = timeOf;
@@ -644,11 +660,7 @@ export class DiskWindowStore<V>
         return [key, startMs];
       },
       directory.cacheEntries,
-      true,
-      (composite, before, after) => {
-        if (before !== undefined) index.removeSync([before.endMs + retentionMs, composite]);
-        if (after !== undefined) index.putSync([after.endMs + retentionMs, composite], NO_VALUE);
-      },
+      { db: index, timeOf: (entry) => entry.endMs + retentionMs },
     );
     super(spec.name, directory, map, new IndexExpiry(index));
     this.#spec = spec.window;
