@@ -40,7 +40,6 @@ import {
   type Staged,
   StagingLayer,
   validateWindowSpec,
-  WINDOW_EXPIRY_STEP,
   updateOpenWindows,
   type ChangelogWrite,
   type RuntimeStore,
@@ -632,7 +631,8 @@ export class DiskKeyValueStore<V> extends DiskStore<V, string> implements KeyVal
  * `fetch` reads one range of the key; the changelog keys and values are the in-memory store's
  * (`compositeKey`, a JSON WindowEntry). A time index [end + retention, changelog key] gives
  * retention in bounded steps: each update removes the updated key's own windows past retention
- * (one range read, only those) and at most WINDOW_EXPIRY_STEP of the oldest expired windows.
+ * (one range read, only those), and `expireRetention` the oldest expired windows of all keys, a
+ * bounded batch per punctuation.
  */
 export class DiskWindowStore<V>
   extends DiskStore<WindowEntry<V>, [string, number]>
@@ -674,7 +674,6 @@ export class DiskWindowStore<V>
   ): WindowUpdateResult<V> {
     const streamTime = this.#streamTime();
     this.#expireKey(key, streamTime);
-    this.#expireOldest(streamTime, WINDOW_EXPIRY_STEP);
     return updateOpenWindows(this.#spec, streamTime, key, timestampMs, aggregate, {
       get: (composite) => this.map.get(composite),
       put: (_composite, entry) => this.#write(key, entry.startMs, entry),
@@ -723,10 +722,9 @@ export class DiskWindowStore<V>
     }
   }
 
-  /** Removes up to `limit` windows past retention, oldest first, from the time index. */
-  #expireOldest(streamTime: number, limit: number): void {
-    this.expiry!.expire(
-      streamTime,
+  expireRetention(limit: number): number {
+    return this.expiry!.expire(
+      this.#streamTime(),
       limit,
       this.map,
       (entry) => entry.endMs + this.#spec.retentionMs,

@@ -333,7 +333,7 @@ export function parseCompositeKey(composite: string): { readonly key: string; re
   return { key: composite.slice(0, cut), startMs: Number(composite.slice(cut + 1)) };
 }
 
-/** Windows past retention removed per update, at most (besides the updated key's own). */
+/** Windows past retention an in-memory store at its maxEntries removes before refusing a new one. */
 export const WINDOW_EXPIRY_STEP = 64;
 
 export function validateWindowSpec(store: string, spec: WindowSpec): void {
@@ -426,7 +426,6 @@ export class MemoryWindowStore<V> extends BaseStore<WindowEntry<V>> implements W
   ): WindowUpdateResult<V> {
     const streamTime = this.#streamTime();
     this.#expire(key, streamTime);
-    this.#expireOldest(streamTime, WINDOW_EXPIRY_STEP);
     return updateOpenWindows(this.#spec, streamTime, key, timestampMs, aggregate, {
       get: (composite) => {
         if (!this.map.has(composite) && this.map.size >= this.maxEntries)
@@ -457,9 +456,13 @@ export class MemoryWindowStore<V> extends BaseStore<WindowEntry<V>> implements W
     }
   }
 
+  expireRetention(limit: number): number {
+    return this.#expireOldest(this.#streamTime(), limit);
+  }
+
   /** Removes up to `limit` windows past retention, oldest first, from the time index. */
-  #expireOldest(streamTime: number, limit: number): void {
-    expireFromIndex(
+  #expireOldest(streamTime: number, limit: number): number {
+    return expireFromIndex(
       this.#expiry,
       streamTime,
       limit,
