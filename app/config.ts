@@ -152,7 +152,7 @@ const RUNTIME_ENV = z.object({
     .min(1)
     .default('.payflow/state')
     .describe(
-      'Kafka mode: where the key-value state stores live on disk (LMDB, one directory per task: <dir>/<applicationId>/<sub-topology>/<partition>, with a checkpoint so a restart restores only the changelog tails); relative to the working directory',
+      'Kafka mode: where the state stores (key-value and window) live on disk (LMDB, one directory per task: <dir>/<applicationId>/<sub-topology>/<partition>, with a checkpoint so a restart restores only the changelog tails); relative to the working directory',
     ),
   PAYFLOW_STATE_CACHE_ENTRIES: integer(0, 10_000_000)
     .default(10_000)

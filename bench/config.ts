@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { BenchError } from './limits.js';
+import type { StateBenchSettings } from './stores/state.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -15,10 +16,10 @@ export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const PARTITIONS = 6;
 
 /**
- * Which rows a run measures (`BENCH_ONLY`); the Kafka client comparison and fraud scoring alone
- * (in process, no servers) only when asked for.
+ * Which rows a run measures (`BENCH_ONLY`); the Kafka client comparison, fraud scoring alone and
+ * the state stores (both in process, no servers) only when asked for.
  */
-export const ROW_GROUPS = ['identity', 'payments', 'clients', 'fraud'] as const;
+export const ROW_GROUPS = ['identity', 'payments', 'clients', 'fraud', 'state'] as const;
 export type RowGroup = (typeof ROW_GROUPS)[number];
 const DEFAULT_GROUPS: readonly RowGroup[] = ['identity', 'payments'];
 
@@ -60,6 +61,8 @@ export interface BenchSettings {
   readonly payments: PaymentSettings;
   /** Payments scored by the fraud scoring row. */
   readonly fraudPayments: number;
+  /** Sizes of the state store rows (bench/stores/state.ts). */
+  readonly state: StateBenchSettings;
 }
 
 interface Bound {
@@ -83,6 +86,30 @@ export const BOUNDS = {
     min: 1_000,
     max: 1_000_000,
     meaning: 'payments scored by the fraud scoring row',
+  },
+  BENCH_STATE_ACCOUNTS: {
+    fallback: 1_000_000,
+    min: 1_000,
+    max: 10_000_000,
+    meaning: 'account balances in the state of the restore and restart rows',
+  },
+  BENCH_STATE_DEDUPE: {
+    fallback: 10_000_000,
+    min: 10_000,
+    max: 50_000_000,
+    meaning: 'dedupe keys in the state of the restore, restart and expiry rows',
+  },
+  BENCH_STATE_RSS_DEDUPE: {
+    fallback: 20_000_000,
+    min: 10_000,
+    max: 50_000_000,
+    meaning: 'dedupe keys in the state of the memory row',
+  },
+  BENCH_STATE_EXPIRED: {
+    fallback: 2_000_000,
+    min: 1_000,
+    max: 10_000_000,
+    meaning: 'entries that expire in the expiry row (at most BENCH_STATE_DEDUPE)',
   },
   BENCH_PAYMENT_STALL_SECONDS: {
     fallback: 30,
@@ -169,6 +196,20 @@ function rowGroups(env: NodeJS.ProcessEnv): readonly RowGroup[] {
   return [group];
 }
 
+function stateSettings(env: NodeJS.ProcessEnv): StateBenchSettings {
+  const state = {
+    accounts: bounded('BENCH_STATE_ACCOUNTS', env),
+    dedupe: bounded('BENCH_STATE_DEDUPE', env),
+    rssDedupe: bounded('BENCH_STATE_RSS_DEDUPE', env),
+    expired: bounded('BENCH_STATE_EXPIRED', env),
+  };
+  if (state.expired > state.dedupe)
+    throw new BenchError(
+      `BENCH_STATE_EXPIRED=${state.expired} is not valid: at most BENCH_STATE_DEDUPE (${state.dedupe})`,
+    );
+  return state;
+}
+
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): BenchSettings {
   const fromEnv = env.PAYFLOW_KAFKA_BROKERS?.trim();
   const fromStack = fromEnv ? undefined : stackValue('PAYFLOW_KAFKA_BROKERS', env);
@@ -194,6 +235,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
     seconds: bounded('BENCH_SECONDS', env),
     timeoutSeconds: bounded('BENCH_TIMEOUT_SECONDS', env),
     fraudPayments: bounded('BENCH_FRAUD_PAYMENTS', env),
+    state: stateSettings(env),
     payments: {
       payments: bounded('BENCH_PAYMENTS', env),
       clients: bounded('BENCH_PAYMENT_CLIENTS', env),

@@ -12,7 +12,8 @@
  * The payment rows use the real topics and fresh accounts. Settings: see config.ts and README.md;
  * BENCH_ONLY=identity|payments measures one group of rows; BENCH_ONLY=clients compares Kafka
  * clients instead (bench/clients/compare.ts); BENCH_ONLY=fraud measures fraud scoring alone, in
- * process, without the broker (bench/fraud.ts).
+ * process, without the broker (bench/fraud.ts); BENCH_ONLY=state the disk-backed state stores at
+ * size, in process (bench/stores/state.ts).
  */
 import os from 'node:os';
 
@@ -29,6 +30,7 @@ import { describeMachine } from './machine.js';
 import { measurePayments, PAYMENT_LABELS } from './payments.js';
 import { measureClients } from './clients/compare.js';
 import { measureFraudScoring } from './fraud.js';
+import { measureState } from './stores/state.js';
 import { markdownTable, textTable, type Measured } from './report.js';
 import { BROKER_PID, snapshot, usage } from './usage.js';
 
@@ -164,6 +166,7 @@ const loadAverage = (): string =>
 async function main(): Promise<void> {
   const settings = loadSettings();
   if (settings.groups.includes('fraud')) return fraudOnly(settings);
+  if (settings.groups.includes('state')) return stateOnly(settings);
   const deadline = new Deadline(settings.timeoutSeconds);
   const runId = `bench-${Date.now()}`;
   const machine = describeMachine(BROKER_PID);
@@ -317,14 +320,28 @@ async function main(): Promise<void> {
 
 /** Fraud scoring alone: no broker, no servers, nothing to clean up. */
 function fraudOnly(settings: BenchSettings): void {
+  const loadAtStart = loadAverage();
+  inProcessReport('fraud scoring', loadAtStart, measureFraudScoring(settings.fraudPayments));
+}
+
+async function stateOnly(settings: BenchSettings): Promise<void> {
+  const loadAtStart = loadAverage();
+  inProcessReport('state stores (disk, LMDB)', loadAtStart, await measureState(settings.state));
+}
+
+/** The report of a row group measured in process: the machine, the table, its notes, the markdown. */
+function inProcessReport(
+  title: string,
+  loadAtStart: string,
+  { text, markdown, notes }: { text: string; markdown: string; notes: readonly string[] },
+): void {
   const machine = describeMachine(undefined);
-  console.log(`PayFlow bench: fraud scoring`);
+  console.log(`PayFlow bench: ${title}`);
   console.log(
     `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB.toFixed(1)} GiB RAM, ${machine.os}, Node ${machine.node}`,
   );
-  console.log(`load avg at start: ${loadAverage()}`);
+  console.log(`load avg at start: ${loadAtStart}`);
   console.log('');
-  const { text, markdown, notes } = measureFraudScoring(settings.fraudPayments);
   console.log(text);
   console.log('');
   for (const note of notes) console.log(`  ${note}`);

@@ -3,7 +3,10 @@
  * with the deny list and device profiles, and holds for manual review in the ledger.
  */
 import assert from 'node:assert/strict';
-import { beforeEach, describe, test } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, beforeEach, describe, test } from 'node:test';
 
 import type {
   AccountCommand,
@@ -16,7 +19,8 @@ import type {
 } from '../schemas/types.js';
 import { HEADER } from './runtime/api.js';
 import { jsonSerde } from './runtime/json-serde.js';
-import { MemoryDriver } from './runtime/memory/driver.js';
+import { DiskStoreBackend } from './runtime/disk-stores.js';
+import { MemoryDriver, type MemoryDriverOptions } from './runtime/memory/driver.js';
 import { paymentPipeline } from './pipeline.js';
 import { balancesOfPostings, paymentCommand } from './test-fixtures.js';
 import { paymentCommandKey } from '../topics/keys.js';
@@ -28,17 +32,38 @@ const HOUR = 60 * MINUTE;
 let driver: MemoryDriver;
 let seq = 0;
 
-beforeEach(() => {
-  seq = 0;
-  driver = new MemoryDriver(
+const stateRoot = mkdtempSync(join(tmpdir(), 'payflow-risk-test-'));
+after(() => rmSync(stateRoot, { recursive: true, force: true }));
+let directories = 0;
+
+/** The stores the velocity tests run on: in memory (the embedded default) and on disk (the Kafka mode's). */
+const STORE_BACKENDS: readonly [string, MemoryDriverOptions['storeBackend']][] = [
+  ['in-memory', undefined],
+  [
+    'disk',
+    (sub, partition) => new DiskStoreBackend(join(stateRoot, `${directories++}`, sub, String(partition))),
+  ],
+];
+
+function newDriver(storeBackend?: MemoryDriverOptions['storeBackend']): MemoryDriver {
+  return new MemoryDriver(
     paymentPipeline({
       applicationId: 'payflow-risk-test',
       partitions: 3,
       serdeOf: () => jsonSerde(),
       processors: { ledger: { reviewTimeoutMs: HOUR } },
     }),
-    { startWallClockMs: T0, retry: { maxRetries: 0, initialDelayMs: 1, maxDelayMs: 1 } },
+    {
+      startWallClockMs: T0,
+      retry: { maxRetries: 0, initialDelayMs: 1, maxDelayMs: 1 },
+      ...(storeBackend === undefined ? {} : { storeBackend }),
+    },
   );
+}
+
+beforeEach(() => {
+  seq = 0;
+  driver = newDriver();
 });
 
 async function open(accountId: string, kycTier: KycTier): Promise<void> {
@@ -108,65 +133,70 @@ async function decide(paymentId: string, decision: ReviewDecision['decision'], a
   await driver.pipe(TOPIC.reviewsDecisions, 'acc-a', value, { timestampMs: atMs });
 }
 
-describe('velocity limits by KYC tier', () => {
-  test("a TIER_0 sender's 4th payment within a minute is rejected VELOCITY_LIMIT_EXCEEDED, naming the window and the limit; a minute later it passes again", async () => {
-    await open('acc-a', 'TIER_0');
-    await open('acc-b', 'TIER_1');
-    await fund('acc-a', 10_000n);
-    const ids = [];
-    for (let i = 0; i < 4; i += 1) ids.push(await submit({}, T0 + 1_000 + i * 1_000));
-    assert.deepEqual(await Promise.all(ids.map(outcome)), [
-      'PaymentCompleted',
-      'PaymentCompleted',
-      'PaymentCompleted',
-      'REJECTED VELOCITY_LIMIT_EXCEEDED',
-    ]);
-    const rejected = (await eventsOf(ids[3]!)).at(-1)!;
-    assert.equal(rejected.sequence, 2);
-    assert.match(rejected.rejection?.detail ?? '', /TIER_0 allows 3 payments per 1 minute/);
-    // The rejected payment is not counted: one minute after the first, one slot is free again.
-    assert.equal(await outcome(await submit({}, T0 + 1_000 + MINUTE)), 'PaymentCompleted');
-    assert.equal(
-      await outcome(await submit({}, T0 + 1_000 + MINUTE + 500)),
-      'REJECTED VELOCITY_LIMIT_EXCEEDED',
-    );
-  });
+for (const [stores, storeBackend] of STORE_BACKENDS)
+  describe(`velocity limits by KYC tier, ${stores} stores`, () => {
+    beforeEach(() => {
+      if (storeBackend !== undefined) driver = newDriver(storeBackend);
+    });
 
-  test('the 1-hour, 24-hour and amount windows each reject at their limit', async () => {
-    await open('acc-a', 'TIER_0');
-    await open('acc-b', 'TIER_1');
-    await fund('acc-a', 1_000_000n);
-    // 10 per hour: 3 per minute in minutes 0..3 reaches 10 in the 4th minute.
-    const hourly: string[] = [];
-    for (let i = 0; i < 11; i += 1)
-      hourly.push(await submit({}, T0 + 1_000 + Math.floor(i / 3) * MINUTE + (i % 3) * 1_000));
-    assert.equal(await outcome(hourly[9]!), 'PaymentCompleted');
-    assert.match((await eventsOf(hourly[10]!)).at(-1)?.rejection?.detail ?? '', /10 payments per 1 hour/);
-    // 20 per 24 h: ten more from two hours later, 7 minutes apart (within the hourly limit), and the
-    // 21st of the day is refused.
-    const daily: string[] = [];
-    for (let i = 0; i < 11; i += 1) daily.push(await submit({}, T0 + 1_000 + 2 * HOUR + i * 7 * MINUTE));
-    assert.equal(await outcome(daily[9]!), 'PaymentCompleted');
-    assert.match((await eventsOf(daily[10]!)).at(-1)?.rejection?.detail ?? '', /20 payments per 24 hours/);
-  });
+    test("a TIER_0 sender's 4th payment within a minute is rejected VELOCITY_LIMIT_EXCEEDED, naming the window and the limit; a minute later it passes again", async () => {
+      await open('acc-a', 'TIER_0');
+      await open('acc-b', 'TIER_1');
+      await fund('acc-a', 10_000n);
+      const ids = [];
+      for (let i = 0; i < 4; i += 1) ids.push(await submit({}, T0 + 1_000 + i * 1_000));
+      assert.deepEqual(await Promise.all(ids.map(outcome)), [
+        'PaymentCompleted',
+        'PaymentCompleted',
+        'PaymentCompleted',
+        'REJECTED VELOCITY_LIMIT_EXCEEDED',
+      ]);
+      const rejected = (await eventsOf(ids[3]!)).at(-1)!;
+      assert.equal(rejected.sequence, 2);
+      assert.match(rejected.rejection?.detail ?? '', /TIER_0 allows 3 payments per 1 minute/);
+      // The rejected payment is not counted: one minute after the first, one slot is free again.
+      assert.equal(await outcome(await submit({}, T0 + 1_000 + MINUTE)), 'PaymentCompleted');
+      assert.equal(
+        await outcome(await submit({}, T0 + 1_000 + MINUTE + 500)),
+        'REJECTED VELOCITY_LIMIT_EXCEEDED',
+      );
+    });
 
-  test('the amount per 24 hours rejects the payment that would pass it, and counts only what passed', async () => {
-    await open('acc-a', 'TIER_0');
-    await open('acc-b', 'TIER_1');
-    await fund('acc-a', 1_000_000n);
-    const first = await submit({ amountMinor: 19_000n }, T0 + 1_000);
-    const second = await submit({ amountMinor: 19_000n }, T0 + 2 * MINUTE);
-    const third = await submit({ amountMinor: 19_000n }, T0 + 4 * MINUTE);
-    const fourth = await submit({ amountMinor: 12_000n }, T0 + 6 * MINUTE);
-    assert.deepEqual(await Promise.all([first, second, third, fourth].map(outcome)), [
-      'PaymentCompleted',
-      'PaymentCompleted',
-      'REJECTED VELOCITY_LIMIT_EXCEEDED',
-      'PaymentCompleted',
-    ]);
-    assert.match((await eventsOf(third)).at(-1)?.rejection?.detail ?? '', /50000 minor units per 24 hours/);
+    test('the 1-hour, 24-hour and amount windows each reject at their limit', async () => {
+      await open('acc-a', 'TIER_0');
+      await open('acc-b', 'TIER_1');
+      await fund('acc-a', 1_000_000n);
+      // 10 per hour: 3 per minute in minutes 0..3 reaches 10 in the 4th minute.
+      const hourly: string[] = [];
+      for (let i = 0; i < 11; i += 1)
+        hourly.push(await submit({}, T0 + 1_000 + Math.floor(i / 3) * MINUTE + (i % 3) * 1_000));
+      assert.equal(await outcome(hourly[9]!), 'PaymentCompleted');
+      assert.match((await eventsOf(hourly[10]!)).at(-1)?.rejection?.detail ?? '', /10 payments per 1 hour/);
+      // 20 per 24 h: ten more from two hours later, 7 minutes apart (within the hourly limit), and the
+      // 21st of the day is refused.
+      const daily: string[] = [];
+      for (let i = 0; i < 11; i += 1) daily.push(await submit({}, T0 + 1_000 + 2 * HOUR + i * 7 * MINUTE));
+      assert.equal(await outcome(daily[9]!), 'PaymentCompleted');
+      assert.match((await eventsOf(daily[10]!)).at(-1)?.rejection?.detail ?? '', /20 payments per 24 hours/);
+    });
+
+    test('the amount per 24 hours rejects the payment that would pass it, and counts only what passed', async () => {
+      await open('acc-a', 'TIER_0');
+      await open('acc-b', 'TIER_1');
+      await fund('acc-a', 1_000_000n);
+      const first = await submit({ amountMinor: 19_000n }, T0 + 1_000);
+      const second = await submit({ amountMinor: 19_000n }, T0 + 2 * MINUTE);
+      const third = await submit({ amountMinor: 19_000n }, T0 + 4 * MINUTE);
+      const fourth = await submit({ amountMinor: 12_000n }, T0 + 6 * MINUTE);
+      assert.deepEqual(await Promise.all([first, second, third, fourth].map(outcome)), [
+        'PaymentCompleted',
+        'PaymentCompleted',
+        'REJECTED VELOCITY_LIMIT_EXCEEDED',
+        'PaymentCompleted',
+      ]);
+      assert.match((await eventsOf(third)).at(-1)?.rejection?.detail ?? '', /50000 minor units per 24 hours/);
+    });
   });
-});
 
 describe('fraud scoring', () => {
   const denyDevice = async (value: string, atMs: number, remove = false) => {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { MemoryKeyValueStore } from './runtime/stores.js';
+import { MemoryKeyValueStore, MemoryWindowStore } from './runtime/stores.js';
 import type { ProcessorContext } from './runtime/api.js';
-import { isExpired, ttlPurger, ttlStore } from './ttl.js';
+import { isExpired, retentionPurger, ttlPurger, ttlStore } from './ttl.js';
 
 test('an entry expires once it is exactly the TTL old, not a millisecond before', () => {
   assert.equal(isExpired(1_000, 1_999, 1_000), false);
@@ -43,4 +43,28 @@ test('an entry rewritten with a younger time is not expired by its old index ent
   store.put('k', 900);
   assert.equal(store.expireUpTo(500, 10), 0);
   assert.equal(store.get('k'), 900);
+});
+
+test('a retention purge removes at most its batch of windows past retention per punctuation, oldest first', () => {
+  let streamTimeMs = 0;
+  const store = new MemoryWindowStore<number>(
+    {
+      kind: 'window',
+      name: 'buckets',
+      maxEntries: 100,
+      window: { type: 'tumbling', sizeMs: 10, advanceMs: 10, graceMs: 0, retentionMs: 10 },
+    },
+    () => streamTimeMs,
+  );
+  for (let i = 0; i < 5; i++) store.update(`k${i}`, i * 10, () => 1);
+  const context = { windowStore: () => store } as unknown as ProcessorContext;
+  const purger = retentionPurger('buckets', 1_000, 2);
+  streamTimeMs = 40; // windows ending at 10, 20 and 30 are past their retention (end + 10)
+  purger.punctuate(context, streamTimeMs);
+  assert.deepEqual(
+    [0, 1, 2, 3, 4].map((i) => store.fetch(`k${i}`, 0, 100).length),
+    [0, 0, 1, 1, 1],
+  );
+  purger.punctuate(context, streamTimeMs);
+  assert.equal(store.size, 2);
 });

@@ -43,6 +43,26 @@ export function ttlPurger(
   };
 }
 
+/**
+ * Removes the windows of window store `store` whose retention has passed every `intervalMs` of
+ * stream time, oldest first, at most `maxPerPunctuation` of them (the store's time index; never a
+ * scan). What is left waits for the next punctuation; the store's readers never see those windows
+ * anyway (an update removes its key's own first, and fetches ask for open windows).
+ */
+export function retentionPurger(
+  store: string,
+  intervalMs: number,
+  maxPerPunctuation = DEFAULT_PURGE_BATCH,
+): Punctuator {
+  return {
+    type: 'stream-time',
+    intervalMs,
+    punctuate(context) {
+      context.windowStore(store).expireRetention(maxPerPunctuation);
+    },
+  };
+}
+
 export function assertPositiveMs(name: string, value: number): void {
   if (!Number.isSafeInteger(value) || value <= 0)
     throw new RangeError(`${name} must be a positive whole number of milliseconds, got ${value}`);

@@ -1,21 +1,27 @@
 /**
- * `npx tsx bench/stores/state.ts`: the disk-backed stores at the sizes of issue #14, without a
- * broker — the store side of a restart, memory, and expiry:
+ * `BENCH_ONLY=state npm run bench`: the disk-backed state stores at the sizes of issue #14, in
+ * process, without a broker — the store side of a restart, of a full restore, of memory and of
+ * expiry. Each row's size is a setting (BENCH_STATE_*), so a smoke run stays small:
  *
- * 1. load: `BENCH_STATE_ACCOUNTS` balances (default 1,000,000) and `BENCH_STATE_DEDUPE` dedupe
- *    keys (default 10,000,000) into one task's stores, committed 10,000 per transaction with a
- *    checkpoint, as the runtime commits;
- * 2. restart with a checkpoint: reopen the task's stores and serve the first reads (the Kafka
- *    side adds fencing and reading the changelog tail after the checkpoint);
- * 3. full restore without one: changelog records applied through the restore path, records/s,
- *    and what that means for the loaded state;
- * 4. memory: RSS (anonymous and file-backed, from /proc/self/status) after the load and after
- *    200,000 random reads;
- * 5. expiry: p50/p99 of a record (a get and a put on the dedupe store) with no expiry, and while
- *    `BENCH_STATE_EXPIRED` entries (default 2,000,000) expire 10,000 per punctuation, one
- *    punctuation per 1,000 records.
+ * 1. full restore without a checkpoint: `BENCH_STATE_ACCOUNTS` balances and `BENCH_STATE_DEDUPE`
+ *    dedupe keys (a time-indexed store, as dedupe's `seen`) written into an empty task directory
+ *    through the restore path, progress recorded every 10,000 records as the runner does per
+ *    fetched batch. The Kafka side (fetching the changelog) comes on top.
+ * 2. restart with a checkpoint: that directory reopened as a new task opens it — stores created,
+ *    checkpoint read, the inconsistency check — and the first record processed and committed (a
+ *    dedupe lookup and insert, a balance update). The Kafka side of such a restart reads only the
+ *    tail after the checkpoint (test/integration/runtime-checkpoint.test.ts: the sentinels).
+ * 3. memory: a child process (bench/stores/rss-child.ts) restores `BENCH_STATE_RSS_DEDUPE` dedupe
+ *    keys, reads 200,000 random ones and processes 20,000 records; its RSS (anonymous and
+ *    file-backed) and peak RSS.
+ * 4. expiry: record latency (a dedupe lookup and insert; the punctuation counted in the record
+ *    that triggers it, as stream-time punctuation runs) without expiry, then while the oldest
+ *    `BENCH_STATE_EXPIRED` keys expire 10,000 per punctuation, a punctuation every 1,000 records
+ *    (60 times as often as dedupe's at 1,000 records/s), a commit every 1,000 records.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -24,19 +30,23 @@ import { DiskStoreBackend } from '../../processors/runtime/disk-stores.js';
 import { toJson } from '../../processors/runtime/json-serde.js';
 import type { RuntimeStore } from '../../processors/runtime/stores.js';
 import { DEFAULT_PURGE_BATCH, ttlStore } from '../../processors/ttl.js';
+import { REPO_ROOT } from '../config.js';
+import { alignedTable, markdownOf } from '../report.js';
 
-const int = (name: string, fallback: number) => {
-  const raw = process.env[name];
-  const value = raw === undefined || raw === '' ? fallback : Number(raw);
-  if (!Number.isSafeInteger(value) || value < 1_000 || value > 50_000_000)
-    throw new RangeError(`${name} must be a whole number in [1000, 50000000], got ${raw}`);
-  return value;
-};
-const ACCOUNTS = int('BENCH_STATE_ACCOUNTS', 1_000_000);
-const DEDUPE = int('BENCH_STATE_DEDUPE', 10_000_000);
-const EXPIRED = int('BENCH_STATE_EXPIRED', 2_000_000);
-const COMMIT = 10_000;
-const TOPIC = 'bench-changelog';
+export interface StateBenchSettings {
+  readonly accounts: number;
+  readonly dedupe: number;
+  readonly rssDedupe: number;
+  readonly expired: number;
+}
+
+const RESTORE_BATCH = 10_000;
+const RECORDS_PER_COMMIT = 1_000;
+const PUNCTUATE_EVERY = 1_000;
+const BALANCES = 'ledger-balances-changelog';
+const SEEN = 'dedupe-seen-changelog';
+/** Changelog entries of the young dedupe keys are recorded this long after the old ones. */
+const YOUNG_MS = 1_000_000_000_000;
 
 type Store<V> = RuntimeStore & KeyValueStore<V>;
 interface Seen {
@@ -46,13 +56,11 @@ interface Seen {
 }
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-const rss = () => {
-  const status = readFileSync('/proc/self/status', 'utf8');
-  const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
-  return `RSS ${fmt(kib('VmRSS') / 1024)} MiB (anonymous ${fmt(kib('RssAnon') / 1024)}, file-backed ${fmt(kib('RssFile') / 1024)})`;
-};
+const seconds = (ms: number) => `${(ms / 1_000).toFixed(1)} s`;
+const ms3 = (n: number) => n.toFixed(3);
 
-function open(path: string) {
+/** A task's stores as the ledger's balances and dedupe's seen keys, in one task directory. */
+export function openStores(path: string) {
   const backend = new DiskStoreBackend(path);
   const balances = backend.create(
     'ledger',
@@ -66,123 +74,212 @@ function open(path: string) {
   ) as Store<Seen>;
   return { backend, balances, seen };
 }
+export type Stores = ReturnType<typeof openStores>;
 
-function load(stores: ReturnType<typeof open>, offset: { value: bigint }): void {
-  const commit = () => {
-    stores.balances.commit();
-    stores.seen.commit();
-    offset.value += BigInt(COMMIT);
-    stores.backend.flush(new Map([[TOPIC, offset.value]]));
+export const seenKey = (i: number) => `merchant-${i % 5_000}:key-${i}`;
+
+/**
+ * Writes changelog records through the restore path, `RESTORE_BATCH` per progress record: the
+ * balances, then `dedupe` keys of which the first `old` are old (they expire in row 4).
+ */
+export async function restoreChangelog(stores: Stores, accounts: number, dedupe: number, old: number) {
+  let inBatch = 0;
+  const offsets = new Map([
+    [BALANCES, 0n],
+    [SEEN, 0n],
+  ]);
+  const progress = async (topic: string) => {
+    offsets.set(topic, offsets.get(topic)! + 1n);
+    if (++inBatch < RESTORE_BATCH) return;
+    inBatch = 0;
+    stores.backend.restored(offsets);
+    await Promise.resolve();
   };
-  let inTransaction = 0;
-  for (let i = 0; i < ACCOUNTS; i++) {
-    stores.balances.put(`account-${i}`, BigInt(i) * 100n);
-    if (++inTransaction % COMMIT === 0) commit();
+  for (let i = 0; i < accounts; i++) {
+    await stores.balances.restore(`account-${i}`, Buffer.from(toJson(BigInt(i) * 100n)));
+    await progress(BALANCES);
   }
-  for (let i = 0; i < DEDUPE; i++) {
-    // The first EXPIRED keys are old (expire in step 5); the rest are young.
-    const firstSeenMs = i < EXPIRED ? i : 1_000_000_000 + i;
-    stores.seen.put(`merchant-${i % 5_000}:key-${i}`, {
+  for (let i = 0; i < dedupe; i++) {
+    const value: Seen = {
       principal: `merchant-${i % 5_000}`,
       paymentId: `p-${i}`,
-      firstSeenMs,
-    });
-    if (++inTransaction % COMMIT === 0) commit();
+      firstSeenMs: i < old ? i : YOUNG_MS + i,
+    };
+    await stores.seen.restore(seenKey(i), Buffer.from(toJson(value)));
+    await progress(SEEN);
   }
-  commit();
+  stores.backend.restored(offsets);
 }
 
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
+/** One record of the dedupe hot path: a lookup and, for a new key, an insert; a balance update. */
+export function processRecord(stores: Stores, i: number, tag: string): void {
+  const key = `merchant-${i % 5_000}:${tag}-${i}`;
+  if (stores.seen.get(key) === undefined)
+    stores.seen.put(key, {
+      principal: `merchant-${i % 5_000}`,
+      paymentId: `n-${i}`,
+      firstSeenMs: 2 * YOUNG_MS,
+    });
+  const account = `account-${(i * 7_919) % 1_000}`;
+  stores.balances.put(account, (stores.balances.get(account) ?? 0n) + 1n);
 }
 
-/** Records (a get and a put) with a punctuation every `punctuateEvery` records; a commit per 1,000. */
-function recordLatencies(
-  stores: ReturnType<typeof open>,
-  records: number,
-  punctuateEvery: number | undefined,
-) {
-  const { seen } = stores;
-  const commit = () => {
-    seen.commit();
-    stores.backend.flush(new Map());
-  };
-  const latencies: number[] = [];
+export function commit(stores: Stores): void {
+  stores.balances.commit();
+  stores.seen.commit();
+  stores.backend.flush(new Map());
+}
+
+/** RSS figures of this process, MiB, from /proc/self/status. */
+export async function rssOf(): Promise<{ rss: number; anon: number; file: number; peak: number }> {
+  const { readFileSync } = await import('node:fs');
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024;
+  return { rss: kib('VmRSS'), anon: kib('RssAnon'), file: kib('RssFile'), peak: kib('VmHWM') };
+}
+
+function quantile(sorted: Float64Array, q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+function recordLatencies(stores: Stores, records: number, tag: string, expire: boolean) {
+  const latencies = new Float64Array(records);
   const punctuations: number[] = [];
+  const commits: number[] = [];
   let expired = 0;
   for (let i = 0; i < records; i++) {
-    let started = performance.now();
-    const key = `merchant-${i % 5_000}:new-${i}-${punctuateEvery ?? 0}`;
-    if (seen.get(key) === undefined)
-      seen.put(key, { principal: 'm', paymentId: `n-${i}`, firstSeenMs: 2_000_000_000 });
-    latencies.push(performance.now() - started);
-    if (punctuateEvery !== undefined && i % punctuateEvery === 0) {
-      started = performance.now();
-      expired += seen.expireUpTo(EXPIRED, DEFAULT_PURGE_BATCH);
-      punctuations.push(performance.now() - started);
+    const started = performance.now();
+    processRecord(stores, i, tag);
+    if (expire && i % PUNCTUATE_EVERY === PUNCTUATE_EVERY - 1) {
+      const punctuated = performance.now();
+      expired += stores.seen.expireUpTo(YOUNG_MS - 1, DEFAULT_PURGE_BATCH);
+      punctuations.push(performance.now() - punctuated);
     }
-    if (i % 1_000 === 999) commit();
+    latencies[i] = performance.now() - started;
+    if (i % RECORDS_PER_COMMIT === RECORDS_PER_COMMIT - 1) {
+      const committing = performance.now();
+      commit(stores);
+      commits.push(performance.now() - committing);
+    }
   }
-  commit();
-  return {
-    latencies: latencies.sort((a, b) => a - b),
-    punctuations: punctuations.sort((a, b) => a - b),
-    expired,
+  commit(stores);
+  latencies.sort();
+  const line = `p50 ${ms3(quantile(latencies, 0.5))} / p99 ${ms3(quantile(latencies, 0.99))} / p99.9 ${ms3(quantile(latencies, 0.999))} / max ${ms3(latencies[records - 1]!)} ms`;
+  commits.sort((a, b) => a - b);
+  punctuations.sort((a, b) => a - b);
+  return { latencies, line, punctuations, commits, expired };
+}
+
+async function rssRow(settings: StateBenchSettings, root: string) {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(REPO_ROOT, 'bench/stores/rss-child.ts'),
+      join(root, 'rss'),
+      String(settings.rssDedupe),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  if (code !== 0) throw new Error(`bench/stores/rss-child.ts exited ${code}`);
+  return JSON.parse(output) as {
+    loadMs: number;
+    afterLoad: Awaited<ReturnType<typeof rssOf>>;
+    afterWork: Awaited<ReturnType<typeof rssOf>>;
+    diskMiB: number;
   };
 }
 
-const root = mkdtempSync(join(tmpdir(), 'payflow-state-bench-'));
-try {
-  const path = join(root, 'task');
-  let stores = open(path);
-  let started = performance.now();
-  load(stores, { value: 0n });
-  console.log(
-    `load: ${fmt(ACCOUNTS)} balances + ${fmt(DEDUPE)} dedupe keys in ${fmt(performance.now() - started)} ms; disk ${fmt(stores.backend.diskBytes / 2 ** 20)} MiB; ${rss()}`,
-  );
-  stores.backend.close();
+const HEADINGS = ['row', 'state', 'result', 'target'];
 
-  started = performance.now();
-  stores = open(path);
-  const checkpoint = stores.backend.checkpoint;
-  const first = stores.balances.get('account-1') !== undefined && stores.seen.size === DEDUPE;
-  console.log(
-    `restart with a checkpoint (stores side): ${fmt(performance.now() - started)} ms to reopen, read the checkpoint (${checkpoint?.offsets.get(TOPIC)}) and serve reads (${first ? 'ok' : 'WRONG'})`,
-  );
-
-  for (let i = 0; i < 200_000; i++)
-    stores.seen.get(`merchant-${(i * 7919) % 5_000}:key-${(i * 104_729) % DEDUPE}`);
-  console.log(`after 200,000 random reads: ${rss()}`);
-
-  const restoreRecords = 1_000_000;
-  const target = open(join(root, 'restore'));
-  started = performance.now();
-  for (let i = 0; i < restoreRecords; i++) {
-    await target.seen.restore(
-      `k-${i}`,
-      Buffer.from(toJson({ principal: 'm', paymentId: `p-${i}`, firstSeenMs: i })),
+export async function measureState(
+  settings: StateBenchSettings,
+): Promise<{ text: string; markdown: string; notes: string[] }> {
+  const root = mkdtempSync(join(tmpdir(), 'payflow-state-bench-'));
+  const rows: string[][] = [];
+  const notes: string[] = [];
+  try {
+    const entries = `${fmt(settings.accounts)} balances + ${fmt(settings.dedupe)} dedupe keys`;
+    const path = join(root, 'task');
+    let stores = openStores(path);
+    let started = performance.now();
+    await restoreChangelog(stores, settings.accounts, settings.dedupe, settings.expired);
+    const restoreMs = performance.now() - started;
+    const total = settings.accounts + settings.dedupe;
+    rows.push([
+      'full restore, no checkpoint (stores side)',
+      entries,
+      `${seconds(restoreMs)} (${fmt(total / (restoreMs / 1_000))} records/s)`,
+      '—',
+    ]);
+    notes.push(
+      `restore: ${fmt(total)} changelog records applied, progress every ${fmt(RESTORE_BATCH)}; disk ${fmt(stores.backend.diskBytes / 2 ** 20)} MiB; the changelog fetch from Kafka comes on top`,
     );
-    if (i % 5_000 === 4_999) target.backend.restored(new Map([[TOPIC, BigInt(i + 1)]]));
-  }
-  target.backend.restored(new Map([[TOPIC, BigInt(restoreRecords)]]));
-  const restorePerSecond = restoreRecords / ((performance.now() - started) / 1_000);
-  console.log(
-    `full restore (stores side): ${fmt(restorePerSecond)} records/s applied; ${fmt(ACCOUNTS + DEDUPE)} entries -> ~${fmt((ACCOUNTS + DEDUPE) / restorePerSecond)} s plus the changelog read`,
-  );
-  target.backend.close();
+    stores.backend.close();
 
-  const baseline = recordLatencies(stores, 20_000, undefined).latencies;
-  started = performance.now();
-  const expiring = recordLatencies(stores, 20_000, 50);
-  const ms = (n: number) => n.toFixed(3);
-  console.log(
-    `record p50/p99 without expiry: ${ms(percentile(baseline, 0.5))} / ${ms(percentile(baseline, 0.99))} ms; ` +
-      `while ${fmt(expiring.expired)} entries expire (${DEFAULT_PURGE_BATCH} per punctuation, one per 50 records): ` +
-      `${ms(percentile(expiring.latencies, 0.5))} / ${ms(percentile(expiring.latencies, 0.99))} ms; ` +
-      `a punctuation p50/max ${ms(percentile(expiring.punctuations, 0.5))} / ${ms(expiring.punctuations.at(-1)!)} ms; ${fmt(performance.now() - started)} ms in all`,
-  );
-  console.log(`final: ${rss()}`);
-  stores.backend.close();
-} finally {
-  rmSync(root, { recursive: true, force: true });
+    started = performance.now();
+    stores = openStores(path);
+    const checkpoint = stores.backend.checkpoint;
+    const consistent = !stores.backend.inconsistent;
+    processRecord(stores, 0, 'first');
+    commit(stores);
+    const restartMs = performance.now() - started;
+    const right =
+      consistent &&
+      checkpoint?.offsets.get(SEEN) === BigInt(settings.dedupe) &&
+      stores.seen.size === settings.dedupe + 1 &&
+      stores.balances.get(`account-${settings.accounts - 1}`) === BigInt(settings.accounts - 1) * 100n;
+    if (!right) throw new Error('the reopened stores do not hold what was restored into them');
+    rows.push([
+      'restart with a checkpoint: open to first record committed (stores side)',
+      entries,
+      `${fmt(restartMs)} ms`,
+      '≤ 10 s',
+    ]);
+
+    const baseline = recordLatencies(stores, 20_000, 'base', false);
+    const expiryRecords =
+      Math.ceil(settings.expired / DEFAULT_PURGE_BATCH) * PUNCTUATE_EVERY + PUNCTUATE_EVERY;
+    started = performance.now();
+    const expiring = recordLatencies(stores, expiryRecords, 'exp', true);
+    const expiryMs = performance.now() - started;
+    if (expiring.expired !== settings.expired)
+      throw new Error(`expired ${expiring.expired} entries, not ${settings.expired}`);
+    rows.push(['records, no expiry', entries, baseline.line, '—']);
+    rows.push([
+      `records while ${fmt(settings.expired)} entries expire`,
+      entries,
+      expiring.line,
+      'p99 as without',
+    ]);
+    const punctuations = expiring.punctuations;
+    notes.push(
+      `expiry: ${fmt(expiring.expired)} entries in ${punctuations.length} punctuations of at most ${fmt(DEFAULT_PURGE_BATCH)} over ${fmt(expiryRecords)} records (${seconds(expiryMs)}); ` +
+        `a punctuation p50 ${ms3(punctuations[Math.floor(punctuations.length / 2)]!)} / max ${ms3(punctuations.at(-1)!)} ms; ` +
+        `a commit of ${fmt(RECORDS_PER_COMMIT)} records (with a punctuation's deletions) p50 ${ms3(expiring.commits[Math.floor(expiring.commits.length / 2)]!)} / max ${ms3(expiring.commits.at(-1)!)} ms, ` +
+        `without expiry p50 ${ms3(baseline.commits[Math.floor(baseline.commits.length / 2)]!)} / max ${ms3(baseline.commits.at(-1)!)} ms`,
+    );
+    stores.backend.close();
+    rmSync(path, { recursive: true, force: true });
+
+    const rss = await rssRow(settings, root);
+    const mib = (n: number) => `${fmt(n)} MiB`;
+    rows.push([
+      'task process RSS after 200,000 random reads and 20,000 records',
+      `${fmt(settings.rssDedupe)} dedupe keys`,
+      `${mib(rss.afterWork.rss)} (anonymous ${mib(rss.afterWork.anon)}, file-backed ${mib(rss.afterWork.file)}); peak ${mib(rss.afterWork.peak)}`,
+      '≤ 1 GiB',
+    ]);
+    notes.push(
+      `memory: ${fmt(settings.rssDedupe)} dedupe keys restored in ${seconds(rss.loadMs)}, disk ${mib(rss.diskMiB)}; RSS right after: ${mib(rss.afterLoad.rss)} (anonymous ${mib(rss.afterLoad.anon)}, file-backed ${mib(rss.afterLoad.file)}). ` +
+        'File-backed pages are the memory-mapped LMDB file: the kernel pages them in and reclaims them under pressure; anonymous memory is what the process holds',
+    );
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+  return { text: alignedTable(HEADINGS, rows), markdown: markdownOf(HEADINGS, rows), notes };
 }

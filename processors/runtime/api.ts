@@ -136,6 +136,12 @@ export interface WindowStore<V> {
   ): WindowUpdateResult<V>;
   /** Windows of `key` whose start lies in [fromMs, toMs], ascending by start. */
   fetch(key: string, fromMs: number, toMs: number): readonly WindowedValue<V>[];
+  /**
+   * Removes, oldest first, up to `limit` windows whose retention has passed (stream time at or
+   * past end + retentionMs), from the store's time index; returns how many. For a stream-time
+   * punctuator (`retentionPurger` in processors/ttl.ts): a bounded batch per punctuation.
+   */
+  expireRetention(limit: number): number;
   readonly size: number;
 }
 

@@ -19,23 +19,40 @@
 import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { open, type Database, type RootDatabase } from 'lmdb';
+import { open, type Database, type Key, type RootDatabase } from 'lmdb';
 
-import type { KeyValueStore, KeyValueStoreSpec, StoreSpec } from './api.js';
+import type {
+  KeyValueStore,
+  KeyValueStoreSpec,
+  StoreSpec,
+  TimeWindow,
+  WindowSpec,
+  WindowStore,
+  WindowStoreSpec,
+  WindowUpdateResult,
+  WindowedValue,
+} from './api.js';
 import { fromJson, toJson } from './json-serde.js';
 import {
+  compositeKey,
   DELETED,
-  MemoryStoreBackend,
+  parseCompositeKey,
+  type Staged,
   StagingLayer,
+  validateWindowSpec,
+  updateOpenWindows,
   type ChangelogWrite,
   type RuntimeStore,
   type StoreBackend,
   type StoreCheckpoint,
+  type WindowEntry,
 } from './stores.js';
 
 /** Decoded committed values kept in memory per store, at most (the LRU cache). */
 export const DEFAULT_STORE_CACHE_ENTRIES = 10_000;
 
+/** The value of an index entry (the key says it all). */
+const NO_VALUE = Buffer.alloc(0);
 const META_CHECKPOINT = 'checkpoint';
 const META_OWNER = 'owner';
 
@@ -54,6 +71,7 @@ export class TaskStateDirectory {
   readonly #root: RootDatabase<unknown, string>;
   readonly #meta: Database<unknown, string>;
   readonly #databases = new Map<string, Database<Buffer, string>>();
+  readonly #windowDatabases = new Map<string, Database<Buffer, [string, number]>>();
   readonly #indexes = new Map<string, Database<Buffer, [number, string]>>();
   #owner: string | undefined;
   #pending: StoreWrite[] = [];
@@ -81,6 +99,16 @@ export class TaskStateDirectory {
     if (db === undefined) {
       db = this.#root.openDB<Buffer, string>(`store:${store}`, { encoding: 'binary' });
       this.#databases.set(store, db);
+    }
+    return db;
+  }
+
+  /** A window store's database: keys [record key, window start], so a key's windows are one range. */
+  windowDatabase(store: string): Database<Buffer, [string, number]> {
+    let db = this.#windowDatabases.get(store);
+    if (db === undefined) {
+      db = this.#root.openDB<Buffer, [string, number]>(`windows:${store}`, { encoding: 'binary' });
+      this.#windowDatabases.set(store, db);
     }
     return db;
   }
@@ -178,7 +206,7 @@ export class TaskStateDirectory {
 
   /** The databases of the stores opened in this directory (every store of the task: it opens them all). */
   #allDatabases(): { clearSync(): void; getKeysCount(options?: { limit: number }): number }[] {
-    return [...this.#databases.values(), ...this.#indexes.values()];
+    return [...this.#databases.values(), ...this.#windowDatabases.values(), ...this.#indexes.values()];
   }
 
   /** Bytes the task's LMDB files take on disk. */
@@ -200,42 +228,65 @@ export class TaskStateDirectory {
   }
 }
 
-/** A bounded LRU of decoded committed values: a Map in access order. */
+/**
+ * A bounded cache of decoded committed values, least recently used out first in two
+ * generations: `young` takes what is set or read, and once it holds half the capacity it becomes
+ * `old` (the previous old is dropped whole); a value read from `old` moves back to `young`. At
+ * most `capacity` values, every operation O(1). (A single Map in access order evicting its first
+ * key is not: V8 leaves the removed entries in place until it rehashes, and finding the first
+ * live one walks over them, which made commits of large batches crawl.)
+ */
 class LruCache<V> {
-  readonly #entries = new Map<string, V>();
-  constructor(private readonly capacity: number) {}
+  #young = new Map<string, V>();
+  #old = new Map<string, V>();
+  readonly #generation: number;
+
+  constructor(capacity: number) {
+    this.#generation = Math.floor(capacity / 2);
+  }
 
   get(key: string): V | undefined {
-    const value = this.#entries.get(key);
-    if (value !== undefined) {
-      this.#entries.delete(key);
-      this.#entries.set(key, value);
+    const young = this.#young.get(key);
+    if (young !== undefined) return young;
+    const old = this.#old.get(key);
+    if (old !== undefined) {
+      this.#old.delete(key);
+      this.#setYoung(key, old);
     }
-    return value;
+    return old;
   }
 
   set(key: string, value: V): void {
-    if (this.capacity <= 0) return;
-    this.#entries.delete(key);
-    this.#entries.set(key, value);
-    if (this.#entries.size > this.capacity) this.#entries.delete(this.#entries.keys().next().value!);
+    if (this.#generation <= 0) return;
+    this.#old.delete(key);
+    this.#setYoung(key, value);
+  }
+
+  #setYoung(key: string, value: V): void {
+    this.#young.set(key, value);
+    if (this.#young.size >= this.#generation) {
+      this.#old = this.#young;
+      this.#young = new Map();
+    }
   }
 
   delete(key: string): void {
-    this.#entries.delete(key);
+    this.#young.delete(key);
+    this.#old.delete(key);
   }
 
   clear(): void {
-    this.#entries.clear();
+    this.#young = new Map();
+    this.#old = new Map();
   }
 
   get size(): number {
-    return this.#entries.size;
+    return this.#young.size + this.#old.size;
   }
 }
 
 /** Entries of an LMDB database, from its statistics (O(1), no scan). */
-function entryCount(db: Database<Buffer, string>): number {
+function entryCount<K extends Key>(db: Database<Buffer, K>): number {
   return (db.getStats() as { entryCount: number }).entryCount;
 }
 
@@ -247,20 +298,25 @@ export function compareKeys(a: string, b: string): number {
 
 /**
  * A staged layer over one LMDB database: the transaction's writes in memory with a per-record
- * undo log, committed values read through the cache. Keys are the changelog's keys.
+ * undo log, committed values read through the cache. Keys are the changelog's keys; `dbKey`
+ * gives a key's place in the database (the key itself for a key-value store).
  */
-class DiskStagedMap<V> extends StagingLayer<V> {
+class DiskStagedMap<V, K extends Key = string> extends StagingLayer<V> {
   readonly #cache: LruCache<V>;
   #committedSize: number;
   #stagedDelta = 0;
+  /** Times of committed values this transaction learned from the index (saves reading them at commit). */
+  readonly #committedTimes = new Map<string, number>();
 
   constructor(
-    readonly db: Database<Buffer, string>,
+    readonly db: Database<Buffer, K>,
+    private readonly dbKey: (key: string) => K,
     cacheEntries: number,
-    /** True when the store keeps a time index (onCommitted needs the values before and after). */
-    private readonly indexed: boolean,
-    /** Told whenever a key's committed value changes (the store's index), inside the LMDB transaction. */
-    private readonly onCommitted: (key: string, before: V | undefined, after: V | undefined) => void,
+    /** The store's time index ([time, key], kept with the data in the same LMDB transaction), if any. */
+    private readonly index?: {
+      readonly db: Database<Buffer, [number, string]>;
+      readonly timeOf: (value: V) => number;
+    },
   ) {
     super();
     this.#cache = new LruCache<V>(cacheEntries);
@@ -278,7 +334,7 @@ class DiskStagedMap<V> extends StagingLayer<V> {
   protected committedValue(key: string): V | undefined {
     const cached = this.#cache.get(key);
     if (cached !== undefined) return cached;
-    const bytes = this.db.get(key);
+    const bytes = this.db.get(this.dbKey(key));
     if (bytes === undefined) return undefined;
     const value = fromJson<V>(bytes.toString('utf8'));
     this.#cache.set(key, value);
@@ -289,6 +345,16 @@ class DiskStagedMap<V> extends StagingLayer<V> {
     this.#stagedDelta += (after ? 1 : 0) - (before ? 1 : 0);
   }
 
+  /** The index says the key's committed value has this time (so the commit need not read it). */
+  knowCommittedTime(key: string, timeMs: number): void {
+    this.#committedTimes.set(key, timeMs);
+  }
+
+  /** The key's write in this transaction (DELETED for a deletion), undefined when it has none. */
+  stagedValue(key: string): Staged<V> | undefined {
+    return this.stagedWrites.get(key);
+  }
+
   /** The staged keys in LMDB's order (bounded by the transaction's writes). */
   stagedKeys(): string[] {
     return [...this.stagedWrites.keys()].sort(compareKeys);
@@ -297,14 +363,18 @@ class DiskStagedMap<V> extends StagingLayer<V> {
   /** Queues the staged writes into the directory's next transaction and makes them the committed view. */
   commit(directory: TaskStateDirectory): void {
     const writes = [...this.stagedWrites];
+    const times = this.#committedTimes;
     this.endTransaction();
     this.#stagedDelta = 0;
     if (writes.length === 0) return;
-    const encoded = writes.map(
-      ([key, value]) => [key, value === DELETED ? null : Buffer.from(toJson(value))] as const,
+    const encoded = writes.map(([key, value]) =>
+      value === DELETED
+        ? ([key, null, undefined, times.get(key)] as const)
+        : ([key, Buffer.from(toJson(value)), value, times.get(key)] as const),
     );
+    times.clear();
     directory.queue(() => {
-      for (const [key, value] of encoded) this.#apply(key, value);
+      for (const [key, bytes, value, before] of encoded) this.#apply(key, bytes, value, before);
     });
     for (const [key, value] of writes) {
       if (value === DELETED) this.#cache.delete(key);
@@ -314,6 +384,7 @@ class DiskStagedMap<V> extends StagingLayer<V> {
 
   abort(): void {
     this.endTransaction();
+    this.#committedTimes.clear();
     this.#stagedDelta = 0;
   }
 
@@ -323,26 +394,36 @@ class DiskStagedMap<V> extends StagingLayer<V> {
     this.#cache.delete(key);
   }
 
-  /** Writes one key inside the directory's LMDB transaction (`value` encoded, or null to delete). */
-  #apply(key: string, value: Buffer | null): void {
-    const indexed = this.indexed;
-    const bytes = indexed ? this.db.get(key) : undefined;
-    const existed = indexed ? bytes !== undefined : this.db.doesExist(key);
+  /**
+   * Writes one key inside the directory's LMDB transaction (`value` encoded, or null to delete),
+   * and its index entry. `beforeTimeMs`: the committed value's time when the index told it (the
+   * value is then neither read nor decoded).
+   */
+  #apply(key: string, value: Buffer | null, decoded?: V, beforeTimeMs?: number): void {
+    const index = this.index;
+    const at = this.dbKey(key);
+    let existed: boolean;
+    let before = beforeTimeMs;
+    if (index === undefined) existed = this.db.doesExist(at);
+    else if (before !== undefined) existed = true;
+    else {
+      const bytes = this.db.get(at);
+      existed = bytes !== undefined;
+      if (bytes !== undefined) before = index.timeOf(fromJson<V>(bytes.toString('utf8')));
+    }
     if (value === null) {
       if (existed) {
-        this.db.removeSync(key);
+        this.db.removeSync(at);
         this.#committedSize--;
       }
     } else {
-      this.db.putSync(key, value);
+      this.db.putSync(at, value);
       if (!existed) this.#committedSize++;
     }
-    if (indexed)
-      this.onCommitted(
-        key,
-        bytes === undefined ? undefined : fromJson<V>(bytes.toString('utf8')),
-        value === null ? undefined : fromJson<V>(value.toString('utf8')),
-      );
+    if (index === undefined) return;
+    if (before !== undefined) index.db.removeSync([before, key]);
+    if (value !== null)
+      index.db.putSync([index.timeOf(decoded ?? fromJson<V>(value.toString('utf8'))), key], NO_VALUE);
   }
 
   resetAfterWipe(): void {
@@ -352,54 +433,152 @@ class DiskStagedMap<V> extends StagingLayer<V> {
   }
 }
 
-/** A key-value store on disk: the KeyValueStore contract of the in-memory one, no capacity bound. */
-export class DiskKeyValueStore<V> implements RuntimeStore, KeyValueStore<V> {
-  readonly kind = 'kv';
-  readonly persistent = true;
-  readonly #map: DiskStagedMap<V>;
-  readonly #timeOf: ((value: V) => number) | undefined;
-  readonly #index: Database<Buffer, [number, string]> | undefined;
+/**
+ * Expiry from a store's committed time index ([timeMs, key], exact as of the last commit), in
+ * bounded steps: a call looks at most 2 * limit index entries, and the next call of the same
+ * transaction goes on after the last one looked at (entries whose key the transaction changed are
+ * skipped: the commit indexes them anew), so repeated calls make progress without re-reading.
+ */
+class IndexExpiry {
+  #cursor: [number, string] | undefined;
 
-  readonly name: string;
+  constructor(private readonly index: Database<Buffer, [number, string]>) {}
+
+  /**
+   * Deletes (through `remove`) up to `limit` keys indexed at or before `maxTimeMs` whose time is
+   * still the indexed one. A key the transaction has not written is taken on the index's word
+   * (the index is exact as of the last commit: no read of the value); a key it wrote counts with
+   * its staged value's time (`timeOf`), or not at all when deleted.
+   */
+  expire<V>(
+    maxTimeMs: number,
+    limit: number,
+    map: DiskStagedMap<V, Key>,
+    timeOf: (value: V) => number,
+    remove: (key: string) => void,
+  ): number {
+    let deleted = 0;
+    const cursor = this.#cursor;
+    const range =
+      cursor === undefined ? { limit: 2 * limit } : { limit: 2 * limit, start: cursor, exclusiveStart: true };
+    for (const entry of this.index.getKeys(range)) {
+      const [timeMs, key] = entry;
+      if (timeMs > maxTimeMs || deleted >= limit) break;
+      this.#cursor = entry;
+      const staged = map.stagedValue(key);
+      if (staged !== undefined && (staged === DELETED || timeOf(staged) !== timeMs)) continue;
+      map.knowCommittedTime(key, timeMs);
+      remove(key);
+      deleted++;
+    }
+    return deleted;
+  }
+
+  /** The transaction ended (committed, aborted) or the store was rewritten: start from the oldest again. */
+  reset(): void {
+    this.#cursor = undefined;
+  }
+}
+
+/**
+ * What both disk stores share: the staged map over the store's database, the changelog of the
+ * transaction, commit into the directory's next LMDB transaction, restore and reset.
+ */
+abstract class DiskStore<V, K extends Key> implements RuntimeStore {
+  abstract readonly kind: 'kv' | 'window';
+  readonly persistent = true;
+
+  constructor(
+    readonly name: string,
+    protected readonly directory: TaskStateDirectory,
+    protected readonly map: DiskStagedMap<V, K>,
+    protected readonly expiry: IndexExpiry | undefined,
+  ) {}
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  beginRecord(): void {
+    this.map.beginRecord();
+  }
+
+  undoRecord(): void {
+    this.map.undoRecord();
+  }
+
+  changelog(): Promise<ChangelogWrite[]> {
+    const writes: ChangelogWrite[] = [];
+    for (const [key, value] of this.map.staged())
+      writes.push({
+        store: this.name,
+        key,
+        value: this.map.isDeleted(value) ? null : Buffer.from(toJson(value)),
+      });
+    return Promise.resolve(writes);
+  }
+
+  commit(): void {
+    this.map.commit(this.directory);
+    this.endTransaction();
+  }
+
+  abort(): void {
+    this.map.abort();
+    this.endTransaction();
+  }
+
+  restore(key: string, value: Buffer | null): Promise<void> {
+    this.map.restore(this.directory, key, value);
+    return Promise.resolve();
+  }
+
+  /** Forgets the cache and counts the committed entries again (after a wipe or a restore). */
+  resetAfterWipe(): void {
+    this.map.resetAfterWipe();
+    this.endTransaction();
+  }
+
+  /** The transaction ended: what a store keeps per transaction is forgotten. */
+  protected endTransaction(): void {
+    this.expiry?.reset();
+  }
+}
+
+/** A key-value store on disk: the KeyValueStore contract of the in-memory one, no capacity bound. */
+export class DiskKeyValueStore<V> extends DiskStore<V, string> implements KeyValueStore<V> {
+  readonly kind = 'kv';
+  readonly #timeOf: ((value: V) => number) | undefined;
 
   constructor(
     spec: KeyValueStoreSpec,
-    private readonly directory: TaskStateDirectory,
+    directory: TaskStateDirectory,
     /** The store's databases in the directory (unique over the task's processors). */
     databaseName: string = spec.name,
   ) {
-    this.name = spec.name;
     const timeOf = spec.timeOf as ((value: V) => number) | undefined;
     const index = timeOf === undefined ? undefined : directory.timeIndex(databaseName);
-    this.#timeOf = timeOf;
-    this.#index = index;
-    this.#map = new DiskStagedMap<V>(
+    const map = new DiskStagedMap<V>(
       directory.database(databaseName),
+      (key) => key,
       directory.cacheEntries,
-      index !== undefined,
-      (key, before, after) => {
-        if (index === undefined || timeOf === undefined) return;
-        if (before !== undefined) index.removeSync([timeOf(before), key]);
-        if (after !== undefined) index.putSync([timeOf(after), key], Buffer.alloc(0));
-      },
+      index === undefined || timeOf === undefined ? undefined : { db: index, timeOf },
     );
-  }
-
-  get size(): number {
-    return this.#map.size;
+    super(spec.name, directory, map, index === undefined ? undefined : new IndexExpiry(index));
+    this.#timeOf = timeOf;
   }
 
   /** Decoded values in the cache (bounded by the directory's cacheEntries). */
   get cachedEntries(): number {
-    return this.#map.cached;
+    return this.map.cached;
   }
 
   get(key: string): V | undefined {
-    return this.#map.get(key);
+    return this.map.get(key);
   }
 
   *all(): IterableIterator<readonly [string, V]> {
-    const staged = this.#map.stagedKeys();
+    const staged = this.map.stagedKeys();
     let next = 0;
     const stagedBefore = function* (map: DiskStagedMap<V>, key: string | undefined) {
       while (next < staged.length && (key === undefined || compareKeys(staged[next]!, key) < 0)) {
@@ -408,98 +587,164 @@ export class DiskKeyValueStore<V> implements RuntimeStore, KeyValueStore<V> {
         next++;
       }
     };
-    for (const { key, value: bytes } of this.#map.db.getRange({})) {
-      yield* stagedBefore(this.#map, key);
+    for (const { key, value: bytes } of this.map.db.getRange({})) {
+      yield* stagedBefore(this.map, key);
       if (next < staged.length && staged[next] === key) {
         next++;
-        const value = this.#map.get(key);
+        const value = this.map.get(key);
         if (value !== undefined) yield [key, value];
         continue;
       }
       yield [key, fromJson<V>(bytes.toString('utf8'))];
     }
-    yield* stagedBefore(this.#map, undefined);
+    yield* stagedBefore(this.map, undefined);
   }
 
   put(key: string, value: V): void {
-    this.#map.write(key, value);
+    this.map.write(key, value);
   }
 
   putIfAbsent(key: string, value: V): V | undefined {
-    const existing = this.#map.get(key);
+    const existing = this.map.get(key);
     if (existing !== undefined) return existing;
-    this.#map.write(key, value);
+    this.map.write(key, value);
     return undefined;
   }
 
   delete(key: string): void {
-    this.#map.write(key, undefined);
+    this.map.write(key, undefined);
   }
 
   expireUpTo(maxTimeMs: number, limit: number): number {
     const timeOf = this.#timeOf;
-    const index = this.#index;
-    if (timeOf === undefined || index === undefined)
+    const expiry = this.expiry;
+    if (timeOf === undefined || expiry === undefined)
       throw new Error(`state store ${this.name} declares no timeOf: it has no time index to expire from`);
-    let deleted = 0;
-    // Index entries of keys this transaction already changed are skipped; at most 2 * limit looked at.
-    for (const [timeMs, key] of index.getKeys({ limit: 2 * limit })) {
-      if (timeMs > maxTimeMs || deleted >= limit) break;
-      const value = this.#map.get(key);
-      if (value === undefined || timeOf(value) !== timeMs) continue;
-      this.#map.write(key, undefined);
-      deleted++;
-    }
-    return deleted;
-  }
-
-  beginRecord(): void {
-    this.#map.beginRecord();
-  }
-
-  undoRecord(): void {
-    this.#map.undoRecord();
-  }
-
-  changelog(): Promise<ChangelogWrite[]> {
-    const writes: ChangelogWrite[] = [];
-    for (const [key, value] of this.#map.staged())
-      writes.push({
-        store: this.name,
-        key,
-        value: this.#map.isDeleted(value) ? null : Buffer.from(toJson(value)),
-      });
-    return Promise.resolve(writes);
-  }
-
-  commit(): void {
-    this.#map.commit(this.directory);
-  }
-
-  abort(): void {
-    this.#map.abort();
-  }
-
-  restore(key: string, value: Buffer | null): Promise<void> {
-    this.#map.restore(this.directory, key, value);
-    return Promise.resolve();
-  }
-
-  resetAfterWipe(): void {
-    this.#map.resetAfterWipe();
-  }
-
-  /** Counts the committed entries again (after a restore wrote them). */
-  recount(): void {
-    this.#map.resetAfterWipe();
+    // A key expire hands over has a value: the index names it and the transaction has not deleted it.
+    return expiry.expire(maxTimeMs, limit, this.map, timeOf, (key) => this.map.write(key, undefined, true));
   }
 }
 
-/** Stores on disk, one TaskStateDirectory per task. Window stores stay in memory (see README). */
+/**
+ * A window store on disk: the WindowStore contract of the in-memory one (windowsFor, grace,
+ * retention), no capacity bound. Windows live in LMDB keyed [record key, window start], so
+ * `fetch` reads one range of the key; the changelog keys and values are the in-memory store's
+ * (`compositeKey`, a JSON WindowEntry). A time index [end + retention, changelog key] gives
+ * retention in bounded steps: each update removes the updated key's own windows past retention
+ * (one range read, only those), and `expireRetention` the oldest expired windows of all keys, a
+ * bounded batch per punctuation.
+ */
+export class DiskWindowStore<V>
+  extends DiskStore<WindowEntry<V>, [string, number]>
+  implements WindowStore<V>
+{
+  readonly kind = 'window';
+  readonly #spec: WindowSpec;
+  readonly #streamTime: () => number;
+  /** Window starts this transaction wrote, per record key (a fetch merges them with the committed range). */
+  readonly #stagedStarts = new Map<string, Set<number>>();
+
+  constructor(
+    spec: WindowStoreSpec,
+    directory: TaskStateDirectory,
+    databaseName: string,
+    streamTime: () => number,
+  ) {
+    validateWindowSpec(spec.name, spec.window);
+    const retentionMs = spec.window.retentionMs;
+    const index = directory.timeIndex(databaseName);
+    const map = new DiskStagedMap<WindowEntry<V>, [string, number]>(
+      directory.windowDatabase(databaseName),
+      (composite) => {
+        const { key, startMs } = parseCompositeKey(composite);
+        return [key, startMs];
+      },
+      directory.cacheEntries,
+      { db: index, timeOf: (entry) => entry.endMs + retentionMs },
+    );
+    super(spec.name, directory, map, new IndexExpiry(index));
+    this.#spec = spec.window;
+    this.#streamTime = streamTime;
+  }
+
+  update(
+    key: string,
+    timestampMs: number,
+    aggregate: (previous: V | undefined, window: TimeWindow) => V,
+  ): WindowUpdateResult<V> {
+    const streamTime = this.#streamTime();
+    this.#expireKey(key, streamTime);
+    return updateOpenWindows(this.#spec, streamTime, key, timestampMs, aggregate, {
+      get: (composite) => this.map.get(composite),
+      put: (_composite, entry) => this.#write(key, entry.startMs, entry),
+    });
+  }
+
+  fetch(key: string, fromMs: number, toMs: number): readonly WindowedValue<V>[] {
+    const starts = this.#committedStarts(key, fromMs, toMs);
+    for (const start of this.#stagedStarts.get(key) ?? [])
+      if (start >= fromMs && start <= toMs) starts.add(start);
+    const windows: WindowedValue<V>[] = [];
+    for (const start of [...starts].sort((a, b) => a - b)) {
+      const entry = this.map.get(compositeKey(key, start));
+      if (entry !== undefined)
+        windows.push({ key, window: { startMs: entry.startMs, endMs: entry.endMs }, value: entry.value });
+    }
+    return windows;
+  }
+
+  /** Starts of the key's committed windows in [fromMs, toMs]: one range of the database. */
+  #committedStarts(key: string, fromMs: number, toMs: number): Set<number> {
+    const starts = new Set<number>();
+    for (const [recordKey, start] of this.map.db.getKeys({ start: [key, fromMs] })) {
+      if (recordKey !== key || start > toMs) break;
+      starts.add(start);
+    }
+    return starts;
+  }
+
+  #write(key: string, startMs: number, entry: WindowEntry<V> | undefined, present?: boolean): void {
+    let starts = this.#stagedStarts.get(key);
+    if (starts === undefined) this.#stagedStarts.set(key, (starts = new Set()));
+    starts.add(startMs);
+    this.map.write(compositeKey(key, startMs), entry, present);
+  }
+
+  /** Removes the key's windows past retention: those starting at or before streamTime - size - retention. */
+  #expireKey(key: string, streamTime: number): void {
+    const lastExpiredStart = streamTime - this.#spec.sizeMs - this.#spec.retentionMs;
+    const starts = this.#committedStarts(key, -Number.MAX_VALUE, lastExpiredStart);
+    for (const start of this.#stagedStarts.get(key) ?? []) if (start <= lastExpiredStart) starts.add(start);
+    for (const start of starts) {
+      const entry = this.map.get(compositeKey(key, start));
+      if (entry !== undefined && entry.endMs + this.#spec.retentionMs <= streamTime)
+        this.#write(key, start, undefined);
+    }
+  }
+
+  expireRetention(limit: number): number {
+    return this.expiry!.expire(
+      this.#streamTime(),
+      limit,
+      this.map,
+      (entry) => entry.endMs + this.#spec.retentionMs,
+      (composite) => {
+        const { key, startMs } = parseCompositeKey(composite);
+        this.#write(key, startMs, undefined, true);
+      },
+    );
+  }
+
+  protected override endTransaction(): void {
+    super.endTransaction();
+    this.#stagedStarts.clear();
+  }
+}
+
+/** Stores on disk, key-value and window, one TaskStateDirectory per task. */
 export class DiskStoreBackend implements StoreBackend {
   readonly #directory: TaskStateDirectory;
-  readonly #stores: DiskKeyValueStore<unknown>[] = [];
-  readonly #memory = new MemoryStoreBackend();
+  readonly #stores: (DiskKeyValueStore<unknown> | DiskWindowStore<unknown>)[] = [];
 
   constructor(path: string, cacheEntries = DEFAULT_STORE_CACHE_ENTRIES) {
     this.#directory = new TaskStateDirectory(path, cacheEntries);
@@ -510,8 +755,11 @@ export class DiskStoreBackend implements StoreBackend {
   }
 
   create(processor: string, spec: StoreSpec, streamTime: () => number): RuntimeStore {
-    if (spec.kind !== 'kv') return this.#memory.create(processor, spec, streamTime);
-    const store = new DiskKeyValueStore<unknown>(spec, this.#directory, `${processor}.${spec.name}`);
+    const databaseName = `${processor}.${spec.name}`;
+    const store =
+      spec.kind === 'kv'
+        ? new DiskKeyValueStore<unknown>(spec, this.#directory, databaseName)
+        : new DiskWindowStore<unknown>(spec, this.#directory, databaseName, streamTime);
     this.#stores.push(store);
     return store;
   }
@@ -538,7 +786,7 @@ export class DiskStoreBackend implements StoreBackend {
 
   restored(progress: ReadonlyMap<string, bigint>): void {
     this.#directory.flushRestore(progress);
-    for (const store of this.#stores) store.recount();
+    for (const store of this.#stores) store.resetAfterWipe();
   }
 
   wipe(): void {

@@ -77,9 +77,12 @@ export abstract class StagingLayer<V> {
     return this.get(key) !== undefined;
   }
 
-  /** Writes within the transaction; `undefined` deletes. */
-  write(key: string, value: V | undefined): void {
-    const before = this.has(key);
+  /**
+   * Writes within the transaction; `undefined` deletes. `present`: whether the key has a value
+   * now, when the caller knows (it saves a read of the committed value).
+   */
+  write(key: string, value: V | undefined, present?: boolean): void {
+    const before = present ?? this.has(key);
     this.#undo?.push([key, this.stagedWrites.get(key)]);
     this.stagedWrites.set(key, value === undefined ? DELETED : value);
     this.changed(key, before, value !== undefined);
@@ -312,7 +315,8 @@ export function windowIsOpen(spec: WindowSpec, window: TimeWindow, streamTimeMs:
   return streamTimeMs < window.endMs + spec.graceMs;
 }
 
-interface WindowEntry<V> {
+/** What a window store keeps per window (the changelog value, as JSON). */
+export interface WindowEntry<V> {
   readonly key: string;
   readonly startMs: number;
   readonly endMs: number;
@@ -320,9 +324,16 @@ interface WindowEntry<V> {
 }
 
 const SEPARATOR = '\u0000';
-const compositeKey = (key: string, startMs: number) => `${key}${SEPARATOR}${startMs}`;
+/** A window's changelog key: the record key and the window's start. */
+export const compositeKey = (key: string, startMs: number) => `${key}${SEPARATOR}${startMs}`;
 
-/** Windows past retention removed per update, at most (besides the updated key's own). */
+/** The record key and window start of a changelog key (`compositeKey`'s inverse). */
+export function parseCompositeKey(composite: string): { readonly key: string; readonly startMs: number } {
+  const cut = composite.lastIndexOf(SEPARATOR);
+  return { key: composite.slice(0, cut), startMs: Number(composite.slice(cut + 1)) };
+}
+
+/** Windows past retention an in-memory store at its maxEntries removes before refusing a new one. */
 export const WINDOW_EXPIRY_STEP = 64;
 
 export function validateWindowSpec(store: string, spec: WindowSpec): void {
@@ -333,6 +344,34 @@ export function validateWindowSpec(store: string, spec: WindowSpec): void {
   if (spec.graceMs < 0) problems.push('graceMs must be >= 0');
   if (spec.retentionMs < spec.graceMs) problems.push('retentionMs must be >= graceMs');
   if (problems.length > 0) throw new Error(`window store ${store}: ${problems.join('; ')}`);
+}
+
+/**
+ * Applies a record to every window of `key` it belongs to that is still open at `streamTime`
+ * (both window stores' update, after their expiry): each window's entry is read with `get` and
+ * written back with `put`, under its changelog key.
+ */
+export function updateOpenWindows<V>(
+  spec: WindowSpec,
+  streamTime: number,
+  key: string,
+  timestampMs: number,
+  aggregate: (previous: V | undefined, window: TimeWindow) => V,
+  entries: {
+    readonly get: (composite: string) => WindowEntry<V> | undefined;
+    readonly put: (composite: string, entry: WindowEntry<V>) => void;
+  },
+): WindowUpdateResult<V> {
+  const open = windowsFor(spec, timestampMs).filter((window) => windowIsOpen(spec, window, streamTime));
+  if (open.length === 0) return { late: true, updated: [] };
+  const updated: WindowedValue<V>[] = [];
+  for (const window of open) {
+    const composite = compositeKey(key, window.startMs);
+    const value = aggregate(entries.get(composite)?.value, window);
+    entries.put(composite, { key, startMs: window.startMs, endMs: window.endMs, value });
+    updated.push({ key, window, value });
+  }
+  return { late: false, updated };
 }
 
 /**
@@ -358,9 +397,7 @@ export class MemoryWindowStore<V> extends BaseStore<WindowEntry<V>> implements W
     let map: StagedMap<WindowEntry<V>> | undefined = undefined;
     map = new StagedMap<WindowEntry<V>>(
       (composite, present) => {
-        const cut = composite.lastIndexOf(SEPARATOR);
-        const key = composite.slice(0, cut);
-        const start = Number(composite.slice(cut + 1));
+        const { key, startMs: start } = parseCompositeKey(composite);
         let set = starts.get(key);
         if (present) {
           if (set === undefined) starts.set(key, (set = new Set()));
@@ -389,22 +426,15 @@ export class MemoryWindowStore<V> extends BaseStore<WindowEntry<V>> implements W
   ): WindowUpdateResult<V> {
     const streamTime = this.#streamTime();
     this.#expire(key, streamTime);
-    this.#expireOldest(streamTime, WINDOW_EXPIRY_STEP);
-    const open = windowsFor(this.#spec, timestampMs).filter((window) =>
-      windowIsOpen(this.#spec, window, streamTime),
-    );
-    if (open.length === 0) return { late: true, updated: [] };
-    const updated: WindowedValue<V>[] = [];
-    for (const window of open) {
-      const composite = compositeKey(key, window.startMs);
-      if (!this.map.has(composite) && this.map.size >= this.maxEntries)
-        this.#expireOldest(streamTime, WINDOW_EXPIRY_STEP);
-      this.ensureRoom(composite);
-      const value = aggregate(this.map.get(composite)?.value, window);
-      this.map.write(composite, { key, startMs: window.startMs, endMs: window.endMs, value });
-      updated.push({ key, window, value });
-    }
-    return { late: false, updated };
+    return updateOpenWindows(this.#spec, streamTime, key, timestampMs, aggregate, {
+      get: (composite) => {
+        if (!this.map.has(composite) && this.map.size >= this.maxEntries)
+          this.#expireOldest(streamTime, WINDOW_EXPIRY_STEP);
+        this.ensureRoom(composite);
+        return this.map.get(composite);
+      },
+      put: (composite, entry) => this.map.write(composite, entry),
+    });
   }
 
   fetch(key: string, fromMs: number, toMs: number): readonly WindowedValue<V>[] {
@@ -426,9 +456,13 @@ export class MemoryWindowStore<V> extends BaseStore<WindowEntry<V>> implements W
     }
   }
 
+  expireRetention(limit: number): number {
+    return this.#expireOldest(this.#streamTime(), limit);
+  }
+
   /** Removes up to `limit` windows past retention, oldest first, from the time index. */
-  #expireOldest(streamTime: number, limit: number): void {
-    expireFromIndex(
+  #expireOldest(streamTime: number, limit: number): number {
+    return expireFromIndex(
       this.#expiry,
       streamTime,
       limit,

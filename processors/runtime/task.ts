@@ -561,6 +561,7 @@ export class ProcessorTask {
             return windows.size;
           },
           fetch: (key, fromMs, toMs) => windows.fetch(key, fromMs, toMs),
+          expireRetention: (limit) => windows.expireRetention(limit),
           update: (key, timestampMs, aggregate) => {
             const result = windows.update(key, timestampMs, aggregate);
             if (result.late) observer.lateRecordDropped(processor.name, name);

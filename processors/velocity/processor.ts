@@ -13,6 +13,7 @@ import { isFundingAccount } from '../../schemas/system-accounts.js';
 import { correlationIdOf, deadLetteredEvent, paymentIdOf, STAGE_SEQUENCE } from '../payment-events.js';
 import type { Processor, ProcessorContext, WindowSpec, WindowStore } from '../runtime/api.js';
 import { TOPIC } from '../../topics/names.js';
+import { retentionPurger } from '../ttl.js';
 import { DEFAULT_VELOCITY_LIMITS, type VelocityLimits } from './limits.js';
 import { decideVelocity, type VelocityDecision, type WindowTotals } from './logic.js';
 
@@ -20,6 +21,8 @@ const SECOND_MS = 1_000;
 const MINUTE_MS = 60 * SECOND_MS;
 const HOUR_MS = 60 * MINUTE_MS;
 const DAY_MS = 24 * HOUR_MS;
+/** Stream time between two purges of the buckets past retention. */
+const RETENTION_PURGE_INTERVAL_MS = SECOND_MS;
 
 interface Bucket {
   readonly count: number;
@@ -88,6 +91,8 @@ export function velocityProcessor(options: VelocityProcessorOptions = {}): Proce
       window: bucketSpec(window),
     })),
     globalTables: [TOPIC.accounts],
+    // Buckets past their retention go in bounded batches, once a second of stream time.
+    punctuators: windows.map((window) => retentionPurger(window.store, RETENTION_PURGE_INTERVAL_MS)),
     process(record, context) {
       const inFlight = record.value;
       const { command } = inFlight;

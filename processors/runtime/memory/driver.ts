@@ -34,6 +34,7 @@ import {
   validateTopology,
   type ProducedRecord,
   type RawRecord,
+  type TaskEnvironment,
   type TaskObserver,
 } from '../task.js';
 import { subTopologiesOf, type SubTopology } from '../topology.js';
@@ -58,6 +59,11 @@ export interface MemoryDriverOptions {
    * job), where kept logs would only fill memory up and then refuse every record.
    */
   readonly retainLogs?: boolean;
+  /**
+   * Where a task's stores live; default in memory. Called for every task the driver builds (a
+   * `restoreTask` too), so a disk backend's factory gives each call a directory of its own.
+   */
+  readonly storeBackend?: TaskEnvironment['storeBackend'];
 }
 
 /** One partition of an in-memory topic: offsets from 0, records below `start` possibly dropped. */
@@ -199,6 +205,7 @@ export class MemoryDriver {
       globalTable: (name) => this.#tables.get(name)!,
       ...(this.#options.retry === undefined ? {} : { retry: this.#options.retry }),
       ...(this.#options.observer === undefined ? {} : { observer: this.#options.observer }),
+      ...(this.#options.storeBackend === undefined ? {} : { storeBackend: this.#options.storeBackend }),
     });
   }
 
@@ -326,6 +333,7 @@ export class MemoryDriver {
       for (const record of this.#logs.get(store.changelogTopic)![partition]!.records)
         await fresh.restore(store.changelogTopic, record.key, record.value);
     }
+    fresh.restored(new Map());
     return fresh.task(processor);
   }
 
