@@ -303,6 +303,9 @@ export class EosRunner {
       await this.#admin.connect();
     }
     try {
+      // The inspection fences the partition's live task, if this runner has one: that task is
+      // dropped first (its producer closed), and the partition's next record creates it again.
+      await this.#dropTask(partition, 'inspected');
       const task = await this.#createTask(partition);
       await this.#dropTask(partition, 'inspection done', false);
       return task.logic;
