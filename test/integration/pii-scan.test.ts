@@ -66,12 +66,22 @@ describe('PII at rest', { skip }, () => {
       const groupsAdmin = kafka.admin();
       await groupsAdmin.connect();
       try {
-        for (const readModel of ['elasticsearch', 'archive'])
-          await groupsAdmin.resetOffsets({
-            groupId: `payflow.read-model.${readModel}`,
-            topic: TOPIC.paymentsEvents,
-            earliest: false,
-          });
+        // Explicit offsets: a reset "to latest" of a group without offsets commits -1, which a
+        // consumer reads as "none" and starts from the beginning.
+        const ends = await groupsAdmin.fetchTopicOffsets(TOPIC.paymentsEvents);
+        const partitions = ends.map((end) => ({ partition: end.partition, offset: end.high }));
+        for (const readModel of ['elasticsearch', 'archive']) {
+          const groupId = `payflow.read-model.${readModel}`;
+          await groupsAdmin.setOffsets({ groupId, topic: TOPIC.paymentsEvents, partitions });
+          const [committed] = await groupsAdmin.fetchOffsets({ groupId, topics: [TOPIC.paymentsEvents] });
+          assert.deepEqual(
+            committed?.partitions
+              .map(({ partition, offset }) => ({ partition, offset }))
+              .sort((x, y) => x.partition - y.partition),
+            [...partitions].sort((x, y) => x.partition - y.partition),
+            `${groupId} starts at the log's end`,
+          );
+        }
       } finally {
         await groupsAdmin.disconnect();
       }
