@@ -213,8 +213,7 @@ export class PostgresPaymentsProjection implements PaymentQueries {
         ORDER BY held_at, payment_id LIMIT $1`,
       [limit, after === undefined ? null : new Date(after.heldAtMs), after?.paymentId ?? ''],
     );
-    const views = await Promise.all(rows.map((row) => this.getPayment(row.payment_id)));
-    return views.filter((view): view is PaymentView => view !== undefined);
+    return this.#inOrder(rows.map((row) => row.payment_id));
   }
 
   /**
@@ -242,9 +241,14 @@ export class PostgresPaymentsProjection implements PaymentQueries {
         query.limit,
       ],
     );
-    const views = await this.#getPayments(rows.map((row) => row.payment_id));
-    return rows.flatMap((row) => {
-      const view = views.get(row.payment_id);
+    return this.#inOrder(rows.map((row) => row.payment_id));
+  }
+
+  /** The payments of `paymentIds`, read in one query, in the order of the ids. */
+  async #inOrder(paymentIds: readonly string[]): Promise<PaymentView[]> {
+    const views = await this.#getPayments(paymentIds);
+    return paymentIds.flatMap((paymentId) => {
+      const view = views.get(paymentId);
       return view === undefined ? [] : [view];
     });
   }
@@ -292,31 +296,6 @@ export class PostgresPaymentsProjection implements PaymentQueries {
   }
 
   async getPayment(paymentId: string): Promise<PaymentView | undefined> {
-    const { rows } = await this.pool.query<
-      PaymentRow & {
-        event_type: string;
-        event_sequence: number;
-        event_occurred_at: Date;
-        event_recorded_at: Date;
-      }
-    >(
-      `SELECT p.*, e.type AS event_type, e.sequence AS event_sequence, e.occurred_at AS event_occurred_at,
-              COALESCE(e.recorded_at, e.occurred_at) AS event_recorded_at
-         FROM payflow.payments p JOIN payflow.payment_events e USING (payment_id)
-        WHERE p.payment_id = $1 ORDER BY e.sequence`,
-      [paymentId],
-    );
-    const row = rows[0];
-    if (row === undefined) return undefined;
-    return toReadModel(
-      row,
-      rows.map((r) => ({
-        payment_id: paymentId,
-        type: r.event_type,
-        sequence: r.event_sequence,
-        occurred_at: r.event_occurred_at,
-        recorded_at: r.event_recorded_at,
-      })),
-    );
+    return (await this.#getPayments([paymentId])).get(paymentId);
   }
 }
