@@ -21,6 +21,7 @@
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 
+import { Client as ElasticClient } from '@elastic/elasticsearch';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { SignJWT } from 'jose';
@@ -37,6 +38,8 @@ import {
   type CommandSerializer,
   type GatewayConfig,
   type GatewayPorts,
+  type PaymentQueries,
+  withSearch,
 } from '../gateway/index.js';
 import { EmbeddedPipeline } from './embedded.js';
 import { ComponentHealth } from '../processors/runtime/supervision.js';
@@ -53,6 +56,7 @@ import {
   withAcceptedPayments,
   type AcceptedPaymentsStore,
 } from '../projections/accepted-payments.js';
+import { ElasticsearchTransactionsProjection } from '../projections/elasticsearch/transactions.js';
 import { migrateAccountsProjection, PostgresAccountsProjection } from '../projections/postgres/accounts.js';
 import { migratePaymentsProjection, PostgresPaymentsProjection } from '../projections/postgres/payments.js';
 import { AVRO } from '../schemas/avro.js';
@@ -156,11 +160,15 @@ async function kafkaWiring(
   );
 
   const accepted = acceptedPaymentsStore(gatewayRedis);
-  const readYourWrites = withAcceptedPayments(publisher, backend.payments, accepted, (error) =>
-    log(
-      'the accepted-payments store failed; the status URL may answer 404 until the read model has the payment',
-      { error: error instanceof Error ? error.message : String(error) },
-    ),
+  const readYourWrites = withAcceptedPayments(
+    publisher,
+    paymentQueries(config, backend, lifecycle),
+    accepted,
+    (error) =>
+      log(
+        'the accepted-payments store failed; the status URL may answer 404 until the read model has the payment',
+        { error: error instanceof Error ? error.message : String(error) },
+      ),
   );
 
   return {
@@ -171,6 +179,26 @@ async function kafkaWiring(
       ...readinessPorts(backend, pool),
     },
   };
+}
+
+/**
+ * The gateway's payment queries: a payment, the review queue and the event store from
+ * PostgreSQL; an account's history and the search from Elasticsearch when the transactions
+ * index is among the projections (PAYFLOW_PROJECTIONS), else from PostgreSQL too.
+ */
+function paymentQueries(
+  config: Extract<MainJobConfig, { mode: 'kafka' }>,
+  backend: KafkaBackend,
+  lifecycle: Lifecycle,
+): PaymentQueries {
+  const search = config.readSide.elasticsearch;
+  if (search === undefined) return backend.payments;
+  const client = lifecycle.own(
+    'Elasticsearch query client',
+    new ElasticClient({ node: search.url, requestTimeout: search.timeoutMs, maxRetries: 1 }),
+    (c) => c.close(),
+  );
+  return withSearch(backend.payments, new ElasticsearchTransactionsProjection(client, search.index));
 }
 
 /** What the gateway uses of the pipeline and read models, wherever they run. */

@@ -3,24 +3,19 @@ import { describe, it } from 'node:test';
 import { IBAN_TEST_TABLE } from '../schemas/iban-test-table.js';
 import { maskIban } from '../schemas/iban.js';
 import { open as openSealed } from '../schemas/pii.js';
-import type { AccountView } from './ports.js';
-import { adminHeaders, harness, TEST_PII_KEY_RING, token, type Harness } from './test-support.js';
+import {
+  adminHeaders,
+  harness,
+  TEST_PII_KEY_RING,
+  testAccount,
+  token,
+  type Harness,
+} from './test-support.js';
 
 const IBAN = 'SA0380000000608010167519';
 
-function accountView(accountId: string, balanceMinor: bigint): AccountView {
-  return {
-    accountId,
-    ownerId: 'owner-1',
-    currency: 'EUR',
-    kycTier: 'TIER_1',
-    iban: null,
-    status: 'ACTIVE',
-    balanceMinor,
-    openedAtMs: 0,
-    updatedAtMs: 0,
-  };
-}
+const accountView = (accountId: string, balanceMinor: bigint) =>
+  testAccount(accountId, 'owner-1', balanceMinor);
 
 async function patch(h: Harness, accountId: string, status: string) {
   return h.app.inject({

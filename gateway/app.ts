@@ -28,6 +28,7 @@ import type { GatewayPorts } from './ports.js';
 import { accountRoutes } from './routes/accounts.js';
 import { healthRoutes } from './routes/health.js';
 import { historyRoutes } from './routes/history.js';
+import { searchRoutes } from './routes/search.js';
 import { paymentRoutes } from './routes/payments.js';
 import { reviewRoutes } from './routes/reviews.js';
 import { PROBLEM_SCHEMA } from './schemas.js';
@@ -178,6 +179,7 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
   );
   await app.register((child) => paymentRoutes(child, context));
   await app.register((child) => historyRoutes(child, context));
+  await app.register((child) => searchRoutes(child, context));
   await app.register((child) => accountRoutes(child, context));
   await app.register((child) => reviewRoutes(child, context));
   return app;

@@ -1,24 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import type { AccountView, PaymentView } from './ports.js';
-import { harness, token, type Harness } from './test-support.js';
+import type { PaymentView } from './ports.js';
+import { harness, testAccount, token, type Harness } from './test-support.js';
 
 const T0 = Date.UTC(2026, 11, 1);
 
-function accountView(accountId: string, ownerId: string): AccountView {
-  return {
-    accountId,
-    ownerId,
-    currency: 'EUR',
-    kycTier: 'TIER_1',
-    iban: null,
-    status: 'ACTIVE',
-    balanceMinor: 0n,
-    openedAtMs: 0,
-    updatedAtMs: 0,
-  };
-}
+const accountView = testAccount;
 
 /** Payment `i`: alice pays bob (even i) or bob pays alice (odd i), two per millisecond, every fifth REJECTED. */
 function paymentView(i: number): PaymentView {

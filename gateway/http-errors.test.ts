@@ -87,6 +87,6 @@ describe('every error of the HTTP layer is problem+json', () => {
       'QUERY /v1/payments HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}',
     );
     assertProblem(response, 405, 'METHOD_NOT_ALLOWED');
-    assert.equal(response.headers['allow'], 'POST');
+    assert.equal(response.headers['allow'], 'GET, HEAD, POST');
   });
 });

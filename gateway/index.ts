@@ -28,10 +28,14 @@ export type {
   IdempotencyStore,
   PaymentEventView,
   PaymentQueries,
+  PaymentSearch,
+  PaymentSearchQuery,
   PaymentView,
   ReadinessCheck,
+  StoredPaymentEvent,
   StoredResponse,
 } from './ports.js';
+export { searchWords, withSearch } from './ports.js';
 export { AMOUNT_MINOR_MAX } from './schemas.js';
 export { createIdempotencyStore, listenGateway } from './server.js';
 export {

@@ -18,15 +18,31 @@ import type {
   CommandPublisher,
   HeldCursor,
   PaymentQueries,
+  PaymentSearchQuery,
   PaymentView,
+  StoredPaymentEvent,
 } from './ports.js';
-import { accountPaymentsPage, heldPage, highestTier } from './ports.js';
+import { accountPaymentsPage, heldPage, highestTier, searchPage } from './ports.js';
 
 export class MemoryPaymentQueries implements PaymentQueries {
   readonly #views = new Map<string, PaymentView>();
+  readonly #events = new Map<string, readonly StoredPaymentEvent[]>();
 
   put(view: PaymentView): void {
     this.#views.set(view.paymentId, view);
+  }
+
+  /** The event store's rows of a payment. */
+  putEvents(paymentId: string, events: readonly StoredPaymentEvent[]): void {
+    this.#events.set(paymentId, events);
+  }
+
+  paymentEvents(paymentId: string): Promise<readonly StoredPaymentEvent[]> {
+    return Promise.resolve(this.#events.get(paymentId) ?? []);
+  }
+
+  searchPayments(query: PaymentSearchQuery): Promise<readonly PaymentView[]> {
+    return Promise.resolve(searchPage(this.#views.values(), query));
   }
 
   getPayment(paymentId: string): Promise<PaymentView | undefined> {

@@ -20,7 +20,7 @@ describe('the OpenAPI document', () => {
     const document = response.json<OpenApiDocument>();
     assert.equal(document.openapi, '3.1.0');
     const routes = routesOf(h.app.printRoutes({ commonPrefix: false }));
-    assert.equal(routes.length, 16);
+    assert.equal(routes.length, 18);
     for (const route of routes) {
       const path = route.url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
       const operation = document.paths[path]?.[route.method.toLowerCase()];

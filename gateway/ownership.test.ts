@@ -1,22 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { AccountView, PaymentView } from './ports.js';
-import { harness, token, validPayment, type Harness } from './test-support.js';
+import type { PaymentView } from './ports.js';
+import { harness, testAccount, token, validPayment, type Harness } from './test-support.js';
 
 /** acc-alice belongs to alice, acc-bob to bob, acc-carol to carol (o1 is a producer's client). */
-function accountView(accountId: string, ownerId: string): AccountView {
-  return {
-    accountId,
-    ownerId,
-    currency: 'EUR',
-    kycTier: 'TIER_1',
-    iban: null,
-    status: 'ACTIVE',
-    balanceMinor: 5_000n,
-    openedAtMs: 0,
-    updatedAtMs: 0,
-  };
-}
+const accountView = (accountId: string, ownerId: string) => testAccount(accountId, ownerId, 5_000n);
 
 async function withAccounts(): Promise<Harness> {
   const h = await harness();

@@ -134,12 +134,108 @@ export function newestFirst(a: PaymentView, b: PaymentView): number {
   return a.paymentId < b.paymentId ? 1 : a.paymentId > b.paymentId ? -1 : 0;
 }
 
-export interface PaymentQueries {
-  getPayment(paymentId: string): Promise<PaymentView | undefined>;
+/**
+ * A search over all payments (`GET /v1/payments`), newest first (ties by payment id,
+ * descending), every filter optional and all of them combined.
+ */
+export interface PaymentSearchQuery {
+  readonly limit: number;
+  readonly after?: AccountPaymentsCursor;
+  /** Words that must all appear in the reference (case-insensitive, see `searchWords`). */
+  readonly text?: string;
+  readonly status?: PaymentView['status'];
+  /** Sent or received by this account. */
+  readonly accountId?: string;
+  readonly currency?: CurrencyCode;
+  /** Amount at least / at most, in minor units (of each payment's own currency). */
+  readonly minAmountMinor?: bigint;
+  readonly maxAmountMinor?: bigint;
+  /** Created at or after (epoch ms). */
+  readonly fromMs?: number;
+  /** Created before (epoch ms). */
+  readonly toMs?: number;
+}
+
+/** Bound on the words of a search text: more make the request a 400, never a slow query. */
+export const MAX_SEARCH_WORDS = 8;
+
+/**
+ * The words of a text as every backend compares them: lower case, split at anything that is not
+ * a letter or a digit (Unicode), empty pieces dropped, each word once. `INV-2026/0042 Rent`
+ * has the words `inv`, `2026`, `0042` and `rent`.
+ */
+export function searchWords(text: string | null): string[] {
+  if (text === null) return [];
+  return [...new Set(text.toLowerCase().split(/[^\p{L}\p{N}]+/u))].filter((word) => word !== '');
+}
+
+/** Whether `view` is in the results of `query` (every filter but the limit). */
+export function matchesSearch(view: PaymentView, query: PaymentSearchQuery): boolean {
+  if (
+    query.accountId !== undefined &&
+    view.senderAccountId !== query.accountId &&
+    view.recipientAccountId !== query.accountId
+  )
+    return false;
+  if (query.currency !== undefined && view.currency !== query.currency) return false;
+  if (query.minAmountMinor !== undefined && view.amountMinor < query.minAmountMinor) return false;
+  if (query.maxAmountMinor !== undefined && view.amountMinor > query.maxAmountMinor) return false;
+  if (query.text !== undefined) {
+    const words = new Set(searchWords(view.reference));
+    if (!searchWords(query.text).every((word) => words.has(word))) return false;
+  }
+  return matchesAccountPayments(view, { accountId: '', limit: query.limit, ...timeAndStatusOf(query) });
+}
+
+function timeAndStatusOf(query: PaymentSearchQuery): Omit<AccountPaymentsQuery, 'accountId' | 'limit'> {
+  return {
+    ...(query.after === undefined ? {} : { after: query.after }),
+    ...(query.status === undefined ? {} : { status: query.status }),
+    ...(query.fromMs === undefined ? {} : { fromMs: query.fromMs }),
+    ...(query.toMs === undefined ? {} : { toMs: query.toMs }),
+  };
+}
+
+/** The page of `query` among `views`: the matching ones, newest first, `query.limit` at most. */
+export function searchPage(views: Iterable<PaymentView>, query: PaymentSearchQuery): PaymentView[] {
+  const matching: PaymentView[] = [];
+  for (const view of views) if (matchesSearch(view, query)) matching.push(view);
+  return matching.sort(newestFirst).slice(0, query.limit);
+}
+
+/** One row of the event store (`payflow.payment_events`): an event of a payment, as it was logged. */
+export interface StoredPaymentEvent extends PaymentEventView {
+  /** The event's id on `payments.events`; the store holds each id once. */
+  readonly eventId: string;
+  /** The correlation id of the request that caused it; null when not recorded. */
+  readonly correlationId: string | null;
+}
+
+/** The queries a search index answers (Elasticsearch in the Kafka mode). */
+export interface PaymentSearch {
   /** A page of an account's payments (`query.limit` at most), newest first. */
   accountPayments(query: AccountPaymentsQuery): Promise<readonly PaymentView[]>;
+  /** A page of the payments matching `query` (`query.limit` at most), newest first. */
+  searchPayments(query: PaymentSearchQuery): Promise<readonly PaymentView[]>;
+}
+
+export interface PaymentQueries extends PaymentSearch {
+  getPayment(paymentId: string): Promise<PaymentView | undefined>;
   /** Payments HELD for review, oldest hold first, at most `limit`, after `after`. */
   listHeld(limit: number, after: HeldCursor | undefined): Promise<readonly PaymentView[]>;
+  /** The event store's history of a payment, by sequence; empty when it has none. */
+  paymentEvents(paymentId: string): Promise<readonly StoredPaymentEvent[]>;
+}
+
+/** `queries` with its history and search answered by `search` (a search index beside the store). */
+export function withSearch(queries: PaymentQueries, search: PaymentSearch): PaymentQueries {
+  return {
+    getPayment: (paymentId) => queries.getPayment(paymentId),
+    listHeld: (limit, after) => queries.listHeld(limit, after),
+    paymentEvents: (paymentId) => queries.paymentEvents(paymentId),
+    accountPayments: (query) => search.accountPayments(query),
+    searchPayments: (query) => search.searchPayments(query),
+  };
 }
 
 /** When a held payment was held (the PaymentHeld event's recordedAtMs), or undefined. */

@@ -23,7 +23,7 @@ const CUSTOMER_ACCOUNT_ID = {
 } as const;
 
 /** Any account id, including system accounts (`funding:EUR`), for reads and admin changes. */
-const ACCOUNT_ID_PARAM = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$' } as const;
+export const ACCOUNT_ID_PARAM = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$' } as const;
 
 /** The one currency rule (schemas/currencies.ts): validation and /openapi.json both use this enum. */
 export const CURRENCY = {
@@ -160,6 +160,33 @@ export const RISK_REASONS = {
       code: { type: 'string' },
       points: { type: 'integer' },
       detail: { type: ['string', 'null'] },
+    },
+  },
+} as const;
+
+/** The event store's rows of a payment (`GET /v1/payments/{paymentId}/events`). */
+export const PAYMENT_EVENTS = {
+  type: 'object',
+  required: ['paymentId', 'events'],
+  properties: {
+    paymentId: UUID,
+    events: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['eventId', 'type', 'sequence', 'occurredAt', 'recordedAt', 'correlationId'],
+        properties: {
+          eventId: { type: 'string', description: 'The event\u2019s id on payments.events' },
+          type: { type: 'string', description: 'PaymentInitiated, PaymentValidated, \u2026' },
+          sequence: { type: 'integer', minimum: 0 },
+          occurredAt: { type: 'string', format: 'date-time', description: 'The command\u2019s time' },
+          recordedAt: { type: 'string', format: 'date-time', description: 'When the step was decided' },
+          correlationId: {
+            type: ['string', 'null'],
+            description: 'The correlation id of the request that caused it',
+          },
+        },
+      },
     },
   },
 } as const;

@@ -6,7 +6,7 @@ import { buildGateway, type GatewayOptions } from './app.js';
 import { loadGatewayConfig, type GatewayConfig } from './config.js';
 import { MemoryIdempotencyStore } from './idempotency-memory.js';
 import { MemoryAccountQueries, MemoryPaymentQueries, RecordingPublisher } from './memory-ports.js';
-import type { GatewayPorts } from './ports.js';
+import type { AccountView, GatewayPorts } from './ports.js';
 import { parsePiiKeyRing } from '../schemas/pii.js';
 
 export const TEST_SECRET = 'test-secret-of-at-least-thirty-two-characters';
@@ -22,6 +22,21 @@ export const TEST_PII_KEYS = JSON.stringify({
     t2: 'AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=',
   },
 });
+
+/** An ACTIVE EUR account of `ownerId` at TIER_1 holding `balanceMinor`. */
+export function testAccount(accountId: string, ownerId: string, balanceMinor = 0n): AccountView {
+  return {
+    accountId,
+    ownerId,
+    currency: 'EUR',
+    kycTier: 'TIER_1',
+    iban: null,
+    status: 'ACTIVE',
+    balanceMinor,
+    openedAtMs: 0,
+    updatedAtMs: 0,
+  };
+}
 
 export function testConfig(env: Record<string, string> = {}): GatewayConfig {
   return loadGatewayConfig({ PAYFLOW_JWT_SECRET: TEST_SECRET, PAYFLOW_PUBLISH_TIMEOUT_MS: '500', ...env });

@@ -137,6 +137,8 @@ export function withAcceptedPayments(
       },
       listHeld: (limit, after) => payments.listHeld(limit, after),
       accountPayments: (query) => payments.accountPayments(query),
+      searchPayments: (query) => payments.searchPayments(query),
+      paymentEvents: (paymentId) => payments.paymentEvents(paymentId),
     },
   };
 }

@@ -5,10 +5,13 @@
 import {
   accountPaymentsPage,
   heldPage,
+  searchPage,
   type AccountPaymentsQuery,
   type HeldCursor,
   type PaymentQueries,
+  type PaymentSearchQuery,
   type PaymentView,
+  type StoredPaymentEvent,
 } from '../gateway/ports.js';
 import {
   applyPaymentEvent,
@@ -31,6 +34,9 @@ export class MemoryPaymentsProjection implements PaymentQueries {
   readonly #held = new Set<string>();
   /** The payment ids of each account, sent and received: a history page never scans every payment. */
   readonly #byAccount = new Map<string, Set<string>>();
+  /** The event store: each payment's events, by sequence, each event id once. */
+  readonly #events = new Map<string, StoredPaymentEvent[]>();
+  readonly #eventIds = new Set<string>();
 
   constructor(private readonly maxPayments: number) {}
 
@@ -44,6 +50,7 @@ export class MemoryPaymentsProjection implements PaymentQueries {
       }
       const after = applyPaymentEvent(before, event);
       this.#views.set(event.paymentId, after);
+      this.#store(event);
       if (before === undefined) {
         for (const accountId of new Set([after.senderAccountId, after.recipientAccountId])) {
           const ids = this.#byAccount.get(accountId) ?? new Set<string>();
@@ -54,6 +61,31 @@ export class MemoryPaymentsProjection implements PaymentQueries {
       if (after.status === 'HELD') this.#held.add(event.paymentId);
       else this.#held.delete(event.paymentId);
     }
+  }
+
+  #store(event: ProjectedPaymentEvent): void {
+    if (this.#eventIds.has(event.eventId)) return;
+    this.#eventIds.add(event.eventId);
+    const stored = this.#events.get(event.paymentId) ?? [];
+    stored.push({
+      eventId: event.eventId,
+      type: event.type,
+      sequence: event.sequence,
+      occurredAtMs: event.occurredAtMs,
+      recordedAtMs: event.recordedAtMs ?? event.occurredAtMs,
+      correlationId: event.correlationId,
+    });
+    stored.sort((a, b) => a.sequence - b.sequence);
+    this.#events.set(event.paymentId, stored);
+  }
+
+  paymentEvents(paymentId: string): Promise<readonly StoredPaymentEvent[]> {
+    return Promise.resolve([...(this.#events.get(paymentId) ?? [])]);
+  }
+
+  /** A scan of every payment kept (the embedded mode keeps at most `maxPayments`). */
+  searchPayments(query: PaymentSearchQuery): Promise<readonly PaymentView[]> {
+    return Promise.resolve(searchPage(this.#views.values(), query));
   }
 
   /** Payments held for review: the ids are kept apart, so a page never scans every payment. */

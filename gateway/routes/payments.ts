@@ -22,6 +22,7 @@ import {
   HEADERS_IDEMPOTENT,
   HEADERS_PLAIN,
   PAYMENT_ACCEPTED,
+  PAYMENT_EVENTS,
   PAYMENT_ID_PARAMS,
   PAYMENT_VIEW,
   problemResponse,
@@ -147,6 +148,26 @@ async function getPayment(context: RouteContext, request: FastifyRequest): Promi
   return toPaymentResponse(view);
 }
 
+/** The event store's history of a payment the principal may read (else 404, as for the payment). */
+async function getPaymentEvents(context: RouteContext, request: FastifyRequest): Promise<unknown> {
+  const { paymentId } = request.params as { paymentId: string };
+  const view = await queryBounded(context, () => context.ports.payments.getPayment(paymentId));
+  if (view === undefined || !(await mayRead(context, principalOf(request), view)))
+    throw new ApiError('PAYMENT_NOT_FOUND', `no payment ${paymentId}`);
+  const events = await queryBounded(context, () => context.ports.payments.paymentEvents(paymentId));
+  return {
+    paymentId,
+    events: events.map((event) => ({
+      eventId: event.eventId,
+      type: event.type,
+      sequence: event.sequence,
+      occurredAt: isoTime(event.occurredAtMs),
+      recordedAt: isoTime(event.recordedAtMs),
+      correlationId: event.correlationId,
+    })),
+  };
+}
+
 export function paymentRoutes(app: FastifyInstance, context: RouteContext): Promise<void> {
   app.post(
     '/v1/payments',
@@ -187,6 +208,28 @@ export function paymentRoutes(app: FastifyInstance, context: RouteContext): Prom
       },
     },
     (request) => getPayment(context, request),
+  );
+
+  app.get(
+    '/v1/payments/:paymentId/events',
+    {
+      config: { roles: ['customer', 'merchant', 'producer', 'admin', 'superadmin'] },
+      schema: {
+        summary: "A payment's events as the event store holds them, oldest first",
+        tags: ['payments'],
+        headers: HEADERS_PLAIN,
+        params: PAYMENT_ID_PARAMS,
+        response: {
+          200: {
+            description:
+              'Every event of the payment once (by event id), by sequence; empty while the log has the payment but the event store not yet',
+            ...PAYMENT_EVENTS,
+          },
+          404: problemResponse('No such payment'),
+        },
+      },
+    },
+    (request) => getPaymentEvents(context, request),
   );
   return Promise.resolve();
 }

@@ -9,7 +9,14 @@
  */
 import type { Client } from '@elastic/elasticsearch';
 
-import type { AccountPaymentsQuery, HeldCursor, PaymentQueries, PaymentView } from '../../gateway/ports.js';
+import {
+  searchWords,
+  type AccountPaymentsQuery,
+  type HeldCursor,
+  type PaymentSearch,
+  type PaymentSearchQuery,
+  type PaymentView,
+} from '../../gateway/ports.js';
 import type { RiskAssessment } from '../../schemas/types.js';
 import { applyPaymentEvents, type PaymentReadModel, type ProjectedPaymentEvent } from '../payment-view.js';
 
@@ -32,6 +39,10 @@ export const TRANSACTIONS_MAPPINGS = {
     senderAccountId: { type: 'keyword' },
     recipientAccountId: { type: 'keyword' },
     reference: { type: 'text' },
+    // The reference's words as the gateway splits them (searchWords): the search's terms, so
+    // every backend answers a text search with the same set. Absent in documents written before
+    // the field existed (rebuild the index to search those).
+    referenceWords: { type: 'keyword' },
     rejectionCode: { type: 'keyword' },
     rejectionDetail: { type: 'text' },
     riskScore: { type: 'integer' },
@@ -61,6 +72,7 @@ interface TransactionDocument {
   senderAccountId: string;
   recipientAccountId: string;
   reference: string | null;
+  referenceWords?: string[];
   rejectionCode: string | null;
   rejectionDetail: string | null;
   /** Absent in documents written before risk scoring existed. */
@@ -83,6 +95,7 @@ function toDocument(view: PaymentReadModel): TransactionDocument {
     senderAccountId: view.senderAccountId,
     recipientAccountId: view.recipientAccountId,
     reference: view.reference,
+    referenceWords: searchWords(view.reference),
     rejectionCode: view.rejection?.code ?? null,
     rejectionDetail: view.rejection?.detail ?? null,
     riskScore: view.risk?.score ?? null,
@@ -119,7 +132,7 @@ export class BulkWriteError extends Error {
   }
 }
 
-export class ElasticsearchTransactionsProjection implements PaymentQueries {
+export class ElasticsearchTransactionsProjection implements PaymentSearch {
   constructor(
     private readonly client: Client,
     readonly index: string,
@@ -188,6 +201,54 @@ export class ElasticsearchTransactionsProjection implements PaymentQueries {
     return response.hits.hits.flatMap((hit) => (hit._source ? [fromDocument(hit._source)] : []));
   }
 
+  /**
+   * Search, newest first (ties by payment id): filters only, no scoring, so the order is stable
+   * and pages follow with search_after. The text matches the reference's words, all of them
+   * (`searchWords`, indexed as `referenceWords`).
+   */
+  async searchPayments(query: PaymentSearchQuery): Promise<readonly PaymentView[]> {
+    const createdAt = {
+      ...(query.fromMs === undefined ? {} : { gte: query.fromMs }),
+      ...(query.toMs === undefined ? {} : { lt: query.toMs }),
+    };
+    const amountMinor = {
+      ...(query.minAmountMinor === undefined ? {} : { gte: query.minAmountMinor.toString() }),
+      ...(query.maxAmountMinor === undefined ? {} : { lte: query.maxAmountMinor.toString() }),
+    };
+    const filter: object[] = [
+      ...(query.status === undefined ? [] : [{ term: { status: query.status } }]),
+      ...(query.currency === undefined ? [] : [{ term: { currency: query.currency } }]),
+      ...(Object.keys(createdAt).length === 0 ? [] : [{ range: { createdAt } }]),
+      ...(Object.keys(amountMinor).length === 0 ? [] : [{ range: { amountMinor } }]),
+      ...(query.text === undefined
+        ? []
+        : searchWords(query.text).map((word) => ({ term: { referenceWords: word } }))),
+      ...(query.accountId === undefined
+        ? []
+        : [
+            {
+              bool: {
+                should: [
+                  { term: { senderAccountId: query.accountId } },
+                  { term: { recipientAccountId: query.accountId } },
+                ],
+                minimum_should_match: 1,
+              },
+            },
+          ]),
+    ];
+    const response = await this.client.search<TransactionDocument>({
+      index: this.index,
+      size: Math.min(query.limit, 101),
+      sort: [{ createdAt: 'desc' }, { paymentId: 'desc' }],
+      query: { bool: { filter } },
+      ...(query.after === undefined
+        ? {}
+        : { search_after: [query.after.createdAtMs, query.after.paymentId] }),
+    });
+    return response.hits.hits.flatMap((hit) => (hit._source ? [fromDocument(hit._source)] : []));
+  }
+
   /** A sender's or recipient's transactions, newest first (ties by payment id): the history query. */
   async accountPayments(query: AccountPaymentsQuery): Promise<readonly PaymentView[]> {
     const createdAt = {
@@ -196,7 +257,7 @@ export class ElasticsearchTransactionsProjection implements PaymentQueries {
     };
     const response = await this.client.search<TransactionDocument>({
       index: this.index,
-      size: Math.min(query.limit, 100),
+      size: Math.min(query.limit, 101),
       sort: [{ createdAt: 'desc' }, { paymentId: 'desc' }],
       query: {
         bool: {

@@ -52,3 +52,14 @@ ALTER TABLE payflow.payments ADD COLUMN IF NOT EXISTS risk jsonb;
 -- reads the held payments oldest first.
 ALTER TABLE payflow.payments ADD COLUMN IF NOT EXISTS held_at timestamptz;
 CREATE INDEX IF NOT EXISTS payments_held_idx ON payflow.payments (held_at, payment_id) WHERE status = 'HELD';
+
+-- The words of each reference (gateway/ports.ts `searchWords`: lower case, split at anything but
+-- letters and digits), for `GET /v1/payments?q=`. Written with the payment; rows from before the
+-- column existed are filled once below (PostgreSQL's [:alnum:] is close to the gateway's split).
+ALTER TABLE payflow.payments ADD COLUMN IF NOT EXISTS reference_words text[];
+UPDATE payflow.payments
+   SET reference_words = array_remove(regexp_split_to_array(lower(reference), '[^[:alnum:]]+'), '')
+ WHERE reference_words IS NULL AND reference IS NOT NULL;
+CREATE INDEX IF NOT EXISTS payments_reference_words_idx ON payflow.payments USING gin (reference_words);
+-- Search without an account filter pages through all payments newest first.
+CREATE INDEX IF NOT EXISTS payments_created_idx ON payflow.payments (created_at DESC, payment_id DESC);

@@ -9,10 +9,13 @@ import type pg from 'pg';
 
 import {
   heldAtOf,
+  searchWords,
   type AccountPaymentsQuery,
   type HeldCursor,
   type PaymentQueries,
+  type PaymentSearchQuery,
   type PaymentView,
+  type StoredPaymentEvent,
 } from '../../gateway/ports.js';
 import type { PaymentKind, PaymentStatus, RiskAssessment } from '../../schemas/types.js';
 import { applyPaymentEvents, type PaymentReadModel, type ProjectedPaymentEvent } from '../payment-view.js';
@@ -138,8 +141,8 @@ async function upsertPayment(client: pg.ClientBase, view: PaymentReadModel): Pro
   await client.query(
     `INSERT INTO payflow.payments (payment_id, kind, principal, status, amount_minor, currency,
        sender_account_id, recipient_account_id, reference, rejection_code, rejection_detail,
-       last_sequence, created_at, updated_at, risk, held_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+       last_sequence, created_at, updated_at, risk, held_at, reference_words)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
      ON CONFLICT (payment_id) DO UPDATE SET
        status = EXCLUDED.status, rejection_code = EXCLUDED.rejection_code,
        rejection_detail = EXCLUDED.rejection_detail, last_sequence = EXCLUDED.last_sequence,
@@ -163,6 +166,7 @@ async function upsertPayment(client: pg.ClientBase, view: PaymentReadModel): Pro
       new Date(view.updatedAtMs),
       view.risk === null ? null : JSON.stringify(riskStorable(view.risk)),
       ((at) => (at === undefined ? null : new Date(at)))(heldAtOf(view)),
+      view.reference === null ? null : searchWords(storableText(view.reference)),
     ],
   );
 }
@@ -242,6 +246,66 @@ export class PostgresPaymentsProjection implements PaymentQueries {
       ],
     );
     return this.#inOrder(rows.map((row) => row.payment_id));
+  }
+
+  /**
+   * Search, newest first: the filters given, the reference's words through
+   * payments_reference_words_idx, an account's through its two indexes, else payments_created_idx.
+   */
+  async searchPayments(query: PaymentSearchQuery): Promise<readonly PaymentView[]> {
+    const words = query.text === undefined ? null : searchWords(query.text);
+    const { rows } = await this.pool.query<{ payment_id: string }>(
+      `SELECT payment_id FROM payflow.payments
+        WHERE ($1::text IS NULL OR sender_account_id = $1 OR recipient_account_id = $1)
+          AND ($2::text IS NULL OR status = $2)
+          AND ($3::text IS NULL OR currency = $3)
+          AND ($4::bigint IS NULL OR amount_minor >= $4)
+          AND ($5::bigint IS NULL OR amount_minor <= $5)
+          AND ($6::timestamptz IS NULL OR created_at >= $6)
+          AND ($7::timestamptz IS NULL OR created_at < $7)
+          AND ($8::timestamptz IS NULL OR (created_at, payment_id) < ($8, $9))
+          AND ($10::text[] IS NULL OR reference_words @> $10)
+        ORDER BY created_at DESC, payment_id DESC LIMIT $11`,
+      [
+        query.accountId ?? null,
+        query.status ?? null,
+        query.currency ?? null,
+        query.minAmountMinor?.toString() ?? null,
+        query.maxAmountMinor?.toString() ?? null,
+        query.fromMs === undefined ? null : new Date(query.fromMs),
+        query.toMs === undefined ? null : new Date(query.toMs),
+        query.after === undefined ? null : new Date(query.after.createdAtMs),
+        query.after?.paymentId ?? '',
+        words,
+        query.limit,
+      ],
+    );
+    return this.#inOrder(rows.map((row) => row.payment_id));
+  }
+
+  /** The event store's rows of a payment, by sequence. */
+  async paymentEvents(paymentId: string): Promise<readonly StoredPaymentEvent[]> {
+    const { rows } = await this.pool.query<{
+      event_id: string;
+      type: string;
+      sequence: number;
+      occurred_at: Date;
+      recorded_at: Date;
+      correlation_id: string | null;
+    }>(
+      `SELECT event_id, type, sequence, occurred_at, COALESCE(recorded_at, occurred_at) AS recorded_at,
+              correlation_id
+         FROM payflow.payment_events WHERE payment_id = $1 ORDER BY sequence`,
+      [paymentId],
+    );
+    return rows.map((row) => ({
+      eventId: row.event_id,
+      type: row.type,
+      sequence: row.sequence,
+      occurredAtMs: row.occurred_at.getTime(),
+      recordedAtMs: row.recorded_at.getTime(),
+      correlationId: row.correlation_id,
+    }));
   }
 
   /** The payments of `paymentIds`, read in one query, in the order of the ids. */

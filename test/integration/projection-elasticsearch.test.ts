@@ -10,6 +10,7 @@ import { Client } from '@elastic/elasticsearch';
 
 import { ElasticsearchTransactionsProjection } from '../../projections/elasticsearch/transactions.js';
 import type { ProjectedPaymentEvent } from '../../projections/payment-view.js';
+import { assertSearchesLikeReference, searchFixture } from '../support/search-cases.js';
 import { stackEnv, uniqueName } from '../support/stack.js';
 
 const env = stackEnv();
@@ -91,5 +92,14 @@ describe('Elasticsearch transactions projection', { skip }, () => {
       history.map((p) => p.paymentId),
       [received, sent],
     );
+  });
+
+  test('the search answers every filter (reference words, amount range, currency, status, time, account) with exactly the matching set, newest first', async () => {
+    const account = uniqueName('acc-search');
+    const events = searchFixture(account, 600);
+    await projection.apply(events);
+    await client.indices.refresh({ index: projection.index });
+    const matched = await assertSearchesLikeReference(projection, events, account);
+    assert.ok(matched > 600, `the queries matched ${matched} payments`);
   });
 });

@@ -13,6 +13,7 @@ import {
   migratePaymentsProjection,
   PostgresPaymentsProjection,
 } from '../../projections/postgres/payments.js';
+import { assertSearchesLikeReference, searchFixture } from '../support/search-cases.js';
 import { stackEnv, uniqueName } from '../support/stack.js';
 
 const env = stackEnv();
@@ -200,5 +201,26 @@ describe('PostgreSQL payments projection', { skip }, () => {
       [...expected].reverse(),
     );
     assert.ok(filtered.every((view) => view.status === 'INITIATED' && view.events.length === 1));
+  });
+
+  test('the search answers every filter (reference words, amount range, currency, status, time, account) with exactly the matching set, newest first', async () => {
+    const account = uniqueName('acc-search');
+    const events = searchFixture(account, 600);
+    await projection.apply(events);
+    const matched = await assertSearchesLikeReference(projection, events, account);
+    assert.ok(matched > 600, `the queries matched ${matched} payments`);
+  });
+
+  test("a payment's events come back from the event store once each, by sequence, after replays", async () => {
+    const paymentId = uniqueName('pay');
+    const events = history(paymentId);
+    await projection.apply(events);
+    await projection.apply(events.slice(1));
+    const stored = await projection.paymentEvents(paymentId);
+    assert.deepEqual(
+      stored.map((e) => [e.eventId, e.sequence, e.type, e.correlationId]),
+      events.map((e) => [e.eventId, e.sequence, e.type, e.correlationId]),
+    );
+    assert.deepEqual(await projection.paymentEvents(uniqueName('pay')), []);
   });
 });
