@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 import { BenchError } from './limits.js';
 import type { StateBenchSettings } from './stores/state.js';
+import type { HistoryBenchSettings } from './history.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -19,7 +20,7 @@ export const PARTITIONS = 6;
  * Which rows a run measures (`BENCH_ONLY`); the Kafka client comparison, fraud scoring alone and
  * the state stores (both in process, no servers) only when asked for.
  */
-export const ROW_GROUPS = ['identity', 'payments', 'clients', 'fraud', 'state'] as const;
+export const ROW_GROUPS = ['identity', 'payments', 'clients', 'fraud', 'state', 'history'] as const;
 export type RowGroup = (typeof ROW_GROUPS)[number];
 const DEFAULT_GROUPS: readonly RowGroup[] = ['identity', 'payments'];
 
@@ -63,6 +64,8 @@ export interface BenchSettings {
   readonly fraudPayments: number;
   /** Sizes of the state store rows (bench/stores/state.ts). */
   readonly state: StateBenchSettings;
+  /** The account history rows (bench/history.ts); undefined unless BENCH_ONLY=history. */
+  readonly history: HistoryBenchSettings | undefined;
 }
 
 interface Bound {
@@ -110,6 +113,24 @@ export const BOUNDS = {
     min: 1_000,
     max: 10_000_000,
     meaning: 'entries that expire in the expiry row (at most BENCH_STATE_DEDUPE)',
+  },
+  BENCH_HISTORY_PAYMENTS: {
+    fallback: 1_000_000,
+    min: 1_000,
+    max: 5_000_000,
+    meaning: 'payments stored in each backend of the history rows',
+  },
+  BENCH_HISTORY_ACCOUNTS: {
+    fallback: 5_000,
+    min: 10,
+    max: 1_000_000,
+    meaning: 'accounts the payments of the history rows are among',
+  },
+  BENCH_HISTORY_REQUESTS: {
+    fallback: 2_000,
+    min: 100,
+    max: 100_000,
+    meaning: 'requests of each history row',
   },
   BENCH_PAYMENT_STALL_SECONDS: {
     fallback: 30,
@@ -236,6 +257,15 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
     timeoutSeconds: bounded('BENCH_TIMEOUT_SECONDS', env),
     fraudPayments: bounded('BENCH_FRAUD_PAYMENTS', env),
     state: stateSettings(env),
+    history: groups.includes('history')
+      ? {
+          payments: bounded('BENCH_HISTORY_PAYMENTS', env),
+          accounts: bounded('BENCH_HISTORY_ACCOUNTS', env),
+          requests: bounded('BENCH_HISTORY_REQUESTS', env),
+          elasticsearchUrl: serviceUrl('PAYFLOW_ELASTICSEARCH_URL', env),
+          postgresUrl: serviceUrl('PAYFLOW_POSTGRES_URL', env),
+        }
+      : undefined,
     payments: {
       payments: bounded('BENCH_PAYMENTS', env),
       clients: bounded('BENCH_PAYMENT_CLIENTS', env),

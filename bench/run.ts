@@ -13,7 +13,8 @@
  * BENCH_ONLY=identity|payments measures one group of rows; BENCH_ONLY=clients compares Kafka
  * clients instead (bench/clients/compare.ts); BENCH_ONLY=fraud measures fraud scoring alone, in
  * process, without the broker (bench/fraud.ts); BENCH_ONLY=state the disk-backed state stores at
- * size, in process (bench/stores/state.ts).
+ * size, in process (bench/stores/state.ts); BENCH_ONLY=history an account's history with a million
+ * payments stored, through the gateway on Elasticsearch and on PostgreSQL (bench/history.ts).
  */
 import os from 'node:os';
 
@@ -31,6 +32,7 @@ import { measurePayments, PAYMENT_LABELS } from './payments.js';
 import { measureClients } from './clients/compare.js';
 import { measureFraudScoring } from './fraud.js';
 import { measureState } from './stores/state.js';
+import { measureHistory, type HistoryBenchSettings } from './history.js';
 import { markdownTable, textTable, type Measured } from './report.js';
 import { BROKER_PID, snapshot, usage } from './usage.js';
 
@@ -167,6 +169,7 @@ async function main(): Promise<void> {
   const settings = loadSettings();
   if (settings.groups.includes('fraud')) return fraudOnly(settings);
   if (settings.groups.includes('state')) return stateOnly(settings);
+  if (settings.history !== undefined) return historyOnly(settings.history);
   const deadline = new Deadline(settings.timeoutSeconds);
   const runId = `bench-${Date.now()}`;
   const machine = describeMachine(BROKER_PID);
@@ -327,6 +330,17 @@ function fraudOnly(settings: BenchSettings): void {
 async function stateOnly(settings: BenchSettings): Promise<void> {
   const loadAtStart = loadAverage();
   inProcessReport('state stores (disk, LMDB)', loadAtStart, await measureState(settings.state));
+}
+
+/** An account's history through the gateway on Elasticsearch and PostgreSQL of the local stack. */
+async function historyOnly(settings: HistoryBenchSettings): Promise<void> {
+  const loadAtStart = loadAverage();
+  const runId = Date.now().toString(36);
+  inProcessReport(
+    'account history (GET /v1/accounts/{id}/payments)',
+    loadAtStart,
+    await measureHistory(runId, settings),
+  );
 }
 
 /** The report of a row group measured in process: the machine, the table, its notes, the markdown. */

@@ -62,7 +62,7 @@ export const TRANSACTIONS_MAPPINGS = {
 } as const;
 
 /** The stored document. The amount travels as a decimal string: JSON numbers lose int64 precision in JavaScript. */
-interface TransactionDocument {
+export interface TransactionDocument {
   paymentId: string;
   kind: string;
   principal: string | null;
@@ -84,7 +84,8 @@ interface TransactionDocument {
   updatedAt: number;
 }
 
-function toDocument(view: PaymentReadModel): TransactionDocument {
+/** The document of a payment as the index stores it. */
+export function transactionDocument(view: PaymentReadModel): TransactionDocument {
   return {
     paymentId: view.paymentId,
     kind: view.kind,
@@ -174,7 +175,7 @@ export class ElasticsearchTransactionsProjection implements PaymentSearch {
       const version = view.events.at(-1)?.sequence ?? 0;
       return [
         { index: { _index: this.index, _id: paymentId, version, version_type: 'external' as const } },
-        toDocument(view),
+        transactionDocument(view),
       ];
     });
     const response = await this.client.bulk({ operations, refresh: false });
