@@ -30,6 +30,13 @@ const PASSED_ON = [
   'PAYFLOW_WORKERS',
   'PAYFLOW_COMMIT_INTERVAL_MS',
   'PAYFLOW_MAX_RECORDS_PER_TRANSACTION',
+  // The read side beyond PostgreSQL, to measure its lag too (PAYFLOW_PROJECTIONS=postgres,elasticsearch,archive).
+  'PAYFLOW_PROJECTIONS',
+  'PAYFLOW_ELASTICSEARCH_URL',
+  'PAYFLOW_S3_ENDPOINT',
+  'PAYFLOW_S3_REGION',
+  'PAYFLOW_S3_ACCESS_KEY_ID',
+  'PAYFLOW_S3_SECRET_ACCESS_KEY',
 ] as const;
 
 /** Where the main job's queues and clocks must not be the limit of a benchmark. */

@@ -27,6 +27,7 @@ import {
   type Observer,
   type PhaseResult,
 } from './payment-tracker.js';
+import { ReadModelLag } from './read-model-lag.js';
 import type { Measured } from './report.js';
 import { snapshot, usage, type Snapshot } from './usage.js';
 
@@ -44,6 +45,8 @@ const CURRENCY = 'EUR';
 const SETUP_WAIT_MS = 90_000;
 const DEPOSIT_ATTEMPTS = 3;
 const POLLERS = 4;
+/** Bound on the wait for the read models to catch up after the bulk load. */
+const LAG_WAIT_MS = 60_000;
 
 /** Runs `work` on every item, `parallel` at a time. */
 async function inParallel<T>(items: readonly T[], parallel: number, work: (item: T) => Promise<void>) {
@@ -256,10 +259,14 @@ export async function measurePayments(
           `${warmup.refused} were refused (${warmup.reasons()}); the main job said:\n${job.outputTail()}`,
       );
 
+    const lag = mode === 'kafka' ? new ReadModelLag(`${job.baseUrl}/metrics`) : undefined;
+    lag?.start();
     const bulkStart = await snapshot({ job });
     await load.bulk('bulk', config.payments);
     const bulk = await tracker.settle('bulk', deadline, stallMs);
     const bulkEnd = await snapshot({ job });
+    const caught = await lag?.caughtUp(bulk.lastEndAt, LAG_WAIT_MS);
+    await lag?.stop();
 
     const pacedCount = config.rate * settings.seconds;
     await load.paced('paced', pacedCount, config.rate);
@@ -276,6 +283,7 @@ export async function measurePayments(
       phaseNote(`bulk (${config.clients} clients)`, bulk, bulkStart, bulkEnd),
       phaseNote(`paced (offered ${Math.round(offered).toLocaleString('en-US')}/s)`, paced, bulkEnd, pacedEnd),
     ];
+    if (lag !== undefined && caught !== undefined) notes.push(...lag.notes(caught));
     if (mode === 'embedded')
       notes.push(`  completion is the answer of the poll that saw it, up to one polling round late`);
     if (config.rate > 0.8 * bulkRate)
