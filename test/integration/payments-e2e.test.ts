@@ -111,6 +111,71 @@ for (const mode of ['embedded', 'kafka'] as const satisfies readonly Mode[]) {
       assert.equal(await h.balance(bob), 2_500n);
     });
 
+    test("a completed payment's events come from the event store once each with the request's correlation id, and the search and the account's history find it", async () => {
+      const [alice, bob] = [id('alice'), id('bob')];
+      await h.openAccount(alice);
+      await h.openAccount(bob);
+      await h.deposit(alice, 5_000);
+      const word = id('ref').replaceAll('-', '');
+      const correlationId = `corr-${randomUUID()}`;
+      const accepted = await h.request(h.tokens.producer, 'POST', '/v1/payments', {
+        body: {
+          senderAccountId: alice,
+          recipientAccountId: bob,
+          amount: 1_234,
+          currency: 'EUR',
+          reference: `Rent ${word}`,
+        },
+        idempotencyKey: randomUUID(),
+        headers: { 'x-correlation-id': correlationId },
+      });
+      assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
+      const paymentId = String(accepted.body.paymentId);
+      assert.equal((await h.settled(paymentId, SETTLE_MS)).status, 'COMPLETED');
+
+      const stored = await h.request(h.tokens.producer, 'GET', `/v1/payments/${paymentId}/events`);
+      assert.equal(stored.status, 200, JSON.stringify(stored.body));
+      const events = stored.body.events as {
+        eventId: string;
+        type: string;
+        sequence: number;
+        correlationId: string;
+      }[];
+      assert.deepEqual(
+        events.map((e) => [e.sequence, e.type]),
+        [
+          [0, 'PaymentInitiated'],
+          [1, 'PaymentValidated'],
+          [2, 'PaymentScored'],
+          [3, 'PaymentDebited'],
+          [4, 'PaymentCompleted'],
+        ],
+      );
+      assert.equal(new Set(events.map((e) => e.eventId)).size, events.length);
+      assert.ok(
+        events.every((e) => e.correlationId === correlationId),
+        JSON.stringify(events),
+      );
+      assertProblem(await h.request(h.tokens.otherProducer, 'GET', `/v1/payments/${paymentId}/events`), 404);
+
+      const found = await h.request(
+        h.tokens.admin,
+        'GET',
+        `/v1/payments?q=${word.toUpperCase()}%20rent&minAmount=1234&maxAmount=1234`,
+      );
+      assert.equal(found.status, 200, JSON.stringify(found.body));
+      assert.deepEqual(
+        (found.body.items as { paymentId: string }[]).map((item) => item.paymentId),
+        [paymentId],
+      );
+      assertProblem(await h.request(h.tokens.producer, 'GET', `/v1/payments?q=${word}`), 403);
+      const history = await h.request(h.tokens.admin, 'GET', `/v1/accounts/${bob}/payments?status=COMPLETED`);
+      assert.deepEqual(
+        (history.body.items as { paymentId: string }[]).map((item) => item.paymentId),
+        [paymentId],
+      );
+    });
+
     test("an account command the gateway can't judge ends visibly: re-opening a closed account reads REFUSED ACCOUNT_CLOSED at its status URL", async () => {
       const closing = id('closing');
       await h.openAccount(closing);
