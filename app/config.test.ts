@@ -143,7 +143,13 @@ describe('configuration', () => {
     });
     assert.ok(all.mode === 'kafka');
     assert.deepEqual(all.readSide, {
-      elasticsearch: { url: 'http://127.0.0.1:9200', index: 'payflow-transactions', timeoutMs: 10_000 },
+      elasticsearch: {
+        url: 'http://127.0.0.1:9200',
+        index: 'payflow-transactions',
+        timeoutMs: 10_000,
+        cacheTtlMs: 1_000,
+        cacheMaxEntries: 10_000,
+      },
       archive: {
         bucket: 'payflow-archive',
         prefix: 'payments_events',

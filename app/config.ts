@@ -334,6 +334,14 @@ const READ_SIDE_ENV = z.object({
   PAYFLOW_ELASTICSEARCH_TIMEOUT_MS: integer(100, 120_000)
     .default(10_000)
     .describe('Bound on one Elasticsearch request'),
+  PAYFLOW_SEARCH_CACHE_TTL_MS: integer(0, 60_000)
+    .default(1_000)
+    .describe(
+      'How long the gateway reuses an Elasticsearch history or search page asked again (0: no cache)',
+    ),
+  PAYFLOW_SEARCH_CACHE_MAX_ENTRIES: integer(1, 1_000_000)
+    .default(10_000)
+    .describe('Bound on the pages that cache holds'),
   PAYFLOW_S3_ENDPOINT: z
     .url({ protocol: /^https?$/, error: 'must be an http(s):// URL' })
     .optional()
@@ -460,7 +468,14 @@ export type ProjectionName = (typeof PROJECTION_NAMES)[number];
 
 /** The read side beyond PostgreSQL: each projection present is fed by its own consumer group. */
 export interface ReadSideSettings {
-  readonly elasticsearch?: { readonly url: string; readonly index: string; readonly timeoutMs: number };
+  readonly elasticsearch?: {
+    readonly url: string;
+    readonly index: string;
+    readonly timeoutMs: number;
+    /** The gateway's cache of history and search pages (0: none). */
+    readonly cacheTtlMs: number;
+    readonly cacheMaxEntries: number;
+  };
   readonly archive?: {
     readonly bucket: string;
     readonly prefix: string;
@@ -762,6 +777,8 @@ export function readSideSettings(values: Env): ReadSideSettings {
         url: values.PAYFLOW_ELASTICSEARCH_URL,
         index: values.PAYFLOW_ELASTICSEARCH_INDEX,
         timeoutMs: values.PAYFLOW_ELASTICSEARCH_TIMEOUT_MS,
+        cacheTtlMs: values.PAYFLOW_SEARCH_CACHE_TTL_MS,
+        cacheMaxEntries: values.PAYFLOW_SEARCH_CACHE_MAX_ENTRIES,
       };
   }
   let archive: ReadSideSettings['archive'];

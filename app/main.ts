@@ -28,7 +28,7 @@ import { SignJWT } from 'jose';
 import pg from 'pg';
 import { Kafka, logLevel } from 'kafkajs';
 import { pino, type Logger } from 'pino';
-import { collectDefaultMetrics, type Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, type Registry } from 'prom-client';
 
 import {
   buildGateway,
@@ -41,6 +41,7 @@ import {
   type PaymentQueries,
   withSearch,
 } from '../gateway/index.js';
+import { cachedSearch } from '../gateway/search-cache.js';
 import { EmbeddedPipeline } from './embedded.js';
 import { ComponentHealth } from '../processors/runtime/supervision.js';
 import { pinoLogCreator } from '../processors/runtime/kafka/log.js';
@@ -162,7 +163,7 @@ async function kafkaWiring(
   const accepted = acceptedPaymentsStore(gatewayRedis);
   const readYourWrites = withAcceptedPayments(
     publisher,
-    paymentQueries(config, backend, lifecycle),
+    paymentQueries(config, backend, lifecycle, metricsRegistry),
     accepted,
     (error) =>
       log(
@@ -190,6 +191,7 @@ function paymentQueries(
   config: Extract<MainJobConfig, { mode: 'kafka' }>,
   backend: KafkaBackend,
   lifecycle: Lifecycle,
+  metricsRegistry: Registry,
 ): PaymentQueries {
   const search = config.readSide.elasticsearch;
   if (search === undefined) return backend.payments;
@@ -198,7 +200,20 @@ function paymentQueries(
     new ElasticClient({ node: search.url, requestTimeout: search.timeoutMs, maxRetries: 1 }),
     (c) => c.close(),
   );
-  return withSearch(backend.payments, new ElasticsearchTransactionsProjection(client, search.index));
+  const lookups = new Counter({
+    name: 'payflow_gateway_search_cache_lookups_total',
+    help: 'History and search pages asked of the Elasticsearch cache, by result (hit, miss) and query',
+    labelNames: ['result', 'query'] as const,
+    registers: [metricsRegistry],
+  });
+  return withSearch(
+    backend.payments,
+    cachedSearch(new ElasticsearchTransactionsProjection(client, search.index), {
+      ttlMs: search.cacheTtlMs,
+      maxEntries: search.cacheMaxEntries,
+      lookups,
+    }),
+  );
 }
 
 /** What the gateway uses of the pipeline and read models, wherever they run. */
