@@ -364,6 +364,28 @@ const READ_SIDE_ENV = z.object({
     .describe('Key prefix of the archive (the Athena table location is s3://<bucket>/<prefix>/)'),
 });
 
+const RECONCILE_ENV = z.object({
+  PAYFLOW_RECONCILE_INTERVAL_MS: integer(0, 86_400_000)
+    .default(0)
+    .describe(
+      'Kafka mode: how often the main job reconciles the views with the log (app/README.md: Reconciliation); 0: never (run `npm run reconcile` instead)',
+    ),
+  PAYFLOW_RECONCILE_LOOKBACK_DAYS: integer(1, 29)
+    .default(7)
+    .describe('Reconciliation: the UTC days compared, today included (the log keeps 30 days)'),
+  PAYFLOW_RECONCILE_SETTLE_MS: integer(0, 86_400_000)
+    .default(300_000)
+    .describe('Reconciliation: payments younger than this are in flight and not compared'),
+  PAYFLOW_RECONCILE_CATCH_UP_TIMEOUT_MS: integer(1_000, 3_600_000)
+    .default(120_000)
+    .describe(
+      'Reconciliation: bound on reading a topic to its end, and on waiting for a projection to catch up with it (then the view is reported lagging, not compared)',
+    ),
+  PAYFLOW_RECONCILE_MAX_PAYMENTS: integer(1_000, 50_000_000)
+    .default(10_000_000)
+    .describe('Reconciliation: bound on the payments of the window held in memory; more fails the run'),
+});
+
 /** Every variable a PayFlow program reads. */
 export const ENV_SCHEMA = z.object({
   ...PII_ENV.shape,
@@ -375,6 +397,7 @@ export const ENV_SCHEMA = z.object({
   ...EMBEDDED_ENV.shape,
   ...PARTNERS_ENV.shape,
   ...READ_SIDE_ENV.shape,
+  ...RECONCILE_ENV.shape,
 });
 
 export type Env = z.infer<typeof ENV_SCHEMA>;
@@ -473,6 +496,24 @@ export interface ReadSideSettings {
   };
 }
 
+/** Reconciliation of the views with the log (app/reconciliation.ts). */
+export interface ReconciliationSettings {
+  /** The main job's period; 0: the main job does not reconcile. */
+  readonly intervalMs: number;
+  readonly lookbackDays: number;
+  readonly settleMs: number;
+  readonly catchUpTimeoutMs: number;
+  readonly maxPayments: number;
+}
+
+/** `npm run reconcile`: the log and the views to compare. */
+export interface ReconcileConfig {
+  readonly kafka: KafkaSettings;
+  readonly postgres: PostgresSettings;
+  readonly readSide: ReadSideSettings;
+  readonly reconciliation: ReconciliationSettings;
+}
+
 /** How the Kafka driver runs the processors. */
 export interface RuntimeSettings {
   readonly commitIntervalMs: number;
@@ -545,6 +586,7 @@ export type MainJobConfig = {
       readonly kafka: KafkaSettings;
       readonly postgres: PostgresSettings;
       readonly readSide: ReadSideSettings;
+      readonly reconciliation: ReconciliationSettings;
       /** Pipeline worker processes beside the gateway's; 1: the pipeline runs in the gateway's process. */
       readonly workers: number;
     }
@@ -745,7 +787,36 @@ export function mainJobConfig(env: NodeJS.ProcessEnv): MainJobConfig {
       statementTimeoutMs: values.PAYFLOW_POSTGRES_STATEMENT_TIMEOUT_MS,
     },
     readSide: readSideSettings(values),
+    reconciliation: reconciliationSettings(values),
     workers: values.PAYFLOW_WORKERS,
+  };
+}
+
+function reconciliationSettings(values: Env): ReconciliationSettings {
+  return {
+    intervalMs: values.PAYFLOW_RECONCILE_INTERVAL_MS,
+    lookbackDays: values.PAYFLOW_RECONCILE_LOOKBACK_DAYS,
+    settleMs: values.PAYFLOW_RECONCILE_SETTLE_MS,
+    catchUpTimeoutMs: values.PAYFLOW_RECONCILE_CATCH_UP_TIMEOUT_MS,
+    maxPayments: values.PAYFLOW_RECONCILE_MAX_PAYMENTS,
+  };
+}
+
+/** `npm run reconcile`: Kafka, the registry, PostgreSQL and the projections PAYFLOW_PROJECTIONS names. */
+export function reconcileConfig(env: NodeJS.ProcessEnv): ReconcileConfig {
+  const values = parseConfig(env);
+  const kafka = kafkaSettings(values, 'to reconcile');
+  if (values.PAYFLOW_POSTGRES_URL === undefined)
+    throw new ConfigError(['PAYFLOW_POSTGRES_URL is required to reconcile (the payments read model)']);
+  return {
+    kafka,
+    postgres: {
+      url: values.PAYFLOW_POSTGRES_URL,
+      poolMax: 2,
+      statementTimeoutMs: values.PAYFLOW_POSTGRES_STATEMENT_TIMEOUT_MS,
+    },
+    readSide: readSideSettings(values),
+    reconciliation: reconciliationSettings(values),
   };
 }
 
