@@ -174,6 +174,15 @@ describe('reconciliation', { skip }, () => {
         if (ended.status === 'COMPLETED') completed.push(paymentId);
       }
 
+      // Each view broken below is repaired even when an assertion fails, so the stack's data stays
+      // true; registered before the clients it uses, so it runs before they close.
+      const repairs: (() => Promise<unknown>)[] = [];
+      t.after(async () => {
+        for (const undo of repairs.splice(0).reverse()) await undo();
+      });
+      const repair = async () => {
+        await repairs.pop()?.();
+      };
       const pool = new pg.Pool({ connectionString: stack.postgresUrl, max: 2, statement_timeout: 30_000 });
       t.after(() => pool.end());
       const targets: ReconciliationTargets = {
@@ -247,6 +256,11 @@ describe('reconciliation', { skip }, () => {
       await pool.query('UPDATE payflow.payments SET amount_minor = amount_minor + 7 WHERE payment_id = $1', [
         changed,
       ]);
+      repairs.push(() =>
+        pool.query('UPDATE payflow.payments SET amount_minor = amount_minor - 7 WHERE payment_id = $1', [
+          changed,
+        ]),
+      );
       const afterUpdate = await reconcile();
       assert.deepEqual(driftingViews(afterUpdate), ['postgres']);
       assert.equal(driftOf(afterUpdate, 'postgres', 'completed_amount_minor'), 7n);
@@ -274,19 +288,18 @@ describe('reconciliation', { skip }, () => {
         command.stdout,
         /^payflow_reconciliation_drift\{view="postgres",measure="completed_amount_minor"\} 7$/m,
       );
-      await pool.query('UPDATE payflow.payments SET amount_minor = amount_minor - 7 WHERE payment_id = $1', [
-        changed,
-      ]);
+      await repair();
 
       // 2. Elasticsearch: one completed payment's document deleted.
       const search = new Client({ node: stack.elasticsearchUrl, requestTimeout: 10_000 });
       t.after(() => search.close());
       const document = await search.get<Record<string, unknown>>({ index, id: deleted });
       await search.delete({ index, id: deleted, refresh: true });
+      repairs.push(() => search.index({ index, id: deleted, document: document._source!, refresh: true }));
       const afterDelete = await reconcile();
       assert.deepEqual(driftingViews(afterDelete), ['elasticsearch']);
       assert.equal(driftOf(afterDelete, 'elasticsearch', 'completed_count'), 1n);
-      await search.index({ index, id: deleted, document: document._source!, refresh: true });
+      await repair();
       assert.deepEqual(driftingViews(await reconcile()), []);
 
       // 3. The archive: the object with a payment's first events deleted.
@@ -302,9 +315,10 @@ describe('reconciliation', { skip }, () => {
         await s3.send(new GetObjectCommand({ Bucket: bucket, Key: victim }))
       ).Body!.transformToByteArray();
       await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: victim }));
+      repairs.push(() => s3.send(new PutObjectCommand({ Bucket: bucket, Key: victim, Body: saved })));
       const afterArchive = await reconcile();
       assert.deepEqual(driftingViews(afterArchive), ['archive']);
-      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: victim, Body: saved }));
+      await repair();
       assert.deepEqual(driftingViews(await reconcile()), []);
     },
   );
