@@ -235,6 +235,10 @@ describe('configuration', () => {
     const main = mainJobConfig({ ...JWT, ...KAFKA, PAYFLOW_RECONCILE_INTERVAL_MS: '900000' });
     assert.equal(main.mode === 'kafka' && main.reconciliation.intervalMs, 900_000);
     assert.match(
+      problemsOf(() => mainJobConfig({ ...JWT, ...KAFKA, PAYFLOW_RECONCILE_INTERVAL_MS: '10' }))[0] ?? '',
+      /^PAYFLOW_RECONCILE_INTERVAL_MS must be 0 \(off\) or at least 1000/,
+    );
+    assert.match(
       problemsOf(() => reconcileConfig({ ...KAFKA, PAYFLOW_RECONCILE_LOOKBACK_DAYS: '30' }))[0] ?? '',
       /^PAYFLOW_RECONCILE_LOOKBACK_DAYS/,
     );

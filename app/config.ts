@@ -364,11 +364,14 @@ const READ_SIDE_ENV = z.object({
     .describe('Key prefix of the archive (the Athena table location is s3://<bucket>/<prefix>/)'),
 });
 
+/** A run reads the whole log: a shorter period would do little but read it. */
+const MIN_RECONCILE_INTERVAL_MS = 1_000;
+
 const RECONCILE_ENV = z.object({
   PAYFLOW_RECONCILE_INTERVAL_MS: integer(0, 86_400_000)
     .default(0)
     .describe(
-      'Kafka mode: how often the main job reconciles the views with the log (app/README.md: Reconciliation); 0: never (run `npm run reconcile` instead)',
+      'Kafka mode: how often the main job reconciles the views with the log (app/README.md: Reconciliation), at least 1000; 0: never (run `npm run reconcile` instead)',
     ),
   PAYFLOW_RECONCILE_LOOKBACK_DAYS: integer(1, 29)
     .default(7)
@@ -691,6 +694,11 @@ export function parseConfig(env: NodeJS.ProcessEnv): Env {
   const problems: string[] = [];
   if (values.PAYFLOW_RECORD_RETRY_MAX_DELAY_MS < values.PAYFLOW_RECORD_RETRY_INITIAL_DELAY_MS)
     problems.push('PAYFLOW_RECORD_RETRY_MAX_DELAY_MS must be at least PAYFLOW_RECORD_RETRY_INITIAL_DELAY_MS');
+  const interval = values.PAYFLOW_RECONCILE_INTERVAL_MS;
+  if (interval !== 0 && interval < MIN_RECONCILE_INTERVAL_MS)
+    problems.push(
+      `PAYFLOW_RECONCILE_INTERVAL_MS must be 0 (off) or at least ${MIN_RECONCILE_INTERVAL_MS} (each run reads the log)`,
+    );
   if (problems.length > 0) throw new ConfigError(problems);
   return values;
 }
