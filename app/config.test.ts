@@ -16,6 +16,7 @@ import {
   parseConfig,
   partnersConfig,
   processorsConfig,
+  reconcileConfig,
   STACK_VARIABLES,
   topicsConfig,
 } from './config.js';
@@ -213,6 +214,40 @@ describe('configuration', () => {
     assert.match(problemsOf(() => processorsConfig({})).join('\n'), /PAYFLOW_KAFKA_BROKERS is required/);
     // The processors need no JWT key: they serve no API.
     assert.equal(processorsConfig(KAFKA).kafka.applicationId, 'payflow');
+  });
+
+  test('reconciliation needs the brokers, the registry and PostgreSQL but no keys, and the main job runs it only when given an interval', () => {
+    const problems = problemsOf(() => reconcileConfig({})).join('\n');
+    assert.match(problems, /PAYFLOW_KAFKA_BROKERS is required to reconcile/);
+    assert.match(problems, /PAYFLOW_SCHEMA_REGISTRY_URL is required to reconcile/);
+    const noPostgres = { ...KAFKA, PAYFLOW_POSTGRES_URL: undefined };
+    assert.match(
+      problemsOf(() => reconcileConfig(noPostgres))[0] ?? '',
+      /^PAYFLOW_POSTGRES_URL is required to reconcile/,
+    );
+    const config = reconcileConfig({
+      ...KAFKA,
+      PAYFLOW_PII_KEYS: undefined,
+      PAYFLOW_RECONCILE_SETTLE_MS: '0',
+    });
+    assert.deepEqual(config.reconciliation, {
+      intervalMs: 0,
+      lookbackDays: 7,
+      settleMs: 0,
+      catchUpTimeoutMs: 120_000,
+      maxPayments: 10_000_000,
+    });
+    assert.deepEqual(config.readSide, {});
+    const main = mainJobConfig({ ...JWT, ...KAFKA, PAYFLOW_RECONCILE_INTERVAL_MS: '900000' });
+    assert.equal(main.mode === 'kafka' && main.reconciliation.intervalMs, 900_000);
+    assert.match(
+      problemsOf(() => mainJobConfig({ ...JWT, ...KAFKA, PAYFLOW_RECONCILE_INTERVAL_MS: '10' }))[0] ?? '',
+      /^PAYFLOW_RECONCILE_INTERVAL_MS must be 0 \(off\) or at least 1000/,
+    );
+    assert.match(
+      problemsOf(() => reconcileConfig({ ...KAFKA, PAYFLOW_RECONCILE_LOOKBACK_DAYS: '30' }))[0] ?? '',
+      /^PAYFLOW_RECONCILE_LOOKBACK_DAYS/,
+    );
   });
 
   test('the main job needs a JWT key, the processors do not', () => {

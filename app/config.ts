@@ -372,6 +372,31 @@ const READ_SIDE_ENV = z.object({
     .describe('Key prefix of the archive (the Athena table location is s3://<bucket>/<prefix>/)'),
 });
 
+/** A run reads the whole log: a shorter period would do little but read it. */
+const MIN_RECONCILE_INTERVAL_MS = 1_000;
+
+const RECONCILE_ENV = z.object({
+  PAYFLOW_RECONCILE_INTERVAL_MS: integer(0, 86_400_000)
+    .default(0)
+    .describe(
+      'Kafka mode: how often the main job reconciles the views with the log (app/README.md: Reconciliation), at least 1000; 0: never (run `npm run reconcile` instead)',
+    ),
+  PAYFLOW_RECONCILE_LOOKBACK_DAYS: integer(1, 29)
+    .default(7)
+    .describe('Reconciliation: the UTC days compared, today included (the log keeps 30 days)'),
+  PAYFLOW_RECONCILE_SETTLE_MS: integer(0, 86_400_000)
+    .default(300_000)
+    .describe('Reconciliation: payments younger than this are in flight and not compared'),
+  PAYFLOW_RECONCILE_CATCH_UP_TIMEOUT_MS: integer(1_000, 3_600_000)
+    .default(120_000)
+    .describe(
+      'Reconciliation: bound on reading a topic to its end, and on waiting for a projection to catch up with it (then the view is reported lagging, not compared)',
+    ),
+  PAYFLOW_RECONCILE_MAX_PAYMENTS: integer(1_000, 50_000_000)
+    .default(10_000_000)
+    .describe('Reconciliation: bound on the payments of the window held in memory; more fails the run'),
+});
+
 /** Every variable a PayFlow program reads. */
 export const ENV_SCHEMA = z.object({
   ...PII_ENV.shape,
@@ -383,6 +408,7 @@ export const ENV_SCHEMA = z.object({
   ...EMBEDDED_ENV.shape,
   ...PARTNERS_ENV.shape,
   ...READ_SIDE_ENV.shape,
+  ...RECONCILE_ENV.shape,
 });
 
 export type Env = z.infer<typeof ENV_SCHEMA>;
@@ -488,6 +514,24 @@ export interface ReadSideSettings {
   };
 }
 
+/** Reconciliation of the views with the log (app/reconciliation.ts). */
+export interface ReconciliationSettings {
+  /** The main job's period; 0: the main job does not reconcile. */
+  readonly intervalMs: number;
+  readonly lookbackDays: number;
+  readonly settleMs: number;
+  readonly catchUpTimeoutMs: number;
+  readonly maxPayments: number;
+}
+
+/** `npm run reconcile`: the log and the views to compare. */
+export interface ReconcileConfig {
+  readonly kafka: KafkaSettings;
+  readonly postgres: PostgresSettings;
+  readonly readSide: ReadSideSettings;
+  readonly reconciliation: ReconciliationSettings;
+}
+
 /** How the Kafka driver runs the processors. */
 export interface RuntimeSettings {
   readonly commitIntervalMs: number;
@@ -560,6 +604,7 @@ export type MainJobConfig = {
       readonly kafka: KafkaSettings;
       readonly postgres: PostgresSettings;
       readonly readSide: ReadSideSettings;
+      readonly reconciliation: ReconciliationSettings;
       /** Pipeline worker processes beside the gateway's; 1: the pipeline runs in the gateway's process. */
       readonly workers: number;
     }
@@ -664,6 +709,11 @@ export function parseConfig(env: NodeJS.ProcessEnv): Env {
   const problems: string[] = [];
   if (values.PAYFLOW_RECORD_RETRY_MAX_DELAY_MS < values.PAYFLOW_RECORD_RETRY_INITIAL_DELAY_MS)
     problems.push('PAYFLOW_RECORD_RETRY_MAX_DELAY_MS must be at least PAYFLOW_RECORD_RETRY_INITIAL_DELAY_MS');
+  const interval = values.PAYFLOW_RECONCILE_INTERVAL_MS;
+  if (interval !== 0 && interval < MIN_RECONCILE_INTERVAL_MS)
+    problems.push(
+      `PAYFLOW_RECONCILE_INTERVAL_MS must be 0 (off) or at least ${MIN_RECONCILE_INTERVAL_MS} (each run reads the log)`,
+    );
   if (problems.length > 0) throw new ConfigError(problems);
   return values;
 }
@@ -760,7 +810,36 @@ export function mainJobConfig(env: NodeJS.ProcessEnv): MainJobConfig {
       statementTimeoutMs: values.PAYFLOW_POSTGRES_STATEMENT_TIMEOUT_MS,
     },
     readSide: readSideSettings(values),
+    reconciliation: reconciliationSettings(values),
     workers: values.PAYFLOW_WORKERS,
+  };
+}
+
+function reconciliationSettings(values: Env): ReconciliationSettings {
+  return {
+    intervalMs: values.PAYFLOW_RECONCILE_INTERVAL_MS,
+    lookbackDays: values.PAYFLOW_RECONCILE_LOOKBACK_DAYS,
+    settleMs: values.PAYFLOW_RECONCILE_SETTLE_MS,
+    catchUpTimeoutMs: values.PAYFLOW_RECONCILE_CATCH_UP_TIMEOUT_MS,
+    maxPayments: values.PAYFLOW_RECONCILE_MAX_PAYMENTS,
+  };
+}
+
+/** `npm run reconcile`: Kafka, the registry, PostgreSQL and the projections PAYFLOW_PROJECTIONS names. */
+export function reconcileConfig(env: NodeJS.ProcessEnv): ReconcileConfig {
+  const values = parseConfig(env);
+  const kafka = kafkaSettings(values, 'to reconcile');
+  if (values.PAYFLOW_POSTGRES_URL === undefined)
+    throw new ConfigError(['PAYFLOW_POSTGRES_URL is required to reconcile (the payments read model)']);
+  return {
+    kafka,
+    postgres: {
+      url: values.PAYFLOW_POSTGRES_URL,
+      poolMax: 2,
+      statementTimeoutMs: values.PAYFLOW_POSTGRES_STATEMENT_TIMEOUT_MS,
+    },
+    readSide: readSideSettings(values),
+    reconciliation: reconciliationSettings(values),
   };
 }
 

@@ -48,6 +48,7 @@ import { pinoLogCreator } from '../processors/runtime/kafka/log.js';
 import { configOrExit, mainJobConfig, type MainJobConfig } from './config.js';
 import { kafkaJobSettings, notUpDetail, readModelsPool, startPipelineAndReadModels } from './kafka-job.js';
 import { Lifecycle } from './lifecycle.js';
+import { startPeriodicReconciliation } from './reconciliation.js';
 import { registerReviewQueueMetrics } from './risk-metrics.js';
 import { forkWorker, workerBounds } from './worker.js';
 import { ProcessTreeRegistry, WorkerPool } from './workers.js';
@@ -66,6 +67,7 @@ import { TOPIC } from '../topics/catalogue.js';
 
 const DEV_TOKEN_TTL_S = 12 * 60 * 60;
 const REDIS_CONNECT_TIMEOUT_MS = 5_000;
+const RECONCILIATION_CLOSE_TIMEOUT_MS = 5_000;
 
 export interface MainJob {
   readonly mode: MainJobConfig['mode'];
@@ -138,6 +140,25 @@ async function kafkaWiring(
     config.workers === 1
       ? await inProcessBackend(config, { metricsRegistry, logger, pool, lifecycle, log })
       : await workersBackend(config, { metricsRegistry, logger, pool, lifecycle });
+
+  if (config.reconciliation.intervalMs > 0)
+    lifecycle.own(
+      'reconciliation',
+      startPeriodicReconciliation(
+        {
+          kafka: backend.kafka,
+          registryUrl: config.kafka.registryUrl,
+          applicationId: config.kafka.applicationId,
+          pool,
+          readSide: config.readSide,
+        },
+        config.reconciliation,
+        { metricsRegistry, log },
+      ),
+      (reconciliation) => reconciliation.stop(),
+      // A run in progress is given up: it only reads.
+      { closeTimeoutMs: RECONCILIATION_CLOSE_TIMEOUT_MS },
+    );
 
   const registry = createSchemaRegistry(config.kafka.registryUrl);
   const serde = <V>(topic: string, contract: Parameters<typeof registryAvroSerde<V>>[2]) =>

@@ -94,6 +94,17 @@ async function ensureBucket(s3: S3Client, bucket: string): Promise<void> {
   }
 }
 
+/** A client of the archive's store: path-style for an S3-compatible endpoint, every request bounded. */
+export function archiveS3Client(store: NonNullable<ReadSideSettings['archive']>['s3']): S3Client {
+  return new S3Client({
+    region: store.region,
+    ...(store.endpoint === undefined ? {} : { endpoint: store.endpoint, forcePathStyle: true }),
+    ...(store.credentials === undefined ? {} : { credentials: { ...store.credentials } }),
+    requestHandler: { requestTimeout: store.timeoutMs, connectionTimeout: store.timeoutMs },
+    maxAttempts: 3,
+  });
+}
+
 /** Starts the projections `settings` names; resolves once all run. Nothing to start: a no-op. */
 export async function startReadSide(options: ReadSideOptions): Promise<ReadSide> {
   const { settings, kafka, applicationId } = options;
@@ -145,13 +156,7 @@ export async function startReadSide(options: ReadSideOptions): Promise<ReadSide>
     }
     if (settings.archive !== undefined) {
       const { s3: store, bucket, prefix } = settings.archive;
-      const s3 = new S3Client({
-        region: store.region,
-        ...(store.endpoint === undefined ? {} : { endpoint: store.endpoint, forcePathStyle: true }),
-        ...(store.credentials === undefined ? {} : { credentials: { ...store.credentials } }),
-        requestHandler: { requestTimeout: store.timeoutMs, connectionTimeout: store.timeoutMs },
-        maxAttempts: 3,
-      });
+      const s3 = archiveS3Client(store);
       closers.push(() => s3.destroy());
       await ensureBucket(s3, bucket);
       const archive = new S3ParquetArchive(s3, { bucket, prefix });
