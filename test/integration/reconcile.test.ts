@@ -191,7 +191,13 @@ describe('reconciliation', { skip }, () => {
         applicationId: 'payflow',
         pool,
         readSide: {
-          elasticsearch: { url: stack.elasticsearchUrl, index, timeoutMs: 10_000 },
+          elasticsearch: {
+            url: stack.elasticsearchUrl,
+            index,
+            timeoutMs: 10_000,
+            cacheTtlMs: 0,
+            cacheMaxEntries: 1,
+          },
           archive: {
             bucket,
             prefix: 'payments_events',
