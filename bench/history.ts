@@ -144,6 +144,7 @@ async function load(
   endMs: number,
 ): Promise<{ esMs: number; pgMs: number }> {
   let next = 0;
+  let written = 0;
   let esMs = 0;
   let pgMs = 0;
   const worker = async () => {
@@ -160,8 +161,9 @@ async function load(
       await withTimeout(writePostgres(pool, views), 120_000, 'a PostgreSQL bulk write');
       esMs += t1 - t0;
       pgMs += nowMs() - t1;
-      if (next % 100_000 < WRITE_BATCH)
-        process.stderr.write(`bench: history: ${next.toLocaleString('en-US')} payments written\n`);
+      written += views.length;
+      if (written % 100_000 < views.length)
+        process.stderr.write(`bench: history: ${written.toLocaleString('en-US')} payments written\n`);
     }
   };
   await Promise.all(Array.from({ length: WRITE_CONCURRENCY }, worker));

@@ -37,6 +37,7 @@ const PASSED_ON = [
   'PAYFLOW_S3_REGION',
   'PAYFLOW_S3_ACCESS_KEY_ID',
   'PAYFLOW_S3_SECRET_ACCESS_KEY',
+  'PAYFLOW_ARCHIVE_BUCKET',
 ] as const;
 
 /** Where the main job's queues and clocks must not be the limit of a benchmark. */
