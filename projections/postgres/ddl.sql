@@ -52,3 +52,9 @@ ALTER TABLE payflow.payments ADD COLUMN IF NOT EXISTS risk jsonb;
 -- reads the held payments oldest first.
 ALTER TABLE payflow.payments ADD COLUMN IF NOT EXISTS held_at timestamptz;
 CREATE INDEX IF NOT EXISTS payments_held_idx ON payflow.payments (held_at, payment_id) WHERE status = 'HELD';
+
+-- What an event carries beyond its type and times, so a payment's state can be replayed from
+-- its stored events alone (replayPayment, projections/payment-view.ts): {initiated, rejection,
+-- risk} as on the event, amounts as decimal strings. Null for events stored before the column;
+-- a rebuild from the log fills it in (the only change a stored event ever takes).
+ALTER TABLE payflow.payment_events ADD COLUMN IF NOT EXISTS facts jsonb;

@@ -118,10 +118,10 @@ async function loadViews(
 async function insertEvents(client: pg.ClientBase, events: readonly ProjectedPaymentEvent[]): Promise<void> {
   await client.query(
     `INSERT INTO payflow.payment_events
-       (event_id, payment_id, sequence, type, occurred_at, correlation_id, recorded_at)
+       (event_id, payment_id, sequence, type, occurred_at, correlation_id, recorded_at, facts)
      SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::timestamptz[], $6::text[],
-       $7::timestamptz[])
-     ON CONFLICT (event_id) DO NOTHING`,
+       $7::timestamptz[], $8::jsonb[])
+     ON CONFLICT (event_id) DO UPDATE SET facts = EXCLUDED.facts WHERE payflow.payment_events.facts IS NULL`,
     [
       events.map((e) => storableText(e.eventId)),
       events.map((e) => storableText(e.paymentId)),
@@ -130,8 +130,76 @@ async function insertEvents(client: pg.ClientBase, events: readonly ProjectedPay
       events.map((e) => new Date(e.occurredAtMs)),
       events.map((e) => storableText(e.correlationId)),
       events.map((e) => (e.recordedAtMs === undefined ? null : new Date(e.recordedAtMs))),
+      events.map((e) => JSON.stringify(storedFacts(e))),
     ],
   );
+}
+
+/** `payment_events.facts`: what the event carries beyond its type and times, as JSON. */
+interface StoredFacts {
+  readonly initiated?: Omit<NonNullable<ProjectedPaymentEvent['initiated']>, 'amountMinor'> & {
+    readonly amountMinor: string;
+  };
+  readonly rejection?: ProjectedPaymentEvent['rejection'];
+  readonly risk?: RiskAssessment;
+}
+
+function storedFacts(event: ProjectedPaymentEvent): StoredFacts {
+  const facts = event.initiated;
+  return {
+    ...(facts === undefined
+      ? {}
+      : {
+          initiated: {
+            kind: facts.kind,
+            principal: storableText(facts.principal),
+            senderAccountId: storableText(facts.senderAccountId),
+            recipientAccountId: storableText(facts.recipientAccountId),
+            amountMinor: facts.amountMinor.toString(),
+            currency: storableText(facts.currency),
+            reference: storableText(facts.reference),
+          },
+        }),
+    ...(event.rejection === undefined
+      ? {}
+      : {
+          rejection: {
+            code: storableText(event.rejection.code),
+            detail: storableText(event.rejection.detail),
+          },
+        }),
+    ...(event.risk === undefined ? {} : { risk: riskStorable(event.risk) }),
+  };
+}
+
+interface StoredEventRow {
+  event_id: string;
+  payment_id: string;
+  sequence: number;
+  type: string;
+  occurred_at: Date;
+  recorded_at: Date | null;
+  correlation_id: string | null;
+  facts: StoredFacts | null;
+}
+
+/** A `payment_events` row as the event the fold reads; facts null for a row stored before them. */
+function storedEvent(row: StoredEventRow): ProjectedPaymentEvent {
+  const facts = row.facts ?? {};
+  return {
+    eventId: row.event_id,
+    paymentId: row.payment_id,
+    type: row.type,
+    sequence: row.sequence,
+    occurredAtMs: row.occurred_at.getTime(),
+    ...(row.recorded_at === null ? {} : { recordedAtMs: row.recorded_at.getTime() }),
+    correlationId: row.correlation_id,
+    ...(facts.initiated === undefined
+      ? {}
+      : { initiated: { ...facts.initiated, amountMinor: BigInt(facts.initiated.amountMinor) } }),
+    ...(facts.rejection === undefined ? {} : { rejection: facts.rejection }),
+    ...(facts.risk === undefined ? {} : { risk: facts.risk }),
+  };
 }
 
 async function upsertPayment(client: pg.ClientBase, view: PaymentReadModel): Promise<void> {
@@ -293,6 +361,27 @@ export class PostgresPaymentsProjection implements PaymentQueries {
       );
     }
     return views;
+  }
+
+  /** The stored events of `paymentIds` (the event store), each payment's in sequence order. */
+  async storedEvents(paymentIds: readonly string[]): Promise<Map<string, ProjectedPaymentEvent[]>> {
+    const { rows } = await this.pool.query<StoredEventRow>(
+      `SELECT event_id, payment_id, sequence, type, occurred_at, recorded_at, correlation_id, facts
+         FROM payflow.payment_events WHERE payment_id = ANY($1) ORDER BY payment_id, sequence`,
+      [paymentIds],
+    );
+    const byPayment = new Map<string, ProjectedPaymentEvent[]>();
+    for (const row of rows) {
+      const list = byPayment.get(row.payment_id) ?? [];
+      list.push(storedEvent(row));
+      byPayment.set(row.payment_id, list);
+    }
+    return byPayment;
+  }
+
+  /** The payments of `paymentIds` as the read model holds them (the `payments` rows). */
+  async readModels(paymentIds: readonly string[]): Promise<Map<string, PaymentView>> {
+    return this.#getPayments(paymentIds);
   }
 
   async getPayment(paymentId: string): Promise<PaymentView | undefined> {
