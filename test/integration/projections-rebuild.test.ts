@@ -18,7 +18,7 @@ import {
   migratePaymentsProjection,
   PostgresPaymentsProjection,
 } from '../../projections/postgres/payments.js';
-import { rebuildPaymentsProjection } from '../../projections/postgres/rebuild.js';
+import { rebuildPaymentsProjection, RebuildTimeoutError } from '../../projections/postgres/rebuild.js';
 import { stackEnv, uniqueName } from '../support/stack.js';
 
 const env = stackEnv();
@@ -182,6 +182,36 @@ describe('projections rebuild (PostgreSQL)', { skip }, () => {
     await until(
       async () => (await projection.getPayment(late)) !== undefined,
       'the live projection to write after the swap',
+    );
+  });
+
+  test('a rebuild that does not catch up in time swaps nothing: the rebuild schema is dropped and the live tables stay', async () => {
+    const suffix = `t${Date.now()}`;
+    const tables = `SELECT 'payflow.payments'::regclass::oid::text || ',' || 'payflow.payment_events'::regclass::oid::text AS oids`;
+    const before = await pool.query<{ oids: string }>(tables);
+    await assert.rejects(
+      rebuildPaymentsProjection({
+        kafka,
+        pool,
+        topic,
+        groupPrefix: `${topic}.timeout`,
+        decode: decodeJson,
+        catchUpTimeoutMs: 1,
+        swapTimeoutMs: 1,
+        lockTimeoutMs: 1_000,
+        log: () => undefined,
+        suffix,
+      }),
+      RebuildTimeoutError,
+    );
+    const { rows } = await pool.query('SELECT 1 FROM information_schema.schemata WHERE schema_name LIKE $1', [
+      `payflow_%_${suffix}`,
+    ]);
+    assert.equal(rows.length, 0, 'no rebuild or retired schema is left');
+    assert.deepEqual(
+      (await pool.query<{ oids: string }>(tables)).rows,
+      before.rows,
+      'the live tables are the same tables',
     );
   });
 });
