@@ -5,6 +5,7 @@ import {
   applyPaymentEvent,
   applyPaymentEvents,
   ProjectionOrderError,
+  replayPayment,
   type PaymentReadModel,
   type ProjectedPaymentEvent,
 } from './payment-view.js';
@@ -129,4 +130,31 @@ test('a slice of events reports as changed only the payments it moved, so a proj
   assert.equal(views.get('p-1')?.status, 'DEBITED');
   assert.equal(views.get('p-2')?.status, 'INITIATED');
   assert.deepEqual([...applyPaymentEvents(views, [event(2, 'PaymentDebited'), other])], []);
+});
+
+test('replaying a payment from its stored events, in any order and with an event stored twice, ends at the state the live fold reached', () => {
+  const history = [
+    initiated,
+    event(1, 'PaymentScored', { risk: { score: 40, decision: 'HOLD', reasons: [] } }),
+    event(2, 'PaymentHeld', { risk: { score: 40, decision: 'HOLD', reasons: [] }, recordedAtMs: 5_000 }),
+    event(3, 'PaymentRejected', { rejection: { code: 'FRAUD_BLOCKED', detail: 'reviewer' } }),
+  ];
+  const live = fold(history);
+  const stored = [history[3]!, history[1]!, history[0]!, history[2]!, history[1]!];
+  assert.deepEqual(replayPayment(stored), live);
+  assert.equal(replayPayment(stored)?.status, 'REJECTED');
+  assert.deepEqual(replayPayment(stored)?.rejection, { code: 'FRAUD_BLOCKED', detail: 'reviewer' });
+});
+
+test('replay of no events, or of only an unread command failure, has no payment to show', () => {
+  assert.equal(replayPayment([]), undefined);
+  assert.equal(
+    replayPayment([event(0, 'PaymentFailed', { rejection: { code: 'UNDECODABLE', detail: null } })]),
+    undefined,
+  );
+});
+
+test('replay refuses a stored history with a missing sequence instead of showing a state the payment never had', () => {
+  assert.throws(() => replayPayment([initiated, event(2, 'PaymentDebited')]), /skips sequence 1/);
+  assert.throws(() => replayPayment([event(1, 'PaymentValidated')]), ProjectionOrderError);
 });

@@ -185,3 +185,21 @@ export function projectedEvent(event: PaymentEvent): ProjectedPaymentEvent {
     ...(event.risk === null ? {} : { risk: event.risk }),
   };
 }
+
+/**
+ * A payment's state from its stored events alone (the event store's replay): the events in
+ * sequence order, each event id once, folded with `applyPaymentEvent` from nothing. Answers
+ * undefined for a payment without a view (no events, or only an unread command's failure).
+ * The order the events are given in doesn't matter; a missing sequence throws like the fold.
+ */
+export function replayPayment(events: readonly ProjectedPaymentEvent[]): PaymentReadModel | undefined {
+  const byId = new Map<string, ProjectedPaymentEvent>();
+  for (const event of events) if (!byId.has(event.eventId)) byId.set(event.eventId, event);
+  const ordered = [...byId.values()].sort((a, b) => a.sequence - b.sequence);
+  let view: PaymentReadModel | undefined;
+  for (const event of ordered) {
+    if (isUnreadCommandFailure(event)) continue;
+    view = applyPaymentEvent(view, event);
+  }
+  return view;
+}

@@ -63,3 +63,8 @@ UPDATE payflow.payments
 CREATE INDEX IF NOT EXISTS payments_reference_words_idx ON payflow.payments USING gin (reference_words);
 -- Search without an account filter pages through all payments newest first.
 CREATE INDEX IF NOT EXISTS payments_created_idx ON payflow.payments (created_at DESC, payment_id DESC);
+-- What an event carries beyond its type and times, so a payment's state can be replayed from
+-- its stored events alone (replayPayment, projections/payment-view.ts): {initiated, rejection,
+-- risk} as on the event, amounts as decimal strings. Null for events stored before the column;
+-- a rebuild from the log fills it in (the only change a stored event ever takes).
+ALTER TABLE payflow.payment_events ADD COLUMN IF NOT EXISTS facts jsonb;

@@ -35,9 +35,30 @@ export const MAX_EVENTS_PER_TRANSACTION = 1_000;
 
 const DDL_URL = new URL('./ddl.sql', import.meta.url);
 
-/** Creates the schema and tables if they are missing (every statement is IF NOT EXISTS). */
-export async function migratePaymentsProjection(pool: pg.Pool): Promise<void> {
-  await pool.query(await readFile(DDL_URL, 'utf8'));
+/** The schema of the live read model; a rebuild fills a schema of its own, then swaps the tables in. */
+export const PAYMENTS_SCHEMA = 'payflow';
+
+/** A schema name safe to put in SQL text unquoted. */
+export function checkedSchema(schema: string): string {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema))
+    throw new Error(`not a schema name: ${JSON.stringify(schema)}`);
+  return schema;
+}
+
+/** `sql` (written for the payflow schema) for the tables in `schema`. */
+function inSchema(schema: string, sql: string): string {
+  return schema === PAYMENTS_SCHEMA ? sql : sql.replaceAll(/\bpayflow\b(?=[.;\s])/g, checkedSchema(schema));
+}
+
+/**
+ * Creates the schema and tables if they are missing (every statement is IF NOT EXISTS), in
+ * `schema` (default payflow).
+ */
+export async function migratePaymentsProjection(
+  pool: pg.Pool,
+  schema: string = PAYMENTS_SCHEMA,
+): Promise<void> {
+  await pool.query(inSchema(schema, await readFile(DDL_URL, 'utf8')));
 }
 
 interface PaymentRow {
@@ -93,16 +114,20 @@ function toReadModel(row: PaymentRow, events: readonly EventRow[]): PaymentReadM
 
 async function loadViews(
   client: pg.ClientBase,
+  schema: string,
   paymentIds: readonly string[],
 ): Promise<Map<string, PaymentReadModel>> {
   const rows = await client.query<PaymentRow>(
-    'SELECT * FROM payflow.payments WHERE payment_id = ANY($1) FOR UPDATE',
+    inSchema(schema, 'SELECT * FROM payflow.payments WHERE payment_id = ANY($1) FOR UPDATE'),
     [paymentIds],
   );
   const events = await client.query<EventRow>(
-    `SELECT payment_id, type, sequence, occurred_at, COALESCE(recorded_at, occurred_at) AS recorded_at
+    inSchema(
+      schema,
+      `SELECT payment_id, type, sequence, occurred_at, COALESCE(recorded_at, occurred_at) AS recorded_at
        FROM payflow.payment_events
       WHERE payment_id = ANY($1) ORDER BY payment_id, sequence`,
+    ),
     [paymentIds],
   );
   const views = new Map<string, PaymentReadModel>();
@@ -118,13 +143,20 @@ async function loadViews(
   return views;
 }
 
-async function insertEvents(client: pg.ClientBase, events: readonly ProjectedPaymentEvent[]): Promise<void> {
+async function insertEvents(
+  client: pg.ClientBase,
+  schema: string,
+  events: readonly ProjectedPaymentEvent[],
+): Promise<void> {
   await client.query(
-    `INSERT INTO payflow.payment_events
-       (event_id, payment_id, sequence, type, occurred_at, correlation_id, recorded_at)
+    inSchema(
+      schema,
+      `INSERT INTO payflow.payment_events
+       (event_id, payment_id, sequence, type, occurred_at, correlation_id, recorded_at, facts)
      SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::timestamptz[], $6::text[],
-       $7::timestamptz[])
-     ON CONFLICT (event_id) DO NOTHING`,
+       $7::timestamptz[], $8::jsonb[])
+     ON CONFLICT (event_id) DO UPDATE SET facts = EXCLUDED.facts WHERE payflow.payment_events.facts IS NULL`,
+    ),
     [
       events.map((e) => storableText(e.eventId)),
       events.map((e) => storableText(e.paymentId)),
@@ -133,13 +165,83 @@ async function insertEvents(client: pg.ClientBase, events: readonly ProjectedPay
       events.map((e) => new Date(e.occurredAtMs)),
       events.map((e) => storableText(e.correlationId)),
       events.map((e) => (e.recordedAtMs === undefined ? null : new Date(e.recordedAtMs))),
+      events.map((e) => JSON.stringify(storedFacts(e))),
     ],
   );
 }
 
-async function upsertPayment(client: pg.ClientBase, view: PaymentReadModel): Promise<void> {
+/** `payment_events.facts`: what the event carries beyond its type and times, as JSON. */
+interface StoredFacts {
+  readonly initiated?: Omit<NonNullable<ProjectedPaymentEvent['initiated']>, 'amountMinor'> & {
+    readonly amountMinor: string;
+  };
+  readonly rejection?: ProjectedPaymentEvent['rejection'];
+  readonly risk?: RiskAssessment;
+}
+
+function storedFacts(event: ProjectedPaymentEvent): StoredFacts {
+  const facts = event.initiated;
+  return {
+    ...(facts === undefined
+      ? {}
+      : {
+          initiated: {
+            kind: facts.kind,
+            principal: storableText(facts.principal),
+            senderAccountId: storableText(facts.senderAccountId),
+            recipientAccountId: storableText(facts.recipientAccountId),
+            amountMinor: facts.amountMinor.toString(),
+            currency: storableText(facts.currency),
+            reference: storableText(facts.reference),
+          },
+        }),
+    ...(event.rejection === undefined
+      ? {}
+      : {
+          rejection: {
+            code: storableText(event.rejection.code),
+            detail: storableText(event.rejection.detail),
+          },
+        }),
+    ...(event.risk === undefined ? {} : { risk: riskStorable(event.risk) }),
+  };
+}
+
+interface StoredEventRow {
+  event_id: string;
+  payment_id: string;
+  sequence: number;
+  type: string;
+  occurred_at: Date;
+  recorded_at: Date | null;
+  correlation_id: string | null;
+  facts: StoredFacts | null;
+}
+
+/** A `payment_events` row as the event the fold reads; facts null for a row stored before them. */
+function storedEvent(row: StoredEventRow): ProjectedPaymentEvent {
+  const facts = row.facts ?? {};
+  return {
+    eventId: row.event_id,
+    paymentId: row.payment_id,
+    type: row.type,
+    sequence: row.sequence,
+    occurredAtMs: row.occurred_at.getTime(),
+    ...(row.recorded_at === null ? {} : { recordedAtMs: row.recorded_at.getTime() }),
+    correlationId: row.correlation_id,
+    ...(facts.initiated === undefined
+      ? {}
+      : { initiated: { ...facts.initiated, amountMinor: BigInt(facts.initiated.amountMinor) } }),
+    ...(facts.rejection === undefined ? {} : { rejection: facts.rejection }),
+    ...(facts.risk === undefined ? {} : { risk: facts.risk }),
+  };
+}
+
+async function upsertPayment(client: pg.ClientBase, schema: string, view: PaymentReadModel): Promise<void> {
   await client.query(
-    `INSERT INTO payflow.payments (payment_id, kind, principal, status, amount_minor, currency,
+    inSchema(
+      schema,
+      `INSERT INTO payflow.payments (payment_id, kind, principal, status, amount_minor, currency,
        sender_account_id, recipient_account_id, reference, rejection_code, rejection_detail,
        last_sequence, created_at, updated_at, risk, held_at, reference_words)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
@@ -149,6 +251,7 @@ async function upsertPayment(client: pg.ClientBase, view: PaymentReadModel): Pro
        risk = EXCLUDED.risk, held_at = EXCLUDED.held_at,
        updated_at = EXCLUDED.updated_at
      WHERE payflow.payments.last_sequence < EXCLUDED.last_sequence`,
+    ),
     [
       storableText(view.paymentId),
       view.kind,
@@ -184,7 +287,15 @@ function riskStorable(risk: RiskAssessment): RiskAssessment {
 }
 
 export class PostgresPaymentsProjection implements PaymentQueries {
-  constructor(private readonly pool: pg.Pool) {}
+  readonly #schema: string;
+
+  /** `schema`: where its tables are (default payflow; a rebuild writes to a schema of its own). */
+  constructor(
+    private readonly pool: pg.Pool,
+    options: { readonly schema?: string } = {},
+  ) {
+    this.#schema = checkedSchema(options.schema ?? PAYMENTS_SCHEMA);
+  }
 
   /**
    * Applies events (in log order) idempotently: events already stored change nothing. Each
@@ -198,10 +309,10 @@ export class PostgresPaymentsProjection implements PaymentQueries {
 
   async #applySlice(events: readonly ProjectedPaymentEvent[]): Promise<void> {
     await inTransaction(this.pool, async (client) => {
-      const views = await loadViews(client, [...new Set(events.map((e) => e.paymentId))]);
+      const views = await loadViews(client, this.#schema, [...new Set(events.map((e) => e.paymentId))]);
       const changed = applyPaymentEvents(views, events);
-      await insertEvents(client, events);
-      for (const paymentId of changed) await upsertPayment(client, views.get(paymentId)!);
+      await insertEvents(client, this.#schema, events);
+      for (const paymentId of changed) await upsertPayment(client, this.#schema, views.get(paymentId)!);
     });
   }
 
@@ -212,9 +323,12 @@ export class PostgresPaymentsProjection implements PaymentQueries {
   /** The review queue: HELD payments by hold time (payments_held_idx), with their events. */
   async listHeld(limit: number, after: HeldCursor | undefined): Promise<readonly PaymentView[]> {
     const { rows } = await this.pool.query<{ payment_id: string }>(
-      `SELECT payment_id FROM payflow.payments
+      inSchema(
+        this.#schema,
+        `SELECT payment_id FROM payflow.payments
         WHERE status = 'HELD' AND ($2::timestamptz IS NULL OR (held_at, payment_id) > ($2, $3))
         ORDER BY held_at, payment_id LIMIT $1`,
+      ),
       [limit, after === undefined ? null : new Date(after.heldAtMs), after?.paymentId ?? ''],
     );
     return this.#inOrder(rows.map((row) => row.payment_id));
@@ -225,7 +339,7 @@ export class PostgresPaymentsProjection implements PaymentQueries {
    * (payments_sender_idx, payments_recipient_idx), at most `limit` rows from each, merged.
    */
   async accountPayments(query: AccountPaymentsQuery): Promise<readonly PaymentView[]> {
-    const side = (column: string) => `(SELECT payment_id, created_at FROM payflow.payments
+    const side = (column: string) => `(SELECT payment_id, created_at FROM ${this.#schema}.payments
         WHERE ${column} = $1
           AND ($2::text IS NULL OR status = $2)
           AND ($3::timestamptz IS NULL OR created_at >= $3)
@@ -255,7 +369,9 @@ export class PostgresPaymentsProjection implements PaymentQueries {
   async searchPayments(query: PaymentSearchQuery): Promise<readonly PaymentView[]> {
     const words = query.text === undefined ? null : searchWords(query.text);
     const { rows } = await this.pool.query<{ payment_id: string }>(
-      `SELECT payment_id FROM payflow.payments
+      inSchema(
+        this.#schema,
+        `SELECT payment_id FROM payflow.payments
         WHERE ($1::text IS NULL OR sender_account_id = $1 OR recipient_account_id = $1)
           AND ($2::text IS NULL OR status = $2)
           AND ($3::text IS NULL OR currency = $3)
@@ -266,6 +382,7 @@ export class PostgresPaymentsProjection implements PaymentQueries {
           AND ($8::timestamptz IS NULL OR (created_at, payment_id) < ($8, $9))
           AND ($10::text[] IS NULL OR reference_words @> $10)
         ORDER BY created_at DESC, payment_id DESC LIMIT $11`,
+      ),
       [
         query.accountId ?? null,
         query.status ?? null,
@@ -293,9 +410,12 @@ export class PostgresPaymentsProjection implements PaymentQueries {
       recorded_at: Date;
       correlation_id: string | null;
     }>(
-      `SELECT event_id, type, sequence, occurred_at, COALESCE(recorded_at, occurred_at) AS recorded_at,
+      inSchema(
+        this.#schema,
+        `SELECT event_id, type, sequence, occurred_at, COALESCE(recorded_at, occurred_at) AS recorded_at,
               correlation_id
          FROM payflow.payment_events WHERE payment_id = $1 ORDER BY sequence`,
+      ),
       [paymentId],
     );
     return rows.map((row) => ({
@@ -329,10 +449,13 @@ export class PostgresPaymentsProjection implements PaymentQueries {
         event_recorded_at: Date;
       }
     >(
-      `SELECT p.*, e.type AS event_type, e.sequence AS event_sequence, e.occurred_at AS event_occurred_at,
+      inSchema(
+        this.#schema,
+        `SELECT p.*, e.type AS event_type, e.sequence AS event_sequence, e.occurred_at AS event_occurred_at,
               COALESCE(e.recorded_at, e.occurred_at) AS event_recorded_at
          FROM payflow.payments p JOIN payflow.payment_events e USING (payment_id)
         WHERE p.payment_id = ANY($1) ORDER BY p.payment_id, e.sequence`,
+      ),
       [paymentIds],
     );
     const byPayment = new Map<string, typeof rows>();
@@ -357,6 +480,30 @@ export class PostgresPaymentsProjection implements PaymentQueries {
       );
     }
     return views;
+  }
+
+  /** The stored events of `paymentIds` (the event store), each payment's in sequence order. */
+  async storedEvents(paymentIds: readonly string[]): Promise<Map<string, ProjectedPaymentEvent[]>> {
+    const { rows } = await this.pool.query<StoredEventRow>(
+      inSchema(
+        this.#schema,
+        `SELECT event_id, payment_id, sequence, type, occurred_at, recorded_at, correlation_id, facts
+         FROM payflow.payment_events WHERE payment_id = ANY($1) ORDER BY payment_id, sequence`,
+      ),
+      [paymentIds],
+    );
+    const byPayment = new Map<string, ProjectedPaymentEvent[]>();
+    for (const row of rows) {
+      const list = byPayment.get(row.payment_id) ?? [];
+      list.push(storedEvent(row));
+      byPayment.set(row.payment_id, list);
+    }
+    return byPayment;
+  }
+
+  /** The payments of `paymentIds` as the read model holds them (the `payments` rows). */
+  async readModels(paymentIds: readonly string[]): Promise<Map<string, PaymentView>> {
+    return this.#getPayments(paymentIds);
   }
 
   async getPayment(paymentId: string): Promise<PaymentView | undefined> {
