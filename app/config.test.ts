@@ -149,7 +149,7 @@ describe('configuration', () => {
         index: 'payflow-transactions',
         timeoutMs: 10_000,
         cacheTtlMs: 1_000,
-        cacheMaxEntries: 10_000,
+        cacheMaxEntries: 500,
       },
       archive: {
         bucket: 'payflow-archive',

@@ -339,9 +339,9 @@ const READ_SIDE_ENV = z.object({
     .describe(
       'How long the gateway reuses an Elasticsearch history or search page asked again (0: no cache)',
     ),
-  PAYFLOW_SEARCH_CACHE_MAX_ENTRIES: integer(1, 1_000_000)
-    .default(10_000)
-    .describe('Bound on the pages that cache holds'),
+  PAYFLOW_SEARCH_CACHE_MAX_ENTRIES: integer(1, 100_000)
+    .default(500)
+    .describe('Bound on the pages that cache holds (each up to 100 payments with their events)'),
   PAYFLOW_S3_ENDPOINT: z
     .url({ protocol: /^https?$/, error: 'must be an http(s):// URL' })
     .optional()

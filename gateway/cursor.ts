@@ -4,6 +4,11 @@
  */
 import { invalidField } from './errors.js';
 
+/** The range of a JavaScript Date; a position outside it was never given out. */
+const MAX_TIME_MS = 8.64e15;
+/** Payment ids are printable ASCII without spaces (UUIDs from the gateway): nothing a store refuses. */
+const PAYMENT_ID = /^[\x21-\x7e]{1,128}$/;
+
 export interface PagePosition {
   readonly atMs: number;
   readonly paymentId: string;
@@ -20,7 +25,9 @@ export function decodePageCursor(text: string): PagePosition {
       Array.isArray(value) &&
       value.length === 2 &&
       Number.isSafeInteger(value[0]) &&
-      typeof value[1] === 'string'
+      Math.abs(value[0] as number) <= MAX_TIME_MS &&
+      typeof value[1] === 'string' &&
+      PAYMENT_ID.test(value[1])
     )
       return { atMs: value[0] as number, paymentId: value[1] };
   } catch {

@@ -135,6 +135,8 @@ describe('the payment search', () => {
       ['minAmount=1.5', 'minAmount'],
       ['currency=XXX', 'currency'],
       ['cursor=nope', '/cursor'],
+      [`cursor=${Buffer.from(JSON.stringify([0, '\u0000'])).toString('base64url')}`, '/cursor'],
+      [`cursor=${Buffer.from(JSON.stringify([9e15, 'x'])).toString('base64url')}`, '/cursor'],
       ['sort=amount', 'sort'],
     ] as const) {
       const response = await h.app.inject({

@@ -55,11 +55,11 @@ CREATE INDEX IF NOT EXISTS payments_held_idx ON payflow.payments (held_at, payme
 
 -- The words of each reference (gateway/ports.ts `searchWords`: lower case, split at anything but
 -- letters and digits), for `GET /v1/payments?q=`. Written with the payment; rows from before the
--- column existed are filled once below (PostgreSQL's [:alnum:] is close to the gateway's split).
+-- column existed are filled after this file by the same function, in batches outside this
+-- transaction (migratePaymentsProjection), found through the partial index below.
 ALTER TABLE payflow.payments ADD COLUMN IF NOT EXISTS reference_words text[];
-UPDATE payflow.payments
-   SET reference_words = array_remove(regexp_split_to_array(lower(reference), '[^[:alnum:]]+'), '')
- WHERE reference_words IS NULL AND reference IS NOT NULL;
+CREATE INDEX IF NOT EXISTS payments_reference_words_missing_idx ON payflow.payments (payment_id)
+  WHERE reference_words IS NULL AND reference IS NOT NULL;
 CREATE INDEX IF NOT EXISTS payments_reference_words_idx ON payflow.payments USING gin (reference_words);
 -- Search without an account filter pages through all payments newest first.
 CREATE INDEX IF NOT EXISTS payments_created_idx ON payflow.payments (created_at DESC, payment_id DESC);

@@ -59,6 +59,38 @@ export async function migratePaymentsProjection(
   schema: string = PAYMENTS_SCHEMA,
 ): Promise<void> {
   await pool.query(inSchema(schema, await readFile(DDL_URL, 'utf8')));
+  await fillReferenceWords(pool, schema);
+}
+
+/** Rows filled per statement by fillReferenceWords: each a short transaction of its own. */
+const REFERENCE_WORDS_BATCH = 5_000;
+
+/**
+ * The reference words of rows written before the column existed, by `searchWords` (the split
+ * every backend uses), a batch per statement so no lock is held long; a no-op once filled.
+ */
+async function fillReferenceWords(pool: pg.Pool, schema: string): Promise<void> {
+  for (;;) {
+    const { rows } = await pool.query<{ payment_id: string; reference: string }>(
+      inSchema(
+        schema,
+        `SELECT payment_id, reference FROM payflow.payments
+          WHERE reference_words IS NULL AND reference IS NOT NULL LIMIT $1`,
+      ),
+      [REFERENCE_WORDS_BATCH],
+    );
+    if (rows.length === 0) return;
+    await pool.query(
+      inSchema(
+        schema,
+        `UPDATE payflow.payments p SET reference_words = string_to_array(w.words, ' ')
+           FROM unnest($1::text[], $2::text[]) AS w(payment_id, words)
+          WHERE p.payment_id = w.payment_id`,
+      ),
+      [rows.map((row) => row.payment_id), rows.map((row) => searchWords(row.reference).join(' '))],
+    );
+    if (rows.length < REFERENCE_WORDS_BATCH) return;
+  }
 }
 
 interface PaymentRow {

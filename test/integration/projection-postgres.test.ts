@@ -223,4 +223,22 @@ describe('PostgreSQL payments projection', { skip }, () => {
     );
     assert.deepEqual(await projection.paymentEvents(uniqueName('pay')), []);
   });
+
+  test('rows written before the reference words existed get them at start-up by the same split, and are found by the search', async () => {
+    const account = uniqueName('acc-legacy');
+    const events = searchFixture(account, 30);
+    await projection.apply(events);
+    await pool.query(
+      'UPDATE payflow.payments SET reference_words = NULL WHERE sender_account_id = $1 OR recipient_account_id = $1',
+      [account],
+    );
+    await migratePaymentsProjection(pool);
+    const { rows } = await pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM payflow.payments
+        WHERE (sender_account_id = $1 OR recipient_account_id = $1) AND reference IS NOT NULL AND reference_words IS NULL`,
+      [account],
+    );
+    assert.equal(rows[0]?.n, 0);
+    await assertSearchesLikeReference(projection, events, account);
+  });
 });
