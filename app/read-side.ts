@@ -23,7 +23,10 @@ import type { Registry } from 'prom-client';
 import type { Serde } from '../processors/runtime/api.js';
 import type { ComponentHealth } from '../processors/runtime/supervision.js';
 import { TombstoneError } from '../projections/accounts-runner.js';
-import { ElasticsearchTransactionsProjection } from '../projections/elasticsearch/transactions.js';
+import {
+  BulkWriteError,
+  ElasticsearchTransactionsProjection,
+} from '../projections/elasticsearch/transactions.js';
 import {
   isUnreachableTarget,
   runKafkaProjection,
@@ -56,23 +59,31 @@ export interface ReadSide {
   stop(): Promise<void>;
 }
 
+const errorType = (error: InstanceType<typeof elasticErrors.ResponseError>): string => {
+  const body: unknown = error.body;
+  const type = (body as { error?: { type?: unknown } } | null)?.error?.type;
+  return typeof type === 'string' ? type : '';
+};
+
 /** HTTP statuses of a target that is there but can't take the write now: retried, never dead-lettered. */
 const RETRIED_STATUS = (status: unknown) => typeof status === 'number' && (status === 429 || status >= 500);
 
 /**
  * True when Elasticsearch or the S3 store could not take the write (unreachable, timed out,
- * throttled, a 5xx): the batch is retried. Anything else (a mapping or encoding refusal) is the
- * record's and dead-letters it.
+ * throttled, a 5xx, or an index under a write block, as during a rebuild's hand-over): the batch
+ * is retried. Anything else (a mapping or encoding refusal) is the record's and dead-letters it.
  */
 export function isUnreachableReadSide(error: unknown): boolean {
   if (isUnreachableTarget(error)) return true;
+  if (error instanceof BulkWriteError) return error.transient;
   if (
     error instanceof elasticErrors.ConnectionError ||
     error instanceof elasticErrors.TimeoutError ||
     error instanceof elasticErrors.NoLivingConnectionsError
   )
     return true;
-  if (error instanceof elasticErrors.ResponseError) return RETRIED_STATUS(error.statusCode);
+  if (error instanceof elasticErrors.ResponseError)
+    return RETRIED_STATUS(error.statusCode) || errorType(error) === 'cluster_block_exception';
   const { name, $metadata } = (error ?? {}) as { name?: unknown; $metadata?: { httpStatusCode?: unknown } };
   if (name === 'TimeoutError' || name === 'RequestTimeout' || name === 'AbortError') return true;
   return RETRIED_STATUS($metadata?.httpStatusCode);

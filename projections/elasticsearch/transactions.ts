@@ -6,6 +6,10 @@
  * payment's last event sequence as its version, so a replayed or older batch can never move a
  * document backwards; Elasticsearch answers such writes with a version conflict, which is the
  * expected outcome of a replay and is not an error.
+ *
+ * `index` is an alias (`migrate` creates `<index>-v1` behind it), so a rebuild
+ * (elasticsearch/rebuild.ts) can put another index behind the same name; the projection reads
+ * and writes through whatever name it is given, an alias or a concrete index.
  */
 import type { Client } from '@elastic/elasticsearch';
 
@@ -126,12 +130,44 @@ function fromDocument(doc: TransactionDocument): PaymentReadModel {
   };
 }
 
+/** One refused document of a bulk answer. */
+export interface BulkItemFailure {
+  readonly id: string;
+  readonly status: number;
+  /** Elasticsearch's error type, e.g. `cluster_block_exception`. */
+  readonly type: string;
+  readonly reason: string;
+}
+
+/**
+ * Whether Elasticsearch refused a document because the index can't take writes now rather than
+ * because of the document: a write block on the index (`cluster_block_exception`, e.g. a
+ * rebuild's hand-over or the disk's flood stage), throttling (429) or a shard's fault (5xx).
+ */
+export function isTransientItemFailure(failure: Pick<BulkItemFailure, 'status' | 'type'>): boolean {
+  return failure.status === 429 || failure.status >= 500 || failure.type === 'cluster_block_exception';
+}
+
 export class BulkWriteError extends Error {
-  constructor(readonly failures: readonly string[]) {
+  /** True when any document was refused for a transient reason: the whole batch is retried. */
+  readonly transient: boolean;
+  readonly failures: readonly string[];
+  constructor(readonly items: readonly BulkItemFailure[]) {
+    const failures = items.map((item) => `${item.id}: ${item.type}: ${item.reason}`);
     super(`elasticsearch refused ${failures.length} document(s): ${failures.slice(0, 3).join('; ')}`);
     this.name = 'BulkWriteError';
+    this.failures = failures;
+    this.transient = items.some(isTransientItemFailure);
   }
 }
+
+/** The index name an alias's new deployment starts with (`migrate`). */
+export function firstIndexOf(alias: string): string {
+  return `${alias}-v1`;
+}
+
+const isResponse = (error: unknown, type: string) =>
+  (error as { body?: { error?: { type?: unknown } } } | null)?.body?.error?.type === type;
 
 export class ElasticsearchTransactionsProjection implements PaymentSearch {
   constructor(
@@ -139,16 +175,42 @@ export class ElasticsearchTransactionsProjection implements PaymentSearch {
     readonly index: string,
   ) {}
 
+  /**
+   * Makes `index` ready to read and write:
+   * - an alias (the layout of this version): the index behind it gets the fields a newer mapping
+   *   has (the mapping is strict; existing fields never change);
+   * - a concrete index of that name (a deployment from before the alias): the same, and it is
+   *   written under its name until a rebuild swaps it for an alias of the rebuilt index;
+   * - neither: creates `<index>-v1` with the mapping and the alias `index` on it in one request.
+   *   Two processes starting at once both try; the one that finds it created uses it.
+   */
   async migrate(): Promise<void> {
-    if (await this.client.indices.exists({ index: this.index })) {
-      // Adds the fields a newer mapping has (the mapping is strict; existing fields never change).
-      await this.client.indices.putMapping({
-        index: this.index,
-        properties: TRANSACTIONS_MAPPINGS.properties,
-      });
-      return;
+    if (!(await this.client.indices.exists({ index: this.index }))) {
+      try {
+        await this.client.indices.create({
+          index: firstIndexOf(this.index),
+          mappings: TRANSACTIONS_MAPPINGS,
+          aliases: { [this.index]: {} },
+        });
+        return;
+      } catch (error) {
+        if (!isResponse(error, 'resource_already_exists_exception')) throw error;
+        if (!(await this.client.indices.exists({ index: this.index })))
+          throw new Error(
+            `the index ${firstIndexOf(this.index)} exists without the alias ${this.index}: point the alias at the index to use (POST /_aliases) or delete it`,
+            { cause: error },
+          );
+      }
     }
-    await this.client.indices.create({ index: this.index, mappings: TRANSACTIONS_MAPPINGS });
+    await this.client.indices.putMapping({
+      index: this.index,
+      properties: TRANSACTIONS_MAPPINGS.properties,
+    });
+  }
+
+  /** Creates `index` as a new concrete index with the mapping and `settings` (a rebuild's). */
+  async create(settings: Record<string, string | number>): Promise<void> {
+    await this.client.indices.create({ index: this.index, mappings: TRANSACTIONS_MAPPINGS, settings });
   }
 
   async apply(events: readonly ProjectedPaymentEvent[]): Promise<void> {
@@ -179,10 +241,18 @@ export class ElasticsearchTransactionsProjection implements PaymentSearch {
       ];
     });
     const response = await this.client.bulk({ operations, refresh: false });
-    const failures = response.items
-      .map((item) => item.index)
-      .filter((result) => result?.error !== undefined && result.status !== 409)
-      .map((result) => `${result?._id}: ${result?.error?.reason ?? 'unknown'}`);
+    const failures = response.items.flatMap(({ index: result }) =>
+      result?.error === undefined || result.status === 409
+        ? []
+        : [
+            {
+              id: result._id ?? '',
+              status: result.status,
+              type: result.error.type,
+              reason: result.error.reason ?? 'unknown',
+            },
+          ],
+    );
     if (failures.length > 0) throw new BulkWriteError(failures);
   }
 

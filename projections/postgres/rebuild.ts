@@ -20,9 +20,19 @@
 import type { Kafka, KafkaMessage } from 'kafkajs';
 import type pg from 'pg';
 
-import { runKafkaProjection, type RunningProjection } from '../kafka-runner.js';
 import type { ProjectedPaymentEvent } from '../payment-view.js';
+import {
+  deleteRebuildGroup,
+  endOffsets,
+  offsetsJson,
+  startRebuildConsumer,
+  waitCaughtUp,
+  type RebuildConsumer,
+  type RebuildLog,
+} from '../rebuild.js';
 import { migratePaymentsProjection, PAYMENTS_SCHEMA, PostgresPaymentsProjection } from './payments.js';
+
+export { RebuildTimeoutError } from '../rebuild.js';
 
 export interface PaymentsRebuildOptions {
   readonly kafka: Kafka;
@@ -35,7 +45,7 @@ export interface PaymentsRebuildOptions {
   readonly swapTimeoutMs: number;
   readonly lockTimeoutMs: number;
   /** Structured progress: a message and its fields. */
-  readonly log: (message: string, detail: Record<string, unknown>) => void;
+  readonly log: RebuildLog;
   /** For tests: the suffix of the schemas and the group (default: the current time in ms). */
   readonly suffix?: string;
 }
@@ -46,66 +56,6 @@ export interface PaymentsRebuildResult {
   readonly retiredSchema: string;
   /** The rebuild's offsets when swapped, per partition. */
   readonly offsets: Readonly<Record<number, string>>;
-}
-
-export class RebuildTimeoutError extends Error {
-  constructor(step: string, timeoutMs: number, behind: Readonly<Record<number, string>>) {
-    super(
-      `${step}: not caught up after ${timeoutMs} ms (partitions behind, with their end: ${JSON.stringify(behind)})`,
-    );
-    this.name = 'RebuildTimeoutError';
-  }
-}
-
-const POLL_MS = 250;
-const PROGRESS_EVERY_MS = 5_000;
-
-async function endOffsets(kafka: Kafka, topic: string): Promise<Map<number, bigint>> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const offsets = await admin.fetchTopicOffsets(topic);
-    return new Map(offsets.map((o) => [o.partition, o.high === o.low ? -1n : BigInt(o.high)]));
-  } finally {
-    await admin.disconnect();
-  }
-}
-
-/** The partitions whose committed offset in `groupId` is before `ends`, with their end. */
-async function behind(kafka: Kafka, groupId: string, topic: string, ends: Map<number, bigint>) {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
-    const at = new Map((committed?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
-    const late: Record<number, string> = {};
-    for (const [partition, end] of ends)
-      if (end >= 0n && (at.get(partition) ?? -1n) < end) late[partition] = String(end);
-    return { late, at };
-  } finally {
-    await admin.disconnect();
-  }
-}
-
-async function waitCaughtUp(
-  options: PaymentsRebuildOptions,
-  groupId: string,
-  ends: Map<number, bigint>,
-  step: string,
-  timeoutMs: number,
-): Promise<Map<number, bigint>> {
-  const deadline = Date.now() + timeoutMs;
-  let nextProgress = Date.now() + PROGRESS_EVERY_MS;
-  for (;;) {
-    const { late, at } = await behind(options.kafka, groupId, options.topic, ends);
-    if (Object.keys(late).length === 0) return at;
-    if (Date.now() >= deadline) throw new RebuildTimeoutError(step, timeoutMs, late);
-    if (Date.now() >= nextProgress) {
-      options.log('rebuild catching up', { step, groupId, partitionsBehind: Object.keys(late).length });
-      nextProgress = Date.now() + PROGRESS_EVERY_MS;
-    }
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-  }
 }
 
 export async function rebuildPaymentsProjection(
@@ -122,32 +72,20 @@ export async function rebuildPaymentsProjection(
     projection: 'postgres',
     schema: shadow,
     groupId,
-    endOffsets: Object.fromEntries([...startEnds].map(([p, o]) => [p, String(o)])),
+    endOffsets: offsetsJson(startEnds),
   });
-  let skipped = 0;
-  let consumer: RunningProjection | undefined = await runKafkaProjection({
-    kafka: options.kafka,
-    groupId,
-    topic: options.topic,
-    fromBeginning: true,
+  const catchUp = { kafka: options.kafka, topic: options.topic, groupId, log: options.log };
+  let consumer: RebuildConsumer | undefined = await startRebuildConsumer({
+    ...catchUp,
     decode: options.decode,
     sink: new PostgresPaymentsProjection(options.pool, { schema: shadow }),
-    // The live projection dead-lettered these records already; the rebuild leaves them out too.
-    deadLetter: (_message, partition, reason) => {
-      skipped += 1;
-      options.log('rebuild skipped a record the projection refuses', { partition, reason: reason.message });
-      return Promise.resolve();
-    },
-    onSinkError: (error, attempt, delayMs) =>
-      options.log('rebuild write failed; retrying', {
-        attempt,
-        delayMs,
-        error: error instanceof Error ? error.message : String(error),
-      }),
   });
   try {
-    await waitCaughtUp(options, groupId, startEnds, 'catch-up', options.catchUpTimeoutMs);
-    options.log('rebuild caught up with the start offsets; swapping', { groupId, skipped });
+    await waitCaughtUp(catchUp, startEnds, 'catch-up', options.catchUpTimeoutMs);
+    options.log('rebuild caught up with the start offsets; swapping', {
+      groupId,
+      skipped: consumer.skipped(),
+    });
     const client = await options.pool.connect();
     try {
       await client.query('BEGIN');
@@ -159,7 +97,8 @@ export async function rebuildPaymentsProjection(
         `LOCK TABLE ${PAYMENTS_SCHEMA}.payments, ${PAYMENTS_SCHEMA}.payment_events IN ACCESS EXCLUSIVE MODE`,
       );
       const swapEnds = await endOffsets(options.kafka, options.topic);
-      const at = await waitCaughtUp(options, groupId, swapEnds, 'swap', options.swapTimeoutMs);
+      const at = await waitCaughtUp(catchUp, swapEnds, 'swap', options.swapTimeoutMs);
+      const skipped = consumer.skipped();
       await consumer.disconnect();
       consumer = undefined;
       await client.query(`CREATE SCHEMA ${retired}`);
@@ -169,7 +108,7 @@ export async function rebuildPaymentsProjection(
         await client.query(`ALTER TABLE ${shadow}.${table} SET SCHEMA ${PAYMENTS_SCHEMA}`);
       await client.query(`DROP SCHEMA ${shadow}`);
       await client.query('COMMIT');
-      const offsets = Object.fromEntries([...at].map(([p, o]) => [p, String(o)]));
+      const offsets = offsetsJson(at);
       options.log('rebuild swapped in', {
         projection: 'postgres',
         groupId,
@@ -190,11 +129,6 @@ export async function rebuildPaymentsProjection(
     throw error;
   } finally {
     await consumer?.disconnect().catch(() => undefined);
-    const admin = options.kafka.admin();
-    await admin
-      .connect()
-      .then(() => admin.deleteGroups([groupId]))
-      .catch(() => undefined)
-      .finally(() => admin.disconnect().catch(() => undefined));
+    await deleteRebuildGroup(options.kafka, groupId);
   }
 }

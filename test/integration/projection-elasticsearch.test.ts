@@ -1,5 +1,6 @@
 /**
- * The Elasticsearch transactions projection against the real server: documents follow each
+ * The Elasticsearch transactions projection against the real server: a new deployment's index
+ * sits behind an alias and an older concrete index keeps working, documents follow each
  * payment's events, replays never move a document backwards, history search finds both sides
  * of a payment, and amounts keep all 64 bits.
  */
@@ -8,7 +9,10 @@ import { after, before, describe, test } from 'node:test';
 
 import { Client } from '@elastic/elasticsearch';
 
-import { ElasticsearchTransactionsProjection } from '../../projections/elasticsearch/transactions.js';
+import {
+  ElasticsearchTransactionsProjection,
+  TRANSACTIONS_MAPPINGS,
+} from '../../projections/elasticsearch/transactions.js';
 import type { ProjectedPaymentEvent } from '../../projections/payment-view.js';
 import { assertSearchesLikeReference, searchFixture } from '../support/search-cases.js';
 import { stackEnv, uniqueName } from '../support/stack.js';
@@ -63,8 +67,43 @@ describe('Elasticsearch transactions projection', { skip }, () => {
     await projection.migrate();
   });
   after(async () => {
-    if (projection) await client.indices.delete({ index: projection.index });
+    // The name is an alias; the indices are named after it.
+    if (projection) await client.indices.delete({ index: `${projection.index}*` });
     await client?.close();
+  });
+
+  test('a new deployment writes through an alias: the index is <name>-v1 behind the alias <name>, whoever migrates first', async () => {
+    const found = await client.indices.getAlias({ name: projection.index });
+    assert.deepEqual(Object.keys(found), [`${projection.index}-v1`]);
+    const name = uniqueName('transactions-race');
+    const racing = [1, 2, 3].map(() => new ElasticsearchTransactionsProjection(client, name));
+    try {
+      await Promise.all(racing.map((p) => p.migrate()));
+      assert.deepEqual(Object.keys(await client.indices.getAlias({ name })), [`${name}-v1`]);
+    } finally {
+      await client.indices.delete({ index: `${name}*` });
+    }
+  });
+
+  test('an index from before the alias keeps its name and gets the newer mapping fields', async () => {
+    const name = uniqueName('transactions-legacy');
+    const older = Object.fromEntries(
+      Object.entries(TRANSACTIONS_MAPPINGS.properties).filter(([field]) => field !== 'referenceWords'),
+    );
+    await client.indices.create({ index: name, mappings: { dynamic: 'strict', properties: older } });
+    try {
+      const legacy = new ElasticsearchTransactionsProjection(client, name);
+      await legacy.migrate();
+      const found = await client.indices.get({ index: name });
+      assert.deepEqual(Object.keys(found), [name], 'still a concrete index under its own name');
+      assert.deepEqual(found[name]?.aliases, {});
+      assert.ok(found[name]?.mappings?.properties?.referenceWords, 'the newer field is added');
+      const paymentId = uniqueName('pay');
+      await legacy.apply(events(paymentId, 'acc-a', 'acc-b', 1n));
+      assert.equal((await legacy.getPayment(paymentId))?.status, 'REJECTED');
+    } finally {
+      await client.indices.delete({ index: name });
+    }
   });
 
   test('a payment document follows its events, keeps its exact amount and is not moved back by a replay', async () => {

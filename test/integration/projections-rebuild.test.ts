@@ -9,71 +9,21 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 
 import { runKafkaProjection, type RunningProjection } from '../../projections/kafka-runner.js';
-import { replayPayment, type ProjectedPaymentEvent } from '../../projections/payment-view.js';
+import { replayPayment } from '../../projections/payment-view.js';
 import {
   migratePaymentsProjection,
   PostgresPaymentsProjection,
 } from '../../projections/postgres/payments.js';
 import { rebuildPaymentsProjection, RebuildTimeoutError } from '../../projections/postgres/rebuild.js';
+import { decodeJson, paymentRecords as records, until, WAIT_MS } from '../support/rebuild-fixture.js';
 import { stackEnv, uniqueName } from '../support/stack.js';
 
 const env = stackEnv();
 const skip = 'skip' in env ? env.skip : false;
-const WAIT_MS = 60_000;
-
-function decodeJson(message: KafkaMessage): Promise<ProjectedPaymentEvent> {
-  const raw = JSON.parse(message.value!.toString()) as ProjectedPaymentEvent & {
-    initiated?: { amountMinor: string };
-  };
-  const initiated = raw.initiated
-    ? { ...raw.initiated, amountMinor: BigInt(raw.initiated.amountMinor) }
-    : undefined;
-  return Promise.resolve({ ...raw, ...(initiated ? { initiated } : {}) });
-}
-
-function records(paymentId: string, i: number): { key: string; value: string }[] {
-  const base = { paymentId, correlationId: null, occurredAtMs: 1_795_000_000_000 + i };
-  const events = [
-    {
-      ...base,
-      eventId: `${paymentId}-0`,
-      type: 'PaymentInitiated',
-      sequence: 0,
-      initiated: {
-        kind: 'TRANSFER',
-        principal: 'm',
-        senderAccountId: `acc-${i % 7}`,
-        recipientAccountId: 'acc-b',
-        amountMinor: String(9_007_199_254_740_993n + BigInt(i)),
-        currency: 'EUR',
-        reference: `ref ${i}`,
-      },
-    },
-    { ...base, eventId: `${paymentId}-1`, type: 'PaymentValidated', sequence: 1 },
-    i % 3 === 0
-      ? {
-          ...base,
-          eventId: `${paymentId}-2`,
-          type: 'PaymentRejected',
-          sequence: 2,
-          rejection: { code: 'LIMIT', detail: null },
-        }
-      : { ...base, eventId: `${paymentId}-2`, type: 'PaymentCompleted', sequence: 2 },
-  ];
-  return events.map((event) => ({ key: paymentId, value: JSON.stringify(event) }));
-}
-
-async function until(condition: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${WAIT_MS} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
 
 describe('projections rebuild (PostgreSQL)', { skip }, () => {
   let kafka: Kafka;
