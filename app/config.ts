@@ -330,7 +330,9 @@ const READ_SIDE_ENV = z.object({
     .string()
     .regex(/^[a-z0-9][a-z0-9._-]{0,200}$/, 'must be a lower-case Elasticsearch index name')
     .default('payflow-transactions')
-    .describe('The transactions index'),
+    .describe(
+      'The transactions index, an alias the gateway and the projection use (a new deployment creates <name>-v1 behind it; npm run projections:rebuild -- elasticsearch moves it)',
+    ),
   PAYFLOW_ELASTICSEARCH_TIMEOUT_MS: integer(100, 120_000)
     .default(10_000)
     .describe('Bound on one Elasticsearch request'),

@@ -34,8 +34,18 @@ test('a projection PAYFLOW_PROJECTIONS does not feed is refused', () => {
   assert.match(problems(['archive'], ['postgres']), /archive is not in PAYFLOW_PROJECTIONS/);
 });
 
+test('the search index is rebuildable with the same bounds', () => {
+  assert.deepEqual(
+    parseInvocation(['elasticsearch', '--lock-timeout-ms=2000'], ['postgres', 'elasticsearch']),
+    {
+      name: 'elasticsearch',
+      timeouts: { 'catch-up-timeout-ms': 600_000, 'swap-timeout-ms': 30_000, 'lock-timeout-ms': 2_000 },
+    },
+  );
+});
+
 test('a projection without a rebuild command says so instead of doing nothing', () => {
-  assert.match(problems(['elasticsearch']), /elasticsearch has no rebuild command; rebuildable: postgres/);
+  assert.match(problems(['archive']), /archive has no rebuild command; rebuildable: postgres, elasticsearch/);
 });
 
 test('an unknown option or a bound that is not a positive integer is refused', () => {

@@ -1,30 +1,38 @@
 /**
  * `npm run projections:rebuild -- <name> [--catch-up-timeout-ms=N] [--swap-timeout-ms=N]
  * [--lock-timeout-ms=N]`: rebuilds a projection from `payments.events` beside the live one and
- * swaps it in (projections/postgres/rebuild.ts for `postgres`). The configuration is the main
- * job's in the Kafka mode (PAYFLOW_KAFKA_BROKERS, PAYFLOW_SCHEMA_REGISTRY_URL,
- * PAYFLOW_POSTGRES_URL, PAYFLOW_APPLICATION_ID...). Progress is logged as JSON lines on stdout.
- * Exit 0 once swapped; 2 for an unknown name, a projection PAYFLOW_PROJECTIONS doesn't have, a
- * projection without a rebuild, a bad option or configuration; 1 when the rebuild failed or
- * timed out (nothing was swapped).
+ * swaps it in: `postgres` (projections/postgres/rebuild.ts, the payments tables) or
+ * `elasticsearch` (projections/elasticsearch/rebuild.ts, the transactions index behind its
+ * alias). The configuration is the main job's in the Kafka mode (PAYFLOW_KAFKA_BROKERS,
+ * PAYFLOW_SCHEMA_REGISTRY_URL, PAYFLOW_POSTGRES_URL, PAYFLOW_ELASTICSEARCH_URL,
+ * PAYFLOW_ELASTICSEARCH_INDEX, PAYFLOW_APPLICATION_ID...). The bounds: `--catch-up-timeout-ms`
+ * to reach the end offsets taken at the start; `--swap-timeout-ms` to reach the log's end once
+ * the live projection is held (the PostgreSQL lock, the index's write block), so how long it is
+ * held at most; `--lock-timeout-ms` to get the lock or place the write block. Progress is logged
+ * as JSON lines on stdout. Exit 0 once swapped; 2 for an unknown name, a projection
+ * PAYFLOW_PROJECTIONS doesn't have, a projection without a rebuild (`archive`), a bad option or
+ * configuration; 1 when the rebuild failed or timed out (nothing was swapped).
  */
-import { Kafka, logLevel } from 'kafkajs';
+import { Client } from '@elastic/elasticsearch';
+import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
 import { pino } from 'pino';
 
 import { pinoLogCreator } from '../processors/runtime/kafka/log.js';
 import { TombstoneError } from '../projections/accounts-runner.js';
-import { projectedEvent } from '../projections/payment-view.js';
+import { projectedEvent, type ProjectedPaymentEvent } from '../projections/payment-view.js';
+import { rebuildTransactionsIndex } from '../projections/elasticsearch/rebuild.js';
 import { rebuildPaymentsProjection } from '../projections/postgres/rebuild.js';
 import { AVRO } from '../schemas/avro.js';
 import { createSchemaRegistry, registryAvroSerde, valueSubject } from '../schemas/registry.js';
 import type { PaymentEvent } from '../schemas/types.js';
 import { TOPIC } from '../topics/catalogue.js';
 import { ConfigError } from '../gateway/index.js';
-import { configOrExit, mainJobConfig, PROJECTION_NAMES } from './config.js';
+import { configOrExit, mainJobConfig, PROJECTION_NAMES, type MainJobConfig } from './config.js';
 import { readModelsPool } from './kafka-job.js';
+import { isUnreachableReadSide } from './read-side.js';
 
 /** Projections with a rebuild; the others of PROJECTION_NAMES exit 2 saying so. */
-const REBUILDABLE = ['postgres'] as const;
+const REBUILDABLE = ['postgres', 'elasticsearch'] as const;
 
 const OPTION_DEFAULTS = {
   'catch-up-timeout-ms': 600_000,
@@ -68,6 +76,54 @@ function log(message: string, detail: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), msg: message, ...detail })}\n`);
 }
 
+type KafkaJobConfig = Extract<MainJobConfig, { mode: 'kafka' }>;
+
+interface Rebuild {
+  readonly config: KafkaJobConfig;
+  readonly invocation: Invocation;
+  /** What both rebuilds take alike. */
+  readonly common: {
+    readonly kafka: Kafka;
+    readonly topic: string;
+    readonly decode: (message: KafkaMessage) => Promise<ProjectedPaymentEvent>;
+    readonly catchUpTimeoutMs: number;
+    readonly swapTimeoutMs: number;
+    readonly log: typeof log;
+  };
+}
+
+async function rebuildPostgres({ config, invocation, common }: Rebuild): Promise<void> {
+  const pool = readModelsPool(config.postgres, log);
+  try {
+    await rebuildPaymentsProjection({
+      ...common,
+      pool,
+      groupPrefix: `${config.kafka.applicationId}.read-model.payments`,
+      lockTimeoutMs: invocation.timeouts['lock-timeout-ms'],
+    });
+  } finally {
+    await pool.end();
+  }
+}
+
+async function rebuildElasticsearch({ config, invocation, common }: Rebuild): Promise<void> {
+  const settings = config.readSide.elasticsearch!;
+  const client = new Client({ node: settings.url, requestTimeout: settings.timeoutMs, maxRetries: 2 });
+  try {
+    await rebuildTransactionsIndex({
+      ...common,
+      client,
+      alias: settings.index,
+      // The live projection's group (app/read-side.ts) and its rule for what is retried.
+      groupPrefix: `${config.kafka.applicationId}.read-model.elasticsearch`,
+      isUnreachable: isUnreachableReadSide,
+      blockTimeoutMs: invocation.timeouts['lock-timeout-ms'],
+    });
+  } finally {
+    await client.close();
+  }
+}
+
 async function main(): Promise<void> {
   const config = configOrExit('projections:rebuild', () => {
     const job = mainJobConfig(process.env);
@@ -91,35 +147,34 @@ async function main(): Promise<void> {
     connectionTimeout: 10_000,
     requestTimeout: 30_000,
   });
-  const pool = readModelsPool(config.postgres, log);
   const serde = registryAvroSerde<PaymentEvent>(
     createSchemaRegistry(config.kafka.registryUrl),
     valueSubject(TOPIC.paymentsEvents),
     AVRO.PaymentEvent,
   );
-  try {
-    await rebuildPaymentsProjection({
+  const rebuild: Rebuild = {
+    config,
+    invocation,
+    common: {
       kafka,
-      pool,
       topic: TOPIC.paymentsEvents,
-      groupPrefix: `${config.kafka.applicationId}.read-model.payments`,
       decode: async (message) => {
         if (message.value === null) throw new TombstoneError(TOPIC.paymentsEvents);
         return projectedEvent(await serde.deserialize(message.value, TOPIC.paymentsEvents));
       },
       catchUpTimeoutMs: invocation.timeouts['catch-up-timeout-ms'],
       swapTimeoutMs: invocation.timeouts['swap-timeout-ms'],
-      lockTimeoutMs: invocation.timeouts['lock-timeout-ms'],
       log,
-    });
+    },
+  };
+  try {
+    await (invocation.name === 'postgres' ? rebuildPostgres(rebuild) : rebuildElasticsearch(rebuild));
   } catch (error) {
     log('rebuild failed; nothing was swapped', {
       projection: invocation.name,
       error: error instanceof Error ? error.message : String(error),
     });
     process.exitCode = 1;
-  } finally {
-    await pool.end();
   }
 }
 
