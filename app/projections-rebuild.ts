@@ -11,7 +11,8 @@
  * held at most; `--lock-timeout-ms` to get the lock or place the write block. Progress is logged
  * as JSON lines on stdout. Exit 0 once swapped; 2 for an unknown name, a projection
  * PAYFLOW_PROJECTIONS doesn't have, a projection without a rebuild (`archive`), a bad option or
- * configuration; 1 when the rebuild failed or timed out (nothing was swapped).
+ * configuration; 1 when the rebuild failed, timed out or was interrupted (SIGINT, SIGTERM: it
+ * stops at its next step and cleans up; nothing was swapped).
  */
 import { Client } from '@elastic/elasticsearch';
 import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
@@ -89,6 +90,7 @@ interface Rebuild {
     readonly catchUpTimeoutMs: number;
     readonly swapTimeoutMs: number;
     readonly log: typeof log;
+    readonly signal: AbortSignal;
   };
 }
 
@@ -152,6 +154,14 @@ async function main(): Promise<void> {
     valueSubject(TOPIC.paymentsEvents),
     AVRO.PaymentEvent,
   );
+  // SIGINT or SIGTERM stops the rebuild at its next step and cleans up (for the index: the write
+  // block lifted, the new index deleted), rather than leaving the live projection blocked.
+  const interrupted = new AbortController();
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.once(signal, () => {
+      log('rebuild interrupted; stopping without a swap', { signal });
+      interrupted.abort(new Error(`interrupted by ${signal}`));
+    });
   const rebuild: Rebuild = {
     config,
     invocation,
@@ -165,6 +175,7 @@ async function main(): Promise<void> {
       catchUpTimeoutMs: invocation.timeouts['catch-up-timeout-ms'],
       swapTimeoutMs: invocation.timeouts['swap-timeout-ms'],
       log,
+      signal: interrupted.signal,
     },
   };
   try {

@@ -62,11 +62,23 @@ export interface CatchUp {
   readonly topic: string;
   readonly groupId: string;
   readonly log: RebuildLog;
+  /** Ends a wait with the signal's reason (the command was interrupted): nothing is swapped. */
+  readonly signal?: AbortSignal;
+}
+
+/** The catch-up of `groupId` with a rebuild's options. */
+export function catchUpOf(
+  options: Pick<CatchUp, 'kafka' | 'topic' | 'log' | 'signal'>,
+  groupId: string,
+): CatchUp {
+  const { kafka, topic, log, signal } = options;
+  return { kafka, topic, groupId, log, ...(signal === undefined ? {} : { signal }) };
 }
 
 /**
  * Waits until `groupId` has committed `ends` on every partition (bounded by `timeoutMs`, else
- * RebuildTimeoutError naming `step`); returns its committed offsets then.
+ * RebuildTimeoutError naming `step`; an aborted `signal` throws its reason); returns its
+ * committed offsets then.
  */
 export async function waitCaughtUp(
   catchUp: CatchUp,
@@ -74,10 +86,11 @@ export async function waitCaughtUp(
   step: string,
   timeoutMs: number,
 ): Promise<Map<number, bigint>> {
-  const { kafka, topic, groupId, log } = catchUp;
+  const { kafka, topic, groupId, log, signal } = catchUp;
   const deadline = Date.now() + timeoutMs;
   let nextProgress = Date.now() + PROGRESS_EVERY_MS;
   for (;;) {
+    signal?.throwIfAborted();
     const { late, at } = await behind(kafka, groupId, topic, ends);
     if (Object.keys(late).length === 0) return at;
     if (Date.now() >= deadline) throw new RebuildTimeoutError(step, timeoutMs, late);

@@ -39,6 +39,7 @@ import type { Kafka, KafkaMessage } from 'kafkajs';
 
 import type { ProjectedPaymentEvent } from '../payment-view.js';
 import {
+  catchUpOf,
   deleteRebuildGroup,
   endOffsets,
   offsetsJson,
@@ -67,6 +68,8 @@ export interface TransactionsRebuildOptions {
   /** Bound on placing the write block (it waits for the writes in flight). */
   readonly blockTimeoutMs: number;
   readonly log: RebuildLog;
+  /** Stops the rebuild before the swap, nothing swapped (an interrupted command). */
+  readonly signal?: AbortSignal;
   /** For tests: the suffix of the indices and the group (default: the current time in ms). */
   readonly suffix?: string;
 }
@@ -190,8 +193,16 @@ async function finishSwap(
   return { groupId, index: rebuilt, retiredIndex: retired, offsets, skipped };
 }
 
-/** Nothing swapped: the live index writable again, the new index and any clone gone. */
-async function abort({ options, live, rebuilt, retired }: HandOver, blocked: boolean): Promise<void> {
+/**
+ * Nothing swapped: the live index writable again first (the live projection waits for it), then
+ * the rebuild's consumer stopped (a write of it would re-create a deleted index), then the new
+ * index and any clone deleted.
+ */
+async function abort(
+  { options, live, rebuilt, retired }: HandOver,
+  blocked: boolean,
+  consumer: RebuildConsumer | undefined,
+): Promise<void> {
   if (blocked)
     await removeWriteBlock(options.client, live.index).catch((error: unknown) =>
       options.log('the live index keeps its write block: its projection waits until it is removed', {
@@ -200,6 +211,7 @@ async function abort({ options, live, rebuilt, retired }: HandOver, blocked: boo
         hint: unblockHint(live.index),
       }),
     );
+  await consumer?.disconnect().catch(() => undefined);
   await deleteIndex(options.client, rebuilt).catch(() => undefined);
   if (!live.aliased) await deleteIndex(options.client, retired).catch(() => undefined);
 }
@@ -233,7 +245,7 @@ export async function rebuildTransactionsIndex(
     retired: live.aliased ? live.index : `${alias}-retired-${suffix}`,
     groupId,
   };
-  const catchUp = { kafka: options.kafka, topic: options.topic, groupId, log: options.log };
+  const catchUp = catchUpOf(options, groupId);
   let consumer: RebuildConsumer | undefined;
   let created = false;
   let blocked = false;
@@ -282,6 +294,7 @@ export async function rebuildTransactionsIndex(
           ? {}
           : { settings: { number_of_replicas: live.settings.number_of_replicas } }),
       });
+    options.signal?.throwIfAborted();
     swapSent = true;
     await client.indices.updateAliases({
       actions: live.aliased
@@ -289,11 +302,10 @@ export async function rebuildTransactionsIndex(
         : [{ add: { index: rebuilt, alias } }, { remove_index: { index: live.index } }],
     });
   } catch (error) {
-    await consumer?.disconnect().catch(() => undefined);
     if (swapSent && (await swappedDespiteError(handOver, blocked, error))) {
       options.log('the swap answered with an error but is done', { alias, index: rebuilt });
     } else {
-      if (created) await abort(handOver, blocked);
+      if (created) await abort(handOver, blocked, consumer);
       throw error;
     }
   } finally {

@@ -22,6 +22,7 @@ import type pg from 'pg';
 
 import type { ProjectedPaymentEvent } from '../payment-view.js';
 import {
+  catchUpOf,
   deleteRebuildGroup,
   endOffsets,
   offsetsJson,
@@ -46,6 +47,8 @@ export interface PaymentsRebuildOptions {
   readonly lockTimeoutMs: number;
   /** Structured progress: a message and its fields. */
   readonly log: RebuildLog;
+  /** Stops the rebuild at its next wait, nothing swapped (an interrupted command). */
+  readonly signal?: AbortSignal;
   /** For tests: the suffix of the schemas and the group (default: the current time in ms). */
   readonly suffix?: string;
 }
@@ -74,7 +77,7 @@ export async function rebuildPaymentsProjection(
     groupId,
     endOffsets: offsetsJson(startEnds),
   });
-  const catchUp = { kafka: options.kafka, topic: options.topic, groupId, log: options.log };
+  const catchUp = catchUpOf(options, groupId);
   let consumer: RebuildConsumer | undefined = await startRebuildConsumer({
     ...catchUp,
     decode: options.decode,
@@ -99,6 +102,7 @@ export async function rebuildPaymentsProjection(
       const swapEnds = await endOffsets(options.kafka, options.topic);
       const at = await waitCaughtUp(catchUp, swapEnds, 'swap', options.swapTimeoutMs);
       const skipped = consumer.skipped();
+      options.signal?.throwIfAborted();
       await consumer.disconnect();
       consumer = undefined;
       await client.query(`CREATE SCHEMA ${retired}`);

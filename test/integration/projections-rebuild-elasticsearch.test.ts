@@ -266,7 +266,7 @@ describe('projections rebuild (Elasticsearch)', { skip }, () => {
     for (const id of initial) assert.deepEqual(retired.get(id), original.get(id), `retired ${id}`);
     assert.deepEqual(live.deadLetters, [], 'the live projection dead-lettered nothing');
     t.diagnostic(
-      `${traffic.sent.length} payments sent during the rebuild; the live index was write-blocked for about ` +
+      `${traffic.sent.length} payments sent during the rebuild; the hand-over from the write block to the end of the rebuild took ` +
         `${at.get('rebuild swapped in')! - at.get('live index write-blocked; following the log to its end')!} ms; ` +
         `the live projection retried ${live.blockedWrites} write(s) refused by the write block`,
     );
