@@ -370,6 +370,16 @@ const READ_SIDE_ENV = z.object({
     .regex(/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/, 'must be a key prefix without leading or trailing /')
     .default('payments_events')
     .describe('Key prefix of the archive (the Athena table location is s3://<bucket>/<prefix>/)'),
+  PAYFLOW_ARCHIVE_FILE_OFFSETS: integer(100, 10_000_000)
+    .default(10_000)
+    .describe(
+      'Archive rotation by size: a file holds one hour of a partition within one block of this many offsets (at most that many rows; the open file of each partition is held in memory until it closes)',
+    ),
+  PAYFLOW_ARCHIVE_FLUSH_INTERVAL_MS: integer(100, 3_600_000)
+    .default(5_000)
+    .describe(
+      'Archive: how often a growing open file is uploaded again with its new rows (how far the archive may be behind the log)',
+    ),
 });
 
 /** A run reads the whole log: a shorter period would do little but read it. */
@@ -505,6 +515,10 @@ export interface ReadSideSettings {
   readonly archive?: {
     readonly bucket: string;
     readonly prefix: string;
+    /** Rotation by size: the block of offsets one file covers at most. */
+    readonly fileOffsets: number;
+    /** How often a growing open file is uploaded again. */
+    readonly flushIntervalMs: number;
     readonly s3: {
       readonly endpoint?: string;
       readonly region: string;
@@ -873,6 +887,8 @@ export function readSideSettings(values: Env): ReadSideSettings {
       archive = {
         bucket: values.PAYFLOW_ARCHIVE_BUCKET,
         prefix: values.PAYFLOW_ARCHIVE_PREFIX,
+        fileOffsets: values.PAYFLOW_ARCHIVE_FILE_OFFSETS,
+        flushIntervalMs: values.PAYFLOW_ARCHIVE_FLUSH_INTERVAL_MS,
         s3: {
           ...(values.PAYFLOW_S3_ENDPOINT === undefined ? {} : { endpoint: values.PAYFLOW_S3_ENDPOINT }),
           region: values.PAYFLOW_S3_REGION,

@@ -35,7 +35,10 @@ test('a projection PAYFLOW_PROJECTIONS does not feed is refused', () => {
 });
 
 test('a projection without a rebuild command says so instead of doing nothing', () => {
-  assert.match(problems(['elasticsearch']), /elasticsearch has no rebuild command; rebuildable: postgres/);
+  assert.match(
+    problems(['elasticsearch']),
+    /elasticsearch has no rebuild command; rebuildable: postgres, archive/,
+  );
 });
 
 test('an unknown option or a bound that is not a positive integer is refused', () => {

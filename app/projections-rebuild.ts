@@ -1,20 +1,23 @@
 /**
  * `npm run projections:rebuild -- <name> [--catch-up-timeout-ms=N] [--swap-timeout-ms=N]
  * [--lock-timeout-ms=N]`: rebuilds a projection from `payments.events` beside the live one and
- * swaps it in (projections/postgres/rebuild.ts for `postgres`). The configuration is the main
+ * swaps it in (projections/postgres/rebuild.ts for `postgres`), or in place for `archive`, whose
+ * files are a function of the log (projections/s3-parquet/rebuild.ts; only the catch-up bound
+ * applies, and a timeout removes nothing). The configuration is the main
  * job's in the Kafka mode (PAYFLOW_KAFKA_BROKERS, PAYFLOW_SCHEMA_REGISTRY_URL,
  * PAYFLOW_POSTGRES_URL, PAYFLOW_APPLICATION_ID...). Progress is logged as JSON lines on stdout.
  * Exit 0 once swapped; 2 for an unknown name, a projection PAYFLOW_PROJECTIONS doesn't have, a
  * projection without a rebuild, a bad option or configuration; 1 when the rebuild failed or
  * timed out (nothing was swapped).
  */
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
 import { pino } from 'pino';
 
 import { pinoLogCreator } from '../processors/runtime/kafka/log.js';
 import { TombstoneError } from '../projections/accounts-runner.js';
-import { projectedEvent } from '../projections/payment-view.js';
+import { projectedEvent, type ProjectedPaymentEvent } from '../projections/payment-view.js';
 import { rebuildPaymentsProjection } from '../projections/postgres/rebuild.js';
+import { rebuildArchive } from '../projections/s3-parquet/rebuild.js';
 import { AVRO } from '../schemas/avro.js';
 import { createSchemaRegistry, registryAvroSerde, valueSubject } from '../schemas/registry.js';
 import type { PaymentEvent } from '../schemas/types.js';
@@ -22,9 +25,10 @@ import { TOPIC } from '../topics/catalogue.js';
 import { ConfigError } from '../gateway/index.js';
 import { configOrExit, mainJobConfig, PROJECTION_NAMES } from './config.js';
 import { readModelsPool } from './kafka-job.js';
+import { archiveS3Client } from './read-side.js';
 
 /** Projections with a rebuild; the others of PROJECTION_NAMES exit 2 saying so. */
-const REBUILDABLE = ['postgres'] as const;
+const REBUILDABLE = ['postgres', 'archive'] as const;
 
 const OPTION_DEFAULTS = {
   'catch-up-timeout-ms': 600_000,
@@ -97,16 +101,21 @@ async function main(): Promise<void> {
     valueSubject(TOPIC.paymentsEvents),
     AVRO.PaymentEvent,
   );
+  const decode = async (message: KafkaMessage) => {
+    if (message.value === null) throw new TombstoneError(TOPIC.paymentsEvents);
+    return projectedEvent(await serde.deserialize(message.value, TOPIC.paymentsEvents));
+  };
   try {
+    if (invocation.name === 'archive') {
+      await rebuildArchiveOf(config, kafka, decode, invocation.timeouts['catch-up-timeout-ms']);
+      return;
+    }
     await rebuildPaymentsProjection({
       kafka,
       pool,
       topic: TOPIC.paymentsEvents,
       groupPrefix: `${config.kafka.applicationId}.read-model.payments`,
-      decode: async (message) => {
-        if (message.value === null) throw new TombstoneError(TOPIC.paymentsEvents);
-        return projectedEvent(await serde.deserialize(message.value, TOPIC.paymentsEvents));
-      },
+      decode,
       catchUpTimeoutMs: invocation.timeouts['catch-up-timeout-ms'],
       swapTimeoutMs: invocation.timeouts['swap-timeout-ms'],
       lockTimeoutMs: invocation.timeouts['lock-timeout-ms'],
@@ -120,6 +129,31 @@ async function main(): Promise<void> {
     process.exitCode = 1;
   } finally {
     await pool.end();
+  }
+}
+
+/** The archive's rebuild, in place (projections/s3-parquet/rebuild.ts). */
+async function rebuildArchiveOf(
+  config: ReturnType<typeof mainJobConfig> & { readonly mode: 'kafka' },
+  kafka: Kafka,
+  decode: (message: KafkaMessage) => Promise<ProjectedPaymentEvent>,
+  catchUpTimeoutMs: number,
+): Promise<void> {
+  const settings = config.readSide.archive!;
+  const s3 = archiveS3Client(settings.s3);
+  try {
+    await rebuildArchive({
+      kafka,
+      s3,
+      location: { bucket: settings.bucket, prefix: settings.prefix, fileOffsets: settings.fileOffsets },
+      topic: TOPIC.paymentsEvents,
+      groupPrefix: `${config.kafka.applicationId}.read-model.archive`,
+      decode,
+      catchUpTimeoutMs,
+      log,
+    });
+  } finally {
+    s3.destroy();
   }
 }
 
