@@ -75,6 +75,8 @@ export interface SinkPositions {
   readonly flushIntervalMs: number;
   /** Called every `flushIntervalMs` while the consumer runs; returns the positions that changed. */
   flush(): Promise<readonly CommitPosition[]>;
+  /** Called once before the consumer stops; the positions it returns are committed (best effort). */
+  drain(): Promise<readonly CommitPosition[]>;
   assigned(partitions: readonly number[]): void;
 }
 
@@ -303,6 +305,16 @@ async function startConsumer<E>(
   }
   const stop = async () => {
     clearInterval(flushing);
+    if (positions !== undefined) {
+      // What the sink still holds is uploaded before the consumer leaves; a failure only means
+      // the next owner writes it again from the committed offset.
+      await positions
+        .drain()
+        .then((changed) =>
+          changed.length === 0 ? undefined : consumer.commitOffsets(changed.map(asCommit(options.topic))),
+        )
+        .catch((error: unknown) => options.onSinkError?.(error, 1, 0));
+    }
     await consumer.disconnect();
   };
   try {

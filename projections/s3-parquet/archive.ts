@@ -28,7 +28,7 @@ import {
 } from 'apache-arrow';
 import { Compression, Table as WasmTable, WriterPropertiesBuilder, writeParquet } from 'parquet-wasm/node';
 
-import type { ProjectionRunnerOptions } from '../kafka-runner.js';
+import type { ProjectionSink, SinkPositions } from '../kafka-runner.js';
 import type { ProjectedPaymentEvent } from '../payment-view.js';
 import { PartitionRuns, partitionPath, planRuns, type ArchivedEvent } from './runs.js';
 
@@ -218,23 +218,26 @@ export class ArchiveWriter {
     return this.positionOf(partition);
   }
 
-  /** Uploads every open run whose flush is due; returns the positions that changed. */
-  async flush(): Promise<ArchivePosition[]> {
+  /**
+   * Uploads every open run whose flush is due (`all`: every open run with new rows, as before a
+   * stop); returns the positions that changed.
+   */
+  async flush(all = false): Promise<ArchivePosition[]> {
     const changed: ArchivePosition[] = [];
     for (const partition of [...this.partitions.keys()]) {
       const position = await this.serially(partition, async () =>
-        (await this.flushIfDue(partition, this.now())) ? this.positionOf(partition) : undefined,
+        (await this.flushIfDue(partition, this.now(), all)) ? this.positionOf(partition) : undefined,
       );
       if (position !== undefined) changed.push(position);
     }
     return changed;
   }
 
-  private async flushIfDue(partition: number, nowMs: number): Promise<boolean> {
+  private async flushIfDue(partition: number, nowMs: number, now = false): Promise<boolean> {
     const { runs } = this.state(partition);
     const open = runs.openRun;
     if (!this.options.uploadOpenRuns || open === undefined || !runs.dirty) return false;
-    if (nowMs - open.uploadedAtMs < this.options.flushIntervalMs) return false;
+    if (!now && nowMs - open.uploadedAtMs < this.options.flushIntervalMs) return false;
     this.uploaded(await this.archive.writeRun(partition, open.records));
     runs.uploaded(nowMs);
     return true;
@@ -294,9 +297,10 @@ const commitOf = (position: ArchivePosition) => ({
 });
 
 /** The writer as a projection's sink and positions (projections/kafka-runner.ts). */
-export function archiveSink(
-  writer: ArchiveWriter,
-): Pick<ProjectionRunnerOptions<ArchivedEvent & { readonly partition: number }>, 'sink' | 'positions'> {
+export function archiveSink(writer: ArchiveWriter): {
+  readonly sink: ProjectionSink<ArchivedEvent & { readonly partition: number }>;
+  readonly positions: SinkPositions;
+} {
   return {
     // A batch is one partition's, in offset order.
     sink: {
@@ -309,6 +313,7 @@ export function archiveSink(
       after: (partition, nextOffset) => commitOf(writer.advance(partition, nextOffset)),
       flushIntervalMs: writer.flushIntervalMs,
       flush: async () => (await writer.flush()).map(commitOf),
+      drain: async () => (await writer.flush(true)).map(commitOf),
       assigned: (partitions) => writer.retain(partitions),
     },
   };

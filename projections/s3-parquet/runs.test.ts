@@ -168,6 +168,26 @@ describe('archive writer', () => {
     assert.equal(store.objects.has(writer.openRunKeys().get(0)!.key), false);
   });
 
+  it('before a stop every open file with new rows is uploaded, whatever the flush interval', async () => {
+    const records = log(100, 1_000);
+    const store = memoryS3();
+    const archive = new S3ParquetArchive(store.client, { bucket: 'b', prefix: 'x', fileOffsets: 10_000 });
+    const writer = new ArchiveWriter(archive, {
+      flushIntervalMs: 3_600_000,
+      uploadOpenRuns: true,
+      now: () => 0,
+    });
+    await writer.apply(5, records);
+    const next = records.at(-1)!.offset + 1n;
+    assert.equal(writer.advance(5, next).archivedTo, 0n);
+    assert.deepEqual(await writer.flush(), [], 'not due');
+    assert.equal(store.puts(), 0);
+    const [position] = await writer.flush(true);
+    assert.equal(store.puts(), 1);
+    assert.deepEqual(position, { partition: 5, offset: 0n, archivedTo: next });
+    assert.deepEqual(await writer.flush(true), [], 'nothing new to upload');
+  });
+
   it('the commit metadata carries what the objects hold', () => {
     const metadata = positionMetadata({ partition: 1, offset: 10n, archivedTo: 12_345n });
     assert.equal(archivedToOf(metadata), 12_345n);
