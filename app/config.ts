@@ -38,6 +38,7 @@ import {
   type RoutingConfig,
 } from '../connectors/banks/index.js';
 import { DEFAULT_DEDUPE_TTL_MS, MIN_DEDUPE_TTL_MS } from '../processors/dedupe/logic.js';
+import { DEFAULT_PURGE_INTERVAL_MS } from '../processors/ttl.js';
 import { DEFAULT_APPLIED_TTL_MS } from '../processors/ledger/logic.js';
 import { ephemeralPiiKeyRing, parsePiiKeyRing, type PiiKeyRing, PiiSealError } from '../schemas/pii.js';
 import {
@@ -193,8 +194,10 @@ const PROCESSORS_ENV = z.object({
     .default(DEFAULT_APPLIED_TTL_MS)
     .describe('How long the ledger remembers an applied leg (its guard against a redelivered one)'),
   PAYFLOW_PURGE_INTERVAL_MS: integer(1_000, HOUR_MS)
-    .default(60_000)
-    .describe('How often expired dedupe and ledger entries are purged'),
+    .default(DEFAULT_PURGE_INTERVAL_MS)
+    .describe(
+      'How often (stream time) expired dedupe and ledger entries are purged, at most 10,000 per store and task each time: the purge keeps up with that many new entries per interval',
+    ),
   PAYFLOW_REVIEW_TIMEOUT_MS: integer(1_000, 30 * DAY_MS)
     .default(DEFAULT_REVIEW_TIMEOUT_MS)
     .describe(
