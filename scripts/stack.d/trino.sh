@@ -89,6 +89,7 @@ trino_start() {
   TRINO_JAVA=${TRINO_JAVA:-$(trino_java)}
   trino_configure
   launch trino env --chdir="$TRINO_DATA" "$TRINO_JAVA" -Xms256m -Xmx1g -XX:+UseG1GC \
+    --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow \
     -XX:+ExitOnOutOfMemoryError -XX:-OmitStackTraceInFastThrow -XX:ReservedCodeCacheSize=256M \
     -Djdk.attach.allowAttachSelf=true -XX:+EnableDynamicAgentLoading -Dfile.encoding=UTF-8 -Duser.timezone=UTC \
     -Dconfig="$TRINO_DATA/etc/config.properties" -Dlog.levels-file="$TRINO_DATA/etc/log.properties" \
