@@ -46,7 +46,7 @@ trino_install() {
 
 trino_configure() {
   local etc=$TRINO_DATA/etc
-  mkdir -p "$etc/catalog" "$TRINO_DATA/warehouse/metastore"
+  mkdir -p "$etc/catalog" "$TRINO_DATA/warehouse"
   cat >"$etc/config.properties" <<PROPS
 node.environment=payflow
 node.id=payflow-trino-1
