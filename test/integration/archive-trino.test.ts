@@ -112,7 +112,7 @@ function byPartition(events: readonly ProjectedPaymentEvent[]): Map<number, Arch
 /** A Trino timestamp(3) ('2026-12-01 06:59:00.000', UTC) as epoch milliseconds. */
 const trinoMs = (value: unknown) => Date.parse(`${String(value).replace(' ', 'T')}Z`);
 
-describe('the archive read by Trino', { skip }, () => {
+describe('the archive read by Trino', { skip, timeout: 300_000 }, () => {
   let s3: S3Client;
   let pool: pg.Pool;
   let session: TrinoSession;
