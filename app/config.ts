@@ -452,6 +452,10 @@ export const STACK_VARIABLES: Readonly<
     default: '9300',
   },
   PAYFLOW_S3_PORT: { description: 'Local stack: the S3 store', default: '9000' },
+  PAYFLOW_TRINO_PORT: {
+    description: 'Local stack: Trino, the archive\u2019s second reader (8080 is the gateway\u2019s)',
+    default: '8088',
+  },
   PAYFLOW_BANK_A_PORT: { description: 'Local stack: the Bank A simulator', default: '8181' },
   PAYFLOW_BANK_B_PORT: { description: 'Local stack: the Bank B simulator', default: '8182' },
   PAYFLOW_WALLET_PORT: { description: 'Local stack: the wallet provider simulator', default: '8183' },
@@ -466,6 +470,10 @@ export const STACK_VARIABLES: Readonly<
     default: 'unset',
   },
   PAYFLOW_JAVA21_HOME: { description: 'Local stack: a Java 21+ for Elasticsearch', default: 'unset' },
+  PAYFLOW_TRINO_JAVA_HOME: {
+    description: 'Local stack: a Java 24+ for Trino (default: Temurin 25, else any under /usr/lib/jvm)',
+    default: 'unset',
+  },
   PAYFLOW_SERVICE_USER: {
     description: 'Local stack: the user services run as when started by root',
     default: 'unset',
@@ -485,6 +493,11 @@ export const STACK_VARIABLES: Readonly<
   PAYFLOW_KEEP_STACK: { description: '`npm test`: `1` leaves the stack it started running', default: '0' },
   PAYFLOW_REQUIRE_STACK: {
     description: 'Tests: `1` fails (instead of skipping) a test whose server is missing',
+    default: 'unset',
+  },
+  PAYFLOW_TRINO_URL: {
+    description:
+      'Tests: Trino\u2019s HTTP API with the archive catalog (`scripts/stack up` writes it to stack.env)',
     default: 'unset',
   },
 };
