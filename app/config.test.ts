@@ -153,6 +153,8 @@ describe('configuration', () => {
       },
       archive: {
         bucket: 'payflow-archive',
+        fileOffsets: 10_000,
+        flushIntervalMs: 5_000,
         prefix: 'payments_events',
         s3: {
           endpoint: 'http://127.0.0.1:9000',

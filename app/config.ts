@@ -38,6 +38,7 @@ import {
   type RoutingConfig,
 } from '../connectors/banks/index.js';
 import { DEFAULT_DEDUPE_TTL_MS, MIN_DEDUPE_TTL_MS } from '../processors/dedupe/logic.js';
+import { DEFAULT_PURGE_INTERVAL_MS } from '../processors/ttl.js';
 import { DEFAULT_APPLIED_TTL_MS } from '../processors/ledger/logic.js';
 import { ephemeralPiiKeyRing, parsePiiKeyRing, type PiiKeyRing, PiiSealError } from '../schemas/pii.js';
 import {
@@ -193,8 +194,10 @@ const PROCESSORS_ENV = z.object({
     .default(DEFAULT_APPLIED_TTL_MS)
     .describe('How long the ledger remembers an applied leg (its guard against a redelivered one)'),
   PAYFLOW_PURGE_INTERVAL_MS: integer(1_000, HOUR_MS)
-    .default(60_000)
-    .describe('How often expired dedupe and ledger entries are purged'),
+    .default(DEFAULT_PURGE_INTERVAL_MS)
+    .describe(
+      'How often (stream time) expired dedupe and ledger entries are purged, at most 10,000 per store and task each time: the purge keeps up with that many new entries per interval',
+    ),
   PAYFLOW_REVIEW_TIMEOUT_MS: integer(1_000, 30 * DAY_MS)
     .default(DEFAULT_REVIEW_TIMEOUT_MS)
     .describe(
@@ -372,6 +375,16 @@ const READ_SIDE_ENV = z.object({
     .regex(/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/, 'must be a key prefix without leading or trailing /')
     .default('payments_events')
     .describe('Key prefix of the archive (the Athena table location is s3://<bucket>/<prefix>/)'),
+  PAYFLOW_ARCHIVE_FILE_OFFSETS: integer(100, 10_000_000)
+    .default(10_000)
+    .describe(
+      'Archive rotation by size: a file holds one hour of a partition within one block of this many offsets (at most that many rows; the open file of each partition is held in memory until it closes)',
+    ),
+  PAYFLOW_ARCHIVE_FLUSH_INTERVAL_MS: integer(100, 3_600_000)
+    .default(5_000)
+    .describe(
+      'Archive: how often a growing open file is uploaded again with its new rows (how far the archive may be behind the log)',
+    ),
 });
 
 /** A run reads the whole log: a shorter period would do little but read it. */
@@ -441,6 +454,10 @@ export const STACK_VARIABLES: Readonly<
     default: '9300',
   },
   PAYFLOW_S3_PORT: { description: 'Local stack: the S3 store', default: '9000' },
+  PAYFLOW_TRINO_PORT: {
+    description: 'Local stack: Trino, the archive\u2019s second reader (8080 is the gateway\u2019s)',
+    default: '8088',
+  },
   PAYFLOW_BANK_A_PORT: { description: 'Local stack: the Bank A simulator', default: '8181' },
   PAYFLOW_BANK_B_PORT: { description: 'Local stack: the Bank B simulator', default: '8182' },
   PAYFLOW_WALLET_PORT: { description: 'Local stack: the wallet provider simulator', default: '8183' },
@@ -455,6 +472,10 @@ export const STACK_VARIABLES: Readonly<
     default: 'unset',
   },
   PAYFLOW_JAVA21_HOME: { description: 'Local stack: a Java 21+ for Elasticsearch', default: 'unset' },
+  PAYFLOW_TRINO_JAVA_HOME: {
+    description: 'Local stack: a Java 24+ for Trino (default: Temurin 25, else any under /usr/lib/jvm)',
+    default: 'unset',
+  },
   PAYFLOW_SERVICE_USER: {
     description: 'Local stack: the user services run as when started by root',
     default: 'unset',
@@ -474,6 +495,11 @@ export const STACK_VARIABLES: Readonly<
   PAYFLOW_KEEP_STACK: { description: '`npm test`: `1` leaves the stack it started running', default: '0' },
   PAYFLOW_REQUIRE_STACK: {
     description: 'Tests: `1` fails (instead of skipping) a test whose server is missing',
+    default: 'unset',
+  },
+  PAYFLOW_TRINO_URL: {
+    description:
+      'Tests: Trino\u2019s HTTP API with the archive catalog (`scripts/stack up` writes it to stack.env)',
     default: 'unset',
   },
 };
@@ -507,6 +533,10 @@ export interface ReadSideSettings {
   readonly archive?: {
     readonly bucket: string;
     readonly prefix: string;
+    /** Rotation by size: the block of offsets one file covers at most. */
+    readonly fileOffsets: number;
+    /** How often a growing open file is uploaded again. */
+    readonly flushIntervalMs: number;
     readonly s3: {
       readonly endpoint?: string;
       readonly region: string;
@@ -875,6 +905,8 @@ export function readSideSettings(values: Env): ReadSideSettings {
       archive = {
         bucket: values.PAYFLOW_ARCHIVE_BUCKET,
         prefix: values.PAYFLOW_ARCHIVE_PREFIX,
+        fileOffsets: values.PAYFLOW_ARCHIVE_FILE_OFFSETS,
+        flushIntervalMs: values.PAYFLOW_ARCHIVE_FLUSH_INTERVAL_MS,
         s3: {
           ...(values.PAYFLOW_S3_ENDPOINT === undefined ? {} : { endpoint: values.PAYFLOW_S3_ENDPOINT }),
           region: values.PAYFLOW_S3_REGION,

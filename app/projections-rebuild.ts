@@ -3,16 +3,18 @@
  * [--lock-timeout-ms=N]`: rebuilds a projection from `payments.events` beside the live one and
  * swaps it in: `postgres` (projections/postgres/rebuild.ts, the payments tables) or
  * `elasticsearch` (projections/elasticsearch/rebuild.ts, the transactions index behind its
- * alias). The configuration is the main job's in the Kafka mode (PAYFLOW_KAFKA_BROKERS,
+ * alias); or in place for `archive`, whose files are a function of the log
+ * (projections/s3-parquet/rebuild.ts; only the catch-up bound applies, and a timeout removes
+ * nothing). The configuration is the main job's in the Kafka mode (PAYFLOW_KAFKA_BROKERS,
  * PAYFLOW_SCHEMA_REGISTRY_URL, PAYFLOW_POSTGRES_URL, PAYFLOW_ELASTICSEARCH_URL,
  * PAYFLOW_ELASTICSEARCH_INDEX, PAYFLOW_APPLICATION_ID...). The bounds: `--catch-up-timeout-ms`
  * to reach the end offsets taken at the start; `--swap-timeout-ms` to reach the log's end once
  * the live projection is held (the PostgreSQL lock, the index's write block), so how long it is
  * held at most; `--lock-timeout-ms` to get the lock or place the write block. Progress is logged
- * as JSON lines on stdout. Exit 0 once swapped; 2 for an unknown name, a projection
- * PAYFLOW_PROJECTIONS doesn't have, a projection without a rebuild (`archive`), a bad option or
- * configuration; 1 when the rebuild failed, timed out or was interrupted (SIGINT, SIGTERM: it
- * stops at its next step and cleans up; nothing was swapped).
+ * as JSON lines on stdout. Exit 0 once swapped (or, for the archive, rebuilt); 2 for an unknown
+ * name, a projection PAYFLOW_PROJECTIONS doesn't have, a bad option or configuration; 1 when the
+ * rebuild failed, timed out or was interrupted (SIGINT, SIGTERM: a rebuild with a swap stops at
+ * its next step and cleans up, nothing swapped; a second signal ends the process).
  */
 import { Client } from '@elastic/elasticsearch';
 import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
@@ -23,17 +25,21 @@ import { TombstoneError } from '../projections/accounts-runner.js';
 import { projectedEvent, type ProjectedPaymentEvent } from '../projections/payment-view.js';
 import { rebuildTransactionsIndex } from '../projections/elasticsearch/rebuild.js';
 import { rebuildPaymentsProjection } from '../projections/postgres/rebuild.js';
+import { rebuildArchive } from '../projections/s3-parquet/rebuild.js';
 import { AVRO } from '../schemas/avro.js';
 import { createSchemaRegistry, registryAvroSerde, valueSubject } from '../schemas/registry.js';
 import type { PaymentEvent } from '../schemas/types.js';
 import { TOPIC } from '../topics/catalogue.js';
 import { ConfigError } from '../gateway/index.js';
-import { configOrExit, mainJobConfig, PROJECTION_NAMES, type MainJobConfig } from './config.js';
+import {
+  configOrExit,
+  mainJobConfig,
+  PROJECTION_NAMES,
+  type MainJobConfig,
+  type ProjectionName,
+} from './config.js';
 import { readModelsPool } from './kafka-job.js';
-import { isUnreachableReadSide } from './read-side.js';
-
-/** Projections with a rebuild; the others of PROJECTION_NAMES exit 2 saying so. */
-const REBUILDABLE = ['postgres', 'elasticsearch'] as const;
+import { archiveS3Client, isUnreachableReadSide } from './read-side.js';
 
 const OPTION_DEFAULTS = {
   'catch-up-timeout-ms': 600_000,
@@ -43,7 +49,7 @@ const OPTION_DEFAULTS = {
 type OptionName = keyof typeof OPTION_DEFAULTS;
 
 interface Invocation {
-  readonly name: (typeof REBUILDABLE)[number];
+  readonly name: ProjectionName;
   readonly timeouts: Readonly<Record<OptionName, number>>;
 }
 
@@ -66,8 +72,6 @@ export function parseInvocation(args: readonly string[], configured: readonly st
     );
   } else if (!configured.includes(name)) {
     problems.push(`${name} is not in PAYFLOW_PROJECTIONS (${configured.join(',')})`);
-  } else if (!(REBUILDABLE as readonly string[]).includes(name)) {
-    problems.push(`${name} has no rebuild command; rebuildable: ${REBUILDABLE.join(', ')}`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return { name: name as Invocation['name'], timeouts };
@@ -82,7 +86,7 @@ type KafkaJobConfig = Extract<MainJobConfig, { mode: 'kafka' }>;
 interface Rebuild {
   readonly config: KafkaJobConfig;
   readonly invocation: Invocation;
-  /** What both rebuilds take alike. */
+  /** What every rebuild takes alike (the archive's ignores `swapTimeoutMs` and `signal`). */
   readonly common: {
     readonly kafka: Kafka;
     readonly topic: string;
@@ -126,6 +130,33 @@ async function rebuildElasticsearch({ config, invocation, common }: Rebuild): Pr
   }
 }
 
+/** The archive's rebuild, in place (projections/s3-parquet/rebuild.ts). */
+async function rebuildArchiveOf({ config, common }: Rebuild): Promise<void> {
+  const settings = config.readSide.archive!;
+  const s3 = archiveS3Client(settings.s3);
+  try {
+    await rebuildArchive({
+      kafka: common.kafka,
+      s3,
+      location: { bucket: settings.bucket, prefix: settings.prefix, fileOffsets: settings.fileOffsets },
+      topic: common.topic,
+      groupPrefix: `${config.kafka.applicationId}.read-model.archive`,
+      decode: common.decode,
+      catchUpTimeoutMs: common.catchUpTimeoutMs,
+      log,
+    });
+  } finally {
+    s3.destroy();
+  }
+}
+
+/** The rebuild of each projection (every one of PROJECTION_NAMES has one). */
+const REBUILDS: Readonly<Record<Invocation['name'], (rebuild: Rebuild) => Promise<void>>> = {
+  postgres: rebuildPostgres,
+  elasticsearch: rebuildElasticsearch,
+  archive: rebuildArchiveOf,
+};
+
 async function main(): Promise<void> {
   const config = configOrExit('projections:rebuild', () => {
     const job = mainJobConfig(process.env);
@@ -154,10 +185,11 @@ async function main(): Promise<void> {
     valueSubject(TOPIC.paymentsEvents),
     AVRO.PaymentEvent,
   );
-  // SIGINT or SIGTERM stops the rebuild at its next step and cleans up (for the index: the write
-  // block lifted, the new index deleted), rather than leaving the live projection blocked.
+  // SIGINT or SIGTERM stops a rebuild with a swap at its next step and cleans up (for the index:
+  // the write block lifted, the new index deleted), rather than leaving the live projection
+  // blocked; a second signal ends the process. The archive's rebuild has nothing to clean up.
   const interrupted = new AbortController();
-  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  for (const signal of invocation.name === 'archive' ? [] : (['SIGINT', 'SIGTERM'] as const))
     process.once(signal, () => {
       log('rebuild interrupted; stopping without a swap', { signal });
       interrupted.abort(new Error(`interrupted by ${signal}`));
@@ -179,7 +211,7 @@ async function main(): Promise<void> {
     },
   };
   try {
-    await (invocation.name === 'postgres' ? rebuildPostgres(rebuild) : rebuildElasticsearch(rebuild));
+    await REBUILDS[invocation.name](rebuild);
   } catch (error) {
     log('rebuild failed; nothing was swapped', {
       projection: invocation.name,

@@ -5,10 +5,13 @@
  * - `elasticsearch`: the transactions index (projections/elasticsearch/transactions.ts), group
  *   `<applicationId>.read-model.elasticsearch`, health `read-model:elasticsearch`;
  * - `archive`: the Parquet archive on S3 for Athena (projections/s3-parquet/archive.ts), group
- *   `<applicationId>.read-model.archive`, health `read-model:archive`. One object per fetched
- *   batch of a partition (at most MAX_ROWS_PER_FILE rows), named by the partition and the offset
- *   of its first record; offsets are committed after the upload, so a restart begins at a file
- *   boundary and a replayed batch overwrites the same object.
+ *   `<applicationId>.read-model.archive`, health `read-model:archive`. One object per run of a
+ *   partition (an hour within a block of PAYFLOW_ARCHIVE_FILE_OFFSETS offsets), named by the
+ *   partition and the offset of its first record; the open run of each partition is uploaded
+ *   every PAYFLOW_ARCHIVE_FLUSH_INTERVAL_MS while it grows. The group commits the open run's
+ *   first offset, so a restart writes that run again whole over the same object, with
+ *   `archived-to=<offset>` as the commit's metadata: what the objects hold, which the
+ *   reconciliation reads instead of the committed offset.
  *
  * As for the PostgreSQL read models (app/read-models.ts): committed records only, idempotent
  * writes, an unreachable target waited out with capped backoff (the lag grows, nothing is
@@ -34,7 +37,12 @@ import {
   type RunningProjection,
 } from '../projections/kafka-runner.js';
 import { projectedEvent } from '../projections/payment-view.js';
-import { S3ParquetArchive, type ArchivedEvent } from '../projections/s3-parquet/archive.js';
+import {
+  archiveSink,
+  ArchiveWriter,
+  S3ParquetArchive,
+  type ArchivedEvent,
+} from '../projections/s3-parquet/archive.js';
 import type { PaymentEvent } from '../schemas/types.js';
 import { TOPIC } from '../topics/catalogue.js';
 import type { ReadSideSettings } from './config.js';
@@ -166,11 +174,14 @@ export async function startReadSide(options: ReadSideOptions): Promise<ReadSide>
       );
     }
     if (settings.archive !== undefined) {
-      const { s3: store, bucket, prefix } = settings.archive;
+      const { s3: store, bucket, prefix, fileOffsets, flushIntervalMs } = settings.archive;
       const s3 = archiveS3Client(store);
       closers.push(() => s3.destroy());
       await ensureBucket(s3, bucket);
-      const archive = new S3ParquetArchive(s3, { bucket, prefix });
+      const writer = new ArchiveWriter(new S3ParquetArchive(s3, { bucket, prefix, fileOffsets }), {
+        flushIntervalMs,
+        uploadOpenRuns: true,
+      });
       running.push(
         await runKafkaProjection<ArchivedEvent & { readonly partition: number }>({
           ...common('archive'),
@@ -179,13 +190,7 @@ export async function startReadSide(options: ReadSideOptions): Promise<ReadSide>
             offset: BigInt(message.offset),
             event: await decodeEvent(options.paymentEvents, message.value),
           }),
-          // A batch is one partition's, in offset order.
-          sink: {
-            apply: async (records) => {
-              const first = records[0];
-              if (first !== undefined) await archive.write(first.partition, records);
-            },
-          },
+          ...archiveSink(writer),
         }),
       );
     }

@@ -42,19 +42,29 @@ export async function endOffsets(admin: Admin, topic: string): Promise<EndOffset
   return new Map(offsets.map((p) => [p.partition, BigInt(p.high)]));
 }
 
+/** How far a view holds a partition, from its group's committed offset and metadata. */
+export type HeldPosition = (committed: {
+  readonly offset: string;
+  readonly metadata: string | null;
+}) => bigint;
+
+/** Most views: the committed offset. */
+export const committedOffset: HeldPosition = ({ offset }) => BigInt(offset);
+
 /**
- * Whether the consumer group has committed up to `ends` on every partition. A transactional
- * topic's last offset before the end is a commit marker no consumer is given, so a group that
- * committed `end − 1` has every record.
+ * Whether the consumer group holds `ends` on every partition (by `held`, default the committed
+ * offset). A transactional topic's last offset before the end is a commit marker no consumer is
+ * given, so a group that committed `end − 1` has every record.
  */
 export async function groupCaughtUp(
   admin: Admin,
   groupId: string,
   topic: string,
   ends: EndOffsets,
+  held: HeldPosition = committedOffset,
 ): Promise<{ readonly caughtUp: boolean; readonly behind: readonly number[] }> {
   const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
-  const at = new Map((committed?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+  const at = new Map((committed?.partitions ?? []).map((p) => [p.partition, held(p)]));
   const behind = [...ends]
     .filter(([partition, end]) => end > 0n && (at.get(partition) ?? -1n) + 1n < end)
     .map(([partition]) => partition);
@@ -68,11 +78,12 @@ export async function waitForGroup(
   topic: string,
   ends: EndOffsets,
   timeoutMs: number,
+  held: HeldPosition = committedOffset,
   pollMs = 500,
 ): Promise<readonly number[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const { caughtUp, behind } = await groupCaughtUp(admin, groupId, topic, ends);
+    const { caughtUp, behind } = await groupCaughtUp(admin, groupId, topic, ends, held);
     if (caughtUp || Date.now() >= deadline) return behind;
     await new Promise((resolve) => setTimeout(resolve, pollMs));
   }

@@ -29,6 +29,7 @@ import {
   type ReconciliationWindow,
   type ViewOutcome,
 } from '../projections/reconciliation.js';
+import { archivedToOf } from '../projections/s3-parquet/archive.js';
 import { AVRO } from '../schemas/avro.js';
 import { createSchemaRegistry, registryAvroSerde, valueSubject } from '../schemas/registry.js';
 import type { LedgerPosting, PaymentEvent } from '../schemas/types.js';
@@ -42,8 +43,10 @@ import {
   ledgerAggregates,
   logAggregates,
   postgresAggregates,
+  committedOffset,
   waitForGroup,
   type EndOffsets,
+  type HeldPosition,
 } from './reconcile-readers.js';
 
 export interface ReconciliationTargets {
@@ -80,6 +83,16 @@ const GROUP_OF: Readonly<Record<Exclude<ReconciledView, 'ledger'>, string>> = {
   postgres: 'read-model.payments',
   elasticsearch: 'read-model.elasticsearch',
   archive: 'read-model.archive',
+};
+
+/**
+ * The archive commits its open files' first offsets (a restart writes them again whole), with
+ * what its objects hold as the metadata (projections/s3-parquet/archive.ts).
+ */
+const archiveHeld: HeldPosition = (committed) => {
+  const offset = BigInt(committed.offset);
+  const archived = archivedToOf(committed.metadata);
+  return archived !== undefined && archived > offset ? archived : offset;
 };
 
 /** One run; rejects only when the log itself can't be read (a view that can't is `failed`). */
@@ -157,6 +170,7 @@ async function reconcileView(
         TOPIC.paymentsEvents,
         context.eventEnds,
         context.settings.catchUpTimeoutMs,
+        view === 'archive' ? archiveHeld : committedOffset,
       );
       if (behind.length > 0)
         return {

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 
 import { MemoryKeyValueStore, MemoryWindowStore } from './runtime/stores.js';
 import type { ProcessorContext } from './runtime/api.js';
-import { isExpired, retentionPurger, ttlPurger, ttlStore } from './ttl.js';
+import { DEFAULT_PURGE_INTERVAL_MS, isExpired, retentionPurger, ttlPurger, ttlStore } from './ttl.js';
 
 test('an entry expires once it is exactly the TTL old, not a millisecond before', () => {
   assert.equal(isExpired(1_000, 1_999, 1_000), false);
@@ -67,4 +67,26 @@ test('a retention purge removes at most its batch of windows past retention per 
   );
   purger.punctuate(context, streamTimeMs);
   assert.equal(store.size, 2);
+});
+
+test('at the default interval the purge keeps up with 2,000 new entries a second of stream time: the store holds one TTL of them', () => {
+  const ttlMs = 30_000;
+  const perSecond = 2_000;
+  const purger = ttlPurger('seen', ttlMs, DEFAULT_PURGE_INTERVAL_MS);
+  const store = new MemoryKeyValueStore<number>(ttlStore<number>('seen', 10_000_000, (at) => at));
+  const context = { keyValueStore: () => store } as unknown as ProcessorContext;
+  // As the runtime does: a punctuation each time stream time passes the interval.
+  let nextPunctuation = purger.intervalMs;
+  let peak = 0;
+  for (let ms = 0; ms < 120_000; ms += 1_000 / perSecond) {
+    store.put(`k-${ms}`, ms);
+    if (ms >= nextPunctuation) {
+      purger.punctuate(context, ms);
+      nextPunctuation = ms + purger.intervalMs;
+    }
+    peak = Math.max(peak, store.size);
+  }
+  const oneTtl = (ttlMs / 1_000) * perSecond;
+  assert.ok(peak <= oneTtl + perSecond * (DEFAULT_PURGE_INTERVAL_MS / 1_000) + 1, `peak ${peak}`);
+  assert.ok(store.size <= oneTtl + perSecond, `${store.size} left`);
 });

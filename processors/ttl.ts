@@ -9,6 +9,13 @@ import type { KeyValueStoreSpec, Punctuator } from './runtime/api.js';
 /** Entries a purge deletes per punctuation, at most; the rest wait for the next one. */
 export const DEFAULT_PURGE_BATCH = 10_000;
 
+/**
+ * Stream time between two purges of the dedupe and ledger stores: every second, so a purge of
+ * DEFAULT_PURGE_BATCH keeps up with that many new entries a second per task, and each commit
+ * carries about a second of expiries rather than a minute's.
+ */
+export const DEFAULT_PURGE_INTERVAL_MS = 1_000;
+
 export function isExpired(recordedAtMs: number, nowMs: number, ttlMs: number): boolean {
   return nowMs - recordedAtMs >= ttlMs;
 }

@@ -15,7 +15,7 @@
  * The consumer is supervised (processors/runtime/supervision.ts): after any client error it is
  * replaced with capped backoff, and its health is reported as `supervision.component`.
  */
-import type { EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Registry } from 'prom-client';
 
 import { DEAD_LETTER_CODES, RetriableError, type DeadLetterCode } from '../processors/runtime/api.js';
@@ -48,6 +48,12 @@ export interface ProjectionRunnerOptions<E> {
   readonly fromBeginning?: boolean;
   /** True when the target could not be reached (retried); default `isUnreachableTarget`. Anything else is the record's. */
   readonly isUnreachable?: (error: unknown) => boolean;
+  /**
+   * For a sink that holds records past a batch (the archive's open files): the runner commits
+   * what `after` answers instead of the batch's end, commits what `flush` returns every
+   * `flushIntervalMs`, and tells `assigned` the partitions it holds after each rebalance.
+   */
+  readonly positions?: SinkPositions;
   /** Where the consumer's health is reported; default: a health of its own named by the group. */
   readonly supervision?: {
     readonly component: string;
@@ -55,6 +61,31 @@ export interface ProjectionRunnerOptions<E> {
     readonly registry?: Registry;
   };
 }
+
+/** An offset to commit for a partition, with the sink's metadata. */
+export interface CommitPosition {
+  readonly partition: number;
+  readonly offset: bigint;
+  readonly metadata: string;
+}
+
+export interface SinkPositions {
+  /** After a batch of `partition` is applied, read up to `nextOffset`: what to commit. */
+  after(partition: number, nextOffset: bigint): CommitPosition;
+  readonly flushIntervalMs: number;
+  /** Called every `flushIntervalMs` while the consumer runs; returns the positions that changed. */
+  flush(): Promise<readonly CommitPosition[]>;
+  /** Called once before the consumer stops; the positions it returns are committed (best effort). */
+  drain(): Promise<readonly CommitPosition[]>;
+  assigned(partitions: readonly number[]): void;
+}
+
+const asCommit = (topic: string) => (position: CommitPosition) => ({
+  topic,
+  partition: position.partition,
+  offset: position.offset.toString(),
+  metadata: position.metadata,
+});
 
 /**
  * A projection dead-letters a record with a code (header `payflow-dlq-error-code`) from the one
@@ -207,7 +238,11 @@ async function applyOneByOne<E>(
   return true;
 }
 
-async function handleBatch<E>(options: ProjectionRunnerOptions<E>, payload: EachBatchPayload): Promise<void> {
+async function handleBatch<E>(
+  options: ProjectionRunnerOptions<E>,
+  payload: EachBatchPayload,
+  commit: Consumer['commitOffsets'],
+): Promise<void> {
   const { batch } = payload;
   if (batch.isEmpty()) return;
   const decoded = await decodeBatch(options, payload);
@@ -219,7 +254,11 @@ async function handleBatch<E>(options: ProjectionRunnerOptions<E>, payload: Each
   if (outcome === 'stopped') return;
   if (outcome !== 'applied' && !(await applyOneByOne(options, payload, decoded))) return;
   payload.resolveOffset(batch.lastOffset());
-  await payload.commitOffsetsIfNecessary();
+  if (options.positions === undefined) await payload.commitOffsetsIfNecessary();
+  else {
+    const position = options.positions.after(batch.partition, BigInt(batch.lastOffset()) + 1n);
+    await commit([asCommit(batch.topic)(position)]);
+  }
   await payload.heartbeat();
   options.onBatchApplied?.(batch.partition, decoded.length, Number(batch.offsetLag()));
 }
@@ -242,19 +281,56 @@ async function startConsumer<E>(
     retry: SUPERVISED_CONSUMER_RETRY,
   });
   reportConsumer(consumer, hooks);
+  const { positions } = options;
+  let flushing: ReturnType<typeof setInterval> | undefined;
+  if (positions !== undefined) {
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      positions.assigned(event.payload.memberAssignment[options.topic] ?? []);
+    });
+    let busy = false;
+    flushing = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      positions
+        .flush()
+        .then((changed) =>
+          changed.length === 0 ? undefined : consumer.commitOffsets(changed.map(asCommit(options.topic))),
+        )
+        .catch((error: unknown) => options.onSinkError?.(error, 1, positions.flushIntervalMs))
+        .finally(() => {
+          busy = false;
+        });
+    }, positions.flushIntervalMs);
+    flushing.unref();
+  }
+  const stop = async () => {
+    clearInterval(flushing);
+    if (positions !== undefined) {
+      // What the sink still holds is uploaded before the consumer leaves; a failure only means
+      // the next owner writes it again from the committed offset.
+      await positions
+        .drain()
+        .then((changed) =>
+          changed.length === 0 ? undefined : consumer.commitOffsets(changed.map(asCommit(options.topic))),
+        )
+        .catch((error: unknown) => options.onSinkError?.(error, 1, 0));
+    }
+    await consumer.disconnect();
+  };
   try {
     await consumer.connect();
     await consumer.subscribe({ topic: options.topic, fromBeginning: options.fromBeginning ?? true });
     await consumer.run({
-      autoCommit: true,
+      // A positioned sink commits where it can resume, which may be behind what it has read.
+      autoCommit: positions === undefined,
       eachBatchAutoResolve: false,
-      eachBatch: (payload) => handleBatch(options, payload),
+      eachBatch: (payload) => handleBatch(options, payload, (offsets) => consumer.commitOffsets(offsets)),
     });
   } catch (error) {
-    await consumer.disconnect().catch(() => undefined);
+    await stop().catch(() => undefined);
     throw error;
   }
-  return { disconnect: () => consumer.disconnect() };
+  return { disconnect: stop };
 }
 
 /** Starts the projection; resolves once the consumer is running. `disconnect()` stops it for good. */

@@ -10,7 +10,7 @@ import {
 import { HEADER, type BadRecord, type Processor } from '../runtime/api.js';
 import type { PaymentEvent } from '../../schemas/types.js';
 import { TOPIC } from '../../topics/names.js';
-import { assertPositiveMs, ttlPurger, ttlStore } from '../ttl.js';
+import { assertPositiveMs, DEFAULT_PURGE_INTERVAL_MS, ttlPurger, ttlStore } from '../ttl.js';
 import {
   decideDedupe,
   dedupeScopeOf,
@@ -36,7 +36,7 @@ export interface DedupeProcessorOptions {
 
 export function dedupeProcessor(options: DedupeProcessorOptions = {}): Processor<PaymentCommand> {
   const ttlMs = options.ttlMs ?? DEFAULT_DEDUPE_TTL_MS;
-  const purgeIntervalMs = options.purgeIntervalMs ?? 60_000;
+  const purgeIntervalMs = options.purgeIntervalMs ?? DEFAULT_PURGE_INTERVAL_MS;
   assertPositiveMs('purgeIntervalMs', purgeIntervalMs);
   if (ttlMs < MIN_DEDUPE_TTL_MS)
     throw new RangeError(`dedupe ttlMs must be at least ${MIN_DEDUPE_TTL_MS} ms (24 h), got ${ttlMs}`);

@@ -27,7 +27,7 @@ import {
   type ProcessorContext,
 } from '../runtime/api.js';
 import { TOPIC } from '../../topics/names.js';
-import { assertPositiveMs, ttlPurger, ttlStore } from '../ttl.js';
+import { assertPositiveMs, DEFAULT_PURGE_INTERVAL_MS, ttlPurger, ttlStore } from '../ttl.js';
 import {
   decideCredit,
   decideDebit,
@@ -80,7 +80,7 @@ type LedgerInput = PaymentInFlight | CreditInstruction | ReviewDecision;
 
 export function ledgerProcessor(options: LedgerProcessorOptions = {}): Processor<LedgerInput> {
   const appliedTtlMs = options.appliedTtlMs ?? DEFAULT_APPLIED_TTL_MS;
-  const purgeIntervalMs = options.purgeIntervalMs ?? 60_000;
+  const purgeIntervalMs = options.purgeIntervalMs ?? DEFAULT_PURGE_INTERVAL_MS;
   assertPositiveMs('appliedTtlMs', appliedTtlMs);
   assertPositiveMs('purgeIntervalMs', purgeIntervalMs);
   const reviewTimeoutMs = options.reviewTimeoutMs ?? DEFAULT_REVIEW_TIMEOUT_MS;

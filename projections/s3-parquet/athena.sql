@@ -40,6 +40,11 @@ TBLPROPERTIES (
   'storage.location.template' = 's3://YOUR-BUCKET/payments_events/dt=${dt}/hour=${hour}/'
 );
 
+-- The analyst queries (payments per day, completed volume per day and currency, a payment's
+-- history) are the named statements of trino.sql: the same SQL runs on Athena (engine v3) with
+-- its `?` execution parameters. trino.sql is also this table for Trino; the unit test
+-- ddl.test.ts keeps the two definitions' columns and types identical.
+--
 -- Example: completed volume per currency and day.
 -- SELECT dt, i.currency, count(*) AS payments, sum(i.amount_minor) AS amount_minor
 --   FROM payflow_payment_events c

@@ -16,6 +16,9 @@ s3proxy.identity=$S3_ACCESS_KEY
 s3proxy.credential=$S3_SECRET_KEY
 jclouds.provider=filesystem
 jclouds.filesystem.basedir=$DATA_DIR/s3/objects
+# Trino's AWS SDK lists with x-amz-optional-object-attributes, a header s3proxy does not know and
+# would otherwise refuse the request for.
+s3proxy.ignore-unknown-headers=true
 PROPS
   launch s3 "$JAVA" -Xms128m -Xmx512m -jar "$S3PROXY_JAR" --properties "$DATA_DIR/s3/s3proxy.properties"
 }

@@ -24,6 +24,11 @@ ELASTICSEARCH_SHA256=215d5f3dbf0609a149f6218a9e47b6ae2df34ebbff3c5754e35f15a5e53
 S3PROXY_VERSION=4.1.0
 S3PROXY_SHA256=a4d025969aaf796616ed4b1e2491d87d455ce84bb28cb9db086b2e6aaa68b48d
 
+# Trino, the second reader of the Parquet archive (the Hive connector over the S3 store). 476 is
+# the release Maven Central serves as a runnable server tarball; it needs Java >= 24.
+TRINO_VERSION=476
+TRINO_SHA256=cfd5accde17e8ebd251eeeb78aed1f490e77bb3a164d95a0f454bf8a7c1cbd3f
+
 # From Debian's packages.
 POSTGRES_MAJOR=15
 

@@ -30,10 +30,10 @@ import {
 import type { AccountBalance, AccountCommandOutcome, LedgerPosting } from '../../schemas/types.js';
 import { retryTopicMetadataRace } from '../../topics/create.js';
 import { stackEnv, uniqueName } from '../support/stack.js';
+import { until } from '../support/until.js';
 
 const env = stackEnv();
 const skip = 'skip' in env ? env.skip : false;
-const WAIT_MS = 30_000;
 /** ISO 4217's code for testing: no real money is ever in it. */
 const CURRENCY = 'XTS';
 const FUNDING = `funding:${CURRENCY}`;
@@ -107,14 +107,6 @@ async function migratedPool(connectionString: string): Promise<pg.Pool> {
   });
   await migrateAccountsProjection(pool);
   return pool;
-}
-
-async function until(condition: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${WAIT_MS} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
 }
 
 /** Whether the group has committed every non-empty partition of the topic up to its end. */

@@ -6,32 +6,20 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 
 import { runKafkaProjection } from '../../projections/kafka-runner.js';
-import type { ProjectedPaymentEvent } from '../../projections/payment-view.js';
 import {
   migratePaymentsProjection,
   PostgresPaymentsProjection,
 } from '../../projections/postgres/payments.js';
+import { decodeJsonEvent as decodeJson } from '../support/json-events.js';
 import { stackEnv, uniqueName } from '../support/stack.js';
+import { until } from '../support/until.js';
 
 const env = stackEnv();
 const skip = 'skip' in env ? env.skip : false;
-const WAIT_MS = 30_000;
-
-/** Test records are JSON with the amount as a string: the runner is decoder-agnostic. */
-function decodeJson(message: KafkaMessage): Promise<ProjectedPaymentEvent> {
-  const raw = JSON.parse(message.value!.toString()) as ProjectedPaymentEvent & {
-    initiated?: { amountMinor: string };
-  };
-  if (typeof raw.paymentId !== 'string') return Promise.reject(new Error('paymentId missing'));
-  const initiated = raw.initiated
-    ? { ...raw.initiated, amountMinor: BigInt(raw.initiated.amountMinor) }
-    : undefined;
-  return Promise.resolve({ ...raw, ...(initiated ? { initiated } : {}) });
-}
 
 function paymentRecords(paymentId: string): { key: string; value: string }[] {
   const base = { paymentId, correlationId: null };
@@ -56,14 +44,6 @@ function paymentRecords(paymentId: string): { key: string; value: string }[] {
     { ...base, eventId: `${paymentId}-2`, type: 'PaymentCompleted', sequence: 2, occurredAtMs: 1_002 },
   ];
   return events.map((event) => ({ key: paymentId, value: JSON.stringify(event) }));
-}
-
-async function until(condition: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${WAIT_MS} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
 }
 
 describe('Kafka to PostgreSQL projection', { skip }, () => {

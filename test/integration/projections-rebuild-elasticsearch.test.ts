@@ -29,11 +29,14 @@ import {
 import { runKafkaProjection, type RunningProjection } from '../../projections/kafka-runner.js';
 import { replayPayment } from '../../projections/payment-view.js';
 import { RebuildTimeoutError } from '../../projections/rebuild.js';
-import { decodeJson, paymentRecords, until, WAIT_MS } from '../support/rebuild-fixture.js';
+import { decodeJsonEvent as decodeJson } from '../support/json-events.js';
+import { paymentRecords, WAIT_MS } from '../support/rebuild-fixture.js';
 import { stackEnv, uniqueName } from '../support/stack.js';
+import { until as untilWithin } from '../support/until.js';
 
 const env = stackEnv();
 const skip = 'skip' in env ? env.skip : false;
+const until = (condition: () => Promise<boolean>, what: string) => untilWithin(condition, what, WAIT_MS);
 
 interface StoredDocument {
   readonly version: number | undefined;

@@ -19,11 +19,14 @@ import {
   PostgresPaymentsProjection,
 } from '../../projections/postgres/payments.js';
 import { rebuildPaymentsProjection, RebuildTimeoutError } from '../../projections/postgres/rebuild.js';
-import { decodeJson, paymentRecords as records, until, WAIT_MS } from '../support/rebuild-fixture.js';
+import { decodeJsonEvent as decodeJson } from '../support/json-events.js';
+import { paymentRecords as records, WAIT_MS } from '../support/rebuild-fixture.js';
 import { stackEnv, uniqueName } from '../support/stack.js';
+import { until as untilWithin } from '../support/until.js';
 
 const env = stackEnv();
 const skip = 'skip' in env ? env.skip : false;
+const until = (condition: () => Promise<boolean>, what: string) => untilWithin(condition, what, WAIT_MS);
 
 describe('projections rebuild (PostgreSQL)', { skip }, () => {
   let kafka: Kafka;

@@ -201,6 +201,8 @@ describe('reconciliation', { skip }, () => {
           archive: {
             bucket,
             prefix: 'payments_events',
+            fileOffsets: 10_000,
+            flushIntervalMs: 500,
             s3: {
               endpoint: stack.s3.endpoint,
               region: stack.s3.region,

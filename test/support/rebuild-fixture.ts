@@ -1,28 +1,11 @@
 /**
  * The payments of the projection rebuild tests: each payment's three events as JSON records of a
  * test topic (initiated, validated, then completed or — every third — rejected), with amounts
- * above 2^53, and the decoder the projections read them with.
+ * above 2^53, read with `decodeJsonEvent` (json-events.ts).
  */
-import type { KafkaMessage } from 'kafkajs';
 
-import type { ProjectedPaymentEvent } from '../../projections/payment-view.js';
-
-export function decodeJson(message: KafkaMessage): Promise<ProjectedPaymentEvent> {
-  const raw = JSON.parse(message.value!.toString()) as ProjectedPaymentEvent & {
-    initiated?: { amountMinor: string };
-  };
-  const initiated = raw.initiated
-    ? { ...raw.initiated, amountMinor: BigInt(raw.initiated.amountMinor) }
-    : undefined;
-  return Promise.resolve({ ...raw, ...(initiated ? { initiated } : {}) });
-}
-
-/** The `i`th payment's records, keyed by payment id (`partition` pins them to one). */
-export function paymentRecords(
-  paymentId: string,
-  i: number,
-  partition?: number,
-): { key: string; value: string; partition?: number }[] {
+/** The `i`th payment's records, keyed by payment id. */
+export function paymentRecords(paymentId: string, i: number): { key: string; value: string }[] {
   const base = { paymentId, correlationId: null, occurredAtMs: 1_795_000_000_000 + i };
   const events = [
     {
@@ -51,20 +34,8 @@ export function paymentRecords(
         }
       : { ...base, eventId: `${paymentId}-2`, type: 'PaymentCompleted', sequence: 2 },
   ];
-  return events.map((event) => ({
-    key: paymentId,
-    value: JSON.stringify(event),
-    ...(partition === undefined ? {} : { partition }),
-  }));
+  return events.map((event) => ({ key: paymentId, value: JSON.stringify(event) }));
 }
 
+/** How long the rebuild tests wait for a projection or a rebuild. */
 export const WAIT_MS = 60_000;
-
-/** Polls `condition` every 200 ms until it holds, for at most WAIT_MS. */
-export async function until(condition: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${WAIT_MS} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}

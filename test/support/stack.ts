@@ -58,6 +58,18 @@ export function stackEnv(): StackEnv | { skip: string } {
   };
 }
 
+/**
+ * Trino's URL (PAYFLOW_TRINO_URL, `scripts/stack up` starts it), or a skip reason when it is
+ * absent and not required; with PAYFLOW_REQUIRE_STACK=1 its absence fails the test.
+ */
+export function trinoUrl(): string | { skip: string } {
+  const url = process.env.PAYFLOW_TRINO_URL;
+  if (url) return url;
+  const message = 'Trino is not configured (missing PAYFLOW_TRINO_URL); run scripts/stack up trino';
+  if (process.env.PAYFLOW_REQUIRE_STACK === '1') throw new Error(message);
+  return { skip: message };
+}
+
 /** A name no other test run uses, so tests never see each other's topics, indices or keys. */
 export function uniqueName(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
