@@ -29,7 +29,10 @@
  * (`remove_index`): the name turns from an index into an alias without a moment where it is
  * missing.
  *
- * On a timeout or an error nothing is swapped: the write block is removed from the live index,
+ * It refuses to start while the live index is write-blocked (another rebuild's hand-over, or
+ * one killed during it), so a hand-over never ends by lifting another's block.
+ *
+ * On a timeout, an error or an abort (`signal`) nothing is swapped: the write block is removed from the live index,
  * the new index (and a retired clone) is deleted. Should the swap request fail without an answer,
  * the alias is read back: pointing at the new index, the swap is done; unreadable, nothing is
  * deleted and the error says what to check.
@@ -94,6 +97,9 @@ interface LiveIndex {
   readonly settings: Record<string, string | number>;
 }
 
+const unblockHint = (index: string) =>
+  `PUT /${index}/_settings {"index.blocks.write": null} removes the write block by hand`;
+
 async function liveIndex(client: Client, alias: string): Promise<LiveIndex> {
   const found = await client.indices.get({ index: alias });
   const names = Object.keys(found);
@@ -101,6 +107,12 @@ async function liveIndex(client: Client, alias: string): Promise<LiveIndex> {
     throw new Error(`${alias} is an alias of ${names.length} indices (${names.join(', ')}); expected one`);
   const index = names[0]!;
   const settings = found[index]?.settings?.index;
+  // Another rebuild is handing over, or one was killed during its hand-over: a second hand-over
+  // would lift that block when it ends, under the other's feet.
+  if (String(settings?.blocks?.write) === 'true')
+    throw new Error(
+      `the live index ${index} is write-blocked: another rebuild is handing over, or one was stopped during its hand-over (then ${unblockHint(index)}, and delete its ${alias}-<ts> index)`,
+    );
   return {
     index,
     aliased: index !== alias,
@@ -151,9 +163,6 @@ async function removeWriteBlock(client: Client, index: string): Promise<void> {
     }
   }
 }
-
-const unblockHint = (index: string) =>
-  `PUT /${index}/_settings {"index.blocks.write": null} removes the write block by hand`;
 
 async function deleteIndex(client: Client, index: string): Promise<void> {
   await client.indices.delete({ index, ignore_unavailable: true });

@@ -341,4 +341,17 @@ describe('projections rebuild (Elasticsearch)', { skip }, () => {
     assert.deepEqual(live.deadLetters, [], 'the live projection dead-lettered nothing');
     await producer.disconnect();
   });
+
+  test('a rebuild refuses to start while the live index is write-blocked (another hand-over, or a killed one) and creates nothing', async () => {
+    const alias = uniqueName('transactions-blocked');
+    names.push(alias);
+    await new ElasticsearchTransactionsProjection(client, alias).migrate();
+    await client.indices.addBlock({ index: `${alias}-v1`, block: 'write' });
+    await assert.rejects(
+      rebuild(uniqueName('no-topic'), alias),
+      /the live index .*-v1 is write-blocked: another rebuild is handing over/,
+    );
+    assert.deepEqual(Object.keys(await client.indices.get({ index: `${alias}*` })), [`${alias}-v1`]);
+    assert.equal(await writeBlock(`${alias}-v1`), 'true', 'the block is left to its owner');
+  });
 });
