@@ -287,6 +287,16 @@ async function startConsumer<E>(
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
       positions.assigned(event.payload.memberAssignment[options.topic] ?? []);
     });
+    // A fetch of only control records or aborted records never reaches eachBatch, yet the
+    // partition was read past them: without this, a log ending so would never count as archived.
+    consumer.on(consumer.events.END_BATCH_PROCESS, (event) => {
+      const { topic, partition, batchSize, lastOffset } = event.payload;
+      if (topic !== options.topic || batchSize !== 0) return;
+      const position = positions.after(partition, BigInt(lastOffset) + 1n);
+      consumer
+        .commitOffsets([asCommit(options.topic)(position)])
+        .catch((error: unknown) => options.onSinkError?.(error, 1, 0));
+    });
     let busy = false;
     flushing = setInterval(() => {
       if (busy) return;

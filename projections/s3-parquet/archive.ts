@@ -171,7 +171,7 @@ export interface ArchiveWriterOptions {
 export class ArchiveWriter {
   private readonly partitions = new Map<
     number,
-    { readonly runs: PartitionRuns; processedTo: bigint; queue: Promise<unknown> }
+    { runs: PartitionRuns; processedTo: bigint; queue: Promise<unknown> }
   >();
   private readonly now: () => number;
 
@@ -205,10 +205,19 @@ export class ArchiveWriter {
   /** Adds a partition's records (in offset order), uploads the runs they closed and, when due, the open one. */
   apply(partition: number, records: readonly ArchivedEvent[]): Promise<void> {
     return this.serially(partition, async () => {
-      const { runs } = this.state(partition);
+      const state = this.state(partition);
+      // A run the batch closes is no longer held once `add` returns: until its upload succeeds,
+      // the state from before the batch is kept to go back to, so a retried batch closes it again whole.
+      const before = state.runs.clone();
       const nowMs = this.now();
-      for (const run of runs.add(records, nowMs)) this.uploaded(await this.archive.writeRun(partition, run));
-      await this.flushIfDue(partition, nowMs);
+      try {
+        for (const run of state.runs.add(records, nowMs))
+          this.uploaded(await this.archive.writeRun(partition, run));
+        await this.flushIfDue(partition, nowMs);
+      } catch (error) {
+        state.runs = before;
+        throw error;
+      }
     });
   }
 
@@ -224,9 +233,12 @@ export class ArchiveWriter {
    */
   async flush(all = false): Promise<ArchivePosition[]> {
     const changed: ArchivePosition[] = [];
-    for (const partition of [...this.partitions.keys()]) {
+    for (const [partition, held] of [...this.partitions]) {
+      // A partition a rebalance took away while its upload was in flight is not committed.
       const position = await this.serially(partition, async () =>
-        (await this.flushIfDue(partition, this.now(), all)) ? this.positionOf(partition) : undefined,
+        (await this.flushIfDue(partition, this.now(), all)) && this.partitions.get(partition) === held
+          ? this.positionOf(partition)
+          : undefined,
       );
       if (position !== undefined) changed.push(position);
     }

@@ -31,6 +31,7 @@ import {
   ArchiveWriter,
   parseObjectKey,
   S3ParquetArchive,
+  type ArchivedEvent,
   type ArchiveLocation,
 } from './archive.js';
 
@@ -81,13 +82,35 @@ export async function rebuildArchive(options: ArchiveRebuildOptions): Promise<Ar
   const admin = kafka.admin();
   await admin.connect();
   let ends: Map<number, bigint>;
+  let starts: Map<number, bigint>;
   try {
-    ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
+    const offsets = await admin.fetchTopicOffsets(topic);
+    ends = new Map(offsets.map((p) => [p.partition, BigInt(p.high)]));
+    starts = new Map(offsets.map((p) => [p.partition, BigInt(p.low)]));
   } finally {
     await admin.disconnect();
   }
   const written = new Set<string>();
-  const writer = new ArchiveWriter(new S3ParquetArchive(s3, location), {
+  // Where retention moved a partition's log start on, the first run read may be the tail of a run
+  // the archive holds whole (named by an offset the log no longer has): it is not written, and
+  // nothing before the first run written is removed — the archive is then the only copy of it.
+  const firstRun = new Map<number, bigint>();
+  const writtenFrom = new Map<number, bigint>();
+  const base = new S3ParquetArchive(s3, location);
+  const archive = Object.create(base, {
+    writeRun: {
+      value: async (partition: number, run: readonly ArchivedEvent[]) => {
+        const start = run[0]!.offset;
+        if (!firstRun.has(partition)) firstRun.set(partition, start);
+        if ((starts.get(partition) ?? 0n) > 0n && firstRun.get(partition) === start)
+          return base.keyOf(partition, run);
+        const key = await base.writeRun(partition, run);
+        if (start < (writtenFrom.get(partition) ?? start + 1n)) writtenFrom.set(partition, start);
+        return key;
+      },
+    },
+  }) as S3ParquetArchive;
+  const writer = new ArchiveWriter(archive, {
     flushIntervalMs: 3_600_000,
     uploadOpenRuns: false,
     onUploaded: (key) => written.add(key),
@@ -146,6 +169,8 @@ export async function rebuildArchive(options: ArchiveRebuildOptions): Promise<Ar
     return (
       parsed !== undefined &&
       ends.has(parsed.partition) &&
+      writtenFrom.has(parsed.partition) &&
+      parsed.firstOffset >= writtenFrom.get(parsed.partition)! &&
       parsed.firstOffset < coveredTo(parsed.partition) &&
       !written.has(key)
     );

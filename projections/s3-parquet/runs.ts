@@ -104,6 +104,14 @@ export class PartitionRuns {
     if (open.uploadedTo !== undefined && open.uploadedTo > offset) open.uploadedTo = undefined;
   }
 
+  /** A copy to go back to when the uploads of an `add` fail (the records it closed are then held again). */
+  clone(): PartitionRuns {
+    const copy = new PartitionRuns(this.fileOffsets);
+    copy.open = this.open === undefined ? undefined : { ...this.open, records: [...this.open.records] };
+    copy.next = this.next;
+    return copy;
+  }
+
   get openRun(): OpenRun | undefined {
     return this.open;
   }

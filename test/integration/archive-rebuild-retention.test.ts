@@ -1,0 +1,151 @@
+/**
+ * The archive's in-place rebuild on a topic whose log start has moved on (retention deleted its
+ * oldest records): the archive is where those rows still are, so the rebuild keeps them.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { tableFromIPC } from 'apache-arrow';
+import { Kafka, logLevel } from 'kafkajs';
+import { readParquet } from 'parquet-wasm/node';
+
+import { runKafkaProjection } from '../../projections/kafka-runner.js';
+import type { ProjectedPaymentEvent } from '../../projections/payment-view.js';
+import {
+  archivedToOf,
+  archiveSink,
+  ArchiveWriter,
+  S3ParquetArchive,
+  type ArchiveLocation,
+} from '../../projections/s3-parquet/archive.js';
+import { rebuildArchive } from '../../projections/s3-parquet/rebuild.js';
+import { decodeJsonEvent, encodeJsonEvent } from '../support/json-events.js';
+import { stackEnv, stackS3Client, uniqueName } from '../support/stack.js';
+import { until } from '../support/until.js';
+
+const env = stackEnv();
+const skip = 'skip' in env ? env.skip : false;
+const T0 = Date.UTC(2026, 10, 28, 21, 40, 0);
+const COUNT = 100;
+
+function event(index: number): ProjectedPaymentEvent {
+  return {
+    eventId: `e-${index}`,
+    paymentId: `p-${index}`,
+    type: 'PaymentInitiated',
+    sequence: 0,
+    occurredAtMs: T0 + index * 30_000,
+    correlationId: null,
+  };
+}
+
+describe('archive rebuild after retention', { skip }, () => {
+  let kafka: Kafka;
+  let s3: S3Client;
+  const topic = uniqueName('archive-retention');
+  const groupId = uniqueName('archive-retention-live');
+  const location: ArchiveLocation = {
+    bucket: uniqueName('archive-retention'),
+    prefix: 'payments_events',
+    fileOffsets: 40,
+  };
+
+  before(async () => {
+    if ('skip' in env) return;
+    kafka = new Kafka({
+      clientId: 'archive-retention',
+      brokers: env.kafkaBrokers,
+      logLevel: logLevel.NOTHING,
+    });
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+    await admin.disconnect();
+    s3 = stackS3Client(env);
+    await s3.send(new CreateBucketCommand({ Bucket: location.bucket }));
+  });
+  after(() => s3?.destroy());
+
+  async function eventIds(): Promise<Map<string, string[]>> {
+    const found = new Map<string, string[]>();
+    const listed = await s3.send(
+      new ListObjectsV2Command({ Bucket: location.bucket, Prefix: `${location.prefix}/` }),
+    );
+    for (const object of listed.Contents ?? []) {
+      const body = await s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: object.Key! }));
+      const table = tableFromIPC(
+        readParquet(await body.Body!.transformToByteArray(), { columns: ['event_id'] }).intoIPCStream(),
+      );
+      found.set(
+        object.Key!,
+        (table.toArray() as { event_id: string }[]).map((row) => row.event_id),
+      );
+    }
+    return found;
+  }
+
+  test('rows whose records retention removed from the log stay in the archive after a rebuild', async () => {
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({
+      topic,
+      messages: Array.from({ length: COUNT }, (_, i) => ({
+        key: `p-${i}`,
+        value: encodeJsonEvent(event(i)),
+        partition: 0,
+      })),
+    });
+    await producer.disconnect();
+    const writer = new ArchiveWriter(new S3ParquetArchive(s3, location), {
+      flushIntervalMs: 200,
+      uploadOpenRuns: true,
+    });
+    const live = await runKafkaProjection({
+      kafka,
+      groupId,
+      topic,
+      decode: async (message, partition) => ({
+        partition,
+        offset: BigInt(message.offset),
+        event: await decodeJsonEvent(message),
+      }),
+      deadLetter: () => Promise.reject(new Error('nothing here is refused')),
+      ...archiveSink(writer),
+    });
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await until(async () => {
+        const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+        return archivedToOf(committed?.partitions[0]?.metadata) === BigInt(COUNT);
+      }, 'the live consumer to archive the whole log');
+      await live.disconnect();
+      const archived = await eventIds();
+      assert.equal([...archived.values()].flat().length, COUNT);
+      // Retention: the log now starts at offset 50.
+      await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '50' }] });
+    } finally {
+      await admin.disconnect();
+    }
+    const result = await rebuildArchive({
+      kafka,
+      s3,
+      location,
+      topic,
+      groupPrefix: groupId,
+      decode: (message) => decodeJsonEvent(message),
+      catchUpTimeoutMs: 60_000,
+      log: () => undefined,
+    });
+    const ids = [...(await eventIds()).values()].flat();
+    assert.deepEqual(result.removed, [], 'removed objects');
+    assert.equal(new Set(ids).size, ids.length, 'no row twice');
+    assert.equal(ids.length, COUNT, 'every row still archived');
+  });
+});
