@@ -375,7 +375,7 @@ const READ_SIDE_ENV = z.object({
     .regex(/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/, 'must be a key prefix without leading or trailing /')
     .default('payments_events')
     .describe('Key prefix of the archive (the Athena table location is s3://<bucket>/<prefix>/)'),
-  PAYFLOW_ARCHIVE_FILE_OFFSETS: integer(100, 10_000_000)
+  PAYFLOW_ARCHIVE_FILE_OFFSETS: integer(100, 100_000)
     .default(10_000)
     .describe(
       'Archive rotation by size: a file holds one hour of a partition within one block of this many offsets (at most that many rows; the open file of each partition is held in memory until it closes)',

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { errors } from '@elastic/elasticsearch';
 
 import { BulkWriteError } from '../projections/elasticsearch/transactions.js';
-import { isUnreachableReadSide } from './read-side.js';
+import { isUnreachableArchiveStore, isUnreachableReadSide } from './read-side.js';
 
 const responseError = (statusCode: number, type: string) =>
   new errors.ResponseError({
@@ -49,4 +49,16 @@ test('a document the mapping refuses is the record’s: dead-lettered, not retri
 test('a throttled or failing server is retried whatever the error type', () => {
   assert.equal(isUnreachableReadSide(responseError(429, 'es_rejected_execution_exception')), true);
   assert.equal(isUnreachableReadSide(responseError(503, 'no_shard_available_action_exception')), true);
+});
+
+test('every answer of the archive’s store is waited out, even a 4xx; only a file that cannot be encoded is the records’', () => {
+  const s3Error = (status: number, name: string) =>
+    Object.assign(new Error(name), { name, $metadata: { httpStatusCode: status } });
+  assert.equal(isUnreachableArchiveStore(s3Error(403, 'AccessDenied')), true);
+  assert.equal(isUnreachableArchiveStore(s3Error(404, 'NoSuchBucket')), true);
+  assert.equal(isUnreachableArchiveStore(s3Error(400, 'ExpiredToken')), true);
+  assert.equal(isUnreachableArchiveStore(Object.assign(new Error('x'), { code: 'ECONNREFUSED' })), true);
+  assert.equal(isUnreachableArchiveStore(new Error('parquet: could not encode column amount_minor')), false);
+  // The search index keeps its rule: a 4xx that is not a write block is the record's.
+  assert.equal(isUnreachableReadSide(s3Error(403, 'AccessDenied')), false);
 });

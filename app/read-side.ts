@@ -97,6 +97,19 @@ export function isUnreachableReadSide(error: unknown): boolean {
   return RETRIED_STATUS($metadata?.httpStatusCode);
 }
 
+/**
+ * The archive's store: any answer of S3 (an expired token, access denied, a missing bucket, a
+ * throttle) or no answer at all is the store's, waited out with the lag growing; only a file that
+ * can't be encoded is the records'. A 4xx is not the data's here: every object the archive writes
+ * is a function of the log, so a refusal is about the store, and dead-lettering the rows would
+ * take them out of the archive for good.
+ */
+export function isUnreachableArchiveStore(error: unknown): boolean {
+  if (isUnreachableReadSide(error)) return true;
+  const { $metadata, name } = (error ?? {}) as { $metadata?: unknown; name?: unknown };
+  return $metadata !== undefined || name === 'CredentialsProviderError';
+}
+
 async function decodeEvent(serde: Serde<PaymentEvent>, value: Buffer | null) {
   if (value === null) throw new TombstoneError(TOPIC.paymentsEvents);
   return projectedEvent(await serde.deserialize(value, TOPIC.paymentsEvents));
@@ -185,6 +198,7 @@ export async function startReadSide(options: ReadSideOptions): Promise<ReadSide>
       running.push(
         await runKafkaProjection<ArchivedEvent & { readonly partition: number }>({
           ...common('archive'),
+          isUnreachable: isUnreachableArchiveStore,
           decode: async (message, partition) => ({
             partition,
             offset: BigInt(message.offset),

@@ -157,6 +157,9 @@ export function isUnreachableTarget(error: unknown): boolean {
   return false;
 }
 
+/** Bound on a positioned sink's last uploads when the consumer stops. */
+const DRAIN_TIMEOUT_MS = 10_000;
+
 const DEFAULT_RETRY: BackoffPolicy = { initialDelayMs: 100, maxDelayMs: 10_000 };
 /** Heartbeat at least this often while waiting out a failing sink, well within the session timeout. */
 const HEARTBEAT_INTERVAL_MS = 3_000;
@@ -318,12 +321,24 @@ async function startConsumer<E>(
     if (positions !== undefined) {
       // What the sink still holds is uploaded before the consumer leaves; a failure only means
       // the next owner writes it again from the committed offset.
-      await positions
+      // Bounded: a store that hangs must not hold the stop past the supervisor's own bound.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const drained = positions
         .drain()
         .then((changed) =>
           changed.length === 0 ? undefined : consumer.commitOffsets(changed.map(asCommit(options.topic))),
-        )
-        .catch((error: unknown) => options.onSinkError?.(error, 1, 0));
+        );
+      await Promise.race([
+        drained,
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`the sink did not drain within ${DRAIN_TIMEOUT_MS} ms`)),
+            DRAIN_TIMEOUT_MS,
+          );
+        }),
+      ])
+        .catch((error: unknown) => options.onSinkError?.(error, 1, 0))
+        .finally(() => clearTimeout(timer));
     }
     await consumer.disconnect();
   };

@@ -294,11 +294,15 @@ export class ArchiveWriter {
   }
 }
 
-/** An object key's partition and first offset (objectKey); undefined for a key it did not make. */
+const OBJECT_KEY = /^dt=\d{4}-\d{2}-\d{2}\/hour=\d{2}\/part-p(\d{3,})-o(\d{20})\.snappy\.parquet$/;
+
+/** The partition and first offset of an object key `objectKey` made under `prefix`; undefined for any other key. */
 export function parseObjectKey(
+  prefix: string,
   key: string,
 ): { readonly partition: number; readonly firstOffset: bigint } | undefined {
-  const match = /\/part-p(\d{3})-o(\d{20})\.snappy\.parquet$/.exec(key);
+  if (!key.startsWith(`${prefix}/`)) return undefined;
+  const match = OBJECT_KEY.exec(key.slice(prefix.length + 1));
   return match === null ? undefined : { partition: Number(match[1]), firstOffset: BigInt(match[2]!) };
 }
 

@@ -75,6 +75,36 @@ async function listKeys(s3: S3Client, bucket: string, prefix: string): Promise<s
   return keys;
 }
 
+/**
+ * The archive as a rebuild writes it. Where retention moved a partition's log start on, the first
+ * run read may be the tail of a run the archive holds whole (named by an offset the log no longer
+ * has): it is not written, and nothing before the first run written is removed — the archive is
+ * then the only copy of those rows.
+ */
+class RebuildArchive extends S3ParquetArchive {
+  readonly #firstRun = new Map<number, bigint>();
+  /** Per partition, the first offset of the first run written. */
+  readonly writtenFrom = new Map<number, bigint>();
+
+  constructor(
+    s3: S3Client,
+    location: ArchiveLocation,
+    private readonly starts: ReadonlyMap<number, bigint>,
+  ) {
+    super(s3, location);
+  }
+
+  override async writeRun(partition: number, run: readonly ArchivedEvent[]): Promise<string> {
+    const start = run[0]!.offset;
+    if (!this.#firstRun.has(partition)) this.#firstRun.set(partition, start);
+    if ((this.starts.get(partition) ?? 0n) > 0n && this.#firstRun.get(partition) === start)
+      return this.keyOf(partition, run);
+    const key = await super.writeRun(partition, run);
+    if (start < (this.writtenFrom.get(partition) ?? start + 1n)) this.writtenFrom.set(partition, start);
+    return key;
+  }
+}
+
 /** Rebuilds the archive; rejects (removing nothing) when it can't read the log to its end in time. */
 export async function rebuildArchive(options: ArchiveRebuildOptions): Promise<ArchiveRebuildResult> {
   const { kafka, s3, location, topic } = options;
@@ -91,25 +121,7 @@ export async function rebuildArchive(options: ArchiveRebuildOptions): Promise<Ar
     await admin.disconnect();
   }
   const written = new Set<string>();
-  // Where retention moved a partition's log start on, the first run read may be the tail of a run
-  // the archive holds whole (named by an offset the log no longer has): it is not written, and
-  // nothing before the first run written is removed — the archive is then the only copy of it.
-  const firstRun = new Map<number, bigint>();
-  const writtenFrom = new Map<number, bigint>();
-  const base = new S3ParquetArchive(s3, location);
-  const archive = Object.create(base, {
-    writeRun: {
-      value: async (partition: number, run: readonly ArchivedEvent[]) => {
-        const start = run[0]!.offset;
-        if (!firstRun.has(partition)) firstRun.set(partition, start);
-        if ((starts.get(partition) ?? 0n) > 0n && firstRun.get(partition) === start)
-          return base.keyOf(partition, run);
-        const key = await base.writeRun(partition, run);
-        if (start < (writtenFrom.get(partition) ?? start + 1n)) writtenFrom.set(partition, start);
-        return key;
-      },
-    },
-  }) as S3ParquetArchive;
+  const archive = new RebuildArchive(s3, location, starts);
   const writer = new ArchiveWriter(archive, {
     flushIntervalMs: 3_600_000,
     uploadOpenRuns: false,
@@ -165,12 +177,12 @@ export async function rebuildArchive(options: ArchiveRebuildOptions): Promise<Ar
   const open = writer.openRunKeys();
   const coveredTo = (partition: number) => open.get(partition)?.firstOffset ?? writer.processedTo(partition);
   const stale = (await listKeys(s3, location.bucket, location.prefix)).filter((key) => {
-    const parsed = parseObjectKey(key);
+    const parsed = parseObjectKey(location.prefix, key);
     return (
       parsed !== undefined &&
       ends.has(parsed.partition) &&
-      writtenFrom.has(parsed.partition) &&
-      parsed.firstOffset >= writtenFrom.get(parsed.partition)! &&
+      archive.writtenFrom.has(parsed.partition) &&
+      parsed.firstOffset >= archive.writtenFrom.get(parsed.partition)! &&
       parsed.firstOffset < coveredTo(parsed.partition) &&
       !written.has(key)
     );
