@@ -89,7 +89,7 @@ const GROUP_OF: Readonly<Record<Exclude<ReconciledView, 'ledger'>, string>> = {
  * The archive commits its open files' first offsets (a restart writes them again whole), with
  * what its objects hold as the metadata (projections/s3-parquet/archive.ts).
  */
-const archiveHeld: HeldPosition = (committed) => {
+export const archiveHeld: HeldPosition = (committed) => {
   const offset = BigInt(committed.offset);
   const archived = archivedToOf(committed.metadata);
   return archived !== undefined && archived > offset ? archived : offset;

@@ -5,20 +5,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { Kafka, logLevel } from 'kafkajs';
 
-import { groupCaughtUp } from '../../app/reconcile-readers.js';
-import { runKafkaProjection } from '../../projections/kafka-runner.js';
-import {
-  archivedToOf,
-  archiveSink,
-  ArchiveWriter,
-  S3ParquetArchive,
-  type ArchiveLocation,
-} from '../../projections/s3-parquet/archive.js';
-import { decodeJsonEvent, encodeJsonEvent } from '../support/json-events.js';
+import type { ArchiveLocation } from '../../projections/s3-parquet/archive.js';
+import { archivedObjects, archivedToEnd, archiveFixture, liveArchive } from '../support/archive-harness.js';
+import { encodeJsonEvent } from '../support/json-events.js';
 import { stackEnv, stackS3Client, uniqueName } from '../support/stack.js';
+import { until } from '../support/until.js';
 
 const env = stackEnv();
 const skip = 'skip' in env ? env.skip : false;
@@ -33,12 +27,8 @@ describe('archive position after an aborted transaction', { skip }, () => {
   before(async () => {
     if ('skip' in env) return;
     kafka = new Kafka({ clientId: 'archive-aborted', brokers: env.kafkaBrokers, logLevel: logLevel.NOTHING });
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
-    await admin.disconnect();
     s3 = stackS3Client(env);
-    await s3.send(new CreateBucketCommand({ Bucket: location.bucket }));
+    await archiveFixture(kafka, s3, topic, 1, location);
   });
   after(() => s3?.destroy());
 
@@ -65,55 +55,35 @@ describe('archive position after an aborted transaction', { skip }, () => {
     const committed = await producer.transaction();
     await committed.send({ topic, messages: messages(0) });
     await committed.commit();
-    const writer = new ArchiveWriter(new S3ParquetArchive(s3, location), {
-      flushIntervalMs: 200,
-      uploadOpenRuns: true,
-    });
-    const live = await runKafkaProjection({
+    const { writer, consumer: live } = await liveArchive({
       kafka,
-      groupId,
+      s3,
+      location,
       topic,
-      decode: async (message, partition) => ({
-        partition,
-        offset: BigInt(message.offset),
-        event: await decodeJsonEvent(message),
-      }),
-      deadLetter: () => Promise.reject(new Error('nothing here is refused')),
-      ...archiveSink(writer),
+      groupId,
+      flushIntervalMs: 200,
     });
-    const admin = kafka.admin();
-    await admin.connect();
     try {
-      const held = ({ offset, metadata }: { offset: string; metadata: string | null }) => {
-        const archived = archivedToOf(metadata);
-        return archived !== undefined && archived > BigInt(offset) ? archived : BigInt(offset);
-      };
-      const ends = async () =>
-        new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
-      for (
-        let i = 0;
-        i < 40 && !(await groupCaughtUp(admin, groupId, topic, await ends(), held)).caughtUp;
-        i += 1
-      )
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      assert.ok(
-        (await groupCaughtUp(admin, groupId, topic, await ends(), held)).caughtUp,
-        'caught up before the abort',
+      await until(
+        () => archivedToEnd(kafka, groupId, topic),
+        'the archive to hold the log before the abort',
+        10_000,
       );
       const aborted = await producer.transaction();
       await aborted.send({ topic, messages: messages(5) });
       await aborted.abort();
-      let caughtUp = false;
-      for (let i = 0; i < 40 && !caughtUp; i += 1) {
-        await new Promise((resolve) => setTimeout(resolve, 250));
-        caughtUp = (await groupCaughtUp(admin, groupId, topic, await ends(), held)).caughtUp;
-      }
-      assert.ok(
-        caughtUp,
-        `the archive holds every committed record (end ${(await ends()).get(0)}, processed ${writer.processedTo(0)})`,
+      await until(
+        () => archivedToEnd(kafka, groupId, topic),
+        `the archive to hold every committed record (processed ${writer.processedTo(0)})`,
+        10_000,
+      );
+      const ids = [...(await archivedObjects(s3, location)).values()].flatMap((o) => o.eventIds);
+      assert.deepEqual(
+        ids.sort(),
+        ['e-0', 'e-1', 'e-2', 'e-3', 'e-4'],
+        'the committed records, none aborted',
       );
     } finally {
-      await admin.disconnect();
       await live.disconnect();
       await producer.disconnect();
     }

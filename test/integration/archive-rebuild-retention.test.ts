@@ -5,26 +5,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import {
-  CreateBucketCommand,
-  GetObjectCommand,
-  ListObjectsV2Command,
-  type S3Client,
-} from '@aws-sdk/client-s3';
-import { tableFromIPC } from 'apache-arrow';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { Kafka, logLevel } from 'kafkajs';
-import { readParquet } from 'parquet-wasm/node';
 
-import { runKafkaProjection } from '../../projections/kafka-runner.js';
 import type { ProjectedPaymentEvent } from '../../projections/payment-view.js';
-import {
-  archivedToOf,
-  archiveSink,
-  ArchiveWriter,
-  S3ParquetArchive,
-  type ArchiveLocation,
-} from '../../projections/s3-parquet/archive.js';
+import { archivedToOf, type ArchiveLocation } from '../../projections/s3-parquet/archive.js';
 import { rebuildArchive } from '../../projections/s3-parquet/rebuild.js';
+import { archivedObjects, archiveFixture, liveArchive } from '../support/archive-harness.js';
 import { decodeJsonEvent, encodeJsonEvent } from '../support/json-events.js';
 import { stackEnv, stackS3Client, uniqueName } from '../support/stack.js';
 import { until } from '../support/until.js';
@@ -63,32 +50,13 @@ describe('archive rebuild after retention', { skip }, () => {
       brokers: env.kafkaBrokers,
       logLevel: logLevel.NOTHING,
     });
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
-    await admin.disconnect();
     s3 = stackS3Client(env);
-    await s3.send(new CreateBucketCommand({ Bucket: location.bucket }));
+    await archiveFixture(kafka, s3, topic, 1, location);
   });
   after(() => s3?.destroy());
 
-  async function eventIds(): Promise<Map<string, string[]>> {
-    const found = new Map<string, string[]>();
-    const listed = await s3.send(
-      new ListObjectsV2Command({ Bucket: location.bucket, Prefix: `${location.prefix}/` }),
-    );
-    for (const object of listed.Contents ?? []) {
-      const body = await s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: object.Key! }));
-      const table = tableFromIPC(
-        readParquet(await body.Body!.transformToByteArray(), { columns: ['event_id'] }).intoIPCStream(),
-      );
-      found.set(
-        object.Key!,
-        (table.toArray() as { event_id: string }[]).map((row) => row.event_id),
-      );
-    }
-    return found;
-  }
+  const eventIds = async () =>
+    new Map([...(await archivedObjects(s3, location))].map(([key, { eventIds }]) => [key, eventIds]));
 
   test('rows whose records retention removed from the log stay in the archive after a rebuild', async () => {
     const producer = kafka.producer();
@@ -102,21 +70,13 @@ describe('archive rebuild after retention', { skip }, () => {
       })),
     });
     await producer.disconnect();
-    const writer = new ArchiveWriter(new S3ParquetArchive(s3, location), {
-      flushIntervalMs: 200,
-      uploadOpenRuns: true,
-    });
-    const live = await runKafkaProjection({
+    const { consumer: live } = await liveArchive({
       kafka,
-      groupId,
+      s3,
+      location,
       topic,
-      decode: async (message, partition) => ({
-        partition,
-        offset: BigInt(message.offset),
-        event: await decodeJsonEvent(message),
-      }),
-      deadLetter: () => Promise.reject(new Error('nothing here is refused')),
-      ...archiveSink(writer),
+      groupId,
+      flushIntervalMs: 200,
     });
     const admin = kafka.admin();
     await admin.connect();

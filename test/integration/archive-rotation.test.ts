@@ -9,28 +9,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import {
-  CreateBucketCommand,
-  GetObjectCommand,
-  ListObjectsV2Command,
-  type S3Client,
-} from '@aws-sdk/client-s3';
-import { tableFromIPC } from 'apache-arrow';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
-import { readParquet } from 'parquet-wasm/node';
 
-import { groupCaughtUp, readTopicToEnd, type EndOffsets } from '../../app/reconcile-readers.js';
-import { runKafkaProjection, type RunningProjection } from '../../projections/kafka-runner.js';
+import { readTopicToEnd, type EndOffsets } from '../../app/reconcile-readers.js';
 import type { ProjectedPaymentEvent } from '../../projections/payment-view.js';
-import {
-  archivedToOf,
-  archiveSink,
-  ArchiveWriter,
-  S3ParquetArchive,
-  type ArchiveLocation,
-} from '../../projections/s3-parquet/archive.js';
+import { S3ParquetArchive, type ArchiveLocation } from '../../projections/s3-parquet/archive.js';
 import { rebuildArchive } from '../../projections/s3-parquet/rebuild.js';
 import { planRuns, type ArchivedEvent } from '../../projections/s3-parquet/runs.js';
+import { archivedObjects, archivedToEnd, archiveFixture, liveArchive } from '../support/archive-harness.js';
 import { decodeJsonEvent, encodeJsonEvent } from '../support/json-events.js';
 import { stackEnv, stackS3Client, uniqueName } from '../support/stack.js';
 import { until } from '../support/until.js';
@@ -93,47 +80,23 @@ describe('archive rotation and rebuild', { skip }, () => {
       brokers: env.kafkaBrokers,
       logLevel: logLevel.NOTHING,
     });
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
-    await admin.disconnect();
+    s3 = stackS3Client(env);
+    await archiveFixture(kafka, s3, topic, PARTITIONS, location);
     producer = kafka.producer({
       transactionalId: uniqueName('archive-rotation'),
       maxInFlightRequests: 1,
       idempotent: true,
     });
     await producer.connect();
-    s3 = stackS3Client(env);
-    await s3.send(new CreateBucketCommand({ Bucket: location.bucket }));
   });
   after(async () => {
     await producer?.disconnect();
     s3?.destroy();
   });
 
-  /** The live consumer; `killed`: it stops without uploading what it holds, as a crash would. */
-  function live(
-    killed = false,
-  ): Promise<{ readonly writer: ArchiveWriter; readonly consumer: RunningProjection }> {
-    const writer = new ArchiveWriter(new S3ParquetArchive(s3, location), {
-      flushIntervalMs: 300,
-      uploadOpenRuns: true,
-    });
-    const { sink, positions } = archiveSink(writer);
-    return runKafkaProjection({
-      kafka,
-      groupId,
-      topic,
-      decode: async (message, partition) => ({
-        partition,
-        offset: BigInt(message.offset),
-        event: await decodeJsonEvent(message),
-      }),
-      deadLetter: () => Promise.reject(new Error('nothing here is refused')),
-      sink,
-      positions: killed ? { ...positions, drain: () => Promise.resolve([]) } : positions,
-    }).then((consumer) => ({ writer, consumer }));
-  }
+  const live = (killed = false) =>
+    liveArchive({ kafka, s3, location, topic, groupId, flushIntervalMs: 300, killed });
+  const objects = () => archivedObjects(s3, location);
 
   async function ends(): Promise<EndOffsets> {
     const admin = kafka.admin();
@@ -143,36 +106,6 @@ describe('archive rotation and rebuild', { skip }, () => {
     } finally {
       await admin.disconnect();
     }
-  }
-
-  /** Whether the group's commits say the objects hold the log up to its end. */
-  async function archivedToEnd(): Promise<boolean> {
-    const admin = kafka.admin();
-    await admin.connect();
-    try {
-      const held = ({ offset, metadata }: { offset: string; metadata: string | null }) =>
-        archivedToOf(metadata) ?? BigInt(offset);
-      return (await groupCaughtUp(admin, groupId, topic, await ends(), held)).caughtUp;
-    } finally {
-      await admin.disconnect();
-    }
-  }
-
-  /** Every object: its key, its ETag and the event ids it holds. */
-  async function objects(): Promise<Map<string, { readonly etag: string; readonly eventIds: string[] }>> {
-    const found = new Map<string, { readonly etag: string; readonly eventIds: string[] }>();
-    const listed = await s3.send(
-      new ListObjectsV2Command({ Bucket: location.bucket, Prefix: `${location.prefix}/` }),
-    );
-    for (const object of listed.Contents ?? []) {
-      const body = await s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: object.Key! }));
-      const table = tableFromIPC(
-        readParquet(await body.Body!.transformToByteArray(), { columns: ['event_id'] }).intoIPCStream(),
-      );
-      const eventIds = (table.toArray() as { event_id: string }[]).map((row) => row.event_id);
-      found.set(object.Key!, { etag: object.ETag!, eventIds });
-    }
-    return found;
   }
 
   /** The files one uninterrupted reading of the log cuts: key → event ids. */
@@ -216,7 +149,10 @@ describe('archive rotation and rebuild', { skip }, () => {
     await produce(producer, topic, 180, 360);
     const second = await live();
     try {
-      await until(archivedToEnd, 'the group to commit that its objects hold the whole log');
+      await until(
+        () => archivedToEnd(kafka, groupId, topic),
+        'the group to commit that its objects hold the whole log',
+      );
       const found = await objects();
       const expected = await expectedFiles();
       assert.deepEqual(new Map([...found].map(([key, { eventIds }]) => [key, eventIds])), expected);
