@@ -6,26 +6,38 @@
  * touches the whole file: RSS grows with the number of keys (10 GiB with 20,000,000 dedupe keys).
  * The pages are clean page cache the kernel could reclaim, yet they count. The governor keeps
  * them under a budget: after a task's LMDB write transaction (a commit, a restore batch) it reads
- * the process's `RssFile` (/proc/self/status), at most once per check interval; above the budget,
+ * the process's `RssFile` (/proc/self/status); above the budget,
  * that task's LMDB environment is closed and reopened at once, which unmaps the file and drops
  * its pages from the RSS (they stay in the page cache: the next reads fault them back in without
  * I/O), and every other task's environment is reopened after its own next write transaction,
  * between two of its transactions, never while one of its reads is under way.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 
 /** The default budget of file-backed RSS: the process's mapped LMDB pages and its code. */
 export const DEFAULT_MAPPED_BUDGET_BYTES = 256 * 2 ** 20;
 
-/** RssFile is read at most this often (reading it costs about 0.05 ms). */
-export const DEFAULT_MAPPED_CHECK_INTERVAL_MS = 100;
+/**
+ * RssFile is read after every write transaction by default (about 10 µs, from a descriptor kept
+ * open): a time-based interval would let the RSS run away between two checks, since one random
+ * read can map 64 KiB (the kernel maps the cached pages around a fault) and a process's tasks
+ * together commit hundreds of times a second.
+ */
+export const DEFAULT_MAPPED_CHECK_INTERVAL_MS = 0;
+
+let statusFd: number | undefined;
+const statusBuffer = Buffer.alloc(4096);
 
 /** The process's file-backed resident memory in bytes (RssFile), or undefined where /proc lacks it. */
 export function processRssFileBytes(): number | undefined {
   try {
-    const match = /^RssFile:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'latin1'));
+    statusFd ??= openSync('/proc/self/status', 'r');
+    const length = readSync(statusFd, statusBuffer, 0, statusBuffer.length, 0);
+    const match = /^RssFile:\s+(\d+) kB/m.exec(statusBuffer.toString('latin1', 0, length));
     return match === null ? undefined : Number(match[1]) * 1024;
   } catch {
+    if (statusFd !== undefined) closeSync(statusFd);
+    statusFd = undefined;
     return undefined;
   }
 }
