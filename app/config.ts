@@ -158,6 +158,11 @@ const RUNTIME_ENV = z.object({
   PAYFLOW_STATE_CACHE_ENTRIES: integer(0, 10_000_000)
     .default(10_000)
     .describe('Kafka mode: decoded values cached in memory per disk-backed state store and partition'),
+  PAYFLOW_STATE_MAPPED_BUDGET_MIB: integer(128, 1_048_576)
+    .default(256)
+    .describe(
+      'Kafka mode: file-backed RSS (MiB) of a processor process above which its tasks\u2019 LMDB environments are reopened after their commits, dropping their mapped pages (see processors/runtime/README.md)',
+    ),
   PAYFLOW_GLOBAL_TABLE_TIMEOUT_MS: integer(1_000, 3_600_000)
     .default(60_000)
     .describe('Bound on a global table (the accounts table) catching up at start'),
@@ -575,6 +580,8 @@ export interface RuntimeSettings {
   /** Kafka mode: the state stores' directory (absolute). */
   readonly stateDir: string;
   readonly storeCacheEntries: number;
+  /** Bound on the process's file-backed RSS (the stores' mapped LMDB pages), bytes. */
+  readonly storeMappedBudgetBytes: number;
   readonly retry: {
     readonly maxRetries: number;
     readonly initialDelayMs: number;
@@ -685,6 +692,7 @@ function pipelineSettings(env: Env): PipelineSettings {
       globalTableTimeoutMs: env.PAYFLOW_GLOBAL_TABLE_TIMEOUT_MS,
       stateDir: resolve(env.PAYFLOW_STATE_DIR),
       storeCacheEntries: env.PAYFLOW_STATE_CACHE_ENTRIES,
+      storeMappedBudgetBytes: env.PAYFLOW_STATE_MAPPED_BUDGET_MIB * 2 ** 20,
       retry: {
         maxRetries: env.PAYFLOW_RECORD_MAX_RETRIES,
         initialDelayMs: env.PAYFLOW_RECORD_RETRY_INITIAL_DELAY_MS,

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 import { BenchError } from './limits.js';
 import type { StateBenchSettings } from './stores/state.js';
+import type { StateKafkaBenchSettings } from './stores/state-kafka.js';
 import type { HistoryBenchSettings } from './history.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -20,7 +21,15 @@ export const PARTITIONS = 6;
  * Which rows a run measures (`BENCH_ONLY`); the Kafka client comparison, fraud scoring alone and
  * the state stores (both in process, no servers) only when asked for.
  */
-export const ROW_GROUPS = ['identity', 'payments', 'clients', 'fraud', 'state', 'history'] as const;
+export const ROW_GROUPS = [
+  'identity',
+  'payments',
+  'clients',
+  'fraud',
+  'state',
+  'state-kafka',
+  'history',
+] as const;
 export type RowGroup = (typeof ROW_GROUPS)[number];
 const DEFAULT_GROUPS: readonly RowGroup[] = ['identity', 'payments'];
 
@@ -64,6 +73,8 @@ export interface BenchSettings {
   readonly fraudPayments: number;
   /** Sizes of the state store rows (bench/stores/state.ts). */
   readonly state: StateBenchSettings;
+  /** Sizes of the Kafka restart rows (bench/stores/state-kafka.ts). */
+  readonly stateKafka: StateKafkaBenchSettings;
   /** The account history rows (bench/history.ts); undefined unless BENCH_ONLY=history. */
   readonly history: HistoryBenchSettings | undefined;
 }
@@ -113,6 +124,18 @@ export const BOUNDS = {
     min: 1_000,
     max: 10_000_000,
     meaning: 'entries that expire in the expiry row (at most BENCH_STATE_DEDUPE)',
+  },
+  BENCH_STATE_KAFKA_ACCOUNTS: {
+    fallback: 1_000_000,
+    min: 1_000,
+    max: 10_000_000,
+    meaning: 'account balances in the changelog of the Kafka restart rows',
+  },
+  BENCH_STATE_KAFKA_DEDUPE: {
+    fallback: 10_000_000,
+    min: 10_000,
+    max: 50_000_000,
+    meaning: 'dedupe keys in the changelog of the Kafka restart rows',
   },
   BENCH_HISTORY_PAYMENTS: {
     fallback: 1_000_000,
@@ -257,6 +280,10 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
     timeoutSeconds: bounded('BENCH_TIMEOUT_SECONDS', env),
     fraudPayments: bounded('BENCH_FRAUD_PAYMENTS', env),
     state: stateSettings(env),
+    stateKafka: {
+      accounts: bounded('BENCH_STATE_KAFKA_ACCOUNTS', env),
+      dedupe: bounded('BENCH_STATE_KAFKA_DEDUPE', env),
+    },
     history: groups.includes('history')
       ? {
           payments: bounded('BENCH_HISTORY_PAYMENTS', env),

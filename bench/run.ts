@@ -13,7 +13,8 @@
  * BENCH_ONLY=identity|payments measures one group of rows; BENCH_ONLY=clients compares Kafka
  * clients instead (bench/clients/compare.ts); BENCH_ONLY=fraud measures fraud scoring alone, in
  * process, without the broker (bench/fraud.ts); BENCH_ONLY=state the disk-backed state stores at
- * size, in process (bench/stores/state.ts); BENCH_ONLY=history an account's history with a million
+ * size, in process (bench/stores/state.ts); BENCH_ONLY=state-kafka a task's restart with state on
+ * the broker (bench/stores/state-kafka.ts); BENCH_ONLY=history an account's history with a million
  * payments stored, through the gateway on Elasticsearch and on PostgreSQL (bench/history.ts).
  */
 import os from 'node:os';
@@ -32,6 +33,7 @@ import { measurePayments, PAYMENT_LABELS } from './payments.js';
 import { measureClients } from './clients/compare.js';
 import { measureFraudScoring } from './fraud.js';
 import { measureState } from './stores/state.js';
+import { measureStateKafka } from './stores/state-kafka.js';
 import { measureHistory, type HistoryBenchSettings } from './history.js';
 import { markdownTable, textTable, type Measured } from './report.js';
 import { BROKER_PID, snapshot, usage } from './usage.js';
@@ -169,6 +171,7 @@ async function main(): Promise<void> {
   const settings = loadSettings();
   if (settings.groups.includes('fraud')) return fraudOnly(settings);
   if (settings.groups.includes('state')) return stateOnly(settings);
+  if (settings.groups.includes('state-kafka')) return stateKafkaOnly(settings);
   if (settings.history !== undefined) return historyOnly(settings.history);
   const deadline = new Deadline(settings.timeoutSeconds);
   const runId = `bench-${Date.now()}`;
@@ -330,6 +333,16 @@ function fraudOnly(settings: BenchSettings): void {
 async function stateOnly(settings: BenchSettings): Promise<void> {
   const loadAtStart = loadAverage();
   inProcessReport('state stores (disk, LMDB)', loadAtStart, await measureState(settings.state));
+}
+
+/** A task's restart with state on the broker: the task process started three times. */
+async function stateKafkaOnly(settings: BenchSettings): Promise<void> {
+  const loadAtStart = loadAverage();
+  inProcessReport(
+    `task restart with state (Kafka at ${settings.brokers.join(',')})`,
+    loadAtStart,
+    await measureStateKafka(settings.stateKafka, settings.brokers),
+  );
 }
 
 /** An account's history through the gateway on Elasticsearch and PostgreSQL of the local stack. */

@@ -33,6 +33,7 @@ import type {
   WindowedValue,
 } from './api.js';
 import { fromJson, toJson } from './json-serde.js';
+import { type MappedMemoryGovernor, processMappedMemory, type Remappable } from './mapped-memory.js';
 import {
   compositeKey,
   DELETED,
@@ -51,6 +52,15 @@ import {
 /** Decoded committed values kept in memory per store, at most (the LRU cache). */
 export const DEFAULT_STORE_CACHE_ENTRIES = 10_000;
 
+/**
+ * The address space an environment maps at first (virtual: nothing is allocated or written).
+ * LMDB grows the map by doubling once the data outgrows it, and lmdb-js keeps every earlier
+ * mapping of a grown environment until it is closed, so a file grown from a small map is
+ * resident once per mapping that touched its pages (10 GiB of RSS for a 5.2 GiB file). Mapped
+ * large from the start, it is mapped once; beyond, the reopens of the memory budget drop them.
+ */
+const INITIAL_MAP_BYTES = 16 * 2 ** 30;
+
 /** The value of an index entry (the key says it all). */
 const NO_VALUE = Buffer.alloc(0);
 const META_CHECKPOINT = 'checkpoint';
@@ -66,27 +76,79 @@ export class StoreOwnershipError extends Error {
 
 type StoreWrite = (directory: TaskStateDirectory) => void;
 
-/** One task's LMDB environment: its stores' databases, their indexes, the checkpoint, the owner. */
-export class TaskStateDirectory {
-  readonly #root: RootDatabase<unknown, string>;
-  readonly #meta: Database<unknown, string>;
+/**
+ * One task's LMDB environment: its stores' databases, their indexes, the checkpoint, the owner.
+ *
+ * The environment is reopened (closed and opened again: its memory map dropped) when the memory
+ * governor says so, right after one of its write transactions; the database handles are then
+ * opened again by name. Stores therefore never keep a handle: they ask the directory for it
+ * (`database`, `windowDatabase`, `timeIndex`) at each use.
+ */
+export class TaskStateDirectory implements Remappable {
+  #root!: RootDatabase<unknown, string>;
+  #meta!: Database<unknown, string>;
   readonly #databases = new Map<string, Database<Buffer, string>>();
   readonly #windowDatabases = new Map<string, Database<Buffer, [string, number]>>();
   readonly #indexes = new Map<string, Database<Buffer, [number, string]>>();
+  readonly #governor: MappedMemoryGovernor;
   #owner: string | undefined;
   #pending: StoreWrite[] = [];
   #restoreWrites: StoreWrite[] = [];
+  #remaps = 0;
 
   constructor(
     readonly path: string,
     readonly cacheEntries = DEFAULT_STORE_CACHE_ENTRIES,
+    /** Bounds the mapped pages of the process's environments (reopens this one when over budget). */
+    governor: MappedMemoryGovernor = processMappedMemory,
   ) {
     mkdirSync(path, { recursive: true });
+    this.#open();
+    this.#governor = governor;
+    governor.register(this);
+  }
+
+  #open(): void {
+    const path = this.path;
     // noSync: a commit is durable in Kafka (the changelog) before it reaches this store; after a
     // machine crash LMDB keeps its last synced transaction, consistent with its checkpoint, and
     // the tail is restored. Without writeMap, a process crash loses nothing written.
-    this.#root = open<unknown, string>({ path, maxDbs: 64, noSync: true, encoding: 'msgpack' });
+    this.#root = open<unknown, string>({
+      path,
+      maxDbs: 64,
+      noSync: true,
+      encoding: 'msgpack',
+      mapSize: INITIAL_MAP_BYTES,
+    });
     this.#meta = this.#root.openDB<unknown, string>('meta', { encoding: 'msgpack' });
+    for (const store of this.#databases.keys())
+      this.#databases.set(store, this.#root.openDB<Buffer, string>(`store:${store}`, { encoding: 'binary' }));
+    for (const store of this.#windowDatabases.keys())
+      this.#windowDatabases.set(
+        store,
+        this.#root.openDB<Buffer, [string, number]>(`windows:${store}`, { encoding: 'binary' }),
+      );
+    for (const store of this.#indexes.keys())
+      this.#indexes.set(
+        store,
+        this.#root.openDB<Buffer, [number, string]>(`time:${store}`, { encoding: 'binary' }),
+      );
+  }
+
+  /**
+   * Closes and reopens the environment, which unmaps its file: the pages reads and writes
+   * touched leave the process's RSS (they stay in the page cache). Only between transactions:
+   * nothing staged or queued is touched, and every database is opened again by name.
+   */
+  remap(): void {
+    void this.#root.close();
+    this.#open();
+    this.#remaps++;
+  }
+
+  /** Times the environment was reopened to drop its mapping. */
+  get remaps(): number {
+    return this.#remaps;
   }
 
   /** The directory of a task under the state directory. */
@@ -162,6 +224,7 @@ export class TaskStateDirectory {
     const writes = this.#pending;
     this.#pending = [];
     this.#write(writes, offsets);
+    this.#governor.afterWrite(this);
   }
 
   /** Drops the queued writes (the transaction was aborted). */
@@ -174,6 +237,7 @@ export class TaskStateDirectory {
     const writes = this.#restoreWrites;
     this.#restoreWrites = [];
     this.#write(writes, offsets);
+    this.#governor.afterWrite(this);
   }
 
   #write(writes: readonly StoreWrite[], offsets: ReadonlyMap<string, bigint>): void {
@@ -219,6 +283,7 @@ export class TaskStateDirectory {
   }
 
   close(): void {
+    this.#governor.unregister(this);
     void this.#root.close();
   }
 
@@ -309,18 +374,23 @@ class DiskStagedMap<V, K extends Key = string> extends StagingLayer<V> {
   readonly #committedTimes = new Map<string, number>();
 
   constructor(
-    readonly db: Database<Buffer, K>,
+    /** The store's database, from the directory at each use (it is reopened now and then). */
+    private readonly database: () => Database<Buffer, K>,
     private readonly dbKey: (key: string) => K,
     cacheEntries: number,
     /** The store's time index ([time, key], kept with the data in the same LMDB transaction), if any. */
     private readonly index?: {
-      readonly db: Database<Buffer, [number, string]>;
+      readonly db: () => Database<Buffer, [number, string]>;
       readonly timeOf: (value: V) => number;
     },
   ) {
     super();
     this.#cache = new LruCache<V>(cacheEntries);
-    this.#committedSize = entryCount(db);
+    this.#committedSize = entryCount(database());
+  }
+
+  get db(): Database<Buffer, K> {
+    return this.database();
   }
 
   get size(): number {
@@ -401,29 +471,31 @@ class DiskStagedMap<V, K extends Key = string> extends StagingLayer<V> {
    */
   #apply(key: string, value: Buffer | null, decoded?: V, beforeTimeMs?: number): void {
     const index = this.index;
+    const db = this.db;
     const at = this.dbKey(key);
     let existed: boolean;
     let before = beforeTimeMs;
-    if (index === undefined) existed = this.db.doesExist(at);
+    if (index === undefined) existed = db.doesExist(at);
     else if (before !== undefined) existed = true;
     else {
-      const bytes = this.db.get(at);
+      const bytes = db.get(at);
       existed = bytes !== undefined;
       if (bytes !== undefined) before = index.timeOf(fromJson<V>(bytes.toString('utf8')));
     }
     if (value === null) {
       if (existed) {
-        this.db.removeSync(at);
+        db.removeSync(at);
         this.#committedSize--;
       }
     } else {
-      this.db.putSync(at, value);
+      db.putSync(at, value);
       if (!existed) this.#committedSize++;
     }
     if (index === undefined) return;
-    if (before !== undefined) index.db.removeSync([before, key]);
+    const indexDb = index.db();
+    if (before !== undefined) indexDb.removeSync([before, key]);
     if (value !== null)
-      index.db.putSync([index.timeOf(decoded ?? fromJson<V>(value.toString('utf8'))), key], NO_VALUE);
+      indexDb.putSync([index.timeOf(decoded ?? fromJson<V>(value.toString('utf8'))), key], NO_VALUE);
   }
 
   resetAfterWipe(): void {
@@ -442,7 +514,8 @@ class DiskStagedMap<V, K extends Key = string> extends StagingLayer<V> {
 class IndexExpiry {
   #cursor: [number, string] | undefined;
 
-  constructor(private readonly index: Database<Buffer, [number, string]>) {}
+  /** The store's time index, from the directory at each use. */
+  constructor(private readonly index: () => Database<Buffer, [number, string]>) {}
 
   /**
    * Deletes (through `remove`) up to `limit` keys indexed at or before `maxTimeMs` whose time is
@@ -461,7 +534,7 @@ class IndexExpiry {
     const cursor = this.#cursor;
     const range =
       cursor === undefined ? { limit: 2 * limit } : { limit: 2 * limit, start: cursor, exclusiveStart: true };
-    for (const entry of this.index.getKeys(range)) {
+    for (const entry of this.index().getKeys(range)) {
       const [timeMs, key] = entry;
       if (timeMs > maxTimeMs || deleted >= limit) break;
       this.#cursor = entry;
@@ -557,9 +630,12 @@ export class DiskKeyValueStore<V> extends DiskStore<V, string> implements KeyVal
     databaseName: string = spec.name,
   ) {
     const timeOf = spec.timeOf as ((value: V) => number) | undefined;
-    const index = timeOf === undefined ? undefined : directory.timeIndex(databaseName);
+    // Opened now, so the directory knows every database of the task (hasData, wipe, reopen).
+    directory.database(databaseName);
+    if (timeOf !== undefined) directory.timeIndex(databaseName);
+    const index = timeOf === undefined ? undefined : () => directory.timeIndex(databaseName);
     const map = new DiskStagedMap<V>(
-      directory.database(databaseName),
+      () => directory.database(databaseName),
       (key) => key,
       directory.cacheEntries,
       index === undefined || timeOf === undefined ? undefined : { db: index, timeOf },
@@ -652,9 +728,12 @@ export class DiskWindowStore<V>
   ) {
     validateWindowSpec(spec.name, spec.window);
     const retentionMs = spec.window.retentionMs;
-    const index = directory.timeIndex(databaseName);
+    // Opened now, so the directory knows every database of the task (hasData, wipe, reopen).
+    directory.timeIndex(databaseName);
+    directory.windowDatabase(databaseName);
+    const index = () => directory.timeIndex(databaseName);
     const map = new DiskStagedMap<WindowEntry<V>, [string, number]>(
-      directory.windowDatabase(databaseName),
+      () => directory.windowDatabase(databaseName),
       (composite) => {
         const { key, startMs } = parseCompositeKey(composite);
         return [key, startMs];
@@ -746,8 +825,12 @@ export class DiskStoreBackend implements StoreBackend {
   readonly #directory: TaskStateDirectory;
   readonly #stores: (DiskKeyValueStore<unknown> | DiskWindowStore<unknown>)[] = [];
 
-  constructor(path: string, cacheEntries = DEFAULT_STORE_CACHE_ENTRIES) {
-    this.#directory = new TaskStateDirectory(path, cacheEntries);
+  constructor(
+    path: string,
+    cacheEntries = DEFAULT_STORE_CACHE_ENTRIES,
+    governor: MappedMemoryGovernor = processMappedMemory,
+  ) {
+    this.#directory = new TaskStateDirectory(path, cacheEntries, governor);
   }
 
   get directory(): TaskStateDirectory {

@@ -18,6 +18,7 @@ import {
 } from './api.js';
 import { DiskKeyValueStore, DiskStoreBackend, TaskStateDirectory } from './disk-stores.js';
 import { toJson } from './json-serde.js';
+import { MappedMemoryGovernor } from './mapped-memory.js';
 import {
   MemoryKeyValueStore,
   MemoryWindowStore,
@@ -29,6 +30,14 @@ import {
 const root = mkdtempSync(join(tmpdir(), 'payflow-store-contract-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 let directories = 0;
+
+/**
+ * A governor always over its budget: every write transaction of every directory reopens its LMDB
+ * environment, so the contracts also hold when the database handles are opened anew under the
+ * stores between any two transactions (what the memory budget does now and then).
+ */
+const alwaysReopen = () =>
+  new MappedMemoryGovernor({ budgetBytes: 0, checkIntervalMs: 0, rssFileBytes: () => 1 });
 
 type Store = RuntimeStore & KeyValueStore<number>;
 interface Harness {
@@ -53,8 +62,13 @@ function memoryHarness(spec: KeyValueStoreSpec): Harness {
   };
 }
 
-function diskHarness(spec: KeyValueStoreSpec, cacheEntries = 100, path = join(root, `d${directories++}`)) {
-  const backend = new DiskStoreBackend(path, cacheEntries);
+function diskHarness(
+  spec: KeyValueStoreSpec,
+  cacheEntries = 100,
+  path = join(root, `d${directories++}`),
+  governor?: MappedMemoryGovernor,
+) {
+  const backend = new DiskStoreBackend(path, cacheEntries, governor);
   const store = backend.create('p', spec, () => 0) as Store;
   const harness: Harness & { backend: StoreBackend } = {
     store,
@@ -65,7 +79,7 @@ function diskHarness(spec: KeyValueStoreSpec, cacheEntries = 100, path = join(ro
     },
     reopen() {
       backend.close();
-      return Promise.resolve(diskHarness(spec, cacheEntries, path));
+      return Promise.resolve(diskHarness(spec, cacheEntries, path, governor));
     },
   };
   return harness;
@@ -76,6 +90,10 @@ const spec: KeyValueStoreSpec = { kind: 'kv', name: 'amounts', maxEntries: 1_000
 for (const [kind, make] of [
   ['in-memory', memoryHarness],
   ['disk', (s: KeyValueStoreSpec) => diskHarness(s)],
+  [
+    'disk, environment reopened after every write',
+    (s: KeyValueStoreSpec) => diskHarness(s, 100, undefined, alwaysReopen()),
+  ],
 ] as const) {
   describe(`key-value store contract: ${kind}`, () => {
     test('a write is visible within the transaction and survives its commit', async () => {
@@ -302,8 +320,13 @@ function memoryWindows(spec: WindowStoreSpec, log: ChangelogWrite[] = []): Windo
   return harness;
 }
 
-function diskWindows(spec: WindowStoreSpec, cacheEntries = 100, path = join(root, `w${directories++}`)) {
-  const backend = new DiskStoreBackend(path, cacheEntries);
+function diskWindows(
+  spec: WindowStoreSpec,
+  cacheEntries = 100,
+  path = join(root, `w${directories++}`),
+  governor?: MappedMemoryGovernor,
+) {
+  const backend = new DiskStoreBackend(path, cacheEntries, governor);
   const harness: WindowHarness & { backend: StoreBackend } = {
     streamTimeMs: 0,
     backend,
@@ -316,7 +339,7 @@ function diskWindows(spec: WindowStoreSpec, cacheEntries = 100, path = join(root
     },
     reopen() {
       backend.close();
-      return Promise.resolve(diskWindows(spec, cacheEntries, path));
+      return Promise.resolve(diskWindows(spec, cacheEntries, path, governor));
     },
   };
   return harness;
@@ -332,6 +355,10 @@ const windowsOf = (h: WindowHarness, key: string, fromMs = -1_000, toMs = 1_000_
 for (const [kind, make] of [
   ['in-memory', memoryWindows],
   ['disk', (s: WindowStoreSpec) => diskWindows(s)],
+  [
+    'disk, environment reopened after every write',
+    (s: WindowStoreSpec) => diskWindows(s, 100, undefined, alwaysReopen()),
+  ],
 ] as const) {
   describe(`window store contract: ${kind}`, () => {
     test('a record adds to its tumbling window; fetch gives the windows in range by start, and they survive a commit and a reopen', async () => {

@@ -25,6 +25,7 @@ import {
 import { ProcessorTask, serdeOf, SubTopologyTask, validateTopology, type TaskObserver } from '../task.js';
 import { describeTopology, subTopologiesOf, type SubTopology } from '../topology.js';
 import { DiskStoreBackend, TaskStateDirectory } from '../disk-stores.js';
+import { MappedMemoryGovernor } from '../mapped-memory.js';
 import { EosRunner, type RunnerEvent } from './eos-runner.js';
 import { assertReadCommittedFilter } from './read-committed.js';
 import { BrokerProbe, SUPERVISED_CONSUMER_RETRY } from './supervision.js';
@@ -52,6 +53,12 @@ export interface KafkaDriverOptions {
   readonly stateDir?: string;
   /** Decoded values cached in memory per disk store. */
   readonly storeCacheEntries?: number;
+  /**
+   * Bound on the process's file-backed RSS (the disk stores' memory-mapped LMDB pages), bytes:
+   * above it, task environments are reopened after their commits to drop their mapped pages
+   * (processors/runtime/mapped-memory.ts). Default 256 MiB.
+   */
+  readonly storeMappedBudgetBytes?: number;
   /** Bound on a global table catching up at start. */
   readonly globalTableTimeoutMs?: number;
   readonly wallClockPunctuationMs?: number;
@@ -173,6 +180,8 @@ export class KafkaDriver {
   /** Supervisors of the global tables and of the runners, stopped in that order's reverse. */
   readonly #supervisors = { tables: [] as Supervisor[], runners: [] as Supervisor[] };
   readonly #probe: BrokerProbe;
+  /** Keeps the mapped LMDB pages of this process's tasks under the budget. */
+  readonly #mappedMemory: MappedMemoryGovernor;
   readonly health: ComponentHealth;
   #started = false;
 
@@ -181,6 +190,9 @@ export class KafkaDriver {
     validateTopology(topology);
     this.#topology = topology;
     this.#options = options;
+    this.#mappedMemory = new MappedMemoryGovernor(
+      options.storeMappedBudgetBytes === undefined ? {} : { budgetBytes: options.storeMappedBudgetBytes },
+    );
     this.health = options.health ?? new ComponentHealth();
     this.#probe = new BrokerProbe({ kafka: options.kafka, health: this.health });
     this.#subTopologies = subTopologiesOf(topology);
@@ -303,6 +315,7 @@ export class KafkaDriver {
                   new DiskStoreBackend(
                     TaskStateDirectory.forTask(stateDir, this.#topology.applicationId, subTopology, task),
                     this.#options.storeCacheEntries,
+                    this.#mappedMemory,
                   ),
               }),
         }),
