@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import { errors } from '@elastic/elasticsearch';
 
 import { BulkWriteError } from '../projections/elasticsearch/transactions.js';
-import { isUnreachableArchiveStore, isUnreachableReadSide } from './read-side.js';
+import { isUnreachableArchiveStore } from '../projections/s3-parquet/archive.js';
+import { isUnreachableReadSide } from './read-side.js';
 
 const responseError = (statusCode: number, type: string) =>
   new errors.ResponseError({

@@ -40,6 +40,7 @@ import { projectedEvent } from '../projections/payment-view.js';
 import {
   archiveSink,
   ArchiveWriter,
+  isUnreachableArchiveStore,
   S3ParquetArchive,
   type ArchivedEvent,
 } from '../projections/s3-parquet/archive.js';
@@ -95,19 +96,6 @@ export function isUnreachableReadSide(error: unknown): boolean {
   const { name, $metadata } = (error ?? {}) as { name?: unknown; $metadata?: { httpStatusCode?: unknown } };
   if (name === 'TimeoutError' || name === 'RequestTimeout' || name === 'AbortError') return true;
   return RETRIED_STATUS($metadata?.httpStatusCode);
-}
-
-/**
- * The archive's store: any answer of S3 (an expired token, access denied, a missing bucket, a
- * throttle) or no answer at all is the store's, waited out with the lag growing; only a file that
- * can't be encoded is the records'. A 4xx is not the data's here: every object the archive writes
- * is a function of the log, so a refusal is about the store, and dead-lettering the rows would
- * take them out of the archive for good.
- */
-export function isUnreachableArchiveStore(error: unknown): boolean {
-  if (isUnreachableReadSide(error)) return true;
-  const { $metadata, name } = (error ?? {}) as { $metadata?: unknown; name?: unknown };
-  return $metadata !== undefined || name === 'CredentialsProviderError';
 }
 
 async function decodeEvent(serde: Serde<PaymentEvent>, value: Buffer | null) {

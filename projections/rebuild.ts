@@ -1,13 +1,18 @@
 /**
  * What every rebuild of a projection from the log shares (postgres/rebuild.ts,
- * elasticsearch/rebuild.ts): the topic's end offsets at a moment, a bounded wait until a
+ * elasticsearch/rebuild.ts, s3-parquet/rebuild.ts): the topic's end offsets at a moment, a bounded wait until a
  * consumer group's committed offsets reach them, the rebuild's own consumer group (from the
  * beginning, skipping the records the projection refuses, as the live one dead-lettered them
  * already), and removing that group afterwards.
  */
 import type { Kafka, KafkaMessage } from 'kafkajs';
 
-import { runKafkaProjection, type ProjectionSink, type RunningProjection } from './kafka-runner.js';
+import {
+  runKafkaProjection,
+  type ProjectionSink,
+  type RunningProjection,
+  type SinkPositions,
+} from './kafka-runner.js';
 
 /** Structured progress: a message and its fields. */
 export type RebuildLog = (message: string, detail: Record<string, unknown>) => void;
@@ -107,6 +112,8 @@ export interface RebuildConsumerOptions<E> extends CatchUp {
   readonly sink: ProjectionSink<E>;
   /** Which sink failures are the target's (retried); default the runner's. */
   readonly isUnreachable?: (error: unknown) => boolean;
+  /** For a sink that commits where it can resume (the archive's, kafka-runner.ts). */
+  readonly positions?: SinkPositions;
 }
 
 export interface RebuildConsumer extends RunningProjection {
@@ -128,6 +135,7 @@ export async function startRebuildConsumer<E>(options: RebuildConsumerOptions<E>
     decode: options.decode,
     sink: options.sink,
     ...(options.isUnreachable === undefined ? {} : { isUnreachable: options.isUnreachable }),
+    ...(options.positions === undefined ? {} : { positions: options.positions }),
     deadLetter: (_message, partition, reason) => {
       skipped += 1;
       options.log('rebuild skipped a record the projection refuses', { partition, reason: reason.message });

@@ -28,7 +28,7 @@ import {
 } from 'apache-arrow';
 import { Compression, Table as WasmTable, WriterPropertiesBuilder, writeParquet } from 'parquet-wasm/node';
 
-import type { ProjectionSink, SinkPositions } from '../kafka-runner.js';
+import { isUnreachableTarget, type ProjectionSink, type SinkPositions } from '../kafka-runner.js';
 import type { ProjectedPaymentEvent } from '../payment-view.js';
 import { PartitionRuns, partitionPath, planRuns, type ArchivedEvent } from './runs.js';
 
@@ -292,6 +292,23 @@ export class ArchiveWriter {
     }
     return keys;
   }
+}
+
+/**
+ * The archive's store: any answer of S3 (an expired token, access denied, a missing bucket, a
+ * throttle) or no answer at all is the store's, waited out with the lag growing; only a file that
+ * can't be encoded is the records'. A 4xx is not the data's here: every object the archive writes
+ * is a function of the log, so a refusal is about the store, and dead-lettering the rows would
+ * take them out of the archive for good.
+ */
+export function isUnreachableArchiveStore(error: unknown): boolean {
+  if (isUnreachableTarget(error)) return true;
+  const { $metadata, name } = (error ?? {}) as { $metadata?: unknown; name?: unknown };
+  return (
+    $metadata !== undefined ||
+    (typeof name === 'string' &&
+      ['TimeoutError', 'RequestTimeout', 'AbortError', 'CredentialsProviderError'].includes(name))
+  );
 }
 
 const OBJECT_KEY = /^dt=\d{4}-\d{2}-\d{2}\/hour=\d{2}\/part-p(\d{3,})-o(\d{20})\.snappy\.parquet$/;

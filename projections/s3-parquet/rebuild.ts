@@ -24,11 +24,18 @@ import {
 } from '@aws-sdk/client-s3';
 import type { Kafka, KafkaMessage } from 'kafkajs';
 
-import { runKafkaProjection } from '../kafka-runner.js';
+import {
+  deleteRebuildGroup,
+  offsetsJson,
+  RebuildTimeoutError,
+  startRebuildConsumer,
+  type RebuildLog,
+} from '../rebuild.js';
 import type { ProjectedPaymentEvent } from '../payment-view.js';
 import {
   archiveSink,
   ArchiveWriter,
+  isUnreachableArchiveStore,
   parseObjectKey,
   S3ParquetArchive,
   type ArchivedEvent,
@@ -44,7 +51,7 @@ export interface ArchiveRebuildOptions {
   readonly groupPrefix: string;
   readonly decode: (message: KafkaMessage, partition: number) => Promise<ProjectedPaymentEvent>;
   readonly catchUpTimeoutMs: number;
-  readonly log: (message: string, detail: Record<string, unknown>) => void;
+  readonly log: RebuildLog;
   /** For tests: the suffix of the group (default: the current time in ms). */
   readonly suffix?: string;
 }
@@ -127,34 +134,18 @@ export async function rebuildArchive(options: ArchiveRebuildOptions): Promise<Ar
     uploadOpenRuns: false,
     onUploaded: (key) => written.add(key),
   });
-  options.log('archive rebuild started', {
-    groupId,
-    ends: Object.fromEntries([...ends].map(([p, e]) => [p, `${e}`])),
-  });
-  const consumer = await runKafkaProjection({
+  options.log('archive rebuild started', { groupId, ends: offsetsJson(ends) });
+  const consumer = await startRebuildConsumer({
     kafka,
-    groupId,
     topic,
-    fromBeginning: true,
+    groupId,
+    log: options.log,
     decode: async (message, partition) => ({
       partition,
       offset: BigInt(message.offset),
       event: await options.decode(message, partition),
     }),
-    // The live consumer dead-lettered these records already; the rebuild leaves them out too.
-    deadLetter: (_message, partition, reason) => {
-      options.log('archive rebuild skipped a record it cannot archive', {
-        partition,
-        reason: reason.message,
-      });
-      return Promise.resolve();
-    },
-    onSinkError: (error, attempt, delayMs) =>
-      options.log('archive rebuild upload failed; retrying', {
-        attempt,
-        delayMs,
-        error: error instanceof Error ? error.message : String(error),
-      }),
+    isUnreachable: isUnreachableArchiveStore,
     ...archiveSink(writer),
   });
   // A partition's last offset before its end may be a commit marker, which no batch reports.
@@ -163,12 +154,12 @@ export async function rebuildArchive(options: ArchiveRebuildOptions): Promise<Ar
   const deadline = Date.now() + options.catchUpTimeoutMs;
   try {
     while (behind().length > 0) {
-      if (Date.now() > deadline) {
-        const detail = Object.fromEntries(behind().map(([p, end]) => [p, `${writer.processedTo(p)}/${end}`]));
-        throw new Error(
-          `archive rebuild: not caught up after ${options.catchUpTimeoutMs} ms (partitions behind, read/end: ${JSON.stringify(detail)})`,
+      if (Date.now() > deadline)
+        throw new RebuildTimeoutError(
+          'archive rebuild',
+          options.catchUpTimeoutMs,
+          Object.fromEntries(behind().map(([partition, end]) => [partition, String(end)])),
         );
-      }
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
   } finally {
@@ -200,10 +191,8 @@ export async function rebuildArchive(options: ArchiveRebuildOptions): Promise<Ar
         `archive rebuild: ${result.Errors!.length} stale object(s) could not be removed: ${result.Errors![0]!.Key}`,
       );
   }
-  await admin.connect();
-  await admin.deleteGroups([groupId]).catch(() => undefined);
-  await admin.disconnect();
-  const leftToLive = Object.fromEntries([...open].map(([p, run]) => [p, `${run.firstOffset}`]));
+  await deleteRebuildGroup(kafka, groupId);
+  const leftToLive = offsetsJson(new Map([...open].map(([p, run]) => [p, run.firstOffset])));
   options.log('archive rebuilt', { groupId, written: written.size, removed: stale.length, leftToLive });
   return { groupId, written: written.size, removed: stale, leftToLive };
 }
