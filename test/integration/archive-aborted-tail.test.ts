@@ -9,7 +9,13 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { Kafka, logLevel } from 'kafkajs';
 
 import type { ArchiveLocation } from '../../projections/s3-parquet/archive.js';
-import { archivedObjects, archivedToEnd, archiveFixture, liveArchive } from '../support/archive-harness.js';
+import {
+  archivedObjects,
+  archivedToEnd,
+  archiveFixture,
+  initiatedEvent,
+  liveArchive,
+} from '../support/archive-harness.js';
 import { encodeJsonEvent } from '../support/json-events.js';
 import { stackEnv, stackS3Client, uniqueName } from '../support/stack.js';
 import { until } from '../support/until.js';
@@ -43,14 +49,7 @@ describe('archive position after an aborted transaction', { skip }, () => {
       Array.from({ length: 5 }, (_, i) => ({
         key: `p-${from + i}`,
         partition: 0,
-        value: encodeJsonEvent({
-          eventId: `e-${from + i}`,
-          paymentId: `p-${from + i}`,
-          type: 'PaymentInitiated',
-          sequence: 0,
-          occurredAtMs: Date.UTC(2026, 10, 28, 21, 0, 0),
-          correlationId: null,
-        }),
+        value: encodeJsonEvent(initiatedEvent(from + i, Date.UTC(2026, 10, 28, 21, 0, 0))),
       }));
     const committed = await producer.transaction();
     await committed.send({ topic, messages: messages(0) });

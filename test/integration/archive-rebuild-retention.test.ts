@@ -8,10 +8,9 @@ import { after, before, describe, test } from 'node:test';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Kafka, logLevel } from 'kafkajs';
 
-import type { ProjectedPaymentEvent } from '../../projections/payment-view.js';
 import { archivedToOf, type ArchiveLocation } from '../../projections/s3-parquet/archive.js';
 import { rebuildArchive } from '../../projections/s3-parquet/rebuild.js';
-import { archivedObjects, archiveFixture, liveArchive } from '../support/archive-harness.js';
+import { archivedObjects, archiveFixture, initiatedEvent, liveArchive } from '../support/archive-harness.js';
 import { decodeJsonEvent, encodeJsonEvent } from '../support/json-events.js';
 import { stackEnv, stackS3Client, uniqueName } from '../support/stack.js';
 import { until } from '../support/until.js';
@@ -21,16 +20,7 @@ const skip = 'skip' in env ? env.skip : false;
 const T0 = Date.UTC(2026, 10, 28, 21, 40, 0);
 const COUNT = 100;
 
-function event(index: number): ProjectedPaymentEvent {
-  return {
-    eventId: `e-${index}`,
-    paymentId: `p-${index}`,
-    type: 'PaymentInitiated',
-    sequence: 0,
-    occurredAtMs: T0 + index * 30_000,
-    correlationId: null,
-  };
-}
+const event = (index: number) => initiatedEvent(index, T0 + index * 30_000);
 
 describe('archive rebuild after retention', { skip }, () => {
   let kafka: Kafka;

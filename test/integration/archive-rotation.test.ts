@@ -13,11 +13,16 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 
 import { readTopicToEnd, type EndOffsets } from '../../app/reconcile-readers.js';
-import type { ProjectedPaymentEvent } from '../../projections/payment-view.js';
 import { S3ParquetArchive, type ArchiveLocation } from '../../projections/s3-parquet/archive.js';
 import { rebuildArchive } from '../../projections/s3-parquet/rebuild.js';
 import { planRuns, type ArchivedEvent } from '../../projections/s3-parquet/runs.js';
-import { archivedObjects, archivedToEnd, archiveFixture, liveArchive } from '../support/archive-harness.js';
+import {
+  archivedObjects,
+  archivedToEnd,
+  archiveFixture,
+  initiatedEvent,
+  liveArchive,
+} from '../support/archive-harness.js';
 import { decodeJsonEvent, encodeJsonEvent } from '../support/json-events.js';
 import { stackEnv, stackS3Client, uniqueName } from '../support/stack.js';
 import { until } from '../support/until.js';
@@ -28,26 +33,8 @@ const PARTITIONS = 3;
 const FILE_OFFSETS = 40;
 const T0 = Date.UTC(2026, 10, 28, 21, 40, 0);
 
-function event(index: number): ProjectedPaymentEvent {
-  return {
-    eventId: `e-${index}`,
-    paymentId: `p-${index}`,
-    type: 'PaymentInitiated',
-    sequence: 0,
-    // 30 s apart: the 360 events span three hours and two days.
-    occurredAtMs: T0 + index * 30_000,
-    correlationId: null,
-    initiated: {
-      kind: 'TRANSFER',
-      principal: 'm',
-      senderAccountId: `a-${index % 5}`,
-      recipientAccountId: 'b',
-      amountMinor: BigInt(100 + index),
-      currency: 'EUR',
-      reference: null,
-    },
-  };
-}
+/** 30 s apart: the 360 events span three hours and two days. */
+const event = (index: number) => initiatedEvent(index, T0 + index * 30_000);
 
 /** Transactions of 15 events each, so the partitions hold commit markers between the records. */
 async function produce(producer: Producer, topic: string, from: number, to: number): Promise<void> {

@@ -16,6 +16,7 @@ import { readParquet } from 'parquet-wasm/node';
 import { groupCaughtUp } from '../../app/reconcile-readers.js';
 import { archiveHeld } from '../../app/reconciliation.js';
 import { runKafkaProjection, type RunningProjection } from '../../projections/kafka-runner.js';
+import type { ProjectedPaymentEvent } from '../../projections/payment-view.js';
 import {
   archiveSink,
   ArchiveWriter,
@@ -23,6 +24,27 @@ import {
   type ArchiveLocation,
 } from '../../projections/s3-parquet/archive.js';
 import { decodeJsonEvent } from './json-events.js';
+
+/** The `index`th test payment's PaymentInitiated (event `e-<index>`, payment `p-<index>`) at `occurredAtMs`. */
+export function initiatedEvent(index: number, occurredAtMs: number): ProjectedPaymentEvent {
+  return {
+    eventId: `e-${index}`,
+    paymentId: `p-${index}`,
+    type: 'PaymentInitiated',
+    sequence: 0,
+    occurredAtMs,
+    correlationId: null,
+    initiated: {
+      kind: 'TRANSFER',
+      principal: 'm',
+      senderAccountId: `a-${index % 5}`,
+      recipientAccountId: 'b',
+      amountMinor: BigInt(100 + index),
+      currency: 'EUR',
+      reference: null,
+    },
+  };
+}
 
 /** Creates the topic (`partitions` partitions) and the location's bucket. */
 export async function archiveFixture(
