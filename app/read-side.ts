@@ -78,9 +78,10 @@ const errorType = (error: InstanceType<typeof elasticErrors.ResponseError>): str
 const RETRIED_STATUS = (status: unknown) => typeof status === 'number' && (status === 429 || status >= 500);
 
 /**
- * True when Elasticsearch or the S3 store could not take the write (unreachable, timed out,
- * throttled, a 5xx, or an index under a write block, as during a rebuild's hand-over): the batch
- * is retried. Anything else (a mapping or encoding refusal) is the record's and dead-letters it.
+ * True when Elasticsearch could not take the write (unreachable, timed out, throttled, a 5xx, or
+ * an index under a write block, as during a rebuild's hand-over): the batch is retried. Anything
+ * else (a mapping refusal) is the record's and dead-letters it. The archive's store has its own
+ * rule (isUnreachableArchiveStore).
  */
 export function isUnreachableReadSide(error: unknown): boolean {
   if (isUnreachableTarget(error)) return true;
@@ -93,9 +94,8 @@ export function isUnreachableReadSide(error: unknown): boolean {
     return true;
   if (error instanceof elasticErrors.ResponseError)
     return RETRIED_STATUS(error.statusCode) || errorType(error) === 'cluster_block_exception';
-  const { name, $metadata } = (error ?? {}) as { name?: unknown; $metadata?: { httpStatusCode?: unknown } };
-  if (name === 'TimeoutError' || name === 'RequestTimeout' || name === 'AbortError') return true;
-  return RETRIED_STATUS($metadata?.httpStatusCode);
+  const { name } = (error ?? {}) as { name?: unknown };
+  return name === 'TimeoutError' || name === 'RequestTimeout' || name === 'AbortError';
 }
 
 async function decodeEvent(serde: Serde<PaymentEvent>, value: Buffer | null) {
